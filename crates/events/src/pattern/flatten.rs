@@ -9,11 +9,11 @@
 //!   approach of event-ruler, which knows the field names its machine uses).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use serde_json::Value;
 
 use super::error::EventError;
+use super::fxhash::FxHashMap;
 use super::model::ScalarRef;
 
 /// `(array id, index)` for each array enclosing a leaf, outermost first.
@@ -91,7 +91,7 @@ pub(crate) struct PathEntry {
 /// The paths a rule set references, and their proper prefixes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PathIndex {
-    entries: HashMap<String, PathEntry>,
+    entries: FxHashMap<String, PathEntry>,
     count: u32,
 }
 
@@ -148,9 +148,13 @@ pub(crate) struct Leaves<'a> {
 
 impl<'a> Leaves<'a> {
     fn new(paths: usize) -> Self {
+        // Sized for a typical event so that the vectors do not grow while scanning.
         Self {
+            path: Vec::with_capacity(16),
+            value: Vec::with_capacity(16),
+            span: Vec::with_capacity(16),
+            members: Vec::new(),
             present: vec![false; paths],
-            ..Self::default()
         }
     }
 

@@ -23,6 +23,7 @@
 mod cidr;
 mod error;
 mod flatten;
+mod fxhash;
 mod model;
 mod numeric;
 mod parse;

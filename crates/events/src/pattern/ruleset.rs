@@ -14,7 +14,8 @@
 //! The event is flattened only along the paths some rule uses, straight from the JSON text
 //! when given text ([`super::flatten::flatten_json`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -24,6 +25,7 @@ use super::error::EventError;
 use super::flatten::{
     LeafValue, Leaves, Membership, PathIndex, consistent, flatten_json, flatten_value,
 };
+use super::fxhash::FxHashMap;
 use super::model::{AnythingBut, Matcher, Scalar, fold_case};
 use super::numeric::NumericRange;
 use super::trie::Trie;
@@ -49,8 +51,8 @@ enum Scanned {
 /// Everything the rules say about one path.
 #[derive(Debug, Clone, Default)]
 struct FieldIndex {
-    exact_str: HashMap<String, Vec<Slot>>,
-    exact_num: HashMap<u64, Vec<Slot>>,
+    exact_str: FxHashMap<String, Vec<Slot>>,
+    exact_num: FxHashMap<u64, Vec<Slot>>,
     exact_true: Vec<Slot>,
     exact_false: Vec<Slot>,
     exact_null: Vec<Slot>,
@@ -58,15 +60,15 @@ struct FieldIndex {
     suffix: Trie<Slot>,
     /// Whether any matcher below needs the case-folded value.
     folds: bool,
-    ignore_case: HashMap<String, Vec<Slot>>,
+    ignore_case: FxHashMap<String, Vec<Slot>>,
     prefix_ic: Trie<Slot>,
     suffix_ic: Trie<Slot>,
     exists: Vec<Slot>,
     /// Every anything-but matcher on the path, by id.
     but: Vec<Slot>,
-    but_str: HashMap<String, Vec<u32>>,
-    but_num: HashMap<u64, Vec<u32>>,
-    but_ic: HashMap<String, Vec<u32>>,
+    but_str: FxHashMap<String, Vec<u32>>,
+    but_num: FxHashMap<u64, Vec<u32>>,
+    but_ic: FxHashMap<String, Vec<u32>>,
     but_prefix: Trie<u32>,
     but_suffix: Trie<u32>,
     but_wildcard: Vec<(u32, Wildcard)>,
@@ -161,7 +163,19 @@ impl FieldIndex {
                 self.prefix.walk(s.bytes(), &mut hit);
                 self.suffix.walk(s.bytes().rev(), &mut hit);
                 if self.folds {
-                    let folded = fold_case(s);
+                    // Short ASCII values are folded on the stack: no allocation per event.
+                    let mut buf = [0u8; 64];
+                    let folded = if s.is_ascii() && s.len() <= buf.len() {
+                        let b = &mut buf[..s.len()];
+                        b.copy_from_slice(s.as_bytes());
+                        b.make_ascii_lowercase();
+                        match std::str::from_utf8(b) {
+                            Ok(f) => Cow::Borrowed(f),
+                            Err(_) => fold_case(s),
+                        }
+                    } else {
+                        fold_case(s)
+                    };
                     let f: &str = &folded;
                     if let Some(v) = self.ignore_case.get(f) {
                         v.iter().for_each(|x| hit(*x));
@@ -367,7 +381,7 @@ impl RuleSet {
 
     fn evaluate(&self, leaves: &Leaves<'_>) -> Vec<String> {
         // (sub-pattern, slot, leaf) for every matcher a leaf satisfies.
-        let mut hits: Vec<(u32, u32, u32)> = Vec::new();
+        let mut hits: Vec<(u32, u32, u32)> = Vec::with_capacity(16);
         let mut excluded = Vec::new();
         for (i, value) in leaves.value.iter().enumerate() {
             let Some(index) = self.fields.get(leaves.path[i] as usize) else {
