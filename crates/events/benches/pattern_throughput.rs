@@ -6,7 +6,8 @@
 //! `serde_json::from_str::<serde_json::Value>`.
 //!
 //! Run: `cargo bench -p groundwork-events --bench pattern_throughput`
-//! (`PATTERN_BENCH_EVENTS=20000` for a quicker, smaller run).
+//! (`PATTERN_BENCH_EVENTS=20000` for a quicker, smaller run; `PATTERN_BENCH_ONLY=numeric` for one
+//! rule type).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -244,7 +245,12 @@ fn main() {
         ),
     ];
 
+    // `PATTERN_BENCH_ONLY=<label prefix>` runs one rule type (for profiling).
+    let only = std::env::var("PATTERN_BENCH_ONLY").ok();
     for (label, patterns, target) in &cases {
+        if only.as_deref().is_some_and(|o| !label.starts_with(o)) {
+            continue;
+        }
         let set = rules(patterns);
         let (elapsed, matched) = run(&set, &events);
         let eps = n as f64 / elapsed.as_secs_f64();
