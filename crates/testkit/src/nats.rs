@@ -1,0 +1,101 @@
+//! A real `nats-server` with JetStream for a test.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use crate::process::{TestkitError, accepts_connections, find_binary, free_port, stop, wait_until};
+
+/// A nats-server on 127.0.0.1 with JetStream, a store in a temporary directory, stopped
+/// and removed on drop. It can be stopped and started again on the same port and store,
+/// to test what survives an outage.
+#[derive(Debug)]
+pub struct NatsServer {
+    binary: PathBuf,
+    dir: TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// Starts a server and waits until it accepts connections.
+    pub fn start() -> Result<Self, TestkitError> {
+        let binary = find_binary("nats-server", "NATS_SERVER_BIN", crate::INSTALL_HINT)?;
+        let dir = tempfile::Builder::new()
+            .prefix("groundwork-nats-")
+            .tempdir()?;
+        let mut server = Self {
+            binary,
+            dir,
+            port: free_port()?,
+            child: None,
+        };
+        server.start_again()?;
+        Ok(server)
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (its store stays), as an outage would.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop(&mut child);
+        }
+    }
+
+    /// Starts the server again on the same port with the same store.
+    pub fn start_again(&mut self) -> Result<(), TestkitError> {
+        self.stop();
+        let log = self.dir.path().join("nats.log");
+        let store = self.dir.path().join("store");
+        let mut child = Command::new(&self.binary)
+            .args(["-a", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .arg("-js")
+            .arg("-sd")
+            .arg(&store)
+            .arg("-l")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| TestkitError::Spawn {
+                what: format!("nats-server ({})", self.binary.display()),
+                source,
+            })?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let ready = wait_until(
+            "nats-server",
+            &mut child,
+            &log,
+            Duration::from_secs(20),
+            || {
+                accepts_connections(addr)
+                    && std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Server is ready"))
+            },
+        );
+        if let Err(e) = ready {
+            stop(&mut child);
+            return Err(e);
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

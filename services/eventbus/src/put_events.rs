@@ -1,0 +1,102 @@
+//! PutEvents: validate a request as EventBridge does and store each accepted event on its
+//! bus stream before answering. The gRPC API and the NATS ingress both call [`Ingest`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use groundwork_bus::{BusErrorKind, EventPublisher};
+use groundwork_events::envelope::{
+    EntryError, Origin, Producer, PutEventsEntry, PutEventsLimits, PutEventsResult,
+    PutEventsResultEntry, validate_entry, validate_request,
+};
+use time::OffsetDateTime;
+
+use crate::error::Error;
+
+/// Accepts PutEvents requests for the buses that exist.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    publisher: EventPublisher,
+    origin: Arc<Origin>,
+    limits: PutEventsLimits,
+    buses: Arc<BTreeSet<String>>,
+}
+
+impl Ingest {
+    pub fn new(
+        publisher: EventPublisher,
+        origin: Origin,
+        limits: PutEventsLimits,
+        buses: impl IntoIterator<Item = String>,
+    ) -> Self {
+        Self {
+            publisher,
+            origin: Arc::new(origin),
+            limits,
+            buses: Arc::new(buses.into_iter().collect()),
+        }
+    }
+
+    pub fn buses(&self) -> &BTreeSet<String> {
+        &self.buses
+    }
+
+    pub fn publisher(&self) -> &EventPublisher {
+        &self.publisher
+    }
+
+    /// Applies a request. `only_bus` is the bus named by the ingress subject: entries
+    /// naming another bus are refused.
+    ///
+    /// A request-level problem (count, size) refuses everything. When NATS is unreachable
+    /// and nothing was stored yet, the whole call is `Unavailable` so that the producer
+    /// simply retries; once one entry is stored, later failures are reported per entry
+    /// (`InternalException`), as EventBridge does, so that only those are sent again.
+    pub async fn put_events(
+        &self,
+        entries: &[PutEventsEntry],
+        producer: Producer,
+        only_bus: Option<&str>,
+    ) -> Result<PutEventsResult, Error> {
+        validate_request(entries, &self.limits)?;
+        groundwork_bus::connect::ensure_connected(self.publisher.client())?;
+        let now = OffsetDateTime::now_utc();
+        let mut results = Vec::with_capacity(entries.len());
+        let mut stored_any = false;
+        for entry in entries {
+            let valid = match validate_entry(entry, producer) {
+                Ok(valid) => valid,
+                Err(e) => {
+                    results.push(PutEventsResultEntry::failed(&e));
+                    continue;
+                }
+            };
+            if only_bus.is_some_and(|b| b != valid.bus) || !self.buses.contains(&valid.bus) {
+                results.push(PutEventsResultEntry::failed(&EntryError::bus_not_found(
+                    &valid.bus,
+                )));
+                continue;
+            }
+            let bus = valid.bus.clone();
+            let trace = valid.trace_header.clone();
+            let event = valid.into_event(&self.origin, now);
+            match self.publisher.publish(&bus, &event, trace.as_deref()).await {
+                Ok(_) => {
+                    stored_any = true;
+                    tracing::debug!(event_id = %event.id, %bus, source = %event.source, "event stored");
+                    results.push(PutEventsResultEntry::accepted(event.id));
+                }
+                Err(e) if e.kind() == BusErrorKind::Unavailable && !stored_any => {
+                    return Err(e.into());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, %bus, "event not stored");
+                    results.push(PutEventsResultEntry::failed(&EntryError::internal(
+                        e.to_string(),
+                    )));
+                }
+            }
+        }
+        Ok(PutEventsResult::from_entries(results))
+    }
+}
