@@ -1,0 +1,15 @@
+//! One module per command group.
+
+pub mod events;
+pub mod pattern;
+
+use crate::error::CliError;
+
+/// Reads an argument that is either inline text or `@path` (a file to read).
+pub fn inline_or_file(value: &str, what: &str) -> Result<String, CliError> {
+    match value.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| CliError::usage(format!("cannot read {what} file {path}: {e}"))),
+        None => Ok(value.to_owned()),
+    }
+}

@@ -1,0 +1,62 @@
+//! `groundwork`: the command line client of every Groundwork API.
+//!
+//! Exit codes: 0 success; 1 the operation failed; 2 invalid input or usage (reason on stderr).
+
+mod cmd;
+mod connect;
+mod error;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::connect::Endpoints;
+use crate::output::OutputFormat;
+
+#[derive(Debug, Parser)]
+#[command(name = "groundwork", version, about = "First-day safety setup of an AWS account, and watching it")]
+struct Cli {
+    #[command(flatten)]
+    endpoints: Endpoints,
+
+    /// How to print data: human tables, or JSON for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Publish events to a bus and follow a bus.
+    #[command(subcommand)]
+    Events(cmd::events::EventsCommand),
+    /// Test event patterns against events, offline.
+    #[command(subcommand)]
+    Pattern(cmd::pattern::PatternCommand),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Events(c) => cmd::events::run(c, &cli.endpoints, cli.output).await,
+        Command::Pattern(c) => cmd::pattern::run(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("groundwork: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
