@@ -1,0 +1,16 @@
+//! AWS access shared by every Groundwork service.
+//!
+//! Layout:
+//! - [`config`]: the one SDK configuration (standard credential chain, `AWS_REGION`,
+//!   `AWS_ENDPOINT_URL`, retries, rustls with ring) and its us-east-1 twin for billing.
+//! - [`caller`]: who the credentials belong to, and the root guard.
+//! - [`error`]: AWS SDK errors classified for the caller's decision (retryable or
+//!   terminal, "already exists" as "already done").
+
+pub mod caller;
+pub mod config;
+pub mod error;
+
+pub use caller::{CallerIdentity, RootPolicy};
+pub use config::{AwsSettings, BILLING_REGION};
+pub use error::{AwsError, AwsErrorKind};
