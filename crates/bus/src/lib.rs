@@ -8,12 +8,14 @@
 //! - [`error`]: [`BusError`], with a kind the caller branches on.
 
 pub mod connect;
+pub mod emit;
 pub mod error;
 pub mod names;
 pub mod publish;
 pub mod streams;
 
 pub use connect::{ConnectSettings, connect};
+pub use emit::{Emitted, Emitter};
 pub use error::{BusError, BusErrorKind};
 pub use publish::EventPublisher;
 pub use streams::StreamSettings;
