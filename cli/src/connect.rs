@@ -13,11 +13,21 @@ use crate::error::CliError;
 #[derive(Debug, Clone, Args)]
 pub struct Endpoints {
     /// The event bus API.
-    #[arg(long, global = true, env = "GROUNDWORK_EVENTBUS_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "GROUNDWORK_EVENTBUS_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub eventbus_url: String,
 
     /// Bearer token sent with every call, when the services require one.
-    #[arg(long, global = true, env = "GROUNDWORK_API_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "GROUNDWORK_API_TOKEN",
+        hide_env_values = true
+    )]
     pub api_token: Option<String>,
 }
 
@@ -26,9 +36,14 @@ pub struct Endpoints {
 pub struct Token(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
 
 impl tonic::service::Interceptor for Token {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(value) = &self.0 {
-            request.metadata_mut().insert("authorization", value.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
         }
         Ok(request)
     }
@@ -44,7 +59,11 @@ impl Endpoints {
             Some(t) => format!("Bearer {t}")
                 .parse()
                 .map(|v| Token(Some(v)))
-                .map_err(|_| CliError::usage("GROUNDWORK_API_TOKEN holds characters that cannot be sent in a header")),
+                .map_err(|_| {
+                    CliError::usage(
+                        "GROUNDWORK_API_TOKEN holds characters that cannot be sent in a header",
+                    )
+                }),
         }
     }
 
@@ -61,8 +80,14 @@ impl Endpoints {
         Ok(InterceptedService::new(channel, self.token()?))
     }
 
-    pub async fn eventbus(&self) -> Result<groundwork_proto::v1::event_bus_client::EventBusClient<Conn>, CliError> {
-        let conn = self.connect(&self.eventbus_url, "event bus", "GROUNDWORK_EVENTBUS_URL").await?;
-        Ok(groundwork_proto::v1::event_bus_client::EventBusClient::new(conn))
+    pub async fn eventbus(
+        &self,
+    ) -> Result<groundwork_proto::v1::event_bus_client::EventBusClient<Conn>, CliError> {
+        let conn = self
+            .connect(&self.eventbus_url, "event bus", "GROUNDWORK_EVENTBUS_URL")
+            .await?;
+        Ok(groundwork_proto::v1::event_bus_client::EventBusClient::new(
+            conn,
+        ))
     }
 }

@@ -15,7 +15,11 @@ use crate::connect::Endpoints;
 use crate::output::OutputFormat;
 
 #[derive(Debug, Parser)]
-#[command(name = "groundwork", version, about = "First-day safety setup of an AWS account, and watching it")]
+#[command(
+    name = "groundwork",
+    version,
+    about = "First-day safety setup of an AWS account, and watching it"
+)]
 struct Cli {
     #[command(flatten)]
     endpoints: Endpoints,
@@ -36,6 +40,8 @@ enum Command {
     /// Test event patterns against events, offline.
     #[command(subcommand)]
     Pattern(cmd::pattern::PatternCommand),
+    /// Run the local stack: nats-server, moto_server (sandbox AWS) and every service.
+    Up(cmd::up::UpArgs),
 }
 
 #[tokio::main]
@@ -51,6 +57,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Events(c) => cmd::events::run(c, &cli.endpoints, cli.output).await,
         Command::Pattern(c) => cmd::pattern::run(c),
+        Command::Up(args) => cmd::up::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

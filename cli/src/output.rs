@@ -45,7 +45,10 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// Prints a value as pretty JSON.
 pub fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 #[cfg(test)]
@@ -54,7 +57,13 @@ mod tests {
 
     #[test]
     fn columns_align_to_the_widest_cell() {
-        let text = render_table(&["ID", "STATUS"], &[vec!["abc".into(), "ok".into()], vec!["a".into(), "failed".into()]]);
+        let text = render_table(
+            &["ID", "STATUS"],
+            &[
+                vec!["abc".into(), "ok".into()],
+                vec!["a".into(), "failed".into()],
+            ],
+        );
         assert_eq!(text, "ID   STATUS\nabc  ok\na    failed\n");
     }
 }

@@ -51,7 +51,11 @@ pub enum EventsCommand {
     },
 }
 
-pub async fn run(command: EventsCommand, endpoints: &Endpoints, output: OutputFormat) -> Result<(), CliError> {
+pub async fn run(
+    command: EventsCommand,
+    endpoints: &Endpoints,
+    output: OutputFormat,
+) -> Result<(), CliError> {
     match command {
         EventsCommand::Put {
             source,
@@ -85,7 +89,8 @@ pub async fn run(command: EventsCommand, endpoints: &Endpoints, output: OutputFo
 
 fn read_entries(path: &str) -> Result<Vec<PutEventsEntry>, CliError> {
     let path = path.strip_prefix("file://").unwrap_or(path);
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::usage(format!("cannot read {path}: {e}")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::usage(format!("cannot read {path}: {e}")))?;
     serde_json::from_str(&text).map_err(|e| {
         CliError::usage(format!(
             "{path} is not a list of PutEvents entries ([{{\"Source\": …, \"DetailType\": …, \"Detail\": \"…\"}}]): {e}"
@@ -108,7 +113,11 @@ fn entry_to_pb(e: PutEventsEntry) -> pb::PutEventsRequestEntry {
     }
 }
 
-async fn put(endpoints: &Endpoints, entries: Vec<PutEventsEntry>, output: OutputFormat) -> Result<(), CliError> {
+async fn put(
+    endpoints: &Endpoints,
+    entries: Vec<PutEventsEntry>,
+    output: OutputFormat,
+) -> Result<(), CliError> {
     let mut client = endpoints.eventbus().await?;
     let request = pb::PutEventsRequest {
         entries: entries.into_iter().map(entry_to_pb).collect(),
@@ -130,7 +139,11 @@ async fn put(endpoints: &Endpoints, entries: Vec<PutEventsEntry>, output: Output
                 .enumerate()
                 .map(|(i, e)| {
                     if e.event_id.is_empty() {
-                        vec![i.to_string(), "failed".into(), format!("{}: {}", e.error_code, e.error_message)]
+                        vec![
+                            i.to_string(),
+                            "failed".into(),
+                            format!("{}: {}", e.error_code, e.error_message),
+                        ]
                     } else {
                         vec![i.to_string(), "accepted".into(), e.event_id.clone()]
                     }

@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod pattern;
+pub mod up;
 
 use crate::error::CliError;
 

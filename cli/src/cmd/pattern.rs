@@ -27,7 +27,11 @@ pub enum PatternCommand {
 }
 
 pub fn run(command: PatternCommand) -> Result<(), CliError> {
-    let PatternCommand::Test { pattern, event, events } = command;
+    let PatternCommand::Test {
+        pattern,
+        event,
+        events,
+    } = command;
     let pattern_text = inline_or_file(&pattern, "pattern")?;
     let pattern = EventPattern::parse(&pattern_text).map_err(|e| CliError::usage(e.to_string()))?;
     if let Some(event) = event {
@@ -39,16 +43,20 @@ pub fn run(command: PatternCommand) -> Result<(), CliError> {
         return Ok(());
     }
     let path = events.unwrap_or_default();
-    let file = std::fs::File::open(&path).map_err(|e| CliError::usage(format!("cannot read events file {path}: {e}")))?;
+    let file = std::fs::File::open(&path)
+        .map_err(|e| CliError::usage(format!("cannot read events file {path}: {e}")))?;
     let mut out = String::new();
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| CliError::usage(format!("cannot read {path}: {e}")))?;
         if line.trim().is_empty() {
             continue;
         }
-        let matched = pattern
-            .matches_json(&line)
-            .map_err(|e| CliError::usage(format!("{path}:{}: the event is not a JSON object: {e}", n + 1)))?;
+        let matched = pattern.matches_json(&line).map_err(|e| {
+            CliError::usage(format!(
+                "{path}:{}: the event is not a JSON object: {e}",
+                n + 1
+            ))
+        })?;
         out.push_str(if matched { "true\n" } else { "false\n" });
     }
     print!("{out}");

