@@ -21,6 +21,33 @@ pub struct Endpoints {
     )]
     pub eventbus_url: String,
 
+    /// The identity API.
+    #[arg(
+        long,
+        global = true,
+        env = "GROUNDWORK_IDENTITY_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
+    pub identity_url: String,
+
+    /// The budget API.
+    #[arg(
+        long,
+        global = true,
+        env = "GROUNDWORK_BUDGET_URL",
+        default_value = "http://127.0.0.1:50053"
+    )]
+    pub budget_url: String,
+
+    /// The alerting API.
+    #[arg(
+        long,
+        global = true,
+        env = "GROUNDWORK_ALERTING_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
+    pub alerting_url: String,
+
     /// Bearer token sent with every call, when the services require one.
     #[arg(
         long,
@@ -53,6 +80,16 @@ impl tonic::service::Interceptor for Token {
 pub type Conn = InterceptedService<Channel, Token>;
 
 impl Endpoints {
+    /// Every service with its URL, in start-up order.
+    pub fn all(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("eventbus", self.eventbus_url.clone()),
+            ("identity", self.identity_url.clone()),
+            ("budget", self.budget_url.clone()),
+            ("alerting", self.alerting_url.clone()),
+        ]
+    }
+
     fn token(&self) -> Result<Token, CliError> {
         match self.api_token.as_deref().filter(|t| !t.is_empty()) {
             None => Ok(Token(None)),

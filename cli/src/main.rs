@@ -40,6 +40,8 @@ enum Command {
     /// Test event patterns against events, offline.
     #[command(subcommand)]
     Pattern(cmd::pattern::PatternCommand),
+    /// Ask every service (or one) whether it is serving.
+    Health(cmd::health::HealthArgs),
     /// Run the local stack: nats-server, moto_server (sandbox AWS) and every service.
     Up(cmd::up::UpArgs),
 }
@@ -58,6 +60,7 @@ async fn main() -> ExitCode {
         Command::Events(c) => cmd::events::run(c, &cli.endpoints, cli.output).await,
         Command::Pattern(c) => cmd::pattern::run(c),
         Command::Up(args) => cmd::up::run(args).await,
+        Command::Health(args) => cmd::health::run(args, &cli.endpoints, cli.output).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

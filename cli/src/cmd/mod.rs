@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod events;
+pub mod health;
 pub mod pattern;
 pub mod up;
 

@@ -75,11 +75,21 @@ async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliE
     let nats = find_tool("nats-server")?;
     let store = args.data_dir.join("jetstream");
     let mut cmd = Command::new(&nats);
-    cmd.args(["-a", "127.0.0.1", "-p", &args.nats_port.to_string(), "-js", "-sd"])
-        .arg(&store);
+    cmd.args([
+        "-a",
+        "127.0.0.1",
+        "-p",
+        &args.nats_port.to_string(),
+        "-js",
+        "-sd",
+    ])
+    .arg(&store);
     running.push(spawn("nats-server", cmd, &logs)?);
     wait_port("nats-server", args.nats_port, running).await?;
-    println!("nats          {nats_url}  (JetStream store {})", store.display());
+    println!(
+        "nats          {nats_url}  (JetStream store {})",
+        store.display()
+    );
 
     let moto_url = format!("http://127.0.0.1:{}", args.moto_port);
     if !args.real_aws {
@@ -96,14 +106,20 @@ async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliE
         let binary = find_service(name)?;
         let mut cmd = Command::new(&binary);
         cmd.env("NATS_URL", &nats_url)
-            .env(format!("GROUNDWORK_{}__LISTEN", name.to_uppercase()), format!("127.0.0.1:{port}"))
+            .env(
+                format!("GROUNDWORK_{}__LISTEN", name.to_uppercase()),
+                format!("127.0.0.1:{port}"),
+            )
             .env("GROUNDWORK_EVENTBUS_URL", "http://127.0.0.1:50051");
         if !args.real_aws {
             // moto accepts any credentials; these never reach AWS.
             cmd.env("AWS_ENDPOINT_URL", &moto_url)
                 .env("AWS_ACCESS_KEY_ID", "testing")
                 .env("AWS_SECRET_ACCESS_KEY", "testing")
-                .env("AWS_REGION", std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()));
+                .env(
+                    "AWS_REGION",
+                    std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+                );
         }
         running.push(spawn(name, cmd, &logs)?);
         wait_port(name, *port, running).await?;
@@ -150,7 +166,9 @@ async fn wait_port(name: &str, port: u16, running: &mut [Running]) -> Result<(),
             )));
         }
         if Instant::now() > deadline {
-            return Err(CliError::failed(format!("{name} did not answer on port {port} within 60 s")));
+            return Err(CliError::failed(format!(
+                "{name} did not answer on port {port} within 60 s"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -167,8 +185,13 @@ async fn terminate(child: &mut Child) {
     #[cfg(unix)]
     if let Some(pid) = child.id() {
         // SIGTERM lets the services finish in-flight calls and drain NATS.
-        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
-        if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_ok() {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+        if tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .is_ok()
+        {
             return;
         }
     }
@@ -194,7 +217,9 @@ fn find_tool(name: &str) -> Result<PathBuf, CliError> {
 /// A service binary: next to this executable, then PATH.
 fn find_service(name: &str) -> Result<PathBuf, CliError> {
     let binary = format!("groundwork-{name}");
-    let beside = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf));
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf));
     find_in(&binary, beside).ok_or_else(|| {
         CliError::failed(format!(
             "{binary} not found next to groundwork or on PATH; build the services with `cargo build --workspace --bins`"
