@@ -8,3 +8,4 @@
 
 pub mod envelope;
 pub mod pattern;
+pub mod transform;

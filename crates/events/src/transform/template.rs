@@ -1,0 +1,153 @@
+//! Placeholder substitution in an `InputTemplate`, with the quoting EventBridge applies.
+//!
+//! A template that is JSON (it starts with `{` or `[`) keeps JSON types: outside quotes a
+//! variable becomes its JSON value (a string is quoted; a missing value is `""`), inside
+//! quotes a string is inserted as its characters and anything else as its JSON text. Any
+//! other template is text: strings are inserted as their characters, objects and arrays as
+//! compact JSON without quote marks (`{acc_id:1}`, `[HIGH]`), missing values as nothing.
+//! An output that starts like JSON must be JSON, otherwise the event is not delivered
+//! (AWS drops it, as recorded in the conformance data).
+
+use serde_json::Value;
+
+use super::RenderError;
+
+/// Whether `name` can be a variable: letters, digits, `_`, `-` and `.`.
+pub fn is_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Every `<name>` in a template, in order (duplicates included).
+pub fn placeholders(template: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        match after.find('>') {
+            Some(close) if is_variable_name(&after[..close]) => {
+                out.push(&after[..close]);
+                rest = &after[close + 1..];
+            }
+            _ => rest = after,
+        }
+    }
+    out
+}
+
+/// Substitutes every known placeholder; `lookup` returns `None` for a variable whose
+/// path selects nothing. Unknown `<…>` text is left as is.
+pub fn render(
+    template: &str,
+    lookup: &dyn Fn(&str) -> Option<Value>,
+) -> Result<String, RenderError> {
+    let json_mode = template.trim_start().starts_with(|c| c == '{' || c == '[');
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = template;
+    while let Some(c) = rest.chars().next() {
+        if c == '<' && !escaped {
+            let after = &rest[1..];
+            if let Some(close) = after.find('>') {
+                let name = &after[..close];
+                if is_variable_name(name) {
+                    let value = lookup(name);
+                    if json_mode {
+                        insert_json(&mut out, value.as_ref(), in_string);
+                    } else {
+                        insert_text(&mut out, value.as_ref());
+                    }
+                    rest = &after[close + 1..];
+                    continue;
+                }
+            }
+        }
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            in_string = !in_string;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    let trimmed = out.trim_start();
+    if trimmed.starts_with(['{', '[']) {
+        if let Err(e) = serde_json::from_str::<Value>(trimmed) {
+            return Err(RenderError::InvalidJson(e.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+fn insert_json(out: &mut String, value: Option<&Value>, in_string: bool) {
+    match (value, in_string) {
+        (None, true) => {}
+        (None, false) => out.push_str("\"\""),
+        (Some(Value::String(s)), true) => {
+            let quoted = Value::String(s.clone()).to_string();
+            out.push_str(&quoted[1..quoted.len() - 1]);
+        }
+        (Some(v), _) => out.push_str(&v.to_string()),
+    }
+}
+
+fn insert_text(out: &mut String, value: Option<&Value>) {
+    match value {
+        None => {}
+        Some(Value::String(s)) => out.push_str(s),
+        Some(v) => out.extend(v.to_string().chars().filter(|&c| c != '"')),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn vars(name: &str) -> Option<Value> {
+        match name {
+            "s" => Some(json!("x\"y")),
+            "list" => Some(json!(["A", "B"])),
+            "n" => Some(json!(3)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn json_templates_keep_types_and_escape_strings() {
+        assert_eq!(
+            render(
+                r#"{"a": <s>, "b": "<s>!", "c": <n>, "d": <missing>}"#,
+                &vars
+            )
+            .unwrap(),
+            r#"{"a": "x\"y", "b": "x\"y!", "c": 3, "d": ""}"#
+        );
+        assert_eq!(
+            render(r#"{"l": <list>}"#, &vars).unwrap(),
+            r#"{"l": ["A","B"]}"#
+        );
+        assert!(render(r#"{"l": "<list>"}"#, &vars).is_err());
+    }
+
+    #[test]
+    fn text_templates_insert_plain_text() {
+        assert_eq!(
+            render(r#""<list> and <n><missing>""#, &vars).unwrap(),
+            r#""[A,B] and 3""#
+        );
+        assert!(render("<list> first", &vars).is_err());
+        assert_eq!(render("a < b <n>", &vars).unwrap(), "a < b 3");
+    }
+
+    #[test]
+    fn placeholders_are_listed() {
+        assert_eq!(placeholders("<a> < b <c.d> <>"), vec!["a", "c.d"]);
+    }
+}
