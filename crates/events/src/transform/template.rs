@@ -43,7 +43,7 @@ pub fn render(
     template: &str,
     lookup: &dyn Fn(&str) -> Option<Value>,
 ) -> Result<String, RenderError> {
-    let json_mode = template.trim_start().starts_with(|c| c == '{' || c == '[');
+    let json_mode = template.trim_start().starts_with(['{', '[']);
     let mut out = String::with_capacity(template.len() + 64);
     let mut in_string = false;
     let mut escaped = false;
@@ -76,10 +76,10 @@ pub fn render(
         rest = &rest[c.len_utf8()..];
     }
     let trimmed = out.trim_start();
-    if trimmed.starts_with(['{', '[']) {
-        if let Err(e) = serde_json::from_str::<Value>(trimmed) {
-            return Err(RenderError::InvalidJson(e.to_string()));
-        }
+    if trimmed.starts_with(['{', '['])
+        && let Err(e) = serde_json::from_str::<Value>(trimmed)
+    {
+        return Err(RenderError::InvalidJson(e.to_string()));
     }
     Ok(out)
 }
