@@ -1,0 +1,1 @@
+//! End-to-end tests of the Groundwork stack; the helpers that start it live here.
