@@ -442,78 +442,19 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// Validates and passes over a value nobody references.
+    /// Validates and passes over a value nobody references. Iterative and allocation-free:
+    /// most of an event's bytes (coordinates, blobs) go through here, so it is the hot path.
     fn skip(&mut self) -> Result<(), EventError> {
-        match self.peek() {
-            Some(b'{') => {
-                self.enter()?;
-                self.pos += 1;
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.pos += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                loop {
-                    self.ws();
-                    self.skip_string()?;
-                    self.ws();
-                    self.expect(b':')?;
-                    self.ws();
-                    self.skip()?;
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b'}') => {
-                            self.pos += 1;
-                            break;
-                        }
-                        _ => return Err(self.error("expected ',' or '}'")),
-                    }
-                }
-                self.depth -= 1;
+        let budget = MAX_DEPTH.saturating_sub(self.depth);
+        match skip_value(self.bytes, self.pos, budget) {
+            Ok(end) => {
+                self.pos = end;
                 Ok(())
             }
-            Some(b'[') => {
-                self.enter()?;
-                self.pos += 1;
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.pos += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                loop {
-                    self.ws();
-                    self.skip()?;
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b']') => {
-                            self.pos += 1;
-                            break;
-                        }
-                        _ => return Err(self.error("expected ',' or ']'")),
-                    }
-                }
-                self.depth -= 1;
-                Ok(())
+            Err((at, what)) => {
+                self.pos = at;
+                Err(self.error(what))
             }
-            Some(b'"') => self.skip_string(),
-            Some(b'-' | b'0'..=b'9') => self.number().map(|_| ()),
-            Some(b't') => self.skip_word(b"true"),
-            Some(b'f') => self.skip_word(b"false"),
-            Some(b'n') => self.skip_word(b"null"),
-            _ => Err(self.error("expected a value")),
-        }
-    }
-
-    fn skip_word(&mut self, word: &[u8]) -> Result<(), EventError> {
-        if self.bytes[self.pos..].starts_with(word) {
-            self.pos += word.len();
-            Ok(())
-        } else {
-            Err(self.error("invalid literal"))
         }
     }
 
@@ -559,31 +500,6 @@ impl<'a> Scanner<'a, '_> {
         }
         self.pos = i;
         Ok(&self.text[start..i])
-    }
-
-    fn skip_string(&mut self) -> Result<(), EventError> {
-        self.expect(b'"')?;
-        loop {
-            let rest = &self.bytes[self.pos..];
-            let Some(at) = rest
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-            else {
-                return Err(self.error("unterminated string"));
-            };
-            self.pos += at;
-            match self.bytes[self.pos] {
-                b'"' => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                b'\\' => {
-                    self.pos += 1;
-                    self.escape(&mut String::new())?;
-                }
-                _ => return Err(self.error("control character in string")),
-            }
-        }
     }
 
     /// A string, borrowed from the input unless it has escapes.
@@ -751,6 +667,82 @@ mod tests {
     }
 
     #[test]
+    fn the_fast_skipper_accepts_exactly_what_serde_json_accepts() {
+        let cases = [
+            "0",
+            "-0",
+            "12",
+            "-12.5",
+            "1e5",
+            "1E+5",
+            "2.5e-3",
+            "123456789012345678.25",
+            "01",
+            "-",
+            "1.",
+            ".5",
+            "1e",
+            "1e+",
+            "+1",
+            "--1",
+            "0x10",
+            "\"\"",
+            "\"a\\\"b\"",
+            "\"\\u00e9\"",
+            "\"\\u00g9\"",
+            "\"\\q\"",
+            "\"abc",
+            "[]",
+            "[1,2,3]",
+            "[1,]",
+            "[,1]",
+            "[1 2]",
+            "[[[]]]",
+            "[[]",
+            "{}",
+            "{\"a\":1}",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{a:1}",
+            "{\"a\":[1,{\"b\":null}]}",
+            "true",
+            "false",
+            "null",
+            "tru",
+            "nul",
+            "[true,false,null]",
+            "[-122.41893412,37.77490000123,0.0]",
+            "[1.23456789012e10,-9.87654321e-10]",
+        ];
+        for case in cases {
+            let ours = skip_value(case.as_bytes(), 0, 64)
+                .map(|end| skip_ws(case.as_bytes(), end) == case.len());
+            let theirs = serde_json::from_str::<serde::de::IgnoredAny>(case).is_ok();
+            assert_eq!(ours.unwrap_or(false), theirs, "{case}");
+        }
+    }
+
+    #[test]
+    fn digits_are_counted_eight_at_a_time_and_one_by_one() {
+        for (text, expected) in [
+            ("", 0),
+            ("x", 0),
+            ("1", 1),
+            ("12345678", 8),
+            ("123456789", 9),
+            ("1234567x9", 7),
+            ("12345678901234567/", 17),
+            ("9:", 1),
+            ("0123456789abcdef", 10),
+        ] {
+            assert_eq!(digits(text.as_bytes(), 0), expected, "{text}");
+        }
+        // A byte that overflows when 6 is added must not hide the first non-digit.
+        let bytes = [b'1', b'2', 0xFA, b'3', b'4', b'5', b'6', b'7', b'8'];
+        assert_eq!(digits(&bytes, 0), 2);
+    }
+
+    #[test]
     fn memberships_distinguish_elements() {
         let v = json!({"x": [{"a": 1, "b": 2}, {"a": 3}]});
         let leaves = flatten_all(&v);
@@ -758,4 +750,187 @@ mod tests {
         assert!(consistent(&leaves[0].membership, &leaves[1].membership));
         assert!(!consistent(&leaves[1].membership, &leaves[2].membership));
     }
+}
+
+/// A skip failure: where, and what was expected.
+type SkipError = (usize, &'static str);
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Validates one JSON value starting at `i` (after white space) and returns where it ends.
+/// Containers are tracked on a bit stack (1 = object), at most `budget` deep.
+fn skip_value(b: &[u8], i: usize, budget: usize) -> Result<usize, SkipError> {
+    let budget = budget.min(128);
+    let mut stack: u128 = 0;
+    let mut depth = 0usize;
+    let mut i = skip_ws(b, i);
+    'value: loop {
+        // A value starts at `i`.
+        match b.get(i) {
+            Some(&open @ (b'{' | b'[')) => {
+                if depth >= budget {
+                    return Err((i, "nesting too deep"));
+                }
+                let is_object = open == b'{';
+                stack = (stack << 1) | u128::from(is_object);
+                depth += 1;
+                i = skip_ws(b, i + 1);
+                let close = if is_object { b'}' } else { b']' };
+                if b.get(i) == Some(&close) {
+                    i += 1;
+                    stack >>= 1;
+                    depth -= 1;
+                } else {
+                    if is_object {
+                        i = skip_key(b, i)?;
+                    }
+                    continue 'value;
+                }
+            }
+            Some(b'"') => i = skip_str(b, i)?,
+            Some(b'-' | b'0'..=b'9') => i = skip_num(b, i).ok_or((i, "bad number"))?,
+            Some(b't') => i = skip_lit(b, i, b"true")?,
+            Some(b'f') => i = skip_lit(b, i, b"false")?,
+            Some(b'n') => i = skip_lit(b, i, b"null")?,
+            _ => return Err((i, "expected a value")),
+        }
+        // A value ended at `i`: close containers, or go on to the next element.
+        loop {
+            if depth == 0 {
+                return Ok(i);
+            }
+            i = skip_ws(b, i);
+            let in_object = stack & 1 == 1;
+            match (b.get(i), in_object) {
+                (Some(b','), _) => {
+                    i = skip_ws(b, i + 1);
+                    if in_object {
+                        i = skip_key(b, i)?;
+                    }
+                    continue 'value;
+                }
+                (Some(b'}'), true) | (Some(b']'), false) => {
+                    i += 1;
+                    stack >>= 1;
+                    depth -= 1;
+                }
+                (_, true) => return Err((i, "expected ',' or '}'")),
+                (_, false) => return Err((i, "expected ',' or ']'")),
+            }
+        }
+    }
+}
+
+/// `"key" :` and the white space after it.
+fn skip_key(b: &[u8], i: usize) -> Result<usize, SkipError> {
+    if b.get(i) != Some(&b'"') {
+        return Err((i, "expected '\"'"));
+    }
+    let i = skip_ws(b, skip_str(b, i)?);
+    if b.get(i) != Some(&b':') {
+        return Err((i, "expected ':'"));
+    }
+    Ok(skip_ws(b, i + 1))
+}
+
+fn skip_lit(b: &[u8], i: usize, word: &[u8]) -> Result<usize, SkipError> {
+    if b.get(i..).is_some_and(|rest| rest.starts_with(word)) {
+        Ok(i + word.len())
+    } else {
+        Err((i, "invalid literal"))
+    }
+}
+
+/// A string starting at the quote at `i`; validates escapes.
+fn skip_str(b: &[u8], i: usize) -> Result<usize, SkipError> {
+    let mut i = i + 1;
+    loop {
+        let rest = b.get(i..).unwrap_or_default();
+        let Some(at) = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        else {
+            return Err((b.len(), "unterminated string"));
+        };
+        i += at;
+        match b[i] {
+            b'"' => return Ok(i + 1),
+            b'\\' => {
+                i += 1;
+                match b.get(i) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 1,
+                    Some(b'u') => {
+                        let hex = b.get(i + 1..i + 5).ok_or((i, "short \\u escape"))?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return Err((i, "bad \\u escape"));
+                        }
+                        i += 5;
+                    }
+                    _ => return Err((i, "invalid escape")),
+                }
+            }
+            _ => return Err((i, "control character in string")),
+        }
+    }
+}
+
+/// How many ASCII digits start `b[i..]`: eight at a time where it can, then one by one.
+fn digits(b: &[u8], mut i: usize) -> usize {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word);
+        // A byte is a digit when its high nibble is 3 and adding 6 keeps it so.
+        let not_digit = ((v & (0xF0 * LOW)) ^ (0x30 * LOW))
+            | ((v.wrapping_add(0x06 * LOW) & (0xF0 * LOW)) ^ (0x30 * LOW));
+        if not_digit == 0 {
+            i += 8;
+            continue;
+        }
+        // Mark each non-zero byte of `not_digit`; the lowest marks the first non-digit.
+        let marks =
+            (((not_digit & (0x7F * LOW)).wrapping_add(0x7F * LOW)) | not_digit) & (0x80 * LOW);
+        return i + (marks.trailing_zeros() / 8) as usize;
+    }
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
+/// The JSON number grammar from `i`; `None` when it is not a number.
+fn skip_num(b: &[u8], mut i: usize) -> Option<usize> {
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits(b, i + 1),
+        _ => return None,
+    }
+    if b.get(i) == Some(&b'.') {
+        let end = digits(b, i + 1);
+        if end == i + 1 {
+            return None;
+        }
+        i = end;
+    }
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = b.get(i) {
+            i += 1;
+        }
+        let end = digits(b, i);
+        if end == i {
+            return None;
+        }
+        i = end;
+    }
+    Some(i)
 }
