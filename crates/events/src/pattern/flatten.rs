@@ -606,152 +606,6 @@ impl<'a> Scanner<'a, '_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use serde_json::json;
-
-    fn index(paths: &[&str]) -> PathIndex {
-        let mut idx = PathIndex::default();
-        for p in paths {
-            idx.intern(p);
-        }
-        idx
-    }
-
-    #[test]
-    fn dotted_keys_and_nesting_flatten_alike() {
-        let idx = index(&["a.b"]);
-        let l1 = flatten_json(r#"{"a":{"b":1}}"#, &idx).unwrap();
-        let l2 = flatten_json(r#"{"a.b":1}"#, &idx).unwrap();
-        assert_eq!(l1.value, vec![LeafValue::Num(1.0)]);
-        assert_eq!(l2.value, vec![LeafValue::Num(1.0)]);
-    }
-
-    #[test]
-    fn scanner_agrees_with_value_walker() {
-        let text = r#"{"a":[{"b":"x\u00e9\"","c":[1,2.5e3]},{"b":null}],"skip":{"deep":[[true]]},"d":false}"#;
-        let idx = index(&["a.b", "a.c", "d"]);
-        let v: Value = serde_json::from_str(text).unwrap();
-        let from_value = flatten_value(&v, &idx);
-        let from_text = flatten_json(text, &idx).unwrap();
-        assert_eq!(from_value.value, from_text.value);
-        assert_eq!(from_value.members, from_text.members);
-        assert_eq!(from_value.path, from_text.path);
-        assert_eq!(from_text.value[0], LeafValue::Str(Cow::Borrowed("xé\"")));
-    }
-
-    #[test]
-    fn rejects_bad_json_even_in_skipped_parts() {
-        let idx = index(&["a"]);
-        for bad in [
-            r#"{"a":1,"b":[1,}"#,
-            r#"{"a":1} x"#,
-            r#"{"b":01}"#,
-            r#"{"b":"\x"}"#,
-            "{",
-        ] {
-            assert!(
-                matches!(flatten_json(bad, &idx), Err(EventError::InvalidJson(_))),
-                "{bad}"
-            );
-        }
-        assert_eq!(
-            flatten_json("[1]", &idx).unwrap_err(),
-            EventError::NotAnObject
-        );
-        assert!(flatten_json(&"[".repeat(1000), &idx).is_err());
-        let deep = format!(r#"{{"b":{}{}}}"#, "[".repeat(500), "]".repeat(500));
-        assert!(flatten_json(&deep, &idx).is_err());
-    }
-
-    #[test]
-    fn the_fast_skipper_accepts_exactly_what_serde_json_accepts() {
-        let cases = [
-            "0",
-            "-0",
-            "12",
-            "-12.5",
-            "1e5",
-            "1E+5",
-            "2.5e-3",
-            "123456789012345678.25",
-            "01",
-            "-",
-            "1.",
-            ".5",
-            "1e",
-            "1e+",
-            "+1",
-            "--1",
-            "0x10",
-            "\"\"",
-            "\"a\\\"b\"",
-            "\"\\u00e9\"",
-            "\"\\u00g9\"",
-            "\"\\q\"",
-            "\"abc",
-            "[]",
-            "[1,2,3]",
-            "[1,]",
-            "[,1]",
-            "[1 2]",
-            "[[[]]]",
-            "[[]",
-            "{}",
-            "{\"a\":1}",
-            "{\"a\":1,}",
-            "{\"a\" 1}",
-            "{a:1}",
-            "{\"a\":[1,{\"b\":null}]}",
-            "true",
-            "false",
-            "null",
-            "tru",
-            "nul",
-            "[true,false,null]",
-            "[-122.41893412,37.77490000123,0.0]",
-            "[1.23456789012e10,-9.87654321e-10]",
-        ];
-        for case in cases {
-            let ours = skip_value(case.as_bytes(), 0, 64)
-                .map(|end| skip_ws(case.as_bytes(), end) == case.len());
-            let theirs = serde_json::from_str::<serde::de::IgnoredAny>(case).is_ok();
-            assert_eq!(ours.unwrap_or(false), theirs, "{case}");
-        }
-    }
-
-    #[test]
-    fn digits_are_counted_eight_at_a_time_and_one_by_one() {
-        for (text, expected) in [
-            ("", 0),
-            ("x", 0),
-            ("1", 1),
-            ("12345678", 8),
-            ("123456789", 9),
-            ("1234567x9", 7),
-            ("12345678901234567/", 17),
-            ("9:", 1),
-            ("0123456789abcdef", 10),
-        ] {
-            assert_eq!(digits(text.as_bytes(), 0), expected, "{text}");
-        }
-        // A byte that overflows when 6 is added must not hide the first non-digit.
-        let bytes = [b'1', b'2', 0xFA, b'3', b'4', b'5', b'6', b'7', b'8'];
-        assert_eq!(digits(&bytes, 0), 2);
-    }
-
-    #[test]
-    fn memberships_distinguish_elements() {
-        let v = json!({"x": [{"a": 1, "b": 2}, {"a": 3}]});
-        let leaves = flatten_all(&v);
-        assert_eq!(leaves.len(), 3);
-        assert!(consistent(&leaves[0].membership, &leaves[1].membership));
-        assert!(!consistent(&leaves[1].membership, &leaves[2].membership));
-    }
-}
-
 /// A skip failure: where, and what was expected.
 type SkipError = (usize, &'static str);
 
@@ -933,4 +787,150 @@ fn skip_num(b: &[u8], mut i: usize) -> Option<usize> {
         i = end;
     }
     Some(i)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn index(paths: &[&str]) -> PathIndex {
+        let mut idx = PathIndex::default();
+        for p in paths {
+            idx.intern(p);
+        }
+        idx
+    }
+
+    #[test]
+    fn dotted_keys_and_nesting_flatten_alike() {
+        let idx = index(&["a.b"]);
+        let l1 = flatten_json(r#"{"a":{"b":1}}"#, &idx).unwrap();
+        let l2 = flatten_json(r#"{"a.b":1}"#, &idx).unwrap();
+        assert_eq!(l1.value, vec![LeafValue::Num(1.0)]);
+        assert_eq!(l2.value, vec![LeafValue::Num(1.0)]);
+    }
+
+    #[test]
+    fn scanner_agrees_with_value_walker() {
+        let text = r#"{"a":[{"b":"x\u00e9\"","c":[1,2.5e3]},{"b":null}],"skip":{"deep":[[true]]},"d":false}"#;
+        let idx = index(&["a.b", "a.c", "d"]);
+        let v: Value = serde_json::from_str(text).unwrap();
+        let from_value = flatten_value(&v, &idx);
+        let from_text = flatten_json(text, &idx).unwrap();
+        assert_eq!(from_value.value, from_text.value);
+        assert_eq!(from_value.members, from_text.members);
+        assert_eq!(from_value.path, from_text.path);
+        assert_eq!(from_text.value[0], LeafValue::Str(Cow::Borrowed("xé\"")));
+    }
+
+    #[test]
+    fn rejects_bad_json_even_in_skipped_parts() {
+        let idx = index(&["a"]);
+        for bad in [
+            r#"{"a":1,"b":[1,}"#,
+            r#"{"a":1} x"#,
+            r#"{"b":01}"#,
+            r#"{"b":"\x"}"#,
+            "{",
+        ] {
+            assert!(
+                matches!(flatten_json(bad, &idx), Err(EventError::InvalidJson(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            flatten_json("[1]", &idx).unwrap_err(),
+            EventError::NotAnObject
+        );
+        assert!(flatten_json(&"[".repeat(1000), &idx).is_err());
+        let deep = format!(r#"{{"b":{}{}}}"#, "[".repeat(500), "]".repeat(500));
+        assert!(flatten_json(&deep, &idx).is_err());
+    }
+
+    #[test]
+    fn the_fast_skipper_accepts_exactly_what_serde_json_accepts() {
+        let cases = [
+            "0",
+            "-0",
+            "12",
+            "-12.5",
+            "1e5",
+            "1E+5",
+            "2.5e-3",
+            "123456789012345678.25",
+            "01",
+            "-",
+            "1.",
+            ".5",
+            "1e",
+            "1e+",
+            "+1",
+            "--1",
+            "0x10",
+            "\"\"",
+            "\"a\\\"b\"",
+            "\"\\u00e9\"",
+            "\"\\u00g9\"",
+            "\"\\q\"",
+            "\"abc",
+            "[]",
+            "[1,2,3]",
+            "[1,]",
+            "[,1]",
+            "[1 2]",
+            "[[[]]]",
+            "[[]",
+            "{}",
+            "{\"a\":1}",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{a:1}",
+            "{\"a\":[1,{\"b\":null}]}",
+            "true",
+            "false",
+            "null",
+            "tru",
+            "nul",
+            "[true,false,null]",
+            "[-122.41893412,37.77490000123,0.0]",
+            "[1.23456789012e10,-9.87654321e-10]",
+        ];
+        for case in cases {
+            let ours = skip_value(case.as_bytes(), 0, 64)
+                .map(|end| skip_ws(case.as_bytes(), end) == case.len());
+            let theirs = serde_json::from_str::<serde::de::IgnoredAny>(case).is_ok();
+            assert_eq!(ours.unwrap_or(false), theirs, "{case}");
+        }
+    }
+
+    #[test]
+    fn digits_are_counted_eight_at_a_time_and_one_by_one() {
+        for (text, expected) in [
+            ("", 0),
+            ("x", 0),
+            ("1", 1),
+            ("12345678", 8),
+            ("123456789", 9),
+            ("1234567x9", 7),
+            ("12345678901234567/", 17),
+            ("9:", 1),
+            ("0123456789abcdef", 10),
+        ] {
+            assert_eq!(digits(text.as_bytes(), 0), expected, "{text}");
+        }
+        // A byte that overflows when 6 is added must not hide the first non-digit.
+        let bytes = [b'1', b'2', 0xFA, b'3', b'4', b'5', b'6', b'7', b'8'];
+        assert_eq!(digits(&bytes, 0), 2);
+    }
+
+    #[test]
+    fn memberships_distinguish_elements() {
+        let v = json!({"x": [{"a": 1, "b": 2}, {"a": 3}]});
+        let leaves = flatten_all(&v);
+        assert_eq!(leaves.len(), 3);
+        assert!(consistent(&leaves[0].membership, &leaves[1].membership));
+        assert!(!consistent(&leaves[1].membership, &leaves[2].membership));
+    }
 }
