@@ -26,6 +26,17 @@ pub const RULES_BUCKET: &str = "eventbus-rules";
 /// KV bucket of orchestrator run state.
 pub const RUNS_BUCKET: &str = "orchestrator-runs";
 
+/// KV bucket of the budget watcher: managed budgets, threshold crossings already
+/// published (per budget, period and threshold), and the watcher's leadership lease.
+pub const BUDGET_WATCH_BUCKET: &str = "budget-watch";
+
+/// KV bucket of what the alerting watchers saw last (alarm states, subscription
+/// confirmations), changed only by compare-and-set so that a transition is published once.
+pub const ALERTING_WATCH_BUCKET: &str = "alerting-watch";
+
+/// Durable consumer through which alerting reads the bus events it notifies about.
+pub const ALERTING_NOTIFIER_CONSUMER: &str = "alerting-notifier";
+
 /// Escapes a bus name into one NATS token that is also valid in a stream name.
 pub fn escape_token(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
@@ -96,6 +107,117 @@ pub fn dlq_subject(bus: &str) -> String {
     format!("{ROOT}.dlq.{}", escape_token(bus))
 }
 
+/// Subject prefix of deliveries in the `TARGETS` stream; the bus follows.
+pub const TARGETS_PREFIX: &str = "groundwork.targets";
+
+/// Every subject of the `TARGETS` stream.
+pub const TARGETS_ALL: &str = "groundwork.targets.>";
+
+/// The subject of a bus's deliveries in the `TARGETS` stream.
+pub fn targets_subject(bus: &str) -> String {
+    format!("{TARGETS_PREFIX}.{}", escape_token(bus))
+}
+
+/// Stream holding what NATS-subject targets received, so a slow reader loses nothing.
+pub const DELIVERIES_STREAM: &str = "DELIVERIES";
+
+/// Subject prefix of NATS-subject targets: a target `nats:orders.created` receives on
+/// `groundwork.deliver.orders.created`.
+pub const DELIVER_PREFIX: &str = "groundwork.deliver";
+
+/// Every subject of the `DELIVERIES` stream.
+pub const DELIVER_ALL: &str = "groundwork.deliver.>";
+
+/// The subject a NATS-subject target receives on; `name` is one or more dot-separated
+/// tokens (checked by [`is_valid_deliver_name`]).
+pub fn deliver_subject(name: &str) -> String {
+    format!("{DELIVER_PREFIX}.{name}")
+}
+
+/// Whether `name` can follow `groundwork.deliver.`: dot-separated non-empty tokens without
+/// wildcards or whitespace.
+pub fn is_valid_deliver_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && name.split('.').all(|t| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'*' && b != b'>')
+        })
+}
+
+/// Durable consumer of a bus stream that routes its events (shared by replicas).
+pub const ROUTER_CONSUMER: &str = "router";
+
+/// Durable consumer of the `TARGETS` stream that makes the deliveries (shared by replicas).
+pub const DELIVERY_CONSUMER: &str = "deliverer";
+
+/// KV key of a bus in [`RULES_BUCKET`].
+pub fn bus_key(bus: &str) -> String {
+    format!("bus.{}", escape_token(bus))
+}
+
+/// KV key of a rule (with its targets) in [`RULES_BUCKET`].
+pub fn rule_key(bus: &str, rule: &str) -> String {
+    format!("rule.{}.{}", escape_token(bus), escape_token(rule))
+}
+
+/// KV key of an archive in [`RULES_BUCKET`].
+pub fn archive_key(name: &str) -> String {
+    format!("archive.{}", escape_token(name))
+}
+
+/// KV key of a replay in [`RULES_BUCKET`].
+pub fn replay_key(name: &str) -> String {
+    format!("replay.{}", escape_token(name))
+}
+
+/// What a key of [`RULES_BUCKET`] names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RulesKey {
+    Bus(String),
+    Rule { bus: String, rule: String },
+    Archive(String),
+    Replay(String),
+}
+
+/// Reads a key of [`RULES_BUCKET`]; `None` for keys this layout does not write.
+pub fn parse_rules_key(key: &str) -> Option<RulesKey> {
+    let mut parts = key.split('.');
+    let kind = parts.next()?;
+    let first = unescape_token(parts.next()?)?;
+    let second = parts.next().map(unescape_token);
+    if parts.next().is_some() {
+        return None;
+    }
+    match (kind, second) {
+        ("bus", None) => Some(RulesKey::Bus(first)),
+        ("rule", Some(Some(rule))) => Some(RulesKey::Rule { bus: first, rule }),
+        ("archive", None) => Some(RulesKey::Archive(first)),
+        ("replay", None) => Some(RulesKey::Replay(first)),
+        _ => None,
+    }
+}
+
+/// Header of a delivery: the id of the event it carries.
+pub const EVENT_ID_HEADER: &str = "Groundwork-Event-Id";
+
+/// Header of a delivery: the ARN of the rule that matched.
+pub const RULE_ARN_HEADER: &str = "Groundwork-Rule-Arn";
+
+/// Header of a delivery: the replay that produced it, if any.
+pub const REPLAY_NAME_HEADER: &str = "Groundwork-Replay-Name";
+
+/// Dead-letter headers, EventBridge's DLQ message attributes.
+pub mod dlq_headers {
+    pub const RULE_ARN: &str = "RULE_ARN";
+    pub const TARGET_ARN: &str = "TARGET_ARN";
+    pub const ERROR_CODE: &str = "ERROR_CODE";
+    pub const ERROR_MESSAGE: &str = "ERROR_MESSAGE";
+    pub const EXHAUSTED_RETRY_CONDITION: &str = "EXHAUSTED_RETRY_CONDITION";
+    pub const RETRY_ATTEMPTS: &str = "RETRY_ATTEMPTS";
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -129,5 +251,39 @@ mod tests {
         );
         assert_eq!(bus_from_ingress_subject("groundwork.events.put.a.b"), None);
         assert_eq!(bus_from_ingress_subject("other.subject"), None);
+    }
+
+    #[test]
+    fn rules_bucket_keys_round_trip() {
+        assert_eq!(
+            parse_rules_key(&rule_key("orders.v1", "my.rule_1")),
+            Some(RulesKey::Rule {
+                bus: "orders.v1".into(),
+                rule: "my.rule_1".into()
+            })
+        );
+        assert_eq!(
+            parse_rules_key(&bus_key("team/a")),
+            Some(RulesKey::Bus("team/a".into()))
+        );
+        assert_eq!(
+            parse_rules_key(&archive_key("a.b")),
+            Some(RulesKey::Archive("a.b".into()))
+        );
+        assert_eq!(
+            parse_rules_key(&replay_key("r")),
+            Some(RulesKey::Replay("r".into()))
+        );
+        assert_eq!(parse_rules_key("other.x"), None);
+        assert_eq!(targets_subject("a.b"), "groundwork.targets.a_2Eb");
+    }
+
+    #[test]
+    fn deliver_names_are_subject_tokens() {
+        assert!(is_valid_deliver_name("orders.created"));
+        assert!(!is_valid_deliver_name("orders..created"));
+        assert!(!is_valid_deliver_name("orders.*"));
+        assert!(!is_valid_deliver_name("a b"));
+        assert_eq!(deliver_subject("x.y"), "groundwork.deliver.x.y");
     }
 }

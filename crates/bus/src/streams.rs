@@ -59,3 +59,98 @@ fn stream_error(name: &str, e: jetstream::context::CreateStreamError) -> BusErro
     };
     BusError::new(kind, format!("cannot create stream {name}: {e}"))
 }
+
+/// Creates (or finds) the `TARGETS` work queue: one message per delivery to make, removed
+/// once the delivery is done or dead-lettered.
+pub async fn ensure_targets_stream(
+    js: &jetstream::Context,
+    settings: &StreamSettings,
+) -> Result<stream::Stream, BusError> {
+    let config = stream::Config {
+        name: names::TARGETS_STREAM.to_owned(),
+        subjects: vec![names::TARGETS_ALL.to_owned()],
+        description: Some("Deliveries to make: one per (event, rule, target)".into()),
+        retention: stream::RetentionPolicy::WorkQueue,
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        duplicate_window: settings.duplicate_window,
+        ..Default::default()
+    };
+    js.get_or_create_stream(config)
+        .await
+        .map_err(|e| stream_error(names::TARGETS_STREAM, e))
+}
+
+/// Creates (or finds) the `DELIVERIES` stream that NATS-subject targets receive through.
+pub async fn ensure_deliveries_stream(
+    js: &jetstream::Context,
+    settings: &StreamSettings,
+    max_age: Duration,
+) -> Result<stream::Stream, BusError> {
+    let config = stream::Config {
+        name: names::DELIVERIES_STREAM.to_owned(),
+        subjects: vec![names::DELIVER_ALL.to_owned()],
+        description: Some("What NATS-subject targets received".into()),
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        duplicate_window: settings.duplicate_window,
+        max_age,
+        ..Default::default()
+    };
+    js.get_or_create_stream(config)
+        .await
+        .map_err(|e| stream_error(names::DELIVERIES_STREAM, e))
+}
+
+/// Creates (or finds) a bus's dead-letter stream.
+pub async fn ensure_dlq_stream(
+    js: &jetstream::Context,
+    bus: &str,
+    settings: &StreamSettings,
+) -> Result<stream::Stream, BusError> {
+    let config = stream::Config {
+        name: names::dlq_stream(bus),
+        subjects: vec![names::dlq_subject(bus)],
+        description: Some(format!(
+            "Deliveries of bus {bus} that exhausted their retry policy"
+        )),
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        num_replicas: settings.replicas,
+        duplicate_window: settings.duplicate_window,
+        ..Default::default()
+    };
+    js.get_or_create_stream(config)
+        .await
+        .map_err(|e| stream_error(&names::dlq_stream(bus), e))
+}
+
+/// Opens (or creates) the KV bucket of buses, rules, targets, archives and replays.
+pub async fn ensure_rules_bucket(
+    js: &jetstream::Context,
+    settings: &StreamSettings,
+) -> Result<jetstream::kv::Store, BusError> {
+    if let Ok(store) = js.get_key_value(names::RULES_BUCKET).await {
+        return Ok(store);
+    }
+    js.create_key_value(jetstream::kv::Config {
+        bucket: names::RULES_BUCKET.to_owned(),
+        description: "Event bus buses, rules and targets, archives and replays".into(),
+        history: 1,
+        num_replicas: settings.replicas,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| {
+        let kind = match e.kind() {
+            jetstream::context::CreateKeyValueErrorKind::TimedOut => BusErrorKind::Unavailable,
+            _ => BusErrorKind::Rejected,
+        };
+        BusError::new(
+            kind,
+            format!("cannot create KV bucket {}: {e}", names::RULES_BUCKET),
+        )
+    })
+}

@@ -1,5 +1,6 @@
 //! The `groundwork.v1.EventBus` gRPC service: converts wire types to domain types at
-//! once and calls [`Ingest`] and the tail.
+//! once (see [`crate::wire`]) and calls PutEvents, the tail, buses, rules, targets,
+//! archives, replays and the DLQ.
 
 use std::pin::Pin;
 
@@ -11,21 +12,26 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::archive::Archives;
+use crate::arn::bus_from_request;
+use crate::buses::{Buses, page};
 use crate::error::Error;
 use crate::put_events::Ingest;
+use crate::replay::{Replays, StartReplay};
+use crate::rules::{RuleState, Rules};
 use crate::tail::{self, TailStart};
+use crate::wire;
 
 /// The gRPC face of the event bus.
 #[derive(Debug, Clone)]
 pub struct EventBusApi {
-    ingest: Ingest,
-    shutdown: Shutdown,
-}
-
-impl EventBusApi {
-    pub fn new(ingest: Ingest, shutdown: Shutdown) -> Self {
-        Self { ingest, shutdown }
-    }
+    pub ingest: Ingest,
+    pub shutdown: Shutdown,
+    pub buses: Buses,
+    pub rules: Rules,
+    pub archives: Archives,
+    pub replays: Replays,
+    pub js: async_nats::jetstream::Context,
 }
 
 fn entry_from_pb(e: pb::PutEventsRequestEntry) -> Result<PutEventsEntry, Error> {
@@ -110,7 +116,7 @@ impl EventBus for EventBusApi {
                 },
             )?
         };
-        if !self.ingest.buses().contains(&bus) {
+        if !self.ingest.has_bus(&bus) {
             return Err(Error::NotFound(format!("Event bus {bus} does not exist.")).into());
         }
         let start = match request.start {
@@ -136,5 +142,306 @@ impl EventBus for EventBusApi {
         )
         .await?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn create_event_bus(
+        &self,
+        request: Request<pb::CreateEventBusRequest>,
+    ) -> Result<Response<pb::CreateEventBusResponse>, Status> {
+        let r = request.into_inner();
+        let bus = self.buses.create(&r.name, &r.description).await?;
+        Ok(Response::new(pb::CreateEventBusResponse {
+            event_bus_arn: self.rules.arns().bus(&bus.name),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_event_bus(
+        &self,
+        request: Request<pb::DeleteEventBusRequest>,
+    ) -> Result<Response<pb::DeleteEventBusResponse>, Status> {
+        let name = bus_from_request("name", &request.into_inner().name)?;
+        self.buses.delete(&name).await?;
+        Ok(Response::new(pb::DeleteEventBusResponse {}))
+    }
+
+    async fn list_event_buses(
+        &self,
+        request: Request<pb::ListEventBusesRequest>,
+    ) -> Result<Response<pb::ListEventBusesResponse>, Status> {
+        let r = request.into_inner();
+        let (buses, next) = page(
+            self.buses.list(&r.name_prefix),
+            |b| b.name.as_str(),
+            &r.next_token,
+            r.limit,
+        )?;
+        Ok(Response::new(pb::ListEventBusesResponse {
+            event_buses: buses
+                .iter()
+                .map(|b| wire::bus_to_pb(b, self.rules.arns()))
+                .collect(),
+            next_token: next.unwrap_or_default(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rule = %request.get_ref().name, bus = %request.get_ref().event_bus_name))]
+    async fn put_rule(
+        &self,
+        request: Request<pb::PutRuleRequest>,
+    ) -> Result<Response<pb::PutRuleResponse>, Status> {
+        let r = request.into_inner();
+        let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
+        let state = RuleState::parse(&r.state)?;
+        let rule_arn = self
+            .rules
+            .put_rule(&bus, &r.name, &r.event_pattern, state, &r.description)
+            .await?;
+        Ok(Response::new(pb::PutRuleResponse { rule_arn }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rule = %request.get_ref().name))]
+    async fn delete_rule(
+        &self,
+        request: Request<pb::DeleteRuleRequest>,
+    ) -> Result<Response<pb::DeleteRuleResponse>, Status> {
+        let r = request.into_inner();
+        let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
+        self.rules.delete_rule(&bus, &r.name, r.force).await?;
+        Ok(Response::new(pb::DeleteRuleResponse {}))
+    }
+
+    async fn describe_rule(
+        &self,
+        request: Request<pb::DescribeRuleRequest>,
+    ) -> Result<Response<pb::Rule>, Status> {
+        let r = request.into_inner();
+        let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
+        let rule = self.rules.describe_rule(&bus, &r.name)?;
+        Ok(Response::new(wire::rule_to_pb(&rule)))
+    }
+
+    async fn list_rules(
+        &self,
+        request: Request<pb::ListRulesRequest>,
+    ) -> Result<Response<pb::ListRulesResponse>, Status> {
+        let r = request.into_inner();
+        let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
+        let (rules, next) = self
+            .rules
+            .list_rules(&bus, &r.name_prefix, &r.next_token, r.limit)?;
+        Ok(Response::new(pb::ListRulesResponse {
+            rules: rules.iter().map(|r| wire::rule_to_pb(r)).collect(),
+            next_token: next.unwrap_or_default(),
+        }))
+    }
+
+    async fn enable_rule(
+        &self,
+        request: Request<pb::EnableRuleRequest>,
+    ) -> Result<Response<pb::EnableRuleResponse>, Status> {
+        let r = request.into_inner();
+        let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
+        self.rules
+            .set_state(&bus, &r.name, RuleState::Enabled)
+            .await?;
+        Ok(Response::new(pb::EnableRuleResponse {}))
+    }
+
+    async fn disable_rule(
+        &self,
+        request: Request<pb::DisableRuleRequest>,
+    ) -> Result<Response<pb::DisableRuleResponse>, Status> {
+        let r = request.into_inner();
+        let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
+        self.rules
+            .set_state(&bus, &r.name, RuleState::Disabled)
+            .await?;
+        Ok(Response::new(pb::DisableRuleResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(rule = %request.get_ref().rule, targets = request.get_ref().targets.len()))]
+    async fn put_targets(
+        &self,
+        request: Request<pb::PutTargetsRequest>,
+    ) -> Result<Response<pb::PutTargetsResponse>, Status> {
+        let r = request.into_inner();
+        let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
+        let targets = r
+            .targets
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| wire::target_from_pb(i, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let failed = crate::targets::put_targets(&self.rules, &bus, &r.rule, targets).await?;
+        let (failed_entry_count, failed_entries) = wire::failed_to_pb(failed);
+        Ok(Response::new(pb::PutTargetsResponse {
+            failed_entry_count,
+            failed_entries,
+        }))
+    }
+
+    async fn remove_targets(
+        &self,
+        request: Request<pb::RemoveTargetsRequest>,
+    ) -> Result<Response<pb::RemoveTargetsResponse>, Status> {
+        let r = request.into_inner();
+        let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
+        let failed = crate::targets::remove_targets(&self.rules, &bus, &r.rule, &r.ids).await?;
+        let (failed_entry_count, failed_entries) = wire::failed_to_pb(failed);
+        Ok(Response::new(pb::RemoveTargetsResponse {
+            failed_entry_count,
+            failed_entries,
+        }))
+    }
+
+    async fn list_targets_by_rule(
+        &self,
+        request: Request<pb::ListTargetsByRuleRequest>,
+    ) -> Result<Response<pb::ListTargetsByRuleResponse>, Status> {
+        let r = request.into_inner();
+        let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
+        let (targets, next) =
+            crate::targets::list_targets(&self.rules, &bus, &r.rule, &r.next_token, r.limit)?;
+        Ok(Response::new(pb::ListTargetsByRuleResponse {
+            targets: targets.iter().map(wire::target_to_pb).collect(),
+            next_token: next.unwrap_or_default(),
+        }))
+    }
+
+    async fn test_event_pattern(
+        &self,
+        request: Request<pb::TestEventPatternRequest>,
+    ) -> Result<Response<pb::TestEventPatternResponse>, Status> {
+        use groundwork_events::pattern::{EventError, MatchError};
+        let r = request.into_inner();
+        let result = groundwork_events::pattern::matches(&r.event_pattern, &r.event).map_err(
+            |e| match e {
+                MatchError::Pattern(p) => Error::Validation(p.to_string()),
+                MatchError::Event(EventError::InvalidJson(_) | EventError::NotAnObject) => {
+                    Error::Validation("Parameter Event is not valid.".into())
+                }
+            },
+        )?;
+        Ok(Response::new(pb::TestEventPatternResponse { result }))
+    }
+
+    #[tracing::instrument(skip_all, fields(archive = %request.get_ref().archive_name))]
+    async fn create_archive(
+        &self,
+        request: Request<pb::CreateArchiveRequest>,
+    ) -> Result<Response<pb::Archive>, Status> {
+        let r = request.into_inner();
+        let archive = self
+            .archives
+            .create(
+                &r.archive_name,
+                &r.event_source_arn,
+                &r.event_pattern,
+                r.retention_days,
+                &r.description,
+            )
+            .await?;
+        Ok(Response::new(wire::archive_to_pb(&archive)))
+    }
+
+    async fn delete_archive(
+        &self,
+        request: Request<pb::DeleteArchiveRequest>,
+    ) -> Result<Response<pb::DeleteArchiveResponse>, Status> {
+        self.archives
+            .delete(&request.into_inner().archive_name)
+            .await?;
+        Ok(Response::new(pb::DeleteArchiveResponse {}))
+    }
+
+    async fn list_archives(
+        &self,
+        request: Request<pb::ListArchivesRequest>,
+    ) -> Result<Response<pb::ListArchivesResponse>, Status> {
+        let r = request.into_inner();
+        Ok(Response::new(pb::ListArchivesResponse {
+            archives: self
+                .archives
+                .list(&r.name_prefix, &r.event_source_arn)
+                .iter()
+                .map(wire::archive_to_pb)
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(replay = %request.get_ref().replay_name))]
+    async fn start_replay(
+        &self,
+        request: Request<pb::StartReplayRequest>,
+    ) -> Result<Response<pb::Replay>, Status> {
+        let r = request.into_inner();
+        let destination = r.destination.unwrap_or_default();
+        let replay = self
+            .replays
+            .start(StartReplay {
+                name: r.replay_name,
+                description: r.description,
+                event_source_arn: r.event_source_arn,
+                event_start_ms: wire::ms_from("EventStartTime", r.event_start_time)?,
+                event_end_ms: wire::ms_from("EventEndTime", r.event_end_time)?,
+                destination_arn: destination.arn,
+                filter_arns: destination.filter_arns,
+            })
+            .await?;
+        Ok(Response::new(wire::replay_to_pb(&replay)))
+    }
+
+    async fn describe_replay(
+        &self,
+        request: Request<pb::DescribeReplayRequest>,
+    ) -> Result<Response<pb::Replay>, Status> {
+        let replay = self
+            .replays
+            .describe(&request.into_inner().replay_name)
+            .await?;
+        Ok(Response::new(wire::replay_to_pb(&replay)))
+    }
+
+    async fn cancel_replay(
+        &self,
+        request: Request<pb::CancelReplayRequest>,
+    ) -> Result<Response<pb::Replay>, Status> {
+        let replay = self
+            .replays
+            .cancel(&request.into_inner().replay_name)
+            .await?;
+        Ok(Response::new(wire::replay_to_pb(&replay)))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<pb::ListDeadLettersRequest>,
+    ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
+        let r = request.into_inner();
+        let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
+        if !self.ingest.has_bus(&bus) {
+            return Err(Error::NotFound(format!("Event bus {bus} does not exist.")).into());
+        }
+        let limit = if r.limit == 0 { 100 } else { r.limit as usize };
+        let letters = crate::dlq::list(&self.js, &bus, limit).await?;
+        Ok(Response::new(pb::ListDeadLettersResponse {
+            dead_letters: letters.iter().map(wire::dead_letter_to_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(bus = %request.get_ref().event_bus_name, count = request.get_ref().count))]
+    async fn redrive_dead_letters(
+        &self,
+        request: Request<pb::RedriveDeadLettersRequest>,
+    ) -> Result<Response<pb::RedriveDeadLettersResponse>, Status> {
+        let r = request.into_inner();
+        let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
+        if !self.ingest.has_bus(&bus) {
+            return Err(Error::NotFound(format!("Event bus {bus} does not exist.")).into());
+        }
+        let redriven = crate::dlq::redrive(&self.js, &bus, r.count as usize).await?;
+        Ok(Response::new(pb::RedriveDeadLettersResponse { redriven }))
     }
 }

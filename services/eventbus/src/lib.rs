@@ -4,27 +4,54 @@
 //! - [`settings`]: flags and environment.
 //! - [`put_events`]: the PutEvents contract, shared by gRPC and the NATS ingress.
 //! - [`ingress`]: PutEvents over NATS request/reply (`groundwork.events.put.<bus>`).
-//! - [`grpc`]: the `groundwork.v1.EventBus` service.
+//! - [`grpc`]: the `groundwork.v1.EventBus` service; [`wire`]: its message conversions.
 //! - [`tail`]: following a bus stream.
-//! - [`error`]: the service's error type and its mapping to gRPC status codes.
+//! - [`catalog`]: the in-memory view of the `eventbus-rules` KV bucket, kept by a watch.
+//! - [`buses`], [`rules`], [`targets`], [`archive`], [`replay`]: the API's resources.
+//! - [`router`]: bus stream → matching rules → one delivery per (rule, target) in `TARGETS`.
+//! - [`delivery`]: the delivery message and the fan-out that writes it.
+//! - [`deliverer`]: `TARGETS` → NATS subjects, webhooks ([`webhook`]) and other buses.
+//! - [`retry`]: retry policies and backoff; [`dlq`]: dead letters and redrive.
+//! - [`arn`]: EventBridge ARNs; [`error`]: the error type and its gRPC mapping.
 //!
 //! [`serve`] runs it all until shutdown; `main.rs` only wires flags and signals to it.
 
+pub mod archive;
+pub mod arn;
+pub mod buses;
+pub mod catalog;
+pub mod deliverer;
+pub mod delivery;
+pub mod dlq;
 pub mod error;
 pub mod grpc;
 pub mod ingress;
 pub mod put_events;
+pub mod replay;
+pub mod retry;
+pub mod router;
+pub mod rules;
 pub mod settings;
 pub mod tail;
+pub mod targets;
+pub mod webhook;
+pub mod wire;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use groundwork_bus::streams::{StreamSettings, ensure_events_stream};
-use groundwork_bus::{ConnectSettings, EventPublisher};
-use groundwork_events::envelope::{DEFAULT_BUS, Origin, PutEventsLimits, is_valid_bus_name};
+use groundwork_bus::ConnectSettings;
+use groundwork_bus::EventPublisher;
+use groundwork_bus::streams::{
+    StreamSettings, ensure_deliveries_stream, ensure_rules_bucket, ensure_targets_stream,
+};
+use groundwork_events::envelope::{DEFAULT_BUS, Origin, PutEventsLimits};
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1::event_bus_server::EventBusServer;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 pub use error::Error;
@@ -37,37 +64,44 @@ pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
     Ok(groundwork_bus::connect(&connect).await?)
 }
 
-/// Runs the event bus on `listener` until `shutdown`: creates the bus streams, serves the
-/// NATS ingress and the gRPC API, then drains the NATS connection.
+/// Runs the event bus on `listener` until `shutdown`: creates the streams and the rules
+/// bucket, serves the NATS ingress and the gRPC API, routes every bus and makes the
+/// deliveries, then drains the NATS connection.
 pub async fn serve(
     settings: Settings,
     client: async_nats::Client,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> Result<(), Error> {
-    let mut buses: Vec<String> = settings.buses.clone();
-    buses.push(DEFAULT_BUS.to_owned());
-    buses.sort();
-    buses.dedup();
-    if let Some(bad) = buses.iter().find(|b| !is_valid_bus_name(b)) {
-        return Err(Error::InvalidArgument {
-            field: "buses".into(),
-            reason: format!(
-                "'{bad}' is not a valid bus name ([A-Za-z0-9._/-], 1 to 256 characters)"
-            ),
-        });
-    }
+    let mut configured: Vec<String> = settings.buses.clone();
+    configured.push(DEFAULT_BUS.to_owned());
+    configured.sort();
+    configured.dedup();
     let publisher = EventPublisher::new(client.clone(), settings.common.nats_timeout());
+    let js = publisher.jetstream().clone();
     let streams = StreamSettings {
         replicas: settings.common.stream_replicas,
         duplicate_window: Duration::from_secs(settings.duplicate_window_secs),
         ..StreamSettings::default()
     };
-    for bus in &buses {
-        ensure_events_stream(publisher.jetstream(), bus, &streams).await?;
-    }
+    ensure_targets_stream(&js, &streams).await?;
+    ensure_deliveries_stream(
+        &js,
+        &streams,
+        Duration::from_secs(settings.deliveries_max_age_hours * 3600),
+    )
+    .await?;
+    let kv = ensure_rules_bucket(&js, &streams).await?;
+    let catalog = catalog::Catalog::start(&js, kv, shutdown.clone()).await?;
+    let buses = buses::Buses::new(catalog.clone(), js.clone(), streams.clone());
+    buses.ensure(&configured).await?;
+
+    let arns = arn::Arns {
+        region: settings.region.clone(),
+        account: settings.account.clone(),
+    };
     let ingest = put_events::Ingest::new(
-        publisher,
+        publisher.clone(),
         Origin {
             account: settings.account.clone(),
             region: settings.region.clone(),
@@ -75,15 +109,51 @@ pub async fn serve(
         PutEventsLimits {
             max_request_bytes: settings.max_request_bytes,
         },
-        buses,
+        catalog.clone(),
     );
+
+    let router = router::Router {
+        js: js.clone(),
+        catalog: catalog.clone(),
+        ack_wait: Duration::from_millis(settings.router_ack_wait_ms),
+        in_flight: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+    };
+    let routers_task = tokio::spawn(supervise_routers(
+        router,
+        buses.clone(),
+        catalog.clone(),
+        shutdown.clone(),
+    ));
+    let deliverer = deliverer::Deliverer {
+        js: js.clone(),
+        publisher: publisher.clone(),
+        catalog: catalog.clone(),
+        webhook: webhook::WebhookClient::new()?,
+        backoff: retry::Backoff {
+            base: Duration::from_millis(settings.retry_base_delay_ms.max(1)),
+            max: Duration::from_millis(settings.retry_max_delay_ms.max(1)),
+        },
+        webhook_timeout: Duration::from_millis(settings.webhook_timeout_ms.max(1)),
+        ack_wait: Duration::from_millis(settings.delivery_ack_wait_ms.max(1000)),
+        in_flight: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+    };
+    let deliverer_task = tokio::spawn(deliverer.run(shutdown.clone()));
 
     let ingress_task = tokio::spawn(ingress::run(
         client.clone(),
         ingest.clone(),
         shutdown.clone(),
     ));
-    let api = grpc::EventBusApi::new(ingest, shutdown.clone());
+    let rules = rules::Rules::new(catalog.clone(), arns.clone(), settings.max_rules_per_bus);
+    let api = grpc::EventBusApi {
+        ingest,
+        shutdown: shutdown.clone(),
+        buses,
+        rules,
+        archives: archive::Archives::new(catalog.clone(), arns.clone()),
+        replays: replay::Replays::new(js.clone(), catalog.clone(), arns, settings.max_replays),
+        js,
+    };
     let routes = Routes::new(EventBusServer::new(api));
     let served = groundwork_kit::grpc::serve(
         listener,
@@ -105,8 +175,51 @@ pub async fn serve(
         Err(e) => tracing::warn!(error = %e, "NATS ingress task failed"),
         Ok(Ok(())) => {}
     }
+    let _ = routers_task.await;
+    let _ = deliverer_task.await;
     if let Err(e) = client.drain().await {
         tracing::debug!(error = %e, "draining the NATS connection");
     }
     served.map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Runs one router per bus, starting and stopping them as buses come and go.
+async fn supervise_routers(
+    router: router::Router,
+    buses: buses::Buses,
+    catalog: catalog::Catalog,
+    shutdown: Shutdown,
+) {
+    let mut running: BTreeMap<String, CancellationToken> = BTreeMap::new();
+    let mut changes = catalog.changes();
+    loop {
+        let current: Vec<String> = catalog.buses().into_iter().map(|b| b.name).collect();
+        running.retain(|bus, token| {
+            let keep = current.contains(bus);
+            if !keep {
+                token.cancel();
+            }
+            keep
+        });
+        for bus in current {
+            if running.contains_key(&bus) {
+                continue;
+            }
+            if let Err(e) = buses.ensure_streams(&bus).await {
+                tracing::warn!(%bus, error = %e, "cannot create the bus streams yet");
+                continue;
+            }
+            let token = CancellationToken::new();
+            tokio::spawn(router.clone().run(bus.clone(), token.clone()));
+            running.insert(bus, token);
+        }
+        tokio::select! {
+            () = shutdown.wait() => break,
+            changed = changes.changed() => if changed.is_err() { break },
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+    for token in running.values() {
+        token.cancel();
+    }
 }

@@ -1,7 +1,6 @@
 //! PutEvents: validate a request as EventBridge does and store each accepted event on its
 //! bus stream before answering. The gRPC API and the NATS ingress both call [`Ingest`].
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use groundwork_bus::{BusErrorKind, EventPublisher};
@@ -11,6 +10,7 @@ use groundwork_events::envelope::{
 };
 use time::OffsetDateTime;
 
+use crate::catalog::Catalog;
 use crate::error::Error;
 
 /// Accepts PutEvents requests for the buses that exist.
@@ -19,7 +19,7 @@ pub struct Ingest {
     publisher: EventPublisher,
     origin: Arc<Origin>,
     limits: PutEventsLimits,
-    buses: Arc<BTreeSet<String>>,
+    catalog: Catalog,
 }
 
 impl Ingest {
@@ -27,18 +27,18 @@ impl Ingest {
         publisher: EventPublisher,
         origin: Origin,
         limits: PutEventsLimits,
-        buses: impl IntoIterator<Item = String>,
+        catalog: Catalog,
     ) -> Self {
         Self {
             publisher,
             origin: Arc::new(origin),
             limits,
-            buses: Arc::new(buses.into_iter().collect()),
+            catalog,
         }
     }
 
-    pub fn buses(&self) -> &BTreeSet<String> {
-        &self.buses
+    pub fn has_bus(&self, bus: &str) -> bool {
+        self.catalog.has_bus(bus)
     }
 
     pub fn publisher(&self) -> &EventPublisher {
@@ -71,7 +71,7 @@ impl Ingest {
                     continue;
                 }
             };
-            if only_bus.is_some_and(|b| b != valid.bus) || !self.buses.contains(&valid.bus) {
+            if only_bus.is_some_and(|b| b != valid.bus) || !self.catalog.has_bus(&valid.bus) {
                 results.push(PutEventsResultEntry::failed(&EntryError::bus_not_found(
                     &valid.bus,
                 )));

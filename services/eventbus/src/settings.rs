@@ -44,6 +44,73 @@ pub struct Settings {
         default_value_t = 120
     )]
     pub duplicate_window_secs: u64,
+
+    /// Most rules one bus may hold (EventBridge: 300).
+    #[arg(
+        long,
+        env = "GROUNDWORK_EVENTBUS__MAX_RULES_PER_BUS",
+        default_value_t = 300
+    )]
+    pub max_rules_per_bus: usize,
+
+    /// First retry delay of a failed delivery, in milliseconds; it doubles with every
+    /// attempt (with jitter) up to `retry_max_delay_ms`.
+    #[arg(
+        long,
+        env = "GROUNDWORK_EVENTBUS__RETRY_BASE_DELAY_MS",
+        default_value_t = 1000
+    )]
+    pub retry_base_delay_ms: u64,
+
+    /// Longest delay between two attempts of a delivery, in milliseconds.
+    #[arg(
+        long,
+        env = "GROUNDWORK_EVENTBUS__RETRY_MAX_DELAY_MS",
+        default_value_t = 60_000
+    )]
+    pub retry_max_delay_ms: u64,
+
+    /// How long a webhook may take to answer, in milliseconds, unless its target says.
+    #[arg(
+        long,
+        env = "GROUNDWORK_EVENTBUS__WEBHOOK_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub webhook_timeout_ms: u64,
+
+    /// How long the router may hold an event before JetStream gives it to another router
+    /// (after a crash), in milliseconds.
+    #[arg(
+        long,
+        env = "GROUNDWORK_EVENTBUS__ROUTER_ACK_WAIT_MS",
+        default_value_t = 30_000
+    )]
+    pub router_ack_wait_ms: u64,
+
+    /// How long a delivery may be in progress before JetStream hands it out again (after a
+    /// crash), in milliseconds; a webhook call extends it.
+    #[arg(
+        long,
+        env = "GROUNDWORK_EVENTBUS__DELIVERY_ACK_WAIT_MS",
+        default_value_t = 60_000
+    )]
+    pub delivery_ack_wait_ms: u64,
+
+    /// Events and deliveries handled at once by one process.
+    #[arg(long, env = "GROUNDWORK_EVENTBUS__CONCURRENCY", default_value_t = 2048)]
+    pub concurrency: usize,
+
+    /// Most replays running at once (EventBridge: 10).
+    #[arg(long, env = "GROUNDWORK_EVENTBUS__MAX_REPLAYS", default_value_t = 10)]
+    pub max_replays: usize,
+
+    /// How long NATS-subject targets' deliveries are kept in the DELIVERIES stream, in hours.
+    #[arg(
+        long,
+        env = "GROUNDWORK_EVENTBUS__DELIVERIES_MAX_AGE_HOURS",
+        default_value_t = 168
+    )]
+    pub deliveries_max_age_hours: u64,
 }
 
 impl Settings {
@@ -57,6 +124,15 @@ impl Settings {
             account: "123456789012".into(),
             region: "us-east-1".into(),
             duplicate_window_secs: 120,
+            max_rules_per_bus: 300,
+            retry_base_delay_ms: 1000,
+            retry_max_delay_ms: 60_000,
+            webhook_timeout_ms: 10_000,
+            router_ack_wait_ms: 30_000,
+            delivery_ack_wait_ms: 60_000,
+            concurrency: 2048,
+            max_replays: 10,
+            deliveries_max_age_hours: 168,
         }
     }
 }

@@ -115,3 +115,209 @@ pub fn entry(
         ..Default::default()
     }
 }
+
+/// Settings that make retries fast for tests.
+pub fn fast_retries(s: &mut Settings) {
+    s.retry_base_delay_ms = 10;
+    s.retry_max_delay_ms = 100;
+    s.webhook_timeout_ms = 2_000;
+}
+
+/// Polls `check` until it holds or `timeout` passes; returns whether it held.
+pub async fn eventually<F, Fut>(timeout: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// One message a NATS-subject target received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub subject: String,
+    pub event_id: String,
+    pub replay_name: Option<String>,
+    pub payload: String,
+}
+
+/// Everything in the DELIVERIES stream, in order.
+pub async fn deliveries(js: &jetstream::Context) -> Vec<Received> {
+    let Ok(mut stream) = js.get_stream("DELIVERIES").await else {
+        return Vec::new();
+    };
+    let info = stream.info().await.unwrap().state.clone();
+    let mut out = Vec::new();
+    if info.messages == 0 {
+        return out;
+    }
+    for seq in info.first_sequence..=info.last_sequence {
+        if let Ok(m) = stream.get_raw_message(seq).await {
+            out.push(Received {
+                subject: m.subject.to_string(),
+                event_id: m
+                    .headers
+                    .get("Groundwork-Event-Id")
+                    .map(|v| v.as_str().to_owned())
+                    .unwrap_or_default(),
+                replay_name: m
+                    .headers
+                    .get("Groundwork-Replay-Name")
+                    .map(|v| v.as_str().to_owned()),
+                payload: String::from_utf8_lossy(&m.payload).into_owned(),
+            });
+        }
+    }
+    out
+}
+
+/// Messages in a stream.
+pub async fn stream_len(js: &jetstream::Context, name: &str) -> u64 {
+    match js.get_stream(name).await {
+        Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// Whether a durable consumer has nothing pending and nothing unacknowledged.
+pub async fn consumer_idle(js: &jetstream::Context, stream: &str, consumer: &str) -> bool {
+    let Ok(s) = js.get_stream(stream).await else {
+        return false;
+    };
+    let Ok(mut c) = s
+        .get_consumer::<jetstream::consumer::pull::Config>(consumer)
+        .await
+    else {
+        return false;
+    };
+    match c.info().await {
+        Ok(i) => i.num_pending == 0 && i.num_ack_pending == 0,
+        Err(_) => false,
+    }
+}
+
+pub fn target(id: &str, arn: &str) -> groundwork_proto::v1::Target {
+    groundwork_proto::v1::Target {
+        id: id.into(),
+        arn: arn.into(),
+        ..Default::default()
+    }
+}
+
+/// What a test webhook answers to one attempt (numbered from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Status(u16),
+    /// Accept the request and never answer.
+    Hang,
+}
+
+type Behaviour = Box<dyn Fn(usize) -> Answer + Send + Sync>;
+
+/// A real HTTP server for webhook targets, recording every attempt.
+pub struct Webhook {
+    pub url: String,
+    attempts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    delivered: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    behaviour: std::sync::Arc<std::sync::RwLock<Behaviour>>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook").field("url", &self.url).finish()
+    }
+}
+
+impl Webhook {
+    pub async fn start(behaviour: impl Fn(usize) -> Answer + Send + Sync + 'static) -> Self {
+        use std::sync::{Arc, Mutex, RwLock};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/hook?token=s3cret",
+            listener.local_addr().unwrap()
+        );
+        let attempts = Arc::new(Mutex::new(Vec::new()));
+        let delivered = Arc::new(Mutex::new(Vec::new()));
+        let behaviour: Arc<RwLock<Behaviour>> = Arc::new(RwLock::new(Box::new(behaviour)));
+        let (a, d, b) = (attempts.clone(), delivered.clone(), behaviour.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (a, d, b) = (a.clone(), d.clone(), b.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (a, d, b) = (a.clone(), d.clone(), b.clone());
+                            async move {
+                                use http_body_util::BodyExt;
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|c| c.to_bytes())
+                                    .unwrap_or_default();
+                                let body = String::from_utf8_lossy(&body).into_owned();
+                                let n = {
+                                    let mut attempts = a.lock().unwrap();
+                                    attempts.push(body.clone());
+                                    attempts.len()
+                                };
+                                let answer = (b.read().unwrap())(n);
+                                match answer {
+                                    Answer::Hang => std::future::pending::<()>().await,
+                                    Answer::Status(code) => {
+                                        if (200..300).contains(&code) {
+                                            d.lock().unwrap().push(body);
+                                        }
+                                    }
+                                }
+                                let code = match answer {
+                                    Answer::Status(c) => c,
+                                    Answer::Hang => 500,
+                                };
+                                Ok::<_, std::convert::Infallible>(
+                                    hyper::Response::builder()
+                                        .status(code)
+                                        .body(http_body_util::Full::new(bytes::Bytes::new()))
+                                        .unwrap(),
+                                )
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            url,
+            attempts,
+            delivered,
+            behaviour,
+        }
+    }
+
+    pub fn attempts(&self) -> usize {
+        self.attempts.lock().unwrap().len()
+    }
+
+    pub fn delivered(&self) -> Vec<String> {
+        self.delivered.lock().unwrap().clone()
+    }
+
+    pub fn answer(&self, behaviour: impl Fn(usize) -> Answer + Send + Sync + 'static) {
+        *self.behaviour.write().unwrap() = Box::new(behaviour);
+    }
+}

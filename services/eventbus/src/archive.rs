@@ -1,0 +1,150 @@
+//! Archives. A bus stream (`EVENTS_<bus>`) already keeps every accepted event, so an
+//! archive is only a KV record `{pattern, retention, created}` that says which of those
+//! events it holds: the ones stored after its creation, within its retention, that match
+//! its pattern (all when it has none).
+
+use async_nats::jetstream::kv;
+use groundwork_bus::names;
+use groundwork_events::envelope::bus_name_from;
+use groundwork_events::pattern::EventPattern;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::arn::Arns;
+use crate::buses::{encode, now_ms};
+use crate::catalog::Catalog;
+use crate::error::{Error, unavailable};
+
+/// An archive as stored in KV.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveRecord {
+    pub name: String,
+    pub arn: String,
+    pub bus: String,
+    pub event_source_arn: String,
+    #[serde(default)]
+    pub event_pattern: String,
+    /// 0 keeps events as long as the bus stream does.
+    pub retention_days: u32,
+    #[serde(default)]
+    pub description: String,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+}
+
+impl ArchiveRecord {
+    /// Whether an event stored at `stored_ms` belongs to the archive.
+    pub fn holds(&self, pattern: Option<&EventPattern>, event: &Value, stored_ms: i64) -> bool {
+        if stored_ms < self.created_ms {
+            return false;
+        }
+        if self.retention_days > 0
+            && stored_ms < now_ms() - i64::from(self.retention_days) * 86_400_000
+        {
+            return false;
+        }
+        pattern.is_none_or(|p| p.matches(event))
+    }
+
+    pub fn pattern(&self) -> Result<Option<EventPattern>, Error> {
+        if self.event_pattern.is_empty() {
+            return Ok(None);
+        }
+        EventPattern::parse(&self.event_pattern)
+            .map(Some)
+            .map_err(|e| Error::Validation(e.to_string()))
+    }
+}
+
+/// CreateArchive, DeleteArchive, ListArchives.
+#[derive(Debug, Clone)]
+pub struct Archives {
+    catalog: Catalog,
+    arns: Arns,
+}
+
+impl Archives {
+    pub fn new(catalog: Catalog, arns: Arns) -> Self {
+        Self { catalog, arns }
+    }
+
+    pub async fn create(
+        &self,
+        name: &str,
+        event_source_arn: &str,
+        event_pattern: &str,
+        retention_days: i32,
+        description: &str,
+    ) -> Result<ArchiveRecord, Error> {
+        crate::rules::validate_name(name, "archiveName")?;
+        let bus = bus_name_from(event_source_arn).ok_or_else(|| {
+            Error::Validation(format!(
+                "Parameter EventSourceArn is not valid. Reason: '{event_source_arn}' is not an event bus ARN."
+            ))
+        })?;
+        if !self.catalog.has_bus(&bus) {
+            return Err(Error::NotFound(format!("Event bus {bus} does not exist.")));
+        }
+        if !event_pattern.is_empty() {
+            EventPattern::parse(event_pattern).map_err(|e| Error::Validation(e.to_string()))?;
+        }
+        let retention_days = u32::try_from(retention_days).map_err(|_| {
+            Error::Validation(format!(
+                "1 validation error detected: Value '{retention_days}' at 'retentionDays' failed to satisfy constraint: Member must have value greater than or equal to 0"
+            ))
+        })?;
+        let record = ArchiveRecord {
+            name: name.to_owned(),
+            arn: self.arns.archive(name),
+            event_source_arn: self.arns.bus(&bus),
+            bus,
+            event_pattern: event_pattern.to_owned(),
+            retention_days,
+            description: description.to_owned(),
+            created_ms: now_ms(),
+        };
+        let revision = match self
+            .catalog
+            .kv()
+            .create(names::archive_key(name), encode(&record)?)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                return Err(Error::AlreadyExists(format!(
+                    "Archive {name} already exists."
+                )));
+            }
+            Err(e) => return Err(unavailable("cannot store the archive", e)),
+        };
+        self.catalog.wait_applied(revision).await?;
+        Ok(record)
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<(), Error> {
+        if self.catalog.archive(name).is_none() {
+            return Err(Error::NotFound(format!("Archive {name} does not exist.")));
+        }
+        self.catalog
+            .kv()
+            .delete(names::archive_key(name))
+            .await
+            .map_err(|e| unavailable("cannot delete the archive", e))?;
+        Ok(())
+    }
+
+    pub fn list(&self, prefix: &str, event_source_arn: &str) -> Vec<ArchiveRecord> {
+        self.catalog
+            .archives()
+            .into_iter()
+            .filter(|a| a.name.starts_with(prefix))
+            .filter(|a| event_source_arn.is_empty() || a.event_source_arn == event_source_arn)
+            .collect()
+    }
+
+    pub fn get(&self, name: &str) -> Result<ArchiveRecord, Error> {
+        self.catalog
+            .archive(name)
+            .ok_or_else(|| Error::NotFound(format!("Archive {name} does not exist.")))
+    }
+}

@@ -1,0 +1,351 @@
+//! The deliverer: a durable consumer of `TARGETS` (shared by replicas) that makes each
+//! delivery, retries failures with backoff through JetStream redelivery, and sends what
+//! cannot be delivered to the bus's DLQ. A delivery is acknowledged only once its target
+//! accepted it or it is stored in the DLQ.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer, message::PublishMessage};
+use futures::StreamExt;
+use groundwork_bus::{EventPublisher, names};
+use groundwork_events::envelope::Event;
+use groundwork_events::transform::RenderContext;
+use groundwork_kit::Shutdown;
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+
+use crate::catalog::Catalog;
+use crate::delivery::Delivery;
+use crate::dlq::{self, Failure};
+use crate::retry::{Backoff, Exhausted};
+use crate::targets::TargetKind;
+use crate::webhook::WebhookClient;
+
+/// Why one attempt failed, and whether another could succeed.
+#[derive(Debug, Clone)]
+pub struct DeliveryError {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl DeliveryError {
+    pub fn retryable(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    pub fn terminal(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// Makes deliveries.
+#[derive(Debug, Clone)]
+pub struct Deliverer {
+    pub js: jetstream::Context,
+    pub publisher: EventPublisher,
+    pub catalog: Catalog,
+    pub webhook: WebhookClient,
+    pub backoff: Backoff,
+    pub webhook_timeout: Duration,
+    pub ack_wait: Duration,
+    pub in_flight: Arc<Semaphore>,
+}
+
+fn ms_to_time(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// A time as the envelope writes it (`2024-05-01T12:00:00Z`).
+pub fn envelope_time(t: OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+/// A stable event id for a delivery to another bus, so that a retried delivery is stored
+/// once there.
+fn forwarded_event_id(delivery_id: &str) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let half = |salt: u8| {
+        let mut h = DefaultHasher::new();
+        salt.hash(&mut h);
+        delivery_id.hash(&mut h);
+        h.finish()
+    };
+    let (a, b) = (half(1), half(2));
+    format!(
+        "{:08x}-{:04x}-5{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0x0fff,
+        ((b >> 48) & 0x3fff) | 0x8000,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+impl Deliverer {
+    /// Delivers until shutdown; reconnects its consumer after errors.
+    pub async fn run(self, shutdown: Shutdown) {
+        while !shutdown.is_triggered() {
+            if let Err(e) = self.consume(&shutdown).await {
+                tracing::warn!(error = %e, "deliverer interrupted; resuming shortly");
+            }
+            tokio::select! {
+                () = shutdown.wait() => break,
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+
+    async fn consume(&self, shutdown: &Shutdown) -> Result<(), String> {
+        let stream = self
+            .js
+            .get_stream(names::TARGETS_STREAM)
+            .await
+            .map_err(|e| e.to_string())?;
+        let consumer = stream
+            .get_or_create_consumer(
+                names::DELIVERY_CONSUMER,
+                consumer::pull::Config {
+                    durable_name: Some(names::DELIVERY_CONSUMER.to_owned()),
+                    description: Some("Makes deliveries to targets".into()),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait: self.ack_wait,
+                    max_ack_pending: 20_000,
+                    max_deliver: -1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(1000)
+            .messages()
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!("deliverer started");
+        loop {
+            let next = tokio::select! {
+                () = shutdown.wait() => return Ok(()),
+                next = messages.next() => next,
+            };
+            let message = match next {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "deliverer consumer error");
+                    continue;
+                }
+                None => return Err("the consumer stream ended".into()),
+            };
+            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                return Ok(());
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.handle(message).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn handle(&self, message: jetstream::Message) {
+        let Ok(delivery) = serde_json::from_slice::<Delivery>(&message.payload) else {
+            tracing::warn!("an unreadable delivery was dropped");
+            let _ = message.ack().await;
+            return;
+        };
+        let (attempt, sequence) = message
+            .info()
+            .map(|i| {
+                (
+                    u32::try_from(i.delivered).unwrap_or(u32::MAX),
+                    i.stream_sequence,
+                )
+            })
+            .unwrap_or((1, 0));
+        let error = match self.deliver(&delivery, &message).await {
+            Ok(()) => {
+                let _ = message.ack().await;
+                return;
+            }
+            Err(e) => e,
+        };
+        let policy = delivery.target.retry_policy;
+        let retries_done = attempt.saturating_sub(1);
+        let exhausted = if !error.retryable {
+            None
+        } else if retries_done >= policy.maximum_retry_attempts {
+            Some(Exhausted::MaximumRetryAttempts)
+        } else {
+            let delay = self.backoff.delay(attempt);
+            let age_after = crate::buses::now_ms() - delivery.ingested_ms
+                + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+            if age_after > i64::from(policy.maximum_event_age_in_seconds) * 1000 {
+                Some(Exhausted::MaximumEventAgeInSeconds)
+            } else {
+                tracing::debug!(delivery = %delivery.id, attempt, code = %error.code, delay_ms = delay.as_millis() as u64, "delivery failed; retrying");
+                let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+                return;
+            }
+        };
+        tracing::warn!(
+            delivery = %delivery.id,
+            target = %delivery.target.display_arn(),
+            code = %error.code,
+            attempts = attempt,
+            exhausted = exhausted.map(Exhausted::as_str),
+            "delivery failed for good; dead-lettered"
+        );
+        let failure = Failure {
+            code: &error.code,
+            message: &error.message,
+            exhausted,
+            retry_attempts: retries_done,
+        };
+        match dlq::store(&self.js, &delivery, &failure, sequence).await {
+            Ok(()) => {
+                let _ = message.ack().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "dead letter not stored; the delivery stays queued");
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await;
+            }
+        }
+    }
+
+    async fn deliver(
+        &self,
+        delivery: &Delivery,
+        message: &jetstream::Message,
+    ) -> Result<(), DeliveryError> {
+        let kind = TargetKind::parse(&delivery.target.arn)
+            .map_err(|e| DeliveryError::terminal("INVALID_TARGET", e))?;
+        let mut event = delivery.event.clone();
+        if let (Some(replay), Some(obj)) = (&delivery.replay_name, event.as_object_mut()) {
+            obj.insert("replay-name".into(), Value::String(replay.clone()));
+        }
+        if let TargetKind::Bus { bus } = kind {
+            return self.forward(delivery, &event, &bus).await;
+        }
+        let input = delivery
+            .target
+            .input()
+            .map_err(|e| DeliveryError::terminal("INVALID_INPUT", e.to_string()))?;
+        let ingestion_time = envelope_time(ms_to_time(delivery.ingested_ms));
+        let body = input
+            .render(
+                &event,
+                &RenderContext {
+                    rule_name: &delivery.rule,
+                    rule_arn: &delivery.rule_arn,
+                    ingestion_time: &ingestion_time,
+                },
+            )
+            .map_err(|e| DeliveryError::terminal("TRANSFORMATION_FAILED", e.to_string()))?;
+        let event_id = delivery.event_id().to_owned();
+        match kind {
+            TargetKind::Nats { subject } => {
+                let mut publish = PublishMessage::build()
+                    .payload(body.into())
+                    .message_id(&delivery.id)
+                    .header(names::EVENT_ID_HEADER, event_id.as_str())
+                    .header(names::RULE_ARN_HEADER, delivery.rule_arn.as_str());
+                if let Some(replay) = &delivery.replay_name {
+                    publish = publish.header(names::REPLAY_NAME_HEADER, replay.as_str());
+                }
+                let ack = self
+                    .js
+                    .send_publish(subject, publish)
+                    .await
+                    .map_err(|e| DeliveryError::retryable("NATS_UNAVAILABLE", e.to_string()))?;
+                ack.await
+                    .map_err(|e| DeliveryError::retryable("NATS_UNAVAILABLE", e.to_string()))?;
+                Ok(())
+            }
+            TargetKind::Webhook { url } => {
+                // Extends the ack wait while the webhook takes its time.
+                let _ = message.ack_with(AckKind::Progress).await;
+                let timeout = delivery
+                    .target
+                    .http_timeout_ms
+                    .map(|ms| Duration::from_millis(u64::from(ms)))
+                    .unwrap_or(self.webhook_timeout)
+                    .min(self.ack_wait);
+                let mut headers = vec![
+                    ("x-groundwork-event-id", event_id.as_str()),
+                    ("x-groundwork-delivery-id", delivery.id.as_str()),
+                    ("x-groundwork-rule-arn", delivery.rule_arn.as_str()),
+                ];
+                if let Some(replay) = &delivery.replay_name {
+                    headers.push(("x-groundwork-replay-name", replay.as_str()));
+                }
+                self.webhook.post(&url, body, &headers, timeout).await
+            }
+            TargetKind::Bus { .. } => Ok(()),
+        }
+    }
+
+    /// PutEvents into another bus as a trusted internal producer, with a stable id.
+    async fn forward(
+        &self,
+        delivery: &Delivery,
+        event: &Value,
+        bus: &str,
+    ) -> Result<(), DeliveryError> {
+        if !self.catalog.has_bus(bus) {
+            return Err(DeliveryError::terminal(
+                "RESOURCE_NOT_FOUND",
+                format!("Event bus {bus} does not exist."),
+            ));
+        }
+        let mut forwarded: Event = serde_json::from_value(event.clone())
+            .map_err(|e| DeliveryError::terminal("INVALID_EVENT", e.to_string()))?;
+        forwarded.id = forwarded_event_id(&delivery.id);
+        forwarded.replay_name = None;
+        self.publisher
+            .publish(bus, &forwarded, None)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                if e.is_retryable() {
+                    DeliveryError::retryable("NATS_UNAVAILABLE", e.to_string())
+                } else {
+                    DeliveryError::terminal("BUS_REJECTED", e.to_string())
+                }
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_ids_are_stable_uuids() {
+        let a = forwarded_event_id("e:r:t");
+        assert_eq!(a, forwarded_event_id("e:r:t"));
+        assert_ne!(a, forwarded_event_id("e:r:u"));
+        assert_eq!(a.len(), 36);
+        assert_eq!(
+            envelope_time(OffsetDateTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00Z"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! Dead letters: deliveries that exhausted their retry policy (or failed for good) are
+//! stored in `DLQ_<bus>` with EventBridge's DLQ attributes as headers (`RULE_ARN`,
+//! `TARGET_ARN`, `ERROR_CODE`, `ERROR_MESSAGE`, `EXHAUSTED_RETRY_CONDITION`,
+//! `RETRY_ATTEMPTS`) and the delivery as payload. Redrive puts them back in `TARGETS` and
+//! removes each from the DLQ once it is re-queued.
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, message::PublishMessage};
+use groundwork_bus::names::{self, dlq_headers};
+use time::OffsetDateTime;
+
+use crate::delivery::Delivery;
+use crate::error::{Error, unavailable};
+use crate::retry::Exhausted;
+
+/// Why a delivery is dead.
+#[derive(Debug, Clone)]
+pub struct Failure<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+    pub exhausted: Option<Exhausted>,
+    pub retry_attempts: u32,
+}
+
+/// A dead letter as listed.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub sequence: u64,
+    pub delivery: Delivery,
+    pub rule_arn: String,
+    pub target_arn: String,
+    pub error_code: String,
+    pub error_message: String,
+    pub exhausted_retry_condition: String,
+    pub retry_attempts: u32,
+    pub time: OffsetDateTime,
+}
+
+/// Header values must be one line.
+fn header_value(text: &str) -> String {
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    line.chars().take(1024).collect()
+}
+
+/// Stores a dead letter; `source_sequence` (the delivery's position in `TARGETS`) makes
+/// the message id unique per attempt, so a redriven delivery can die again.
+pub async fn store(
+    js: &jetstream::Context,
+    delivery: &Delivery,
+    failure: &Failure<'_>,
+    source_sequence: u64,
+) -> Result<(), Error> {
+    let payload = serde_json::to_vec(delivery)
+        .map_err(|e| Error::Internal(format!("cannot encode a dead letter: {e}")))?;
+    let mut message = PublishMessage::build()
+        .payload(payload.into())
+        .message_id(format!("{}:{source_sequence}", delivery.id))
+        .header(dlq_headers::RULE_ARN, header_value(&delivery.rule_arn))
+        .header(
+            dlq_headers::TARGET_ARN,
+            header_value(&delivery.target.display_arn()),
+        )
+        .header(dlq_headers::ERROR_CODE, header_value(failure.code))
+        .header(dlq_headers::ERROR_MESSAGE, header_value(failure.message))
+        .header(
+            dlq_headers::RETRY_ATTEMPTS,
+            failure.retry_attempts.to_string(),
+        )
+        .header(names::EVENT_ID_HEADER, header_value(delivery.event_id()));
+    if let Some(exhausted) = failure.exhausted {
+        message = message.header(dlq_headers::EXHAUSTED_RETRY_CONDITION, exhausted.as_str());
+    }
+    js.send_publish(names::dlq_subject(&delivery.bus), message)
+        .await
+        .map_err(|e| unavailable("cannot store a dead letter", e))?
+        .await
+        .map_err(|e| unavailable("a dead letter was not stored", e))?;
+    Ok(())
+}
+
+fn header(headers: Option<&HeaderMap>, name: &str) -> String {
+    headers
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+/// The oldest dead letters of a bus, at most `limit`.
+pub async fn list(
+    js: &jetstream::Context,
+    bus: &str,
+    limit: usize,
+) -> Result<Vec<DeadLetter>, Error> {
+    let mut stream = js
+        .get_stream(names::dlq_stream(bus))
+        .await
+        .map_err(|e| unavailable("cannot open the DLQ", e))?;
+    let state = stream
+        .info()
+        .await
+        .map_err(|e| unavailable("cannot read the DLQ", e))?
+        .state
+        .clone();
+    let mut out = Vec::new();
+    if state.messages == 0 {
+        return Ok(out);
+    }
+    for sequence in state.first_sequence..=state.last_sequence {
+        if out.len() >= limit {
+            break;
+        }
+        let Ok(raw) = stream.get_raw_message(sequence).await else {
+            continue;
+        };
+        let Ok(delivery) = serde_json::from_slice::<Delivery>(&raw.payload) else {
+            continue;
+        };
+        let headers = Some(&raw.headers);
+        out.push(DeadLetter {
+            sequence,
+            rule_arn: header(headers, dlq_headers::RULE_ARN),
+            target_arn: header(headers, dlq_headers::TARGET_ARN),
+            error_code: header(headers, dlq_headers::ERROR_CODE),
+            error_message: header(headers, dlq_headers::ERROR_MESSAGE),
+            exhausted_retry_condition: header(headers, dlq_headers::EXHAUSTED_RETRY_CONDITION),
+            retry_attempts: header(headers, dlq_headers::RETRY_ATTEMPTS)
+                .parse()
+                .unwrap_or(0),
+            time: raw.time,
+            delivery,
+        });
+    }
+    Ok(out)
+}
+
+/// Sends up to `count` dead letters (all when 0), oldest first, back for delivery; each
+/// leaves the DLQ once it is stored in `TARGETS` again. Returns how many were redriven.
+pub async fn redrive(js: &jetstream::Context, bus: &str, count: usize) -> Result<u32, Error> {
+    let letters = list(js, bus, if count == 0 { usize::MAX } else { count }).await?;
+    let stream = js
+        .get_stream(names::dlq_stream(bus))
+        .await
+        .map_err(|e| unavailable("cannot open the DLQ", e))?;
+    let mut redriven = 0;
+    for letter in letters {
+        let payload = serde_json::to_vec(&letter.delivery)
+            .map_err(|e| Error::Internal(format!("cannot encode a delivery: {e}")))?;
+        let message = PublishMessage::build()
+            .payload(payload.into())
+            .message_id(format!(
+                "{}:redrive:{}",
+                letter.delivery.id, letter.sequence
+            ));
+        js.send_publish(names::targets_subject(bus), message)
+            .await
+            .map_err(|e| unavailable("cannot re-queue a dead letter", e))?
+            .await
+            .map_err(|e| unavailable("a dead letter was not re-queued", e))?;
+        stream
+            .delete_message(letter.sequence)
+            .await
+            .map_err(|e| unavailable("cannot remove a redriven dead letter", e))?;
+        redriven += 1;
+    }
+    tracing::info!(%bus, redriven, "dead letters redriven");
+    Ok(redriven)
+}
