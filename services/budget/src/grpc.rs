@@ -1,0 +1,136 @@
+//! The `groundwork.v1.Budget` gRPC service: converts wire types to domain types at once
+//! (validation happens here, before any AWS call) and calls [`Budgets`].
+
+use std::sync::Arc;
+
+use groundwork_proto::v1 as pb;
+use pb::budget_server::Budget;
+use tonic::{Request, Response, Status};
+
+use crate::domain::BudgetName;
+use crate::error::Error;
+use crate::import;
+use crate::service::{Budgets, Ensured, View};
+use crate::wire;
+
+/// The gRPC face of the budget service.
+#[derive(Debug, Clone)]
+pub struct BudgetApi {
+    budgets: Arc<Budgets>,
+}
+
+impl BudgetApi {
+    pub fn new(budgets: Arc<Budgets>) -> Self {
+        Self { budgets }
+    }
+}
+
+fn view_to_pb(view: &View) -> pb::BudgetView {
+    pb::BudgetView {
+        definition: Some(wire::spec_to_pb(&view.spec)),
+        actual_spend: view.actual.as_ref().map(wire::money_to_pb),
+        forecasted_spend: view.forecast.as_ref().map(wire::money_to_pb),
+        last_updated_time: view.last_updated.map(wire::time_to_pb),
+        managed: view.managed,
+    }
+}
+
+fn ensured_to_pb(e: &Ensured) -> pb::EnsureBudgetResponse {
+    pb::EnsureBudgetResponse {
+        outcome: e.outcome.as_str().to_owned(),
+        changes: e
+            .changes
+            .iter()
+            .map(|c| pb::BudgetChange {
+                field: c.field.clone(),
+                before: c.before.clone(),
+                after: c.after.clone(),
+                action: c.action.to_owned(),
+            })
+            .collect(),
+        budget: Some(view_to_pb(&e.view)),
+        notes: e.notes.clone(),
+    }
+}
+
+fn name_from(text: &str) -> Result<BudgetName, Error> {
+    Ok(BudgetName::parse(text, "budget_name")?)
+}
+
+#[tonic::async_trait]
+impl Budget for BudgetApi {
+    #[tracing::instrument(skip_all, fields(budget = request.get_ref().budget.as_ref().map(|b| b.budget_name.as_str()).unwrap_or_default()))]
+    async fn ensure_budget(
+        &self,
+        request: Request<pb::EnsureBudgetRequest>,
+    ) -> Result<Response<pb::EnsureBudgetResponse>, Status> {
+        let request = request.into_inner();
+        let def = request.budget.ok_or_else(|| {
+            Error::InvalidArgument(crate::domain::InvalidField::new(
+                "budget",
+                "a budget is required",
+            ))
+        })?;
+        let spec = wire::spec_from_pb(&def, "budget").map_err(Error::from)?;
+        let ensured = self.budgets.ensure(spec, request.dry_run).await?;
+        Ok(Response::new(ensured_to_pb(&ensured)))
+    }
+
+    #[tracing::instrument(skip_all, fields(budget = %request.get_ref().budget_name))]
+    async fn get_budget(
+        &self,
+        request: Request<pb::GetBudgetRequest>,
+    ) -> Result<Response<pb::GetBudgetResponse>, Status> {
+        let name = name_from(&request.get_ref().budget_name)?;
+        let view = self.budgets.get(&name).await?;
+        Ok(Response::new(pb::GetBudgetResponse {
+            budget: Some(view_to_pb(&view)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_budgets(
+        &self,
+        _request: Request<pb::ListBudgetsRequest>,
+    ) -> Result<Response<pb::ListBudgetsResponse>, Status> {
+        let views = self.budgets.list().await?;
+        Ok(Response::new(pb::ListBudgetsResponse {
+            budgets: views.iter().map(view_to_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(budget = %request.get_ref().budget_name))]
+    async fn delete_budget(
+        &self,
+        request: Request<pb::DeleteBudgetRequest>,
+    ) -> Result<Response<pb::DeleteBudgetResponse>, Status> {
+        let name = name_from(&request.get_ref().budget_name)?;
+        self.budgets.delete(&name).await?;
+        Ok(Response::new(pb::DeleteBudgetResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(apply = request.get_ref().apply))]
+    async fn import_aws_cli_json(
+        &self,
+        request: Request<pb::ImportAwsCliJsonRequest>,
+    ) -> Result<Response<pb::ImportAwsCliJsonResponse>, Status> {
+        let request = request.into_inner();
+        let def = import::from_cli_json(
+            &request.budget_json,
+            &request.notifications_with_subscribers_json,
+        )
+        .map_err(Error::from)?;
+        let spec = import::validate(&def).map_err(Error::from)?;
+        let result = if request.apply {
+            Some(ensured_to_pb(
+                &self.budgets.ensure(spec, request.dry_run).await?,
+            ))
+        } else {
+            None
+        };
+        Ok(Response::new(pb::ImportAwsCliJsonResponse {
+            budget: Some(def),
+            result,
+        }))
+    }
+}

@@ -1,0 +1,127 @@
+//! The budget service: AWS Budgets for the first-day setup of an account — a credits
+//! budget and a spend budget with threshold alerts to email and SNS — kept as declared,
+//! importable from the AWS CLI's JSON files, and watched.
+//!
+//! Layout:
+//! - [`settings`]: flags and environment (`GROUNDWORK_BUDGET__*`).
+//! - [`domain`]: validated newtypes and the declared budget ([`domain::BudgetSpec`]); pure.
+//! - [`wire`]: protobuf messages to domain types (validation at the edge) and back.
+//! - [`legacy`]: the legacy `CostFilters`/`CostTypes` form into the current filter.
+//! - [`import`]: the `aws budgets create-budget` JSON files into the native request.
+//! - [`diff`]: the plan that corrects drift in place; pure.
+//! - [`aws`]: AWS Budgets and STS calls, SDK types to domain types.
+//! - [`sns_policy`]: the check (and fix) that AWS Budgets may publish to an SNS topic.
+//! - [`state`]: the KV bucket `budget-watch` (managed budgets, crossings, lease).
+//! - [`service`]: ensure, get, list, delete, and the events they publish.
+//! - [`watcher`]: periodic spend reads → `Budget Threshold Crossed`, once per threshold
+//!   per period.
+//! - [`grpc`]: the `groundwork.v1.Budget` service.
+//! - [`error`]: the service's error type and its mapping to gRPC status codes.
+//!
+//! [`serve`] runs it all until shutdown; `main.rs` only wires flags and signals to it.
+
+pub mod aws;
+pub mod diff;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod import;
+pub mod legacy;
+pub mod service;
+pub mod settings;
+pub mod sns_policy;
+pub mod state;
+pub mod watcher;
+pub mod wire;
+
+use std::sync::Arc;
+
+use groundwork_bus::streams::StreamSettings;
+use groundwork_bus::{ConnectSettings, Emitter};
+use groundwork_events::envelope::Origin;
+use groundwork_kit::Shutdown;
+use groundwork_proto::v1::budget_server::BudgetServer;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+pub use aws::AwsClients;
+pub use error::Error;
+pub use settings::Settings;
+
+/// The event source of the service.
+pub const SOURCE: &str = "groundwork.budget";
+
+/// Connects to NATS with the service's name.
+pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
+    let mut connect = ConnectSettings::new(&settings.common.nats_url, "groundwork-budget");
+    connect.request_timeout = settings.common.nats_timeout();
+    Ok(groundwork_bus::connect(&connect).await?)
+}
+
+/// The AWS clients from the standard SDK configuration (`AWS_*` variables).
+pub async fn aws_clients(settings: &Settings) -> AwsClients {
+    let mut aws = groundwork_cloud::AwsSettings::new();
+    aws.max_attempts = settings.aws_max_attempts;
+    AwsClients::from_config(&groundwork_cloud::config::load(&aws).await)
+}
+
+/// Runs the budget service on `listener` until `shutdown`: the gRPC API and, unless
+/// switched off, the watcher; then drains the NATS connection.
+pub async fn serve(
+    settings: Settings,
+    clients: AwsClients,
+    client: async_nats::Client,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), Error> {
+    let streams = StreamSettings {
+        replicas: settings.common.stream_replicas,
+        ..StreamSettings::default()
+    };
+    let emitter = Emitter::new(
+        client.clone(),
+        settings.common.nats_timeout(),
+        Origin {
+            account: settings.account.clone(),
+            region: settings.region.clone(),
+        },
+        SOURCE,
+        settings.bus.clone(),
+        &streams,
+    )
+    .await?;
+    let js = groundwork_bus::connect::jetstream(&client, settings.common.nats_timeout());
+    let store = state::WatchStore::open(&js, settings.common.stream_replicas).await?;
+    let budgets = Arc::new(service::Budgets::new(
+        aws::BudgetsApi::new(clients, settings.read_subscribers),
+        store,
+        emitter,
+    ));
+
+    let watcher = settings
+        .watch_interval()
+        .map(|interval| tokio::spawn(watcher::run(budgets.clone(), interval, shutdown.clone())));
+    let routes = Routes::new(BudgetServer::new(grpc::BudgetApi::new(budgets)));
+    let served = groundwork_kit::grpc::serve(
+        listener,
+        routes,
+        settings.common.api_token.clone(),
+        shutdown.clone(),
+        |health| {
+            tokio::spawn(async move {
+                health.set_serving::<BudgetServer<grpc::BudgetApi>>().await;
+            });
+        },
+    )
+    .await;
+    shutdown.trigger();
+    if let Some(task) = watcher
+        && let Err(e) = task.await
+    {
+        tracing::warn!(error = %e, "budget watcher task failed");
+    }
+    if let Err(e) = client.drain().await {
+        tracing::debug!(error = %e, "draining the NATS connection");
+    }
+    served.map_err(|e| Error::Internal(e.to_string()))
+}

@@ -1,0 +1,79 @@
+//! The budget service's settings, from flags and environment (`GROUNDWORK_BUDGET__*`).
+//! AWS access itself follows the SDK's standard variables (`AWS_REGION`,
+//! `AWS_ENDPOINT_URL`, `AWS_PROFILE`, the credential chain); budgets are always called in
+//! us-east-1.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use groundwork_kit::CommonSettings;
+use groundwork_kit::config::parse_listen;
+
+/// Everything the budget service can be told.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    #[command(flatten)]
+    pub common: CommonSettings,
+
+    /// Address of the gRPC API.
+    #[arg(long, env = "GROUNDWORK_BUDGET__LISTEN", default_value = "127.0.0.1:50053", value_parser = parse_listen)]
+    pub listen: SocketAddr,
+
+    /// The bus the service's events go to.
+    #[arg(long, env = "GROUNDWORK_BUDGET__BUS", default_value = "default")]
+    pub bus: String,
+
+    /// Attempts per AWS call, counting the first (the SDK's standard retry mode).
+    #[arg(long, env = "GROUNDWORK_BUDGET__AWS_MAX_ATTEMPTS", default_value_t = 3)]
+    pub aws_max_attempts: u32,
+
+    /// How often the watcher reads the spend of managed budgets, in seconds (AWS updates
+    /// it a few times a day); 0 switches the watcher off.
+    #[arg(
+        long,
+        env = "GROUNDWORK_BUDGET__WATCH_INTERVAL_SECS",
+        default_value_t = 900
+    )]
+    pub watch_interval_secs: u64,
+
+    /// Whether existing notifications' subscribers are read
+    /// (DescribeSubscribersForNotification) and compared. Set to false against moto,
+    /// which does not implement that call; subscribers are then not compared.
+    #[arg(
+        long,
+        env = "GROUNDWORK_BUDGET__READ_SUBSCRIBERS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub read_subscribers: bool,
+
+    /// The account id written in event envelopes.
+    #[arg(long, env = "GROUNDWORK_ACCOUNT_ID", default_value = "123456789012")]
+    pub account: String,
+
+    /// The region written in event envelopes.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+impl Settings {
+    /// Defaults for tests and embedding, against the given NATS server.
+    pub fn for_nats(url: impl Into<String>) -> Self {
+        Self {
+            common: CommonSettings::for_nats(url),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            bus: "default".into(),
+            aws_max_attempts: 3,
+            watch_interval_secs: 900,
+            read_subscribers: true,
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    /// The watcher's interval; `None` when it is switched off.
+    pub fn watch_interval(&self) -> Option<Duration> {
+        (self.watch_interval_secs > 0).then(|| Duration::from_secs(self.watch_interval_secs))
+    }
+}
