@@ -1,0 +1,114 @@
+//! The identity service: never work as root.
+//!
+//! An IAM admin group and user instead of root, a console password returned once, virtual
+//! MFA enrolled by a person, an MFA-enforcement policy, the account password policy, an
+//! audit of root hygiene against the CIS AWS Foundations Benchmark, and the one manual
+//! step (IAM access to billing) explained and checked. Every call that changes the
+//! account refuses root credentials, except the explicit admin bootstrap.
+//!
+//! Layout:
+//! - [`settings`]: flags and environment (`GROUNDWORK_IDENTITY__*`).
+//! - [`grpc`]: the `groundwork.v1.Identity` service: wire types to domain types, and back.
+//! - [`domain`]: validated names (`UserName`, `PolicyArn`, `AuthenticationCode`, …).
+//! - [`service`]: the AWS clients and the root guard every mutating call goes through.
+//! - [`audit`]: AuditAccount, judged by a pure function; [`credential_report`] reads IAM's.
+//! - [`admin`]: EnsureAdmin and DeleteAdmin; [`password`] generates the one-time password.
+//! - [`mfa`]: virtual MFA enrollment; [`qr`] draws its QR code; [`mfa_policy`] the
+//!   MFA-enforcement policy.
+//! - [`password_policy`]: the account password policy and its CIS defaults.
+//! - [`billing`]: the manual billing-access step and its check.
+//! - [`events`]: the events emitted on the bus.
+//! - [`error`]: the service's error type and its one mapping to gRPC status codes.
+//!
+//! [`serve`] runs it until shutdown; `main.rs` only wires flags and signals to it.
+
+pub mod admin;
+pub mod audit;
+pub mod billing;
+pub mod credential_report;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod grpc;
+pub mod mfa;
+pub mod mfa_policy;
+pub mod password;
+pub mod password_policy;
+pub mod qr;
+pub mod service;
+pub mod settings;
+
+use aws_config::SdkConfig;
+use groundwork_bus::{ConnectSettings, Emitter, StreamSettings};
+use groundwork_cloud::AwsSettings;
+use groundwork_events::envelope::Origin;
+use groundwork_kit::Shutdown;
+use groundwork_proto::v1::identity_server::IdentityServer;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+pub use error::Error;
+pub use settings::Settings;
+
+/// Connects to NATS with the service's name.
+pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
+    let mut connect = ConnectSettings::new(&settings.common.nats_url, "groundwork-identity");
+    connect.request_timeout = settings.common.nats_timeout();
+    Ok(groundwork_bus::connect(&connect).await?)
+}
+
+/// The shared AWS SDK configuration: the standard chain and variables, with the
+/// service's retry setting.
+pub async fn aws_config(settings: &Settings) -> SdkConfig {
+    let mut aws = AwsSettings::new();
+    aws.max_attempts = settings.aws_max_attempts;
+    groundwork_cloud::config::load(&aws).await
+}
+
+/// Runs the identity service on `listener` until `shutdown`, with `sdk` for AWS and
+/// `client` for the bus; then drains the NATS connection.
+pub async fn serve(
+    settings: Settings,
+    sdk: SdkConfig,
+    client: async_nats::Client,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), Error> {
+    let streams = StreamSettings {
+        replicas: settings.common.stream_replicas,
+        ..StreamSettings::default()
+    };
+    let emitter = Emitter::new(
+        client.clone(),
+        settings.common.nats_timeout(),
+        Origin {
+            account: settings.account.clone(),
+            region: settings.region.clone(),
+        },
+        events::SOURCE,
+        settings.bus.clone(),
+        &streams,
+    )
+    .await?;
+    let api = grpc::IdentityApi::new(service::Service::new(sdk, events::Events::new(emitter)));
+    let routes = Routes::new(IdentityServer::new(api));
+    let served = groundwork_kit::grpc::serve(
+        listener,
+        routes,
+        settings.common.api_token.clone(),
+        shutdown.clone(),
+        |health| {
+            tokio::spawn(async move {
+                health
+                    .set_serving::<IdentityServer<grpc::IdentityApi>>()
+                    .await;
+            });
+        },
+    )
+    .await;
+    shutdown.trigger();
+    if let Err(e) = client.drain().await {
+        tracing::debug!(error = %e, "draining the NATS connection");
+    }
+    served.map_err(|e| Error::Internal(e.to_string()))
+}
