@@ -1,0 +1,187 @@
+//! The alerting service: the SNS topic and its subscriptions, the CloudWatch billing
+//! alarm (always in us-east-1), alarm state changes as events on the bus, and
+//! notifications by SNS and webhooks for the events that matter.
+//!
+//! Layout:
+//! - [`settings`]: flags and environment (`GROUNDWORK_ALERTING__*`).
+//! - [`model`]: validated domain types (topic names and ARNs, endpoints, thresholds).
+//! - [`topic`]: SNS — EnsureTopic, EnsureSubscription, ListSubscriptions.
+//! - [`alarm_spec`]: a metric alarm in one normalised form; the billing alarms.
+//! - [`import`]: `alarm_config.json` (`put-metric-alarm --cli-input-json`) with JSON paths
+//!   in its errors.
+//! - [`alarm`]: CloudWatch — putting an alarm only when it differs, billing metrics.
+//! - [`alarm_event`]: the `CloudWatch Alarm State Change` event, in AWS's shape.
+//! - [`watch_store`]: last-seen states in JetStream KV, changed by compare-and-set, with
+//!   an outbox so each transition is published once.
+//! - [`watchers`]: the alarm and subscription-confirmation watchers.
+//! - [`notify`]: rules, the bus consumer, SNS and webhook deliveries with retries.
+//! - [`service`]: the operations on domain types; [`grpc`]: the `groundwork.v1.Alerting`
+//!   service on top.
+//! - [`error`]: the service's error type and its mapping to gRPC status codes.
+//!
+//! [`serve`] runs it all until shutdown; `main.rs` only wires flags and signals to it.
+
+pub mod alarm;
+pub mod alarm_event;
+pub mod alarm_spec;
+pub mod error;
+pub mod grpc;
+pub mod import;
+pub mod model;
+pub mod notify;
+pub mod service;
+pub mod settings;
+pub mod topic;
+pub mod watch_store;
+pub mod watchers;
+
+use std::time::Duration;
+
+use groundwork_bus::streams::StreamSettings;
+use groundwork_bus::{ConnectSettings, Emitter, EventPublisher};
+use groundwork_cloud::BILLING_REGION;
+use groundwork_events::envelope::Origin;
+use groundwork_kit::Shutdown;
+use groundwork_proto::v1::alerting_server::AlertingServer;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+pub use error::Error;
+pub use settings::Settings;
+
+use crate::model::TopicRef;
+use crate::notify::Notifier;
+use crate::notify::retry::RetryPolicy;
+use crate::notify::rules::Rules;
+use crate::notify::webhook::WebhookClient;
+use crate::watch_store::WatchStore;
+use crate::watchers::Watchers;
+
+/// Connects to NATS with the service's name.
+pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
+    let mut connect = ConnectSettings::new(&settings.common.nats_url, "groundwork-alerting");
+    connect.request_timeout = settings.common.nats_timeout();
+    Ok(groundwork_bus::connect(&connect).await?)
+}
+
+/// Runs the alerting service on `listener` until `shutdown`: the gRPC API, the watchers
+/// and the notifier. `aws` is the shared SDK configuration; every call goes to us-east-1.
+pub async fn serve(
+    settings: Settings,
+    client: async_nats::Client,
+    aws: aws_config::SdkConfig,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), Error> {
+    let billing = groundwork_cloud::config::billing(&aws);
+    let timeout = settings.common.nats_timeout();
+    let origin = Origin {
+        account: settings.account.clone(),
+        region: BILLING_REGION.to_owned(),
+    };
+    let streams = StreamSettings {
+        replicas: settings.common.stream_replicas,
+        ..StreamSettings::default()
+    };
+    let emitter = Emitter::new(
+        client.clone(),
+        timeout,
+        origin.clone(),
+        watchers::SOURCE,
+        settings.bus.clone(),
+        &streams,
+    )
+    .await?;
+    let publisher = EventPublisher::new(client.clone(), timeout);
+    let store = WatchStore::open(
+        publisher.clone(),
+        settings.bus.clone(),
+        settings.common.stream_replicas,
+    )
+    .await?;
+
+    let topic = if settings.notify_topic.is_empty() {
+        None
+    } else {
+        Some(TopicRef::parse("notify_topic", &settings.notify_topic)?)
+    };
+    let http = WebhookClient::new(Duration::from_secs(10)).map_err(Error::Internal)?;
+    let notifier = Notifier::new(
+        aws_sdk_sns::Client::new(&billing),
+        topic,
+        settings.webhooks.clone(),
+        http,
+        RetryPolicy::new(
+            settings.notify_attempts,
+            Duration::from_millis(settings.notify_backoff_ms),
+        ),
+    );
+    let rules = Rules::standard().map_err(|e| Error::Internal(e.to_string()))?;
+
+    let mut tasks = Vec::new();
+    if settings.watch {
+        let watchers = Watchers {
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&billing),
+            sns: aws_sdk_sns::Client::new(&billing),
+            store: store.clone(),
+            origin,
+        };
+        tasks.push(tokio::spawn(
+            watchers.run(settings.poll_interval(), shutdown.clone()),
+        ));
+    }
+    if settings.notify {
+        let js = publisher.jetstream().clone();
+        let bus = settings.bus.clone();
+        let notifier = notifier.clone();
+        let shutdown = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            // The consumer is re-created after an outage; a failure is logged, not fatal.
+            while !shutdown.is_triggered() {
+                if let Err(e) = notify::consumer::run(
+                    js.clone(),
+                    bus.clone(),
+                    rules.clone(),
+                    notifier.clone(),
+                    shutdown.clone(),
+                )
+                .await
+                {
+                    tracing::warn!(error = %e, "notifier stopped; starting again");
+                }
+                tokio::select! {
+                    () = shutdown.wait() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }));
+    }
+
+    let alerting = service::Alerting::new(&billing, emitter, store, notifier);
+    let api = grpc::AlertingApi::new(alerting);
+    let routes = Routes::new(AlertingServer::new(api));
+    let served = groundwork_kit::grpc::serve(
+        listener,
+        routes,
+        settings.common.api_token.clone(),
+        shutdown.clone(),
+        |health| {
+            tokio::spawn(async move {
+                health
+                    .set_serving::<AlertingServer<grpc::AlertingApi>>()
+                    .await;
+            });
+        },
+    )
+    .await;
+    shutdown.trigger();
+    for task in tasks {
+        if let Err(e) = task.await {
+            tracing::warn!(error = %e, "a background task failed");
+        }
+    }
+    if let Err(e) = client.drain().await {
+        tracing::debug!(error = %e, "draining the NATS connection");
+    }
+    served.map_err(|e| Error::Internal(e.to_string()))
+}

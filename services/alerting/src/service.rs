@@ -1,0 +1,213 @@
+//! The alerting operations on domain types: the gRPC layer calls these after validating
+//! its input, so that nothing here sees a wire type and bad input never reaches AWS.
+
+use std::sync::Arc;
+
+use groundwork_bus::Emitter;
+use groundwork_cloud::{CallerIdentity, RootPolicy};
+use serde_json::json;
+use tokio::sync::OnceCell;
+
+use crate::alarm;
+use crate::alarm_event::AlarmState;
+use crate::alarm_spec::AlarmSpec;
+use crate::error::Error;
+use crate::model::{Endpoint, Tags, TopicName, TopicRef};
+use crate::notify::format::Notification;
+use crate::notify::{Delivery, Notifier};
+use crate::topic::{self, Change, SubscriptionInfo};
+use crate::watch_store::WatchStore;
+use crate::watchers::{SubscriptionSeen, alarm_key, subscription_key};
+
+/// An alarm after EnsureBillingAlarm or an import.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmOutcome {
+    pub name: String,
+    pub arn: String,
+    pub change: Change,
+    pub state_value: String,
+}
+
+/// Whether billing metrics arrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillingAlerts {
+    pub arriving: bool,
+}
+
+/// Everything the operations use.
+#[derive(Debug, Clone)]
+pub struct Alerting {
+    sns: aws_sdk_sns::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+    sts_config: aws_config::SdkConfig,
+    caller: Arc<OnceCell<CallerIdentity>>,
+    emitter: Emitter,
+    store: WatchStore,
+    notifier: Notifier,
+}
+
+impl Alerting {
+    pub fn new(
+        billing_config: &aws_config::SdkConfig,
+        emitter: Emitter,
+        store: WatchStore,
+        notifier: Notifier,
+    ) -> Self {
+        Self {
+            sns: aws_sdk_sns::Client::new(billing_config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(billing_config),
+            sts_config: billing_config.clone(),
+            caller: Arc::new(OnceCell::new()),
+            emitter,
+            store,
+            notifier,
+        }
+    }
+
+    /// Refuses root credentials for `operation` (asked of STS once per process).
+    async fn guard(&self, operation: &str) -> Result<(), Error> {
+        let caller = self
+            .caller
+            .get_or_try_init(|| CallerIdentity::fetch(&self.sts_config))
+            .await?;
+        caller.check(operation, RootPolicy::Refuse)?;
+        Ok(())
+    }
+
+    /// Publishes one of alerting's own events; a bus outage does not fail the call (the
+    /// emitter retries in the background).
+    async fn emit(&self, detail_type: &str, detail: serde_json::Value, resources: Vec<String>) {
+        if let Err(e) = self.emitter.emit(detail_type, detail, resources).await {
+            tracing::warn!(error = %e, detail_type, "event not published");
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(topic = %name))]
+    pub async fn ensure_topic(
+        &self,
+        name: &TopicName,
+        tags: &Tags,
+    ) -> Result<(String, Change), Error> {
+        self.guard("EnsureTopic").await?;
+        let (arn, change) = topic::ensure_topic(&self.sns, name, &tags.0).await?;
+        match change {
+            Change::Created => {
+                self.emit(
+                    "Topic Created",
+                    json!({"topicArn": arn.as_str(), "name": name.as_str()}),
+                    vec![arn.as_str().to_owned()],
+                )
+                .await;
+            }
+            Change::Updated => {
+                self.emit(
+                    "Topic Updated",
+                    json!({"topicArn": arn.as_str(), "name": name.as_str()}),
+                    vec![arn.as_str().to_owned()],
+                )
+                .await;
+            }
+            Change::Unchanged => {}
+        }
+        Ok((arn.as_str().to_owned(), change))
+    }
+
+    #[tracing::instrument(skip_all, fields(topic = %topic.name(), protocol = endpoint.protocol()))]
+    pub async fn ensure_subscription(
+        &self,
+        topic: &TopicRef,
+        endpoint: &Endpoint,
+    ) -> Result<(SubscriptionInfo, Change), Error> {
+        self.guard("EnsureSubscription").await?;
+        let arn = topic::resolve_topic(&self.sns, topic).await?;
+        let (info, change) = topic::ensure_subscription(&self.sns, &arn, endpoint).await?;
+        // The state at creation is the watcher's baseline: its confirmation later is a
+        // transition, published once.
+        let key = subscription_key(&info.topic_arn, &info.protocol, &info.endpoint);
+        if let Err(e) = self
+            .store
+            .baseline(&key, &SubscriptionSeen::of(&info))
+            .await
+        {
+            tracing::warn!(error = %e, "subscription baseline not recorded");
+        }
+        if change == Change::Created {
+            self.emit(
+                "Subscription Created",
+                json!({"topicArn": info.topic_arn, "protocol": info.protocol,
+                       "pendingConfirmation": info.subscription_arn.is_none()}),
+                vec![info.topic_arn.clone()],
+            )
+            .await;
+        }
+        Ok((info, change))
+    }
+
+    #[tracing::instrument(skip_all, fields(topic = %topic.name()))]
+    pub async fn list_subscriptions(
+        &self,
+        topic: &TopicRef,
+    ) -> Result<Vec<SubscriptionInfo>, Error> {
+        let arn = topic::resolve_topic(&self.sns, topic).await?;
+        topic::list_subscriptions(&self.sns, &arn).await
+    }
+
+    /// Resolves a topic (it must exist) for an alarm's actions.
+    pub async fn resolve_topic(&self, topic: &TopicRef) -> Result<String, Error> {
+        Ok(topic::resolve_topic(&self.sns, topic)
+            .await?
+            .as_str()
+            .to_owned())
+    }
+
+    #[tracing::instrument(skip_all, fields(alarm = %spec.name))]
+    pub async fn ensure_alarm(
+        &self,
+        spec: &AlarmSpec,
+        tags: &[(String, String)],
+    ) -> Result<AlarmOutcome, Error> {
+        self.guard("PutMetricAlarm").await?;
+        let (described, change) = alarm::ensure(&self.cloudwatch, spec, tags).await?;
+        let state = AlarmState::of(&described);
+        // The state right after the put is the watcher's baseline, so that the first
+        // state change is published even if no watcher pass ran in between.
+        if let Err(e) = self
+            .store
+            .baseline(&alarm_key(spec.name.as_str()), &state)
+            .await
+        {
+            tracing::warn!(error = %e, "alarm baseline not recorded");
+        }
+        let arn = described.alarm_arn().unwrap_or_default().to_owned();
+        let detail_type = match change {
+            Change::Created => Some("Alarm Created"),
+            Change::Updated => Some("Alarm Updated"),
+            Change::Unchanged => None,
+        };
+        if let Some(detail_type) = detail_type {
+            self.emit(
+                detail_type,
+                json!({"alarmName": spec.name.as_str(), "alarmArn": arn}),
+                vec![arn.clone()],
+            )
+            .await;
+        }
+        Ok(AlarmOutcome {
+            name: spec.name.as_str().to_owned(),
+            arn,
+            change,
+            state_value: state.value,
+        })
+    }
+
+    pub async fn describe_billing_alerts(&self) -> Result<BillingAlerts, Error> {
+        Ok(BillingAlerts {
+            arriving: alarm::billing_metrics_arriving(&self.cloudwatch).await?,
+        })
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn send_test_notification(&self, message: &str) -> Vec<Delivery> {
+        self.notifier.deliver(&Notification::test(message)).await
+    }
+}

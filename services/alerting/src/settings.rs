@@ -1,0 +1,103 @@
+//! The alerting service's settings, from flags and environment (`GROUNDWORK_ALERTING__*`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use groundwork_kit::CommonSettings;
+use groundwork_kit::config::parse_listen;
+
+use crate::notify::webhook::WebhookSpec;
+
+/// Everything the alerting service can be told.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    #[command(flatten)]
+    pub common: CommonSettings,
+
+    /// Address of the gRPC API.
+    #[arg(long, env = "GROUNDWORK_ALERTING__LISTEN", default_value = "127.0.0.1:50054", value_parser = parse_listen)]
+    pub listen: SocketAddr,
+
+    /// The bus events are published on and notifications are read from.
+    #[arg(long, env = "GROUNDWORK_ALERTING__BUS", default_value = "default")]
+    pub bus: String,
+
+    /// The account id written in the envelopes of Groundwork's own events.
+    #[arg(long, env = "GROUNDWORK_ACCOUNT_ID", default_value = "123456789012")]
+    pub account: String,
+
+    /// How often the watchers read alarm states and subscription confirmations, in ms.
+    #[arg(
+        long,
+        env = "GROUNDWORK_ALERTING__POLL_INTERVAL_MS",
+        default_value_t = 60_000
+    )]
+    pub poll_interval_ms: u64,
+
+    /// Run the alarm and subscription watchers (every replica may: they agree through KV).
+    #[arg(long, env = "GROUNDWORK_ALERTING__WATCH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch: bool,
+
+    /// Turn matching bus events into notifications.
+    #[arg(long, env = "GROUNDWORK_ALERTING__NOTIFY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub notify: bool,
+
+    /// The SNS topic notifications are published to (name or ARN, in us-east-1); empty
+    /// for none.
+    #[arg(
+        long,
+        env = "GROUNDWORK_ALERTING__NOTIFY_TOPIC",
+        default_value = "billing-alarm"
+    )]
+    pub notify_topic: String,
+
+    /// Outbound webhooks (comma separated): `URL` posts the event as JSON,
+    /// `slack=URL` posts Slack's `{"text": …}`.
+    #[arg(
+        long,
+        env = "GROUNDWORK_ALERTING__WEBHOOKS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub webhooks: Vec<WebhookSpec>,
+
+    /// Attempts per notification and channel, counting the first.
+    #[arg(
+        long,
+        env = "GROUNDWORK_ALERTING__NOTIFY_ATTEMPTS",
+        default_value_t = 6
+    )]
+    pub notify_attempts: u32,
+
+    /// First retry delay of a notification, in ms; it doubles up to 30 s.
+    #[arg(
+        long,
+        env = "GROUNDWORK_ALERTING__NOTIFY_BACKOFF_MS",
+        default_value_t = 500
+    )]
+    pub notify_backoff_ms: u64,
+}
+
+impl Settings {
+    /// Defaults for tests and embedding, against the given NATS server.
+    pub fn for_nats(url: impl Into<String>) -> Self {
+        Self {
+            common: CommonSettings::for_nats(url),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            bus: "default".into(),
+            account: "123456789012".into(),
+            poll_interval_ms: 60_000,
+            watch: true,
+            notify: true,
+            notify_topic: "billing-alarm".into(),
+            webhooks: Vec::new(),
+            notify_attempts: 6,
+            notify_backoff_ms: 500,
+        }
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms.max(10))
+    }
+}

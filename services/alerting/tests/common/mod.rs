@@ -1,0 +1,311 @@
+//! A running alerting service for tests: a real nats-server, a real moto_server, a real
+//! local HTTP server as the webhook, and the service in-process on a free port.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use groundwork_alerting::Settings;
+use groundwork_cloud::AwsSettings;
+use groundwork_kit::Shutdown;
+use groundwork_proto::v1::alerting_client::AlertingClient;
+use groundwork_testkit::{MotoServer, NatsServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::transport::Channel;
+
+/// The SDK configuration for moto, with the test credentials.
+pub async fn sdk_config(moto: &MotoServer) -> aws_config::SdkConfig {
+    groundwork_cloud::config::load(&AwsSettings::sandbox(moto.endpoint()))
+        .await
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "tests",
+        )))
+        .build()
+}
+
+#[derive(Debug)]
+pub struct Stack {
+    pub nats: NatsServer,
+    pub moto: MotoServer,
+    pub webhook: WebhookServer,
+    pub aws: aws_config::SdkConfig,
+    pub addr: SocketAddr,
+    pub shutdown: Shutdown,
+    pub task: tokio::task::JoinHandle<Result<(), groundwork_alerting::Error>>,
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts the servers, then the service with the test's settings (watchers every
+    /// 100 ms, the webhook server as a JSON webhook, quick retries).
+    pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        let nats = NatsServer::start().expect("nats-server must be installed");
+        let moto = MotoServer::start().expect("moto_server must be installed");
+        let webhook = WebhookServer::start().await;
+        let aws = sdk_config(&moto).await;
+        let mut settings = Settings::for_nats(nats.url());
+        settings.common.nats_timeout_ms = 1500;
+        settings.poll_interval_ms = 100;
+        settings.notify_backoff_ms = 20;
+        settings.notify_attempts = 4;
+        settings.webhooks = vec![webhook.url().parse().unwrap()];
+        configure(&mut settings);
+        let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = groundwork_alerting::connect(&settings).await.unwrap();
+        let shutdown = Shutdown::new();
+        let task = tokio::spawn(groundwork_alerting::serve(
+            settings,
+            client,
+            aws.clone(),
+            listener,
+            shutdown.clone(),
+        ));
+        let stack = Self {
+            nats,
+            moto,
+            webhook,
+            aws,
+            addr,
+            shutdown,
+            task,
+        };
+        stack.wait_ready().await;
+        stack
+    }
+
+    /// Waits until the gRPC port answers (health), not a fixed time.
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.addr))
+                .unwrap()
+                .connect()
+                .await
+            {
+                let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+                if health
+                    .check(tonic_health::pb::HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("alerting did not start");
+    }
+
+    pub async fn client(&self) -> AlertingClient<Channel> {
+        AlertingClient::connect(format!("http://{}", self.addr))
+            .await
+            .unwrap()
+    }
+
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.aws)
+    }
+
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.aws)
+    }
+
+    pub async fn nats_client(&self) -> async_nats::Client {
+        async_nats::connect(self.nats.url()).await.unwrap()
+    }
+
+    /// Every event stored on the default bus, in order.
+    pub async fn events(&self) -> Vec<serde_json::Value> {
+        stored_events(&self.nats_client().await).await
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        let _ = self.task.await;
+    }
+}
+
+/// Every event stored on the default bus of this NATS server.
+pub async fn stored_events(client: &async_nats::Client) -> Vec<serde_json::Value> {
+    let js = jetstream::new(client.clone());
+    let Ok(mut stream) = js.get_stream("EVENTS_default").await else {
+        return Vec::new();
+    };
+    let last = stream.info().await.unwrap().state.last_sequence;
+    let mut out = Vec::new();
+    for seq in 1..=last {
+        if let Ok(message) = stream.get_raw_message(seq).await {
+            out.push(serde_json::from_slice(&message.payload).unwrap());
+        }
+    }
+    out
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout` saying `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// What SNS published to a topic, as moto records it (`/moto-api/data.json`, the SNS
+/// backend's `Topic.sent_notifications`: id, message, subject, attributes, group).
+pub fn moto_sent_notifications(moto: &MotoServer, topic_arn: &str) -> Vec<serde_json::Value> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", moto.port())).unwrap();
+    write!(
+        stream,
+        "GET /moto-api/data.json HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let data: serde_json::Value = serde_json::from_str(body).unwrap();
+    data["sns"]["Topic"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["arn"] == topic_arn)
+        .flat_map(|t| {
+            t["sent_notifications"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// One request the webhook server received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub content_type: String,
+    pub body: serde_json::Value,
+}
+
+/// A real HTTP/1.1 server on 127.0.0.1 that records every POST and answers with the
+/// statuses it is given, in turn (200 once they run out).
+#[derive(Debug, Clone)]
+pub struct WebhookServer {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+    statuses: Arc<Mutex<Vec<u16>>>,
+}
+
+impl WebhookServer {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = Self {
+            addr: listener.local_addr().unwrap(),
+            received: Arc::default(),
+            statuses: Arc::default(),
+        };
+        let this = server.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let this = this.clone();
+                tokio::spawn(async move { this.handle(socket).await });
+            }
+        });
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    /// The statuses to answer the next requests with.
+    pub fn answer_with(&self, statuses: &[u16]) {
+        *self.statuses.lock().unwrap() = statuses.to_vec();
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    async fn handle(&self, mut socket: tokio::net::TcpStream) {
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let head_end = buffer.windows(4).position(|w| w == b"\r\n\r\n");
+            if let Some(end) = head_end {
+                let head = String::from_utf8_lossy(&buffer[..end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())
+                            .flatten()
+                    })
+                    .unwrap_or(0);
+                if buffer.len() >= end + 4 + length {
+                    let body = &buffer[end + 4..end + 4 + length];
+                    let path = head
+                        .lines()
+                        .next()
+                        .and_then(|l| l.split(' ').nth(1))
+                        .unwrap_or_default()
+                        .to_owned();
+                    let content_type = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-type")
+                                .then(|| v.trim().to_owned())
+                        })
+                        .unwrap_or_default();
+                    let status = {
+                        let mut statuses = self.statuses.lock().unwrap();
+                        if statuses.is_empty() {
+                            200
+                        } else {
+                            statuses.remove(0)
+                        }
+                    };
+                    self.received.lock().unwrap().push(Received {
+                        path,
+                        content_type,
+                        body: serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+                    });
+                    let response = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    let _ = socket.write_all(response.as_bytes()).await;
+                    let _ = socket.shutdown().await;
+                    return;
+                }
+            }
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
