@@ -211,6 +211,7 @@ pub fn plan(actual: &BudgetSpec, desired: &BudgetSpec) -> Plan {
         }
     }
 
+    pairs.sort_by_key(|(_, d)| d.key);
     let mut creates = Vec::new();
     let mut deletes = Vec::new();
     for (a, d) in &pairs {
