@@ -192,7 +192,12 @@ fn logical(rs: &[Resource], live: Option<&LiveState>) -> String {
         }
         let _ = writeln!(d, "  subgraph {gid}[{}]", label(title));
         for r in &members {
-            let text = format!("{} {}{}", r.kind.as_str(), r.id.name(), status_suffix(r, live));
+            let text = format!(
+                "{} {}{}",
+                r.kind.as_str(),
+                r.id.name(),
+                status_suffix(r, live)
+            );
             let _ = writeln!(d, "    {}[{}]", node_id(r.id.as_str()), label(&text));
         }
         let _ = writeln!(d, "  end");
@@ -276,7 +281,10 @@ mod tests {
 
     #[test]
     fn node_ids_and_labels_are_mermaid_safe() {
-        assert_eq!(node_id("subscription/t:email:a@b.c"), "n_subscription_t_email_a_b_c");
+        assert_eq!(
+            node_id("subscription/t:email:a@b.c"),
+            "n_subscription_t_email_a_b_c"
+        );
         assert_eq!(label("say \"hi\""), "\"say #quot;hi#quot;\"");
     }
 }

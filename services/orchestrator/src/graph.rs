@@ -163,19 +163,23 @@ mod tests {
     }
 
     #[test]
-    fn the_example_runs_in_two_waves() {
-        let spec =
-            crate::spec::parse(include_str!("../../../examples/groundwork.toml")).unwrap();
+    fn the_example_runs_in_three_waves_after_the_admin() {
+        let spec = crate::spec::parse(include_str!("../../../examples/groundwork.toml")).unwrap();
         let g = Graph::new(&resources(&spec)).unwrap();
         let levels = g.levels().unwrap();
-        // Wave 1: password policy, admin, topic, budgets; wave 2: what needs the admin or
-        // the topic; nothing deeper.
-        assert_eq!(levels.len(), 2);
-        assert!(levels[0].iter().any(|i| i.as_str() == "admin-user/admin"));
-        assert!(levels[0].iter().any(|i| i.as_str() == "topic/billing-alarm"));
-        assert!(levels[1].iter().any(|i| i.as_str() == "mfa-device/admin"));
+        // The admin alone (it checks the policies before anything is created), then
+        // everything that needs only the admin in parallel, then what needs the topic.
+        assert_eq!(levels.len(), 3);
+        assert_eq!(levels[0], [ResourceId("admin-user/admin".into())]);
+        for id in [
+            "topic/billing-alarm",
+            "mfa-device/admin",
+            "budget/monthly-spend",
+        ] {
+            assert!(levels[1].iter().any(|i| i.as_str() == id), "{id}");
+        }
         assert!(
-            levels[1]
+            levels[2]
                 .iter()
                 .any(|i| i.as_str() == "billing-alarm/billing-alarm")
         );

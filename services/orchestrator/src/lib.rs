@@ -8,10 +8,127 @@
 //! - [`machine`]: the step and run state machines as explicit transition tables.
 //! - [`plan`]: the diff of desired and live fields (create, update, unchanged, delete).
 //! - [`diagram`]: the conceptual and logical architecture in Mermaid.
+//! - [`run`]: a run as stored in KV `orchestrator-runs` (no secrets).
+//! - [`store`]: the KV store, changed only by compare-and-set.
+//! - [`runner`]: what a step needs from the outside world; [`services`] does it over gRPC.
+//! - [`engine`]: drives runs (parallel steps, retries with backoff, waiting, resuming).
+//! - [`resume`]: waiting steps finished by `MFA Device Enabled` / `Subscription Confirmed`.
+//! - [`grpc`]: the `groundwork.v1.Orchestrator` service.
+//! - [`settings`], [`error`].
+//!
+//! [`serve`] runs it all until shutdown; `main.rs` only wires flags and signals to it.
 
 pub mod diagram;
+pub mod engine;
+pub mod error;
 pub mod graph;
+pub mod grpc;
 pub mod machine;
 pub mod plan;
 pub mod resource;
+pub mod resume;
+pub mod run;
+pub mod runner;
+pub mod services;
+pub mod settings;
 pub mod spec;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use groundwork_bus::{ConnectSettings, Emitter, StreamSettings};
+use groundwork_events::envelope::{DEFAULT_BUS, Origin};
+use groundwork_kit::Shutdown;
+use groundwork_proto::v1::orchestrator_server::OrchestratorServer;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+pub use error::Error;
+pub use settings::Settings;
+
+/// The source of the orchestrator's events.
+pub const SOURCE: &str = "groundwork.orchestrator";
+
+/// Connects to NATS with the service's name.
+pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
+    let mut connect = ConnectSettings::new(&settings.common.nats_url, "groundwork-orchestrator");
+    connect.request_timeout = settings.common.nats_timeout();
+    Ok(groundwork_bus::connect(&connect).await?)
+}
+
+/// Runs the orchestrator on `listener` until `shutdown`: opens the run store, resumes
+/// every unfinished run, follows the bus for the events that finish waiting steps, and
+/// serves the gRPC API.
+pub async fn serve(
+    settings: Settings,
+    client: async_nats::Client,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), Error> {
+    let timeout = settings.common.nats_timeout();
+    let store = store::RunStore::open(&client, timeout, settings.common.stream_replicas).await?;
+    let streams = StreamSettings {
+        replicas: settings.common.stream_replicas,
+        ..StreamSettings::default()
+    };
+    let events = Emitter::new(
+        client.clone(),
+        timeout,
+        Origin {
+            account: settings.account.clone(),
+            region: settings.region.clone(),
+        },
+        SOURCE,
+        DEFAULT_BUS,
+        &streams,
+    )
+    .await?;
+    let runner = services::Services::new(&services::ServiceUrls {
+        identity: settings.identity_url.clone(),
+        budget: settings.budget_url.clone(),
+        alerting: settings.alerting_url.clone(),
+        api_token: settings.common.api_token.clone(),
+    })?;
+    let engine = engine::Engine::new(
+        store,
+        Arc::new(runner),
+        Some(events),
+        engine::EngineSettings {
+            max_attempts: settings.max_attempts.max(1),
+            backoff_base: Duration::from_millis(settings.backoff_ms),
+            backoff_max: Duration::from_secs(30),
+            recheck_interval: Duration::from_millis(settings.recheck_ms.max(100)),
+        },
+        shutdown.clone(),
+    );
+    let resumed = engine.resume_all().await?;
+    if resumed > 0 {
+        tracing::info!(runs = resumed, "resuming unfinished runs");
+    }
+    let js = groundwork_bus::connect::jetstream(&client, timeout);
+    let resume_task = tokio::spawn(resume::run(js, engine.clone(), shutdown.clone()));
+
+    let api = grpc::OrchestratorApi::new(engine);
+    let routes = Routes::new(OrchestratorServer::new(api));
+    let served = groundwork_kit::grpc::serve(
+        listener,
+        routes,
+        settings.common.api_token.clone(),
+        shutdown.clone(),
+        |health| {
+            tokio::spawn(async move {
+                health
+                    .set_serving::<OrchestratorServer<grpc::OrchestratorApi>>()
+                    .await;
+            });
+        },
+    )
+    .await;
+    shutdown.trigger();
+    let _ = resume_task.await;
+    if let Err(e) = client.drain().await {
+        tracing::debug!(error = %e, "draining the NATS connection");
+    }
+    served.map_err(|e| Error::Internal(e.to_string()))
+}

@@ -153,7 +153,8 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
     let mut out = Vec::new();
     let mut push = |kind: Kind, name: &str, fields: Value, deps: Vec<ResourceId>| {
         let fields = match fields {
-            Value::Object(map) => map.into_iter().collect(),
+            // Unset optional fields are not compared: AWS's defaults stand.
+            Value::Object(map) => map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
             _ => Fields::new(),
         };
         out.push(Resource {
@@ -166,15 +167,15 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
 
     let mut admin_id = None;
     if let Some(identity) = &spec.identity {
+        let admin = ResourceId::new(Kind::AdminUser, identity.admin_user.as_str());
         if let Some(pp) = &identity.password_policy {
             push(
                 Kind::PasswordPolicy,
                 "account",
                 serde_json::to_value(pp).unwrap_or(Value::Null),
-                vec![],
+                vec![admin.clone()],
             );
         }
-        let admin = ResourceId::new(Kind::AdminUser, identity.admin_user.as_str());
         push(
             Kind::AdminUser,
             identity.admin_user.as_str(),
@@ -209,6 +210,9 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
         admin_id = Some(admin);
     }
 
+    // The admin goes first: it is the one step allowed with root credentials, and it checks
+    // that the spec's policies exist before anything else is created.
+    let gate: Vec<ResourceId> = admin_id.iter().cloned().collect();
     let topic_id = spec
         .alerting
         .as_ref()
@@ -218,7 +222,7 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
             Kind::Topic,
             alerting.topic.as_str(),
             json!({ "name": alerting.topic.as_str() }),
-            vec![],
+            gate.clone(),
         );
         let topic = topic_id.clone().into_iter().collect::<Vec<_>>();
         for s in &alerting.subscriptions {
@@ -262,10 +266,10 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
             })
             .collect();
         notify_on.sort_unstable();
-        let deps = match (&b.sns_topic, &topic_id) {
-            (Some(_), Some(t)) => vec![t.clone()],
-            _ => vec![],
-        };
+        let mut deps = gate.clone();
+        if let (Some(_), Some(t)) = (&b.sns_topic, &topic_id) {
+            deps.push(t.clone());
+        }
         push(
             Kind::Budget,
             b.name.as_str(),
@@ -287,7 +291,7 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
             Kind::Webhook,
             &w.name,
             json!({ "name": w.name, "url": w.url.as_str() }),
-            vec![],
+            gate.clone(),
         );
     }
     for r in &spec.notifications.rules {
@@ -296,6 +300,7 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
             .targets
             .iter()
             .map(|t| ResourceId::new(Kind::Webhook, t))
+            .chain(gate.iter().cloned())
             .collect();
         push(
             Kind::Rule,
@@ -312,7 +317,7 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
 
     // Console steps are checked once what they are about exists: billing access and root
     // hygiene after the admin (who will use them), billing alerts after the alarm's topic.
-    let after_admin: Vec<ResourceId> = admin_id.into_iter().collect();
+    let after_admin = gate;
     let wait = spec.account.console_steps == ConsoleSteps::Wait;
     if spec.identity.is_some() {
         for check in [

@@ -139,7 +139,9 @@ pub fn check_policy_arn(text: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
     {
-        return Err(bad("the policy name is empty or has characters IAM does not allow"));
+        return Err(bad(
+            "the policy name is empty or has characters IAM does not allow",
+        ));
     }
     Ok(())
 }
@@ -252,7 +254,7 @@ impl Usd {
 
 impl fmt::Display for Usd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.cents % 100 == 0 {
+        if self.cents.is_multiple_of(100) {
             write!(f, "{}", self.cents / 100)
         } else {
             write!(f, "{}.{:02}", self.cents / 100, self.cents % 100)

@@ -344,7 +344,9 @@ mod tests {
     const EXAMPLE: &str = include_str!("../../../../examples/groundwork.toml");
 
     fn problems(text: &str) -> Vec<SpecProblem> {
-        parse(text).expect_err("the spec should be refused").problems
+        parse(text)
+            .expect_err("the spec should be refused")
+            .problems
     }
 
     #[test]
@@ -352,7 +354,10 @@ mod tests {
         let spec = parse(EXAMPLE).unwrap();
         assert_eq!(spec.identity.as_ref().unwrap().admin_user.as_str(), "admin");
         assert_eq!(spec.budgets.len(), 2);
-        assert_eq!(spec.alerting.as_ref().unwrap().topic.as_str(), "billing-alarm");
+        assert_eq!(
+            spec.alerting.as_ref().unwrap().topic.as_str(),
+            "billing-alarm"
+        );
     }
 
     #[test]
@@ -389,7 +394,8 @@ mod tests {
     #[test]
     fn a_negative_or_zero_amount_is_refused() {
         for amount in ["-20", "0", "-0.5", "\"-3\""] {
-            let text = format!("[[budgets]]\nname = \"b\"\nkind = \"spend\"\nlimit_usd = {amount}\n");
+            let text =
+                format!("[[budgets]]\nname = \"b\"\nkind = \"spend\"\nlimit_usd = {amount}\n");
             let p = problems(&text);
             assert_eq!(p[0].path, "budgets[0].limit_usd", "{amount}");
             assert!(p[0].reason.contains("greater than 0"), "{}", p[0].reason);
@@ -398,7 +404,8 @@ mod tests {
 
     #[test]
     fn a_malformed_policy_arn_is_refused() {
-        let text = "[identity]\nadmin_user = \"admin\"\ngroup_policies = [\"AdministratorAccess\"]\n";
+        let text =
+            "[identity]\nadmin_user = \"admin\"\ngroup_policies = [\"AdministratorAccess\"]\n";
         let p = problems(text);
         assert_eq!(p[0].path, "identity.group_policies[0]");
     }
@@ -434,7 +441,10 @@ targets = ["missing"]
             "notifications.rules[0].event_pattern",
             "notifications.rules[0].targets[0]",
         ] {
-            assert!(paths.iter().any(|p| p == expected), "{expected} in {paths:?}");
+            assert!(
+                paths.iter().any(|p| p == expected),
+                "{expected} in {paths:?}"
+            );
         }
     }
 

@@ -1,0 +1,362 @@
+//! The `groundwork.v1.Orchestrator` service: wire types converted at once, the work done
+//! by the engine, runs followed through KV watches.
+
+use std::pin::Pin;
+
+use futures::StreamExt;
+use groundwork_proto::v1 as pb;
+use secrecy::ExposeSecret;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::machine::{RunStatus, StepState};
+use crate::plan::{Action, Plan, diff};
+use crate::resource::{Kind, Resource, resources};
+use crate::run::{Run, RunKind};
+use crate::runner::OneTimeSecret;
+use crate::spec::{self, Spec};
+
+type RunStream = Pin<Box<dyn Stream<Item = Result<pb::SetupRunUpdate, Status>> + Send>>;
+
+/// The gRPC API.
+#[derive(Debug, Clone)]
+pub struct OrchestratorApi {
+    engine: Engine,
+}
+
+impl OrchestratorApi {
+    pub fn new(engine: Engine) -> Self {
+        Self { engine }
+    }
+}
+
+fn parse(text: &str) -> Result<Spec, Error> {
+    let spec = spec::parse(text)?;
+    if !spec.notifications.webhooks.is_empty() || !spec.notifications.rules.is_empty() {
+        return Err(Error::FailedPrecondition(
+            "notifications: webhooks and rules are validated and drawn, but not applied by this orchestrator yet; remove the [notifications] section to apply".into(),
+        ));
+    }
+    Ok(spec)
+}
+
+/// Resources of the plan: console steps are checks, not resources.
+fn planned(spec: &Spec) -> Vec<Resource> {
+    resources(spec)
+        .into_iter()
+        .filter(|r| r.kind != Kind::ConsoleStep)
+        .collect()
+}
+
+fn action(a: Action) -> pb::PlanAction {
+    match a {
+        Action::Create => pb::PlanAction::Create,
+        Action::Update => pb::PlanAction::Update,
+        Action::Unchanged => pb::PlanAction::Unchanged,
+        Action::Delete => pb::PlanAction::Delete,
+    }
+}
+
+fn plan_to_pb(plan: &Plan) -> pb::PlanSpecResponse {
+    let json =
+        |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+    pb::PlanSpecResponse {
+        noop: plan.is_noop(),
+        changes: plan
+            .changes
+            .iter()
+            .map(|c| pb::PlanChange {
+                resource: c.id.0.clone(),
+                kind: c.kind.as_str().into(),
+                action: action(c.action) as i32,
+                fields: c
+                    .fields
+                    .iter()
+                    .map(|f| pb::PlanFieldChange {
+                        field: f.field.clone(),
+                        before_json: json(&f.before),
+                        after_json: json(&f.after),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn state(s: StepState) -> pb::SetupStepState {
+    match s {
+        StepState::Pending => pb::SetupStepState::Pending,
+        StepState::Running => pb::SetupStepState::Running,
+        StepState::Backoff => pb::SetupStepState::Backoff,
+        StepState::Waiting => pb::SetupStepState::Waiting,
+        StepState::Succeeded => pb::SetupStepState::Succeeded,
+        StepState::ActionRequired => pb::SetupStepState::ActionRequired,
+        StepState::Failed => pb::SetupStepState::Failed,
+        StepState::Cancelled => pb::SetupStepState::Cancelled,
+    }
+}
+
+fn status(s: RunStatus) -> pb::SetupRunStatus {
+    match s {
+        RunStatus::Pending => pb::SetupRunStatus::Pending,
+        RunStatus::Running => pb::SetupRunStatus::Running,
+        RunStatus::Waiting => pb::SetupRunStatus::Waiting,
+        RunStatus::Completed => pb::SetupRunStatus::Completed,
+        RunStatus::Failed => pb::SetupRunStatus::Failed,
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// A run on the wire (no secrets: the record holds none).
+pub fn run_to_pb(run: &Run) -> pb::SetupRun {
+    pb::SetupRun {
+        run_id: run.id.clone(),
+        kind: match run.kind {
+            RunKind::Apply => pb::SetupRunKind::Apply,
+            RunKind::Destroy => pb::SetupRunKind::Destroy,
+        } as i32,
+        status: status(run.status) as i32,
+        steps: run
+            .steps
+            .iter()
+            .map(|s| pb::SetupStep {
+                resource: s.resource.id.0.clone(),
+                kind: s.resource.kind.as_str().into(),
+                state: state(s.state) as i32,
+                attempts: s.attempts,
+                outcome: s.outcome.clone(),
+                error: s.error.clone(),
+                instructions: s.instructions.clone(),
+                outputs: s.outputs.clone().into_iter().collect(),
+                depends_on: s.resource.depends_on.iter().map(|d| d.0.clone()).collect(),
+            })
+            .collect(),
+        error: run.error.clone(),
+        created_at: rfc3339(run.created_at_ms),
+        updated_at: rfc3339(run.updated_at_ms),
+    }
+}
+
+fn secrets_to_pb(secrets: Vec<OneTimeSecret>) -> Vec<pb::OneTimeSecret> {
+    secrets
+        .into_iter()
+        .map(|s| pb::OneTimeSecret {
+            resource: s.resource,
+            name: s.name.into(),
+            value: s.value.expose_secret().to_owned(),
+            png: s
+                .png
+                .map(|p| p.expose_secret().to_vec())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+impl OrchestratorApi {
+    /// Follows a run until it is terminal, merging secrets (apply only) into the updates.
+    async fn follow(&self, run_id: &str, with_secrets: bool) -> Result<RunStream, Error> {
+        let secrets = with_secrets.then(|| self.engine.secrets().attach(run_id));
+        let watch = self.engine.store().watch(run_id).await?;
+        enum Item {
+            Run(Result<Run, Error>),
+            Secrets(Vec<OneTimeSecret>),
+        }
+        let runs = watch.map(Item::Run);
+        let merged: Pin<Box<dyn Stream<Item = Item> + Send>> = match secrets {
+            Some(rx) => Box::pin(futures::stream::select(
+                runs,
+                UnboundedReceiverStream::new(rx).map(Item::Secrets),
+            )),
+            None => Box::pin(runs),
+        };
+        let mut last: Option<pb::SetupRun> = None;
+        let stream = merged.filter_map(move |item| {
+            let out = match item {
+                Item::Run(Ok(run)) => {
+                    let terminal = run.status.is_terminal()
+                        && !run.steps.iter().any(|s| s.state == StepState::Running);
+                    let pb_run = run_to_pb(&run);
+                    last = Some(pb_run.clone());
+                    Some(Ok((
+                        pb::SetupRunUpdate {
+                            run: Some(pb_run),
+                            secrets: vec![],
+                        },
+                        terminal,
+                    )))
+                }
+                Item::Run(Err(e)) => Some(Err(Status::from(e))),
+                Item::Secrets(s) => Some(Ok((
+                    pb::SetupRunUpdate {
+                        run: last.clone(),
+                        secrets: secrets_to_pb(s),
+                    },
+                    false,
+                ))),
+            };
+            futures::future::ready(out)
+        });
+        // End the stream after the first terminal update.
+        let mut finished = false;
+        let stream = stream.take_while(move |item| {
+            let go = !finished;
+            if let Ok((_, terminal)) = item
+                && *terminal
+            {
+                finished = true;
+            }
+            futures::future::ready(go)
+        });
+        Ok(Box::pin(stream.map(|r| r.map(|(u, _)| u))))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
+    #[tracing::instrument(skip_all)]
+    async fn validate_spec(
+        &self,
+        request: Request<pb::ValidateSpecRequest>,
+    ) -> Result<Response<pb::ValidateSpecResponse>, Status> {
+        let problems = match spec::parse(&request.get_ref().spec_toml) {
+            Ok(_) => Vec::new(),
+            Err(e) => e
+                .problems
+                .into_iter()
+                .map(|p| pb::SpecProblem {
+                    path: p.path,
+                    line: p.line.unwrap_or(0) as u32,
+                    reason: p.reason,
+                })
+                .collect(),
+        };
+        Ok(Response::new(pb::ValidateSpecResponse {
+            valid: problems.is_empty(),
+            problems,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn plan_spec(
+        &self,
+        request: Request<pb::PlanSpecRequest>,
+    ) -> Result<Response<pb::PlanSpecResponse>, Status> {
+        let spec = parse(&request.get_ref().spec_toml)?;
+        let desired = planned(&spec);
+        let live = self.engine.runner().read_live(&desired).await?;
+        Ok(Response::new(plan_to_pb(&diff(&desired, &live, &[]))))
+    }
+
+    type ApplySpecStream = RunStream;
+
+    #[tracing::instrument(skip_all, fields(resume = %request.get_ref().resume_run_id))]
+    async fn apply_spec(
+        &self,
+        request: Request<pb::ApplySpecRequest>,
+    ) -> Result<Response<Self::ApplySpecStream>, Status> {
+        let req = request.into_inner();
+        if !req.resume_run_id.is_empty() {
+            // Attach first, so that secrets of re-run steps reach this terminal.
+            let stream = self.follow(&req.resume_run_id, true).await?;
+            self.engine.resume(&req.resume_run_id).await?;
+            return Ok(Response::new(stream));
+        }
+        let spec = parse(&req.spec_toml)?;
+        let run = self.engine.start(RunKind::Apply, resources(&spec)).await?;
+        // The run was created before the stream attached: nothing can have produced a
+        // secret yet, because the steps' calls start on the engine task after the store
+        // round trips; attach now.
+        let stream = self.follow(&run.id, true).await?;
+        Ok(Response::new(stream))
+    }
+
+    type DestroySpecStream = RunStream;
+
+    #[tracing::instrument(skip_all)]
+    async fn destroy_spec(
+        &self,
+        request: Request<pb::DestroySpecRequest>,
+    ) -> Result<Response<Self::DestroySpecStream>, Status> {
+        let spec = parse(&request.get_ref().spec_toml)?;
+        let run = self
+            .engine
+            .start(
+                RunKind::Destroy,
+                resources(&spec)
+                    .into_iter()
+                    .filter(|r| r.kind.destroyable())
+                    .collect(),
+            )
+            .await?;
+        Ok(Response::new(self.follow(&run.id, false).await?))
+    }
+
+    type WatchRunStream = RunStream;
+
+    #[tracing::instrument(skip_all, fields(run = %request.get_ref().run_id))]
+    async fn watch_run(
+        &self,
+        request: Request<pb::WatchRunRequest>,
+    ) -> Result<Response<Self::WatchRunStream>, Status> {
+        let id = &request.get_ref().run_id;
+        if self.engine.store().get(id).await?.is_none() {
+            return Err(Error::NotFound(format!("no run {id}")).into());
+        }
+        Ok(Response::new(self.follow(id, false).await?))
+    }
+
+    async fn get_run(
+        &self,
+        request: Request<pb::GetRunRequest>,
+    ) -> Result<Response<pb::SetupRun>, Status> {
+        let id = &request.get_ref().run_id;
+        match self.engine.store().get(id).await? {
+            Some((run, _)) => Ok(Response::new(run_to_pb(&run))),
+            None => Err(Error::NotFound(format!("no run {id}")).into()),
+        }
+    }
+
+    async fn list_runs(
+        &self,
+        request: Request<pb::ListRunsRequest>,
+    ) -> Result<Response<pb::ListRunsResponse>, Status> {
+        let limit = match request.get_ref().limit {
+            0 => 20,
+            n => n as usize,
+        };
+        let runs = self.engine.store().list().await?;
+        Ok(Response::new(pb::ListRunsResponse {
+            runs: runs.iter().take(limit).map(run_to_pb).collect(),
+        }))
+    }
+
+    async fn draw_diagram(
+        &self,
+        request: Request<pb::DrawDiagramRequest>,
+    ) -> Result<Response<pb::DrawDiagramResponse>, Status> {
+        let req = request.get_ref();
+        let spec = spec::parse(&req.spec_toml).map_err(Error::from)?;
+        let live = if req.include_live {
+            Some(self.engine.runner().read_live(&planned(&spec)).await?)
+        } else {
+            None
+        };
+        let d = crate::diagram::draw(&spec, live.as_ref());
+        Ok(Response::new(pb::DrawDiagramResponse {
+            conceptual: d.conceptual,
+            logical: d.logical,
+        }))
+    }
+}

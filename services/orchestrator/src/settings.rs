@@ -1,0 +1,93 @@
+//! The orchestrator's settings, from flags and environment (`GROUNDWORK_ORCHESTRATOR__*`,
+//! and the services' URLs as the CLI names them).
+
+use std::net::SocketAddr;
+
+use clap::Args;
+use groundwork_kit::CommonSettings;
+use groundwork_kit::config::parse_listen;
+
+/// Everything the orchestrator can be told.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    #[command(flatten)]
+    pub common: CommonSettings,
+
+    /// Address of the gRPC API.
+    #[arg(long, env = "GROUNDWORK_ORCHESTRATOR__LISTEN", default_value = "127.0.0.1:50055", value_parser = parse_listen)]
+    pub listen: SocketAddr,
+
+    /// The identity service.
+    #[arg(
+        long,
+        env = "GROUNDWORK_IDENTITY_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
+    pub identity_url: String,
+
+    /// The budget service.
+    #[arg(
+        long,
+        env = "GROUNDWORK_BUDGET_URL",
+        default_value = "http://127.0.0.1:50053"
+    )]
+    pub budget_url: String,
+
+    /// The alerting service.
+    #[arg(
+        long,
+        env = "GROUNDWORK_ALERTING_URL",
+        default_value = "http://127.0.0.1:50054"
+    )]
+    pub alerting_url: String,
+
+    /// Calls per step before the run fails.
+    #[arg(
+        long,
+        env = "GROUNDWORK_ORCHESTRATOR__MAX_ATTEMPTS",
+        default_value_t = 5
+    )]
+    pub max_attempts: u32,
+
+    /// First retry delay in milliseconds; doubles per attempt up to 30 s.
+    #[arg(
+        long,
+        env = "GROUNDWORK_ORCHESTRATOR__BACKOFF_MS",
+        default_value_t = 500
+    )]
+    pub backoff_ms: u64,
+
+    /// How often a waiting step is checked again when no event arrives, in milliseconds.
+    #[arg(
+        long,
+        env = "GROUNDWORK_ORCHESTRATOR__RECHECK_MS",
+        default_value_t = 15_000
+    )]
+    pub recheck_ms: u64,
+
+    /// The account id written in event envelopes.
+    #[arg(long, env = "GROUNDWORK_ACCOUNT_ID", default_value = "123456789012")]
+    pub account: String,
+
+    /// The region written in event envelopes.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+impl Settings {
+    /// Defaults for tests and embedding, against the given NATS server and services.
+    pub fn for_nats(url: impl Into<String>, identity: &str, budget: &str, alerting: &str) -> Self {
+        Self {
+            common: CommonSettings::for_nats(url),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            identity_url: identity.into(),
+            budget_url: budget.into(),
+            alerting_url: alerting.into(),
+            max_attempts: 5,
+            backoff_ms: 500,
+            recheck_ms: 15_000,
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+        }
+    }
+}
