@@ -34,6 +34,30 @@ pub struct BillingAccess {
     pub evidence: String,
 }
 
+/// What a billing read's result says about the setting.
+pub fn judge(read: Result<(), AwsError>, caller_arn: &str) -> Result<BillingAccess, Error> {
+    match read {
+        Ok(()) => Ok(BillingAccess {
+            state: BillingState::AppearsDone,
+            evidence: format!("budgets:DescribeBudgets succeeded as {caller_arn}"),
+        }),
+        Err(e) => match e.kind {
+            AwsErrorKind::AccessDenied => Ok(BillingAccess {
+                state: BillingState::NotDone,
+                evidence: format!("budgets:DescribeBudgets was denied as {caller_arn}: {e}"),
+            }),
+            // No budgets yet is still a successful read.
+            AwsErrorKind::NotFound => Ok(BillingAccess {
+                state: BillingState::AppearsDone,
+                evidence: format!(
+                    "budgets:DescribeBudgets answered as {caller_arn} (no budgets yet)"
+                ),
+            }),
+            _ => Err(e.into()),
+        },
+    }
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn describe(service: &Service) -> Result<BillingAccess, Error> {
     let caller = service.caller().await?;
@@ -54,30 +78,43 @@ pub async fn describe(service: &Service) -> Result<BillingAccess, Error> {
         .max_results(1)
         .send()
         .await;
-    let access = match read {
-        Ok(_) => BillingAccess {
-            state: BillingState::AppearsDone,
-            evidence: format!("budgets:DescribeBudgets succeeded as {}", caller.arn),
-        },
-        Err(e) => {
-            let e = AwsError::from_sdk("DescribeBudgets", e);
-            match e.kind {
-                AwsErrorKind::AccessDenied => BillingAccess {
-                    state: BillingState::NotDone,
-                    evidence: format!("budgets:DescribeBudgets was denied as {}: {e}", caller.arn),
-                },
-                // No budgets yet is still a successful read.
-                AwsErrorKind::NotFound => BillingAccess {
-                    state: BillingState::AppearsDone,
-                    evidence: format!(
-                        "budgets:DescribeBudgets answered as {} (no budgets yet)",
-                        caller.arn
-                    ),
-                },
-                _ => return Err(e.into()),
-            }
-        }
-    };
+    let access = judge(
+        read.map(|_| ())
+            .map_err(|e| AwsError::from_sdk("DescribeBudgets", e)),
+        &caller.arn,
+    )?;
     tracing::info!(state = ?access.state, "billing access checked");
     Ok(access)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn failure(code: &str) -> AwsError {
+        AwsError {
+            operation: "DescribeBudgets",
+            code: code.into(),
+            message: "m".into(),
+            kind: groundwork_cloud::error::kind_of_code(code),
+        }
+    }
+
+    #[test]
+    fn a_denied_read_means_not_done_and_an_outage_is_an_error() {
+        let arn = "arn:aws:iam::123456789012:user/admin";
+        assert_eq!(judge(Ok(()), arn).unwrap().state, BillingState::AppearsDone);
+        let denied = judge(Err(failure("AccessDeniedException")), arn).unwrap();
+        assert_eq!(denied.state, BillingState::NotDone);
+        assert!(denied.evidence.contains(arn));
+        assert_eq!(
+            judge(Err(failure("NotFoundException")), arn).unwrap().state,
+            BillingState::AppearsDone
+        );
+        assert!(matches!(
+            judge(Err(failure("ThrottlingException")), arn),
+            Err(Error::Unavailable(_))
+        ));
+    }
 }
