@@ -48,6 +48,15 @@ pub struct Endpoints {
     )]
     pub alerting_url: String,
 
+    /// The orchestrator API.
+    #[arg(
+        long,
+        global = true,
+        env = "GROUNDWORK_ORCHESTRATOR_URL",
+        default_value = "http://127.0.0.1:50055"
+    )]
+    pub orchestrator_url: String,
+
     /// Bearer token sent with every call, when the services require one.
     #[arg(
         long,
@@ -87,6 +96,7 @@ impl Endpoints {
             ("identity", self.identity_url.clone()),
             ("budget", self.budget_url.clone()),
             ("alerting", self.alerting_url.clone()),
+            ("orchestrator", self.orchestrator_url.clone()),
         ]
     }
 

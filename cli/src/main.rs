@@ -44,6 +44,21 @@ enum Command {
     Health(cmd::health::HealthArgs),
     /// Run the local stack: nats-server, moto_server (sandbox AWS) and every service.
     Up(cmd::up::UpArgs),
+    /// Check a spec (groundwork.toml) offline: unknown fields, emails, amounts, ARNs.
+    Validate(cmd::orchestrator::SpecArgs),
+    /// Show what applying a spec would change, per resource.
+    Plan(cmd::orchestrator::PlanArgs),
+    /// Apply a spec as a durable run; waits for you where a person is needed.
+    Apply(cmd::orchestrator::ApplyArgs),
+    /// Follow a run until it ends.
+    Watch(cmd::orchestrator::WatchArgs),
+    /// Remove what a spec created, in reverse dependency order.
+    Destroy(cmd::orchestrator::SpecArgs),
+    /// Draw the conceptual and logical architecture of a spec (Mermaid).
+    Diagram(cmd::orchestrator::DiagramArgs),
+    /// Finish the admin's MFA enrollment with two codes.
+    #[command(subcommand)]
+    Mfa(cmd::orchestrator::MfaCommand),
 }
 
 #[tokio::main]
@@ -60,6 +75,13 @@ async fn main() -> ExitCode {
         Command::Events(c) => cmd::events::run(c, &cli.endpoints, cli.output).await,
         Command::Pattern(c) => cmd::pattern::run(c),
         Command::Up(args) => cmd::up::run(args).await,
+        Command::Validate(a) => cmd::orchestrator::validate(a, cli.output),
+        Command::Plan(a) => cmd::orchestrator::plan(a, &cli.endpoints, cli.output).await,
+        Command::Apply(a) => cmd::orchestrator::apply(a, &cli.endpoints, cli.output).await,
+        Command::Watch(a) => cmd::orchestrator::watch(a, &cli.endpoints, cli.output).await,
+        Command::Destroy(a) => cmd::orchestrator::destroy(a, &cli.endpoints, cli.output).await,
+        Command::Diagram(a) => cmd::orchestrator::diagram(a, &cli.endpoints).await,
+        Command::Mfa(c) => cmd::orchestrator::mfa(c, &cli.endpoints).await,
         Command::Health(args) => cmd::health::run(args, &cli.endpoints, cli.output).await,
     };
     match result {

@@ -22,6 +22,7 @@ pub const SERVICES: &[(&str, u16)] = &[
     ("identity", 50052),
     ("budget", 50053),
     ("alerting", 50054),
+    ("orchestrator", 50055),
 ];
 
 #[derive(Debug, Args)]
@@ -38,6 +39,10 @@ pub struct UpArgs {
     /// Use real AWS (the standard credential chain) instead of the moto sandbox.
     #[arg(long)]
     real_aws: bool,
+    /// Apply this spec against the stack once it is up (e.g. examples/groundwork.toml),
+    /// and print the run's result.
+    #[arg(long, value_name = "FILE")]
+    apply: Option<PathBuf>,
     /// Start everything, print the endpoints, and exit after the stack answers
     /// (processes are stopped): a smoke check for scripts.
     #[arg(long)]
@@ -57,6 +62,17 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
     if let Err(e) = result {
         stop_all(&mut running).await;
         return Err(e);
+    }
+    if let Some(spec) = &args.apply {
+        println!("applying {}", spec.display());
+        let applied = apply_spec(spec).await;
+        if let Err(e) = &applied {
+            eprintln!("groundwork: the apply failed: {e}");
+        }
+        if args.check {
+            stop_all(&mut running).await;
+            return applied;
+        }
     }
     if args.check {
         println!("stack is up; stopping (--check)");
@@ -110,7 +126,10 @@ async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliE
                 format!("GROUNDWORK_{}__LISTEN", name.to_uppercase()),
                 format!("127.0.0.1:{port}"),
             )
-            .env("GROUNDWORK_EVENTBUS_URL", "http://127.0.0.1:50051");
+            .env("GROUNDWORK_EVENTBUS_URL", "http://127.0.0.1:50051")
+            .env("GROUNDWORK_IDENTITY_URL", "http://127.0.0.1:50052")
+            .env("GROUNDWORK_BUDGET_URL", "http://127.0.0.1:50053")
+            .env("GROUNDWORK_ALERTING_URL", "http://127.0.0.1:50054");
         if !args.real_aws {
             // moto accepts any credentials; these never reach AWS.
             cmd.env("AWS_ENDPOINT_URL", &moto_url)
@@ -127,6 +146,29 @@ async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliE
     }
     println!("logs          {}", logs.display());
     Ok(())
+}
+
+/// Runs `groundwork apply FILE` (this binary) against the local stack's default URLs,
+/// so that the run's progress and summary print as they would by hand.
+async fn apply_spec(spec: &Path) -> Result<(), CliError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::failed(format!("cannot find the groundwork binary: {e}")))?;
+    let status = Command::new(exe)
+        .arg("apply")
+        .arg(spec)
+        .env("GROUNDWORK_ORCHESTRATOR_URL", "http://127.0.0.1:50055")
+        .env("GROUNDWORK_IDENTITY_URL", "http://127.0.0.1:50052")
+        .status()
+        .await
+        .map_err(|e| CliError::failed(format!("cannot run groundwork apply: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(CliError::failed(format!(
+            "groundwork apply {} exited with {status}",
+            spec.display()
+        )))
+    }
 }
 
 fn spawn(name: &str, mut cmd: Command, logs: &Path) -> Result<Running, CliError> {

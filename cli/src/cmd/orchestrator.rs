@@ -1,0 +1,480 @@
+//! The orchestrator's commands: `groundwork validate|plan|apply|watch|destroy|diagram FILE`
+//! and `groundwork mfa complete`.
+//!
+//! `validate` and `diagram` (without `--live`) work offline. `apply` follows the run to
+//! its end: one line per step change (numbered on a terminal), the one-time secrets once
+//! on the terminal (never written to a file or a log), and a summary.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use groundwork_proto::v1 as pb;
+use pb::orchestrator_client::OrchestratorClient;
+use tokio_stream::StreamExt;
+
+use crate::connect::{Conn, Endpoints};
+use crate::error::CliError;
+use crate::output::OutputFormat;
+
+#[derive(Debug, Args)]
+pub struct SpecArgs {
+    /// The spec, e.g. examples/groundwork.toml.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub file: PathBuf,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The spec to apply (not needed with --resume).
+    #[arg(required_unless_present = "resume")]
+    pub file: Option<PathBuf>,
+    /// Continue this run (failed, waiting, or interrupted) instead of starting one.
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The run id that `groundwork apply` printed.
+    pub run: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagramArgs {
+    pub file: PathBuf,
+    /// Read the live state through the orchestrator and mark each resource.
+    #[arg(long)]
+    pub live: bool,
+    /// Write `conceptual.mmd` and `logical.mmd` there instead of printing both.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// Enable the admin's virtual MFA device with two consecutive codes; the waiting run
+    /// resumes on the `MFA Device Enabled` event.
+    Complete {
+        #[arg(long)]
+        user: String,
+        /// The device serial the apply printed; the user's device when omitted.
+        #[arg(long, default_value = "")]
+        serial: String,
+        code1: String,
+        code2: String,
+    },
+}
+
+fn read(file: &PathBuf) -> Result<String, CliError> {
+    std::fs::read_to_string(file)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))
+}
+
+async fn client(endpoints: &Endpoints) -> Result<OrchestratorClient<Conn>, CliError> {
+    let conn = endpoints
+        .connect(
+            &endpoints.orchestrator_url,
+            "orchestrator",
+            "GROUNDWORK_ORCHESTRATOR_URL",
+        )
+        .await?;
+    Ok(OrchestratorClient::new(conn))
+}
+
+/// `groundwork validate FILE`: offline.
+pub fn validate(args: SpecArgs, output: OutputFormat) -> Result<(), CliError> {
+    let text = read(&args.file)?;
+    match groundwork_orchestrator::spec::parse(&text) {
+        Ok(spec) => {
+            let n = groundwork_orchestrator::resource::resources(&spec).len();
+            match output {
+                OutputFormat::Json => {
+                    println!("{}", serde_json::json!({"valid": true, "steps": n}))
+                }
+                OutputFormat::Table => println!("{}: valid ({n} steps)", args.file.display()),
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if output == OutputFormat::Json {
+                let problems: Vec<_> = e
+                    .problems
+                    .iter()
+                    .map(
+                        |p| serde_json::json!({"path": p.path, "line": p.line, "reason": p.reason}),
+                    )
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"valid": false, "problems": problems})
+                );
+            }
+            let lines: Vec<String> = e
+                .problems
+                .iter()
+                .map(|p| format!("{}: {p}", args.file.display()))
+                .collect();
+            Err(CliError::usage(lines.join("\n")))
+        }
+    }
+}
+
+fn action_name(a: i32) -> &'static str {
+    match pb::PlanAction::try_from(a).unwrap_or_default() {
+        pb::PlanAction::Create => "create",
+        pb::PlanAction::Update => "update",
+        pb::PlanAction::Unchanged => "unchanged",
+        pb::PlanAction::Delete => "delete",
+        pb::PlanAction::Unspecified => "?",
+    }
+}
+
+/// `groundwork plan FILE`.
+pub async fn plan(
+    args: PlanArgs,
+    endpoints: &Endpoints,
+    output: OutputFormat,
+) -> Result<(), CliError> {
+    let text = read(&args.file)?;
+    let plan = client(endpoints)
+        .await?
+        .plan_spec(pb::PlanSpecRequest { spec_toml: text })
+        .await?
+        .into_inner();
+    if args.json || output == OutputFormat::Json {
+        let changes: Vec<_> = plan
+            .changes
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "resource": c.resource,
+                    "kind": c.kind,
+                    "action": action_name(c.action),
+                    "fields": c.fields.iter().map(|f| serde_json::json!({
+                        "field": f.field,
+                        "before": serde_json::from_str::<serde_json::Value>(&f.before_json).ok(),
+                        "after": serde_json::from_str::<serde_json::Value>(&f.after_json).ok(),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"noop": plan.noop, "changes": changes})
+        );
+        return Ok(());
+    }
+    println!("{:<10} {:<50} CHANGES", "ACTION", "RESOURCE");
+    for c in &plan.changes {
+        let fields: Vec<String> = c
+            .fields
+            .iter()
+            .map(|f| {
+                if f.before_json.is_empty() {
+                    format!("{}={}", f.field, f.after_json)
+                } else {
+                    format!("{}: {} -> {}", f.field, f.before_json, f.after_json)
+                }
+            })
+            .collect();
+        let shown = if action_name(c.action) == "create" {
+            String::new()
+        } else {
+            fields.join("; ")
+        };
+        println!("{:<10} {:<50} {shown}", action_name(c.action), c.resource);
+    }
+    let count = |a: &str| {
+        plan.changes
+            .iter()
+            .filter(|c| action_name(c.action) == a)
+            .count()
+    };
+    println!(
+        "\nPlan: {} to create, {} to update, {} unchanged, {} to delete.",
+        count("create"),
+        count("update"),
+        count("unchanged"),
+        count("delete")
+    );
+    Ok(())
+}
+
+fn step_state(s: i32) -> &'static str {
+    match pb::SetupStepState::try_from(s).unwrap_or_default() {
+        pb::SetupStepState::Pending => "PENDING",
+        pb::SetupStepState::Running => "RUNNING",
+        pb::SetupStepState::Backoff => "BACKOFF",
+        pb::SetupStepState::Waiting => "WAITING",
+        pb::SetupStepState::Succeeded => "SUCCEEDED",
+        pb::SetupStepState::ActionRequired => "ACTION_REQUIRED",
+        pb::SetupStepState::Failed => "FAILED",
+        pb::SetupStepState::Cancelled => "CANCELLED",
+        pb::SetupStepState::Unspecified => "?",
+    }
+}
+
+fn run_status(s: i32) -> &'static str {
+    match pb::SetupRunStatus::try_from(s).unwrap_or_default() {
+        pb::SetupRunStatus::Pending => "PENDING",
+        pb::SetupRunStatus::Running => "RUNNING",
+        pb::SetupRunStatus::Waiting => "WAITING",
+        pb::SetupRunStatus::Completed => "COMPLETED",
+        pb::SetupRunStatus::Failed => "FAILED",
+        pb::SetupRunStatus::Unspecified => "?",
+    }
+}
+
+/// Prints a run's stream: step changes, secrets (terminal only), the summary.
+async fn follow(
+    mut stream: tonic::Streaming<pb::SetupRunUpdate>,
+    output: OutputFormat,
+) -> Result<(), CliError> {
+    let terminal = std::io::stdout().is_terminal();
+    let mut seen: HashMap<String, (i32, usize)> = HashMap::new();
+    let mut last: Option<pb::SetupRun> = None;
+    let mut printed_id = false;
+    while let Some(update) = stream.next().await {
+        let update = update?;
+        for secret in &update.secrets {
+            if terminal {
+                println!(
+                    "\n  ONE-TIME SECRET for {} — {}: {}",
+                    secret.resource, secret.name, secret.value
+                );
+                println!("  (shown once; it is stored nowhere)\n");
+            } else {
+                println!(
+                    "  one-time secret {} for {} not printed: stdout is not a terminal",
+                    secret.name, secret.resource
+                );
+            }
+        }
+        let Some(run) = update.run else { continue };
+        if !printed_id {
+            println!(
+                "run {}  (follow it with: groundwork watch {})",
+                run.run_id, run.run_id
+            );
+            printed_id = true;
+        }
+        let total = run.steps.len();
+        let done = run
+            .steps
+            .iter()
+            .filter(|s| matches!(step_state(s.state), "SUCCEEDED" | "ACTION_REQUIRED"))
+            .count();
+        for step in &run.steps {
+            let key = (step.state, step.instructions.len());
+            if seen.get(&step.resource) == Some(&key) {
+                continue;
+            }
+            seen.insert(step.resource.clone(), key);
+            if step_state(step.state) == "PENDING" {
+                continue;
+            }
+            let prefix = if terminal {
+                format!("[{done:>2}/{total}] ")
+            } else {
+                String::new()
+            };
+            let detail = match step_state(step.state) {
+                "SUCCEEDED" => step.outcome.clone(),
+                "FAILED" | "BACKOFF" => step.error.clone(),
+                _ => String::new(),
+            };
+            if output == OutputFormat::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({"run": run.run_id, "resource": step.resource, "state": step_state(step.state), "detail": detail})
+                );
+            } else {
+                println!(
+                    "{prefix}{:<50} {:<16} {detail}",
+                    step.resource,
+                    step_state(step.state)
+                );
+                if matches!(step_state(step.state), "WAITING" | "ACTION_REQUIRED") {
+                    for line in &step.instructions {
+                        println!("        → {line}");
+                    }
+                }
+            }
+        }
+        last = Some(run);
+    }
+    let Some(run) = last else {
+        return Err(CliError::failed(
+            "the orchestrator ended the stream without a run",
+        ));
+    };
+    let count = |s: &str| {
+        run.steps
+            .iter()
+            .filter(|x| step_state(x.state) == s)
+            .count()
+    };
+    println!(
+        "\nrun {} {}: {} succeeded, {} need action, {} failed, {} cancelled",
+        run.run_id,
+        run_status(run.status),
+        count("SUCCEEDED"),
+        count("ACTION_REQUIRED"),
+        count("FAILED"),
+        count("CANCELLED")
+    );
+    match run_status(run.status) {
+        "COMPLETED" => Ok(()),
+        "FAILED" => Err(CliError::failed(format!(
+            "{} (continue it with: groundwork apply --resume {})",
+            run.error, run.run_id
+        ))),
+        other => Err(CliError::failed(format!(
+            "the stream ended while the run is {other}; follow it with: groundwork watch {}",
+            run.run_id
+        ))),
+    }
+}
+
+/// `groundwork apply FILE` or `groundwork apply --resume RUN`.
+pub async fn apply(
+    args: ApplyArgs,
+    endpoints: &Endpoints,
+    output: OutputFormat,
+) -> Result<(), CliError> {
+    let spec_toml = match &args.file {
+        Some(f) if args.resume.is_none() => {
+            let text = read(f)?;
+            // Offline checks first: a bad spec never reaches the orchestrator.
+            groundwork_orchestrator::spec::parse(&text).map_err(|e| {
+                CliError::usage(
+                    e.problems
+                        .iter()
+                        .map(|p| format!("{}: {p}", f.display()))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
+            })?;
+            text
+        }
+        _ => String::new(),
+    };
+    let stream = client(endpoints)
+        .await?
+        .apply_spec(pb::ApplySpecRequest {
+            spec_toml,
+            resume_run_id: args.resume.unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    follow(stream, output).await
+}
+
+/// `groundwork watch RUN`.
+pub async fn watch(
+    args: WatchArgs,
+    endpoints: &Endpoints,
+    output: OutputFormat,
+) -> Result<(), CliError> {
+    let stream = client(endpoints)
+        .await?
+        .watch_run(pb::WatchRunRequest { run_id: args.run })
+        .await?
+        .into_inner();
+    follow(stream, output).await
+}
+
+/// `groundwork destroy FILE`.
+pub async fn destroy(
+    args: SpecArgs,
+    endpoints: &Endpoints,
+    output: OutputFormat,
+) -> Result<(), CliError> {
+    let text = read(&args.file)?;
+    let stream = client(endpoints)
+        .await?
+        .destroy_spec(pb::DestroySpecRequest { spec_toml: text })
+        .await?
+        .into_inner();
+    follow(stream, output).await
+}
+
+/// `groundwork diagram FILE`.
+pub async fn diagram(args: DiagramArgs, endpoints: &Endpoints) -> Result<(), CliError> {
+    let text = read(&args.file)?;
+    let (conceptual, logical) = if args.live {
+        let d = client(endpoints)
+            .await?
+            .draw_diagram(pb::DrawDiagramRequest {
+                spec_toml: text,
+                include_live: true,
+            })
+            .await?
+            .into_inner();
+        (d.conceptual, d.logical)
+    } else {
+        let spec = groundwork_orchestrator::spec::parse(&text)
+            .map_err(|e| CliError::usage(format!("{}: {e}", args.file.display())))?;
+        let d = groundwork_orchestrator::diagram::draw(&spec, None);
+        (d.conceptual, d.logical)
+    };
+    match args.out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| CliError::failed(format!("cannot create {}: {e}", dir.display())))?;
+            for (name, body) in [("conceptual.mmd", &conceptual), ("logical.mmd", &logical)] {
+                let path = dir.join(name);
+                std::fs::write(&path, body).map_err(|e| {
+                    CliError::failed(format!("cannot write {}: {e}", path.display()))
+                })?;
+                println!("wrote {}", path.display());
+            }
+        }
+        None => {
+            println!(
+                "## Conceptual\n\n```mermaid\n{conceptual}```\n\n## Logical\n\n```mermaid\n{logical}```"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `groundwork mfa complete`.
+pub async fn mfa(command: MfaCommand, endpoints: &Endpoints) -> Result<(), CliError> {
+    let MfaCommand::Complete {
+        user,
+        serial,
+        code1,
+        code2,
+    } = command;
+    let conn = endpoints
+        .connect(
+            &endpoints.identity_url,
+            "identity service",
+            "GROUNDWORK_IDENTITY_URL",
+        )
+        .await?;
+    let resp = pb::identity_client::IdentityClient::new(conn)
+        .complete_mfa_enrollment(pb::CompleteMfaEnrollmentRequest {
+            user_name: user.clone(),
+            serial_number: serial,
+            authentication_code_1: code1,
+            authentication_code_2: code2,
+        })
+        .await?
+        .into_inner();
+    println!(
+        "MFA device {} enabled for {user}; a waiting apply resumes on `MFA Device Enabled`",
+        resp.serial_number
+    );
+    Ok(())
+}
