@@ -40,6 +40,10 @@ pub struct ApplyArgs {
     /// Continue this run (failed, waiting, or interrupted) instead of starting one.
     #[arg(long, value_name = "RUN")]
     pub resume: Option<String>,
+    /// Return once the run waits for a person (scripts, `groundwork up`, compose's setup);
+    /// the run goes on, `groundwork watch RUN` follows it.
+    #[arg(long)]
+    pub detach_when_waiting: bool,
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +242,7 @@ fn run_status(s: i32) -> &'static str {
 async fn follow(
     mut stream: tonic::Streaming<pb::SetupRunUpdate>,
     output: OutputFormat,
+    detach_when_waiting: bool,
 ) -> Result<(), CliError> {
     let terminal = std::io::stdout().is_terminal();
     let mut seen: HashMap<String, (i32, usize)> = HashMap::new();
@@ -310,7 +315,11 @@ async fn follow(
                 }
             }
         }
+        let waiting = run_status(run.status) == "WAITING";
         last = Some(run);
+        if waiting && detach_when_waiting {
+            break;
+        }
     }
     let Some(run) = last else {
         return Err(CliError::failed(
@@ -334,6 +343,13 @@ async fn follow(
     );
     match run_status(run.status) {
         "COMPLETED" => Ok(()),
+        "WAITING" if detach_when_waiting => {
+            println!(
+                "the run waits for the steps above; it goes on by itself. Follow it with: groundwork watch {}",
+                run.run_id
+            );
+            Ok(())
+        }
         "FAILED" => Err(CliError::failed(format!(
             "{} (continue it with: groundwork apply --resume {})",
             run.error, run.run_id
@@ -376,7 +392,7 @@ pub async fn apply(
         })
         .await?
         .into_inner();
-    follow(stream, output).await
+    follow(stream, output, args.detach_when_waiting).await
 }
 
 /// `groundwork watch RUN`.
@@ -390,7 +406,7 @@ pub async fn watch(
         .watch_run(pb::WatchRunRequest { run_id: args.run })
         .await?
         .into_inner();
-    follow(stream, output).await
+    follow(stream, output, false).await
 }
 
 /// `groundwork destroy FILE`.
@@ -405,7 +421,7 @@ pub async fn destroy(
         .destroy_spec(pb::DestroySpecRequest { spec_toml: text })
         .await?
         .into_inner();
-    follow(stream, output).await
+    follow(stream, output, false).await
 }
 
 /// `groundwork diagram FILE`.

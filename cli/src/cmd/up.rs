@@ -155,6 +155,7 @@ async fn apply_spec(spec: &Path) -> Result<(), CliError> {
         .map_err(|e| CliError::failed(format!("cannot find the groundwork binary: {e}")))?;
     let status = Command::new(exe)
         .arg("apply")
+        .arg("--detach-when-waiting")
         .arg(spec)
         .env("GROUNDWORK_ORCHESTRATOR_URL", "http://127.0.0.1:50055")
         .env("GROUNDWORK_IDENTITY_URL", "http://127.0.0.1:50052")
