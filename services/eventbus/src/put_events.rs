@@ -61,42 +61,52 @@ impl Ingest {
         validate_request(entries, &self.limits)?;
         groundwork_bus::connect::ensure_connected(self.publisher.client())?;
         let now = OffsetDateTime::now_utc();
-        let mut results = Vec::with_capacity(entries.len());
-        let mut stored_any = false;
+        // Validate every entry first, then store the valid ones concurrently: their acks
+        // are awaited together instead of one round trip after another.
+        let mut results: Vec<Option<PutEventsResultEntry>> = Vec::with_capacity(entries.len());
+        let mut pending = Vec::new();
         for entry in entries {
             let valid = match validate_entry(entry, producer) {
                 Ok(valid) => valid,
                 Err(e) => {
-                    results.push(PutEventsResultEntry::failed(&e));
+                    results.push(Some(PutEventsResultEntry::failed(&e)));
                     continue;
                 }
             };
             if only_bus.is_some_and(|b| b != valid.bus) || !self.catalog.has_bus(&valid.bus) {
-                results.push(PutEventsResultEntry::failed(&EntryError::bus_not_found(
-                    &valid.bus,
+                results.push(Some(PutEventsResultEntry::failed(
+                    &EntryError::bus_not_found(&valid.bus),
                 )));
                 continue;
             }
             let bus = valid.bus.clone();
             let trace = valid.trace_header.clone();
             let event = valid.into_event(&self.origin, now);
-            match self.publisher.publish(&bus, &event, trace.as_deref()).await {
+            pending.push((results.len(), bus, trace, event));
+            results.push(None);
+        }
+        let stored =
+            futures::future::join_all(pending.iter().map(|(_, bus, trace, event)| {
+                self.publisher.publish(bus, event, trace.as_deref())
+            }))
+            .await;
+        let stored_any = stored.iter().any(Result::is_ok);
+        for ((index, bus, _, event), outcome) in pending.into_iter().zip(stored) {
+            results[index] = Some(match outcome {
                 Ok(_) => {
-                    stored_any = true;
                     tracing::debug!(event_id = %event.id, %bus, source = %event.source, "event stored");
-                    results.push(PutEventsResultEntry::accepted(event.id));
+                    PutEventsResultEntry::accepted(event.id)
                 }
                 Err(e) if e.kind() == BusErrorKind::Unavailable && !stored_any => {
                     return Err(e.into());
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, %bus, "event not stored");
-                    results.push(PutEventsResultEntry::failed(&EntryError::internal(
-                        e.to_string(),
-                    )));
+                    PutEventsResultEntry::failed(&EntryError::internal(e.to_string()))
                 }
-            }
+            });
         }
+        let results = results.into_iter().flatten().collect();
         Ok(PutEventsResult::from_entries(results))
     }
 }

@@ -150,32 +150,40 @@ pub struct Received {
     pub payload: String,
 }
 
-/// Everything in the DELIVERIES stream, in order.
+/// Everything in the DELIVERIES stream, in order (read with one ordered consumer).
 pub async fn deliveries(js: &jetstream::Context) -> Vec<Received> {
+    use futures::StreamExt;
     let Ok(mut stream) = js.get_stream("DELIVERIES").await else {
         return Vec::new();
     };
-    let info = stream.info().await.unwrap().state.clone();
-    let mut out = Vec::new();
-    if info.messages == 0 {
+    let total = stream.info().await.unwrap().state.messages as usize;
+    let mut out = Vec::with_capacity(total);
+    if total == 0 {
         return out;
     }
-    for seq in info.first_sequence..=info.last_sequence {
-        if let Ok(m) = stream.get_raw_message(seq).await {
-            out.push(Received {
-                subject: m.subject.to_string(),
-                event_id: m
-                    .headers
-                    .get("Groundwork-Event-Id")
-                    .map(|v| v.as_str().to_owned())
-                    .unwrap_or_default(),
-                replay_name: m
-                    .headers
-                    .get("Groundwork-Replay-Name")
-                    .map(|v| v.as_str().to_owned()),
-                payload: String::from_utf8_lossy(&m.payload).into_owned(),
-            });
-        }
+    let consumer = stream
+        .create_consumer(jetstream::consumer::pull::OrderedConfig::default())
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    while out.len() < total {
+        let Ok(Some(Ok(m))) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), messages.next()).await
+        else {
+            break;
+        };
+        let header = |name: &str| {
+            m.headers
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+        };
+        out.push(Received {
+            subject: m.subject.to_string(),
+            event_id: header("Groundwork-Event-Id").unwrap_or_default(),
+            replay_name: header("Groundwork-Replay-Name"),
+            payload: String::from_utf8_lossy(&m.payload).into_owned(),
+        });
     }
     out
 }
