@@ -137,4 +137,19 @@ impl Endpoints {
             conn,
         ))
     }
+
+    pub async fn identity(
+        &self,
+    ) -> Result<groundwork_proto::v1::identity_client::IdentityClient<Conn>, CliError> {
+        let conn = self
+            .connect(
+                &self.identity_url,
+                "identity service",
+                "GROUNDWORK_IDENTITY_URL",
+            )
+            .await?;
+        Ok(groundwork_proto::v1::identity_client::IdentityClient::new(
+            conn,
+        ))
+    }
 }

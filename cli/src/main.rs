@@ -42,6 +42,9 @@ enum Command {
     Pattern(cmd::pattern::PatternCommand),
     /// Ask every service (or one) whether it is serving.
     Health(cmd::health::HealthArgs),
+    /// Stop working as root: audit, the admin user, MFA, password policy, billing access.
+    #[command(subcommand)]
+    Identity(cmd::identity::IdentityCommand),
     /// Run the local stack: nats-server, moto_server (sandbox AWS) and every service.
     Up(cmd::up::UpArgs),
     /// Check a spec (groundwork.toml) offline: unknown fields, emails, amounts, ARNs.
@@ -83,6 +86,7 @@ async fn main() -> ExitCode {
         Command::Diagram(a) => cmd::orchestrator::diagram(a, &cli.endpoints).await,
         Command::Mfa(c) => cmd::orchestrator::mfa(c, &cli.endpoints).await,
         Command::Health(args) => cmd::health::run(args, &cli.endpoints, cli.output).await,
+        Command::Identity(c) => cmd::identity::run(c, &cli.endpoints, cli.output).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod health;
+pub mod identity;
 pub mod orchestrator;
 pub mod pattern;
 pub mod up;
