@@ -34,8 +34,12 @@ pub const BUDGET_WATCH_BUCKET: &str = "budget-watch";
 /// confirmations), changed only by compare-and-set so that a transition is published once.
 pub const ALERTING_WATCH_BUCKET: &str = "alerting-watch";
 
-/// Durable consumer through which alerting reads the bus events it notifies about.
+/// Durable consumer through which alerting reads the deliveries it notifies about.
 pub const ALERTING_NOTIFIER_CONSUMER: &str = "alerting-notifier";
+
+/// The NATS-subject target of alerting's rules (`nats:alerting.notify`): deliveries
+/// arrive on `deliver_subject(ALERTING_NOTIFY_TARGET)` in the `DELIVERIES` stream.
+pub const ALERTING_NOTIFY_TARGET: &str = "alerting.notify";
 
 /// Escapes a bus name into one NATS token that is also valid in a stream name.
 pub fn escape_token(name: &str) -> String {

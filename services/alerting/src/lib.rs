@@ -14,7 +14,8 @@
 //! - [`watch_store`]: last-seen states in JetStream KV, changed by compare-and-set, with
 //!   an outbox so each transition is published once.
 //! - [`watchers`]: the alarm and subscription-confirmation watchers.
-//! - [`notify`]: rules, the bus consumer, SNS and webhook deliveries with retries.
+//! - [`notify`]: rules on the event bus, the consumer of their NATS-subject target, SNS
+//!   and webhook deliveries with retries.
 //! - [`service`]: the operations on domain types; [`grpc`]: the `groundwork.v1.Alerting`
 //!   service on top.
 //! - [`error`]: the service's error type and its mapping to gRPC status codes.
@@ -116,7 +117,8 @@ pub async fn serve(
             Duration::from_millis(settings.notify_backoff_ms),
         ),
     );
-    let rules = Rules::standard().map_err(|e| Error::Internal(e.to_string()))?;
+    // A rule whose pattern does not parse is a bug here, not a problem for the bus.
+    Rules::standard().map_err(|e| Error::Internal(e.to_string()))?;
 
     let mut tasks = Vec::new();
     if settings.watch {
@@ -130,22 +132,22 @@ pub async fn serve(
             watchers.run(settings.poll_interval(), shutdown.clone()),
         ));
     }
-    if settings.notify {
+    if settings.notify && !settings.eventbus_url.is_empty() {
+        tasks.push(tokio::spawn(notify::bus_rules::ensure_rules_in_background(
+            settings.eventbus_url.clone(),
+            settings.common.api_token.clone(),
+            settings.bus.clone(),
+            shutdown.clone(),
+        )));
         let js = publisher.jetstream().clone();
-        let bus = settings.bus.clone();
         let notifier = notifier.clone();
         let shutdown = shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            // The consumer is re-created after an outage; a failure is logged, not fatal.
+            // The consumer is opened again after an outage (or until the event bus has
+            // created its DELIVERIES stream); a failure is logged, not fatal.
             while !shutdown.is_triggered() {
-                if let Err(e) = notify::consumer::run(
-                    js.clone(),
-                    bus.clone(),
-                    rules.clone(),
-                    notifier.clone(),
-                    shutdown.clone(),
-                )
-                .await
+                if let Err(e) =
+                    notify::consumer::run(js.clone(), notifier.clone(), shutdown.clone()).await
                 {
                     tracing::warn!(error = %e, "notifier stopped; starting again");
                 }

@@ -39,9 +39,18 @@ pub struct Settings {
     #[arg(long, env = "GROUNDWORK_ALERTING__WATCH", default_value_t = true, action = clap::ArgAction::Set)]
     pub watch: bool,
 
-    /// Turn matching bus events into notifications.
+    /// Turn the events of alerting's rules into notifications.
     #[arg(long, env = "GROUNDWORK_ALERTING__NOTIFY", default_value_t = true, action = clap::ArgAction::Set)]
     pub notify: bool,
+
+    /// The event bus API, where alerting creates its rules at start-up; empty for none
+    /// (no notifications then).
+    #[arg(
+        long,
+        env = "GROUNDWORK_EVENTBUS_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub eventbus_url: String,
 
     /// The SNS topic notifications are published to (name or ARN, in us-east-1); empty
     /// for none.
@@ -90,6 +99,7 @@ impl Settings {
             poll_interval_ms: 60_000,
             watch: true,
             notify: true,
+            eventbus_url: String::new(),
             notify_topic: "billing-alarm".into(),
             webhooks: Vec::new(),
             notify_attempts: 6,

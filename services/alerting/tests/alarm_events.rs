@@ -1,7 +1,8 @@
 //! Alarm state changes become `CloudWatch Alarm State Change` events, once per
-//! transition — also with two replicas watching and across a restart — and the matching
-//! events become exactly one webhook POST and one SNS publish. Real moto_server,
-//! nats-server and a local HTTP server as the webhook.
+//! transition — also with two replicas watching and across a restart — and, through
+//! alerting's rule and NATS-subject target on the event bus, exactly one webhook POST and
+//! one SNS publish. Real moto_server, nats-server, event bus and a local HTTP server as
+//! the webhook.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -66,6 +67,7 @@ fn alarm_changes(events: &[serde_json::Value]) -> Vec<serde_json::Value> {
 async fn set_alarm_state_gives_one_event_one_webhook_post_and_one_sns_publish() {
     let stack = Stack::start().await;
     first_day(&stack).await;
+    stack.wait_for_rules().await;
     set_alarm_state(&stack, "ALARM").await;
 
     // One event on the bus, in AWS's shape, matched by the acceptance pattern.
@@ -139,21 +141,27 @@ async fn set_alarm_state_gives_one_event_one_webhook_post_and_one_sns_publish() 
     // A fresh watcher pass over the same store proves it without waiting on time.
     let watchers = watchers_for(&stack).await;
     assert!(watchers.alarms_pass().await.unwrap().is_empty());
-    // A notification after the event is the last thing that happens; wait for the
-    // notifier to have acknowledged it (no pending deliveries on its consumer).
-    eventually(
-        "the notifier to acknowledge",
-        Duration::from_secs(20),
-        || async {
-            let js = async_nats::jetstream::new(stack.nats_client().await);
-            let mut stream = js.get_stream("EVENTS_default").await.ok()?;
-            let mut consumer: async_nats::jetstream::consumer::PullConsumer =
-                stream.get_consumer("alerting-notifier").await.ok()?;
-            let info = consumer.info().await.ok()?;
-            let last = stream.info().await.ok()?.state.last_sequence;
-            (info.num_ack_pending == 0 && info.delivered.stream_sequence == last).then_some(())
-        },
-    )
+    // Wait until the event bus has nothing left to deliver and the notifier has
+    // acknowledged every delivery, then count again: still one of each.
+    eventually("every delivery done", Duration::from_secs(20), || async {
+        let js = async_nats::jetstream::new(stack.nats_client().await);
+        let targets = js
+            .get_stream("TARGETS")
+            .await
+            .ok()?
+            .info()
+            .await
+            .ok()?
+            .state
+            .messages;
+        let mut deliveries = js.get_stream("DELIVERIES").await.ok()?;
+        let last = deliveries.info().await.ok()?.state.last_sequence;
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            deliveries.get_consumer("alerting-notifier").await.ok()?;
+        let info = consumer.info().await.ok()?;
+        (targets == 0 && info.num_ack_pending == 0 && info.delivered.stream_sequence == last)
+            .then_some(())
+    })
     .await;
     assert_eq!(alarm_changes(&stack.events().await).len(), 1);
     assert_eq!(stack.webhook.received().len(), 1);

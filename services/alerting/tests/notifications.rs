@@ -1,5 +1,6 @@
 //! Notification channels: a webhook that fails at first is retried with backoff until it
 //! accepts; the Slack format posts `{"text": …}`; the SNS topic receives the message.
+//! Alerting's rules on the event bus: created once, left alone when changed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -83,5 +84,67 @@ async fn a_failing_webhook_is_retried_and_slack_gets_text_and_sns_gets_the_messa
         .unwrap()
         .to_owned();
     assert_eq!(text, "*Groundwork test notification*\nhello from the test");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_rules_are_created_once_on_the_event_bus_and_a_changed_rule_is_left_alone() {
+    let stack = Stack::start().await;
+    stack.wait_for_rules().await;
+    let mut bus = stack.eventbus().await;
+    let rules = bus
+        .list_rules(pb::ListRulesRequest {
+            name_prefix: "groundwork-alerting-".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rules;
+    let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "groundwork-alerting-alarm-state",
+            "groundwork-alerting-budget-threshold",
+            "groundwork-alerting-failed-step"
+        ]
+    );
+    let targets = bus
+        .list_targets_by_rule(pb::ListTargetsByRuleRequest {
+            rule: "groundwork-alerting-alarm-state".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .targets;
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].arn, "nats:alerting.notify");
+
+    // Someone narrows the alarm rule to ALARM only (`groundwork rules`); a restart of
+    // alerting (ensure_rules again) creates nothing and keeps the change.
+    let narrowed = r#"{"source":["aws.cloudwatch"],"detail-type":["CloudWatch Alarm State Change"],"detail":{"state":{"value":["ALARM"]}}}"#;
+    bus.put_rule(pb::PutRuleRequest {
+        name: "groundwork-alerting-alarm-state".into(),
+        event_pattern: narrowed.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let url = format!("http://{}", stack.eventbus_addr);
+    let created = groundwork_alerting::notify::bus_rules::ensure_rules(&url, None, "default")
+        .await
+        .unwrap();
+    assert!(created.is_empty());
+    let rule = bus
+        .describe_rule(pb::DescribeRuleRequest {
+            name: "groundwork-alerting-alarm-state".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rule.event_pattern, narrowed);
     stack.stop().await;
 }

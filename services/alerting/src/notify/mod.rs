@@ -3,11 +3,14 @@
 //!
 //! Layout:
 //! - [`rules`]: the event patterns alerting notifies for.
-//! - [`consumer`]: reading the bus through a durable JetStream consumer.
+//! - [`bus_rules`]: creating those rules, with alerting's NATS-subject target, on the
+//!   event bus at start-up.
+//! - [`consumer`]: reading the deliveries to that target through a durable consumer.
 //! - [`format`]: what a notification says.
 //! - [`webhook`]: the HTTP client and the webhook settings.
 //! - [`retry`]: the backoff.
 
+pub mod bus_rules;
 pub mod consumer;
 pub mod format;
 pub mod retry;

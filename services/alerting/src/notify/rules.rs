@@ -1,6 +1,8 @@
-//! The rules alerting notifies for: event patterns in EventBridge's language, matched
-//! with the bus's own engine. Alarm state changes (to ALARM, and back to OK), budget
-//! thresholds crossed, and failed setup steps.
+//! The rules alerting notifies for: event patterns in EventBridge's language, created on
+//! the event bus at start-up (see [`bus_rules`](super::bus_rules)), which matches them.
+//! Alarm state changes (to ALARM, and back to OK), budget thresholds crossed, and failed
+//! setup steps. [`Rules`] parses them with the bus's own pattern engine, so a typo is
+//! caught at start-up and in tests rather than by the bus.
 
 use groundwork_events::pattern::{EventPattern, PatternError};
 

@@ -1,5 +1,6 @@
 //! A running alerting service for tests: a real nats-server, a real moto_server, a real
-//! local HTTP server as the webhook, and the service in-process on a free port.
+//! local HTTP server as the webhook, the event bus and the alerting service in-process on
+//! free ports.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{Read, Write};
@@ -13,7 +14,9 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use groundwork_alerting::Settings;
 use groundwork_cloud::AwsSettings;
 use groundwork_kit::Shutdown;
+use groundwork_proto::v1 as pb;
 use groundwork_proto::v1::alerting_client::AlertingClient;
+use groundwork_proto::v1::event_bus_client::EventBusClient;
 use groundwork_testkit::{MotoServer, NatsServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
@@ -36,8 +39,10 @@ pub struct Stack {
     pub webhook: WebhookServer,
     pub aws: aws_config::SdkConfig,
     pub addr: SocketAddr,
+    pub eventbus_addr: SocketAddr,
     pub shutdown: Shutdown,
     pub task: tokio::task::JoinHandle<Result<(), groundwork_alerting::Error>>,
+    pub eventbus_task: tokio::task::JoinHandle<Result<(), groundwork_eventbus::Error>>,
 }
 
 impl Stack {
@@ -52,7 +57,25 @@ impl Stack {
         let moto = MotoServer::start().expect("moto_server must be installed");
         let webhook = WebhookServer::start().await;
         let aws = sdk_config(&moto).await;
+        let shutdown = Shutdown::new();
+
+        let mut bus_settings = groundwork_eventbus::Settings::for_nats(nats.url());
+        bus_settings.retry_base_delay_ms = 50;
+        let bus_listener = groundwork_kit::grpc::bind(bus_settings.listen)
+            .await
+            .unwrap();
+        let eventbus_addr = bus_listener.local_addr().unwrap();
+        let bus_client = groundwork_eventbus::connect(&bus_settings).await.unwrap();
+        let eventbus_task = tokio::spawn(groundwork_eventbus::serve(
+            bus_settings,
+            bus_client,
+            bus_listener,
+            shutdown.clone(),
+        ));
+        wait_ready(eventbus_addr).await;
+
         let mut settings = Settings::for_nats(nats.url());
+        settings.eventbus_url = format!("http://{eventbus_addr}");
         settings.common.nats_timeout_ms = 1500;
         settings.poll_interval_ms = 100;
         settings.notify_backoff_ms = 20;
@@ -62,7 +85,6 @@ impl Stack {
         let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client = groundwork_alerting::connect(&settings).await.unwrap();
-        let shutdown = Shutdown::new();
         let task = tokio::spawn(groundwork_alerting::serve(
             settings,
             client,
@@ -76,36 +98,49 @@ impl Stack {
             webhook,
             aws,
             addr,
+            eventbus_addr,
             shutdown,
             task,
+            eventbus_task,
         };
-        stack.wait_ready().await;
+        wait_ready(stack.addr).await;
         stack
     }
 
-    /// Waits until the gRPC port answers (health), not a fixed time.
-    async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.addr))
-                .unwrap()
-                .connect()
-                .await
-            {
-                let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-                if health
-                    .check(tonic_health::pb::HealthCheckRequest {
-                        service: String::new(),
-                    })
-                    .await
-                    .is_ok()
-                {
-                    return;
+    pub async fn eventbus(&self) -> EventBusClient<Channel> {
+        EventBusClient::connect(format!("http://{}", self.eventbus_addr))
+            .await
+            .unwrap()
+    }
+
+    /// Waits until alerting's rules are on the event bus with its target.
+    pub async fn wait_for_rules(&self) {
+        let bus = self.eventbus().await;
+        eventually(
+            "alerting's rules on the event bus",
+            Duration::from_secs(20),
+            || {
+                let mut bus = bus.clone();
+                async move {
+                    for rule in groundwork_alerting::notify::rules::RULES {
+                        let targets = bus
+                            .list_targets_by_rule(pb::ListTargetsByRuleRequest {
+                                rule: rule.name.into(),
+                                ..Default::default()
+                            })
+                            .await
+                            .ok()?
+                            .into_inner();
+                        targets
+                            .targets
+                            .iter()
+                            .find(|t| t.id == "groundwork-alerting")?;
+                    }
+                    Some(())
                 }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("alerting did not start");
+            },
+        )
+        .await;
     }
 
     pub async fn client(&self) -> AlertingClient<Channel> {
@@ -134,7 +169,33 @@ impl Stack {
     pub async fn stop(self) {
         self.shutdown.trigger();
         let _ = self.task.await;
+        let _ = self.eventbus_task.await;
     }
+}
+
+/// Waits until a gRPC port answers health checks, not a fixed time.
+async fn wait_ready(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+        {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            if health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the service at {addr} did not start");
 }
 
 /// Every event stored on the default bus of this NATS server.
