@@ -45,6 +45,18 @@ enum Command {
     /// Stop working as root: audit, the admin user, MFA, password policy, billing access.
     #[command(subcommand)]
     Identity(cmd::identity::IdentityCommand),
+    /// Event bus rules: put, list, delete.
+    #[command(subcommand)]
+    Rules(cmd::rules::RulesCommand),
+    /// Targets of a rule: put, list, remove.
+    #[command(subcommand)]
+    Targets(cmd::targets::TargetsCommand),
+    /// Dead letters of a bus: list, redrive.
+    #[command(subcommand)]
+    Dlq(cmd::dlq::DlqCommand),
+    /// Replays of an archive: start, describe.
+    #[command(subcommand)]
+    Replay(cmd::replay::ReplayCommand),
     /// Run the local stack: nats-server, moto_server (sandbox AWS) and every service.
     Up(cmd::up::UpArgs),
     /// Check a spec (groundwork.toml) offline: unknown fields, emails, amounts, ARNs.
@@ -77,6 +89,10 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Events(c) => cmd::events::run(c, &cli.endpoints, cli.output).await,
         Command::Pattern(c) => cmd::pattern::run(c),
+        Command::Rules(c) => cmd::rules::run(c, &cli.endpoints, cli.output).await,
+        Command::Targets(c) => cmd::targets::run(c, &cli.endpoints, cli.output).await,
+        Command::Dlq(c) => cmd::dlq::run(c, &cli.endpoints, cli.output).await,
+        Command::Replay(c) => cmd::replay::run(c, &cli.endpoints, cli.output).await,
         Command::Up(args) => cmd::up::run(args).await,
         Command::Validate(a) => cmd::orchestrator::validate(a, cli.output),
         Command::Plan(a) => cmd::orchestrator::plan(a, &cli.endpoints, cli.output).await,

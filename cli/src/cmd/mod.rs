@@ -1,10 +1,14 @@
 //! One module per command group.
 
+pub mod dlq;
 pub mod events;
 pub mod health;
 pub mod identity;
 pub mod orchestrator;
 pub mod pattern;
+pub mod replay;
+pub mod rules;
+pub mod targets;
 pub mod up;
 
 use crate::error::CliError;
