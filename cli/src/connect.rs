@@ -138,6 +138,15 @@ impl Endpoints {
         ))
     }
 
+    pub async fn budget(
+        &self,
+    ) -> Result<groundwork_proto::v1::budget_client::BudgetClient<Conn>, CliError> {
+        let conn = self
+            .connect(&self.budget_url, "budget service", "GROUNDWORK_BUDGET_URL")
+            .await?;
+        Ok(groundwork_proto::v1::budget_client::BudgetClient::new(conn))
+    }
+
     pub async fn identity(
         &self,
     ) -> Result<groundwork_proto::v1::identity_client::IdentityClient<Conn>, CliError> {

@@ -37,6 +37,9 @@ enum Command {
     /// Publish events to a bus and follow a bus.
     #[command(subcommand)]
     Events(cmd::events::EventsCommand),
+    /// AWS budgets: ensure (create or correct in place), list, delete, import the AWS CLI files.
+    #[command(subcommand)]
+    Budgets(cmd::budgets::BudgetsCommand),
     /// Test event patterns against events, offline.
     #[command(subcommand)]
     Pattern(cmd::pattern::PatternCommand),
@@ -88,6 +91,7 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Events(c) => cmd::events::run(c, &cli.endpoints, cli.output).await,
+        Command::Budgets(c) => cmd::budgets::run(c, &cli.endpoints, cli.output).await,
         Command::Pattern(c) => cmd::pattern::run(c),
         Command::Rules(c) => cmd::rules::run(c, &cli.endpoints, cli.output).await,
         Command::Targets(c) => cmd::targets::run(c, &cli.endpoints, cli.output).await,
