@@ -3,11 +3,11 @@
 //! every call needs comes from STS GetCallerIdentity.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use aws_config::SdkConfig;
 use aws_sdk_budgets::types as sdk;
 use groundwork_cloud::{AwsError, CallerIdentity};
-use tokio::sync::OnceCell;
 
 use crate::domain::{
     Amount, BudgetName, BudgetSpec, Comparison, Currency, Expr, Money, NotificationKey,
@@ -64,7 +64,7 @@ pub struct AwsBudget {
 #[derive(Debug)]
 pub struct BudgetsApi {
     clients: AwsClients,
-    identity: OnceCell<CallerIdentity>,
+    account: OnceLock<String>,
     read_subscribers: bool,
 }
 
@@ -80,7 +80,7 @@ impl BudgetsApi {
     pub fn new(clients: AwsClients, read_subscribers: bool) -> Self {
         Self {
             clients,
-            identity: OnceCell::new(),
+            account: OnceLock::new(),
             read_subscribers,
         }
     }
@@ -93,28 +93,31 @@ impl BudgetsApi {
         self.read_subscribers
     }
 
-    /// Who the credentials belong to (asked once, then remembered).
-    pub async fn identity(&self) -> Result<&CallerIdentity, Error> {
-        self.identity
-            .get_or_try_init(|| async {
-                let out = self
-                    .clients
-                    .sts
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("GetCallerIdentity", e))?;
-                Ok::<_, Error>(CallerIdentity {
-                    account: out.account.unwrap_or_default(),
-                    arn: out.arn.unwrap_or_default(),
-                    user_id: out.user_id.unwrap_or_default(),
-                })
-            })
+    /// Who the credentials belong to, asked now: credentials can change under a running
+    /// service, and the root guard must see the current ones.
+    pub async fn identity(&self) -> Result<CallerIdentity, Error> {
+        let out = self
+            .clients
+            .sts
+            .get_caller_identity()
+            .send()
             .await
+            .map_err(|e| AwsError::from_sdk("GetCallerIdentity", e))?;
+        let identity = CallerIdentity {
+            account: out.account.unwrap_or_default(),
+            arn: out.arn.unwrap_or_default(),
+            user_id: out.user_id.unwrap_or_default(),
+        };
+        let _ = self.account.set(identity.account.clone());
+        Ok(identity)
     }
 
+    /// The account id (asked once, then remembered: it does not change for a service).
     pub async fn account(&self) -> Result<String, Error> {
-        Ok(self.identity().await?.account.clone())
+        if let Some(account) = self.account.get() {
+            return Ok(account.clone());
+        }
+        Ok(self.identity().await?.account)
     }
 
     /// The budget with its notifications (and their subscribers, when readable);

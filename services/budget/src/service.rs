@@ -124,7 +124,7 @@ impl Budgets {
         identity
             .check(operation, RootPolicy::Refuse)
             .map_err(|e| Error::FailedPrecondition(e.to_string()))?;
-        Ok(identity.account.clone())
+        Ok(identity.account)
     }
 
     async fn emit(&self, detail_type: &str, detail: Value, account: &str, name: &BudgetName) {
