@@ -105,16 +105,15 @@ impl Router {
         };
         let table = self.catalog.rules(bus);
         let matched = table.matcher.matches(&event);
-        if !matched.is_empty() {
-            if let Err(e) =
+        if !matched.is_empty()
+            && let Err(e) =
                 fan_out(&self.js, bus, &table, &matched, &event, ingested_ms, None).await
-            {
-                tracing::warn!(%bus, error = %e, "deliveries not stored; the event will be routed again");
-                let _ = message
-                    .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
-                    .await;
-                return;
-            }
+        {
+            tracing::warn!(%bus, error = %e, "deliveries not stored; the event will be routed again");
+            let _ = message
+                .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
+                .await;
+            return;
         }
         if let Err(e) = message.ack().await {
             tracing::debug!(%bus, error = %e, "ack lost; the event will be routed again (deduplicated)");
