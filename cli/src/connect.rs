@@ -147,6 +147,21 @@ impl Endpoints {
         Ok(groundwork_proto::v1::budget_client::BudgetClient::new(conn))
     }
 
+    pub async fn alerting(
+        &self,
+    ) -> Result<groundwork_proto::v1::alerting_client::AlertingClient<Conn>, CliError> {
+        let conn = self
+            .connect(
+                &self.alerting_url,
+                "alerting service",
+                "GROUNDWORK_ALERTING_URL",
+            )
+            .await?;
+        Ok(groundwork_proto::v1::alerting_client::AlertingClient::new(
+            conn,
+        ))
+    }
+
     pub async fn identity(
         &self,
     ) -> Result<groundwork_proto::v1::identity_client::IdentityClient<Conn>, CliError> {

@@ -37,6 +37,9 @@ enum Command {
     /// Publish events to a bus and follow a bus.
     #[command(subcommand)]
     Events(cmd::events::EventsCommand),
+    /// Alerting: the SNS topic and subscriptions, the billing alarm, test notifications.
+    #[command(subcommand)]
+    Alerting(cmd::alerting::AlertingCommand),
     /// AWS budgets: ensure (create or correct in place), list, delete, import the AWS CLI files.
     #[command(subcommand)]
     Budgets(cmd::budgets::BudgetsCommand),
@@ -91,6 +94,7 @@ async fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Events(c) => cmd::events::run(c, &cli.endpoints, cli.output).await,
+        Command::Alerting(c) => cmd::alerting::run(c, &cli.endpoints, cli.output).await,
         Command::Budgets(c) => cmd::budgets::run(c, &cli.endpoints, cli.output).await,
         Command::Pattern(c) => cmd::pattern::run(c),
         Command::Rules(c) => cmd::rules::run(c, &cli.endpoints, cli.output).await,

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub mod alerting;
 pub mod budgets;
 pub mod dlq;
 pub mod events;
