@@ -135,6 +135,8 @@ async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliE
             cmd.env("AWS_ENDPOINT_URL", &moto_url)
                 .env("AWS_ACCESS_KEY_ID", "testing")
                 .env("AWS_SECRET_ACCESS_KEY", "testing")
+                // moto does not serve DescribeSubscribersForNotification.
+                .env("GROUNDWORK_BUDGET__READ_SUBSCRIBERS", "false")
                 .env(
                     "AWS_REGION",
                     std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
