@@ -1,0 +1,456 @@
+//! Event bus throughput and latency: PutEvents (gRPC, 10 entries per call, several
+//! concurrent callers) → router (100 rules) → deliverer → a NATS-subject target, against
+//! raw JetStream publish → consume measured in the same run on the same server.
+//!
+//! Run: `cargo bench -p groundwork-eventbus --bench bus_throughput`
+//! (`BENCH_EVENTS`, `BENCH_CALLERS`, `BENCH_RATE`, `BENCH_SECONDS` change the defaults).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{self, consumer, stream};
+use futures::StreamExt;
+use groundwork_kit::Shutdown;
+use groundwork_proto::v1 as pb;
+use groundwork_proto::v1::event_bus_client::EventBusClient;
+use groundwork_testkit::NatsServer;
+
+const RULES: usize = 100;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+struct Run {
+    events: usize,
+    seconds: f64,
+    latencies_us: Vec<u64>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.seconds
+    }
+    fn report(&mut self, name: &str) {
+        self.latencies_us.sort_unstable();
+        println!(
+            "{name:<34} {:>8} events in {:>6.2} s = {:>8.0} events/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+            self.events,
+            self.seconds,
+            self.rate(),
+            percentile(&self.latencies_us, 0.50),
+            percentile(&self.latencies_us, 0.99),
+        );
+    }
+}
+
+/// Collects `n` messages from a consumer, returning the latency of each (payload starts
+/// with the send time in microseconds, or carries `"t":<micros>`).
+async fn collect(mut messages: consumer::pull::Stream, n: usize) -> (Vec<u64>, Instant) {
+    let mut latencies = Vec::with_capacity(n);
+    while latencies.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(60), messages.next())
+            .await
+            .expect("deliveries stopped arriving")
+            .unwrap()
+            .unwrap();
+        let text = std::str::from_utf8(&m.payload).unwrap();
+        let sent: u64 = match text.find("\"t\":") {
+            Some(i) => text[i + 4..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .unwrap(),
+            None => text.parse().unwrap(),
+        };
+        latencies.push(now_micros().saturating_sub(sent));
+        let _ = m.ack().await;
+    }
+    (latencies, Instant::now())
+}
+
+async fn raw_jetstream(js: &jetstream::Context, events: usize, callers: usize) -> Run {
+    let s = js
+        .get_or_create_stream(stream::Config {
+            name: "BENCH_RAW".into(),
+            subjects: vec!["bench.raw.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let consumer = s
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some("bench".into()),
+            ack_policy: consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(1000)
+        .messages()
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let collector = tokio::spawn(async move { collect(messages, events).await });
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..callers {
+        let js = js.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(10, Ordering::Relaxed) < events {
+                let mut acks = Vec::new();
+                for _ in 0..10 {
+                    acks.push(
+                        js.publish("bench.raw.x", now_micros().to_string().into())
+                            .await
+                            .unwrap(),
+                    );
+                }
+                for ack in acks {
+                    ack.await.unwrap();
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (latencies_us, end) = collector.await.unwrap();
+    Run {
+        events,
+        seconds: (end - start).as_secs_f64(),
+        latencies_us,
+    }
+}
+
+fn entries(first: usize, count: usize) -> Vec<pb::PutEventsRequestEntry> {
+    (first..first + count)
+        .map(|n| pb::PutEventsRequestEntry {
+            source: "bench".into(),
+            detail_type: "Bench".into(),
+            detail: format!(r#"{{"k": {}, "t":{}}}"#, n % RULES, now_micros()),
+            ..Default::default()
+        })
+        .collect()
+}
+
+async fn deliveries_consumer(js: &jetstream::Context, name: &str) -> consumer::pull::Stream {
+    let s = js.get_stream("DELIVERIES").await.unwrap();
+    let consumer = s
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some(name.into()),
+            ack_policy: consumer::AckPolicy::None,
+            deliver_policy: consumer::DeliverPolicy::New,
+            filter_subject: "groundwork.deliver.bench.>".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    consumer
+        .stream()
+        .max_messages_per_batch(1000)
+        .messages()
+        .await
+        .unwrap()
+}
+
+async fn bus_max(
+    client: &EventBusClient<tonic::transport::Channel>,
+    js: &jetstream::Context,
+    events: usize,
+    callers: usize,
+) -> Run {
+    let messages = deliveries_consumer(js, "bench-max").await;
+    let start = Instant::now();
+    let collector = tokio::spawn(async move { collect(messages, events).await });
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..callers {
+        let mut client = client.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let first = next.fetch_add(10, Ordering::Relaxed);
+                if first >= events {
+                    break;
+                }
+                let r = client
+                    .put_events(pb::PutEventsRequest {
+                        entries: entries(first, 10),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert_eq!(r.failed_entry_count, 0);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let accepted = start.elapsed().as_secs_f64();
+    println!(
+        "  (PutEvents accepted {events} events in {accepted:.2} s: {:.0} events/s)",
+        events as f64 / accepted
+    );
+    let (latencies_us, end) = collector.await.unwrap();
+    Run {
+        events,
+        seconds: (end - start).as_secs_f64(),
+        latencies_us,
+    }
+}
+
+async fn bus_paced(
+    client: &EventBusClient<tonic::transport::Channel>,
+    js: &jetstream::Context,
+    rate: usize,
+    seconds: usize,
+    callers: usize,
+) -> Run {
+    let events = rate * seconds;
+    let messages = deliveries_consumer(js, "bench-paced").await;
+    let start = Instant::now();
+    let collector = tokio::spawn(async move { collect(messages, events).await });
+    let calls_per_caller_per_sec = (rate / 10 / callers).max(1);
+    let mut tasks = Vec::new();
+    for c in 0..callers {
+        let mut client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(
+                1.0 / calls_per_caller_per_sec as f64,
+            ));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let calls = events / 10 / callers;
+            for i in 0..calls {
+                tick.tick().await;
+                client
+                    .put_events(pb::PutEventsRequest {
+                        entries: entries((i * callers + c) * 10, 10),
+                    })
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let sent = events / 10 / callers * callers * 10;
+    let (latencies_us, end) = collect_rest(collector, sent, events).await;
+    Run {
+        events: sent,
+        seconds: (end - start).as_secs_f64(),
+        latencies_us,
+    }
+}
+
+async fn collect_rest(
+    collector: tokio::task::JoinHandle<(Vec<u64>, Instant)>,
+    sent: usize,
+    expected: usize,
+) -> (Vec<u64>, Instant) {
+    assert_eq!(
+        sent, expected,
+        "the rate must be a multiple of 10 × callers"
+    );
+    collector.await.unwrap()
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let events = env("BENCH_EVENTS", 100_000);
+        let callers = env("BENCH_CALLERS", 16);
+        let rate = env("BENCH_RATE", 5_000);
+        let seconds = env("BENCH_SECONDS", 10);
+        let nats = NatsServer::start().expect("nats-server must be installed");
+        let nats_client = async_nats::connect(nats.url()).await.unwrap();
+        let js = jetstream::new(nats_client);
+
+        let mut settings = groundwork_eventbus::Settings::for_nats(nats.url());
+        settings.common.nats_timeout_ms = 10_000;
+        let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = groundwork_eventbus::connect(&settings).await.unwrap();
+        let shutdown = Shutdown::new();
+        let server = tokio::spawn(groundwork_eventbus::serve(
+            settings,
+            client,
+            listener,
+            shutdown.clone(),
+        ));
+        let mut bus = loop {
+            if let Ok(mut c) = EventBusClient::connect(format!("http://{addr}")).await
+                && c.list_event_buses(pb::ListEventBusesRequest::default())
+                    .await
+                    .is_ok()
+            {
+                break c;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        for i in 0..RULES {
+            bus.put_rule(pb::PutRuleRequest {
+                name: format!("bench-{i:03}"),
+                event_pattern: format!(r#"{{"source": ["bench"], "detail": {{"k": [{i}]}}}}"#),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+            bus.put_targets(pb::PutTargetsRequest {
+                rule: format!("bench-{i:03}"),
+                event_bus_name: String::new(),
+                targets: vec![pb::Target {
+                    id: "t".into(),
+                    arn: format!("nats:bench.r{i:03}"),
+                    ..Default::default()
+                }],
+            })
+            .await
+            .unwrap();
+        }
+        if std::env::var_os("BENCH_PROBE").is_some() {
+            for n in [1usize, 10] {
+                let t = Instant::now();
+                for i in 0..50 {
+                    bus.put_events(pb::PutEventsRequest {
+                        entries: entries(i * n, n),
+                    })
+                    .await
+                    .unwrap();
+                }
+                println!(
+                    "probe: one caller, {n} entries per call: {:.2} ms per call",
+                    t.elapsed().as_secs_f64() * 1000.0 / 50.0
+                );
+            }
+            let t = Instant::now();
+            for _ in 0..50 {
+                bus.list_event_buses(pb::ListEventBusesRequest::default())
+                    .await
+                    .unwrap();
+            }
+            println!(
+                "probe: ListEventBuses: {:.2} ms per call",
+                t.elapsed().as_secs_f64() * 1000.0 / 50.0
+            );
+            let raw = async_nats::connect(nats.url()).await.unwrap();
+            let rjs = jetstream::new(raw);
+            let t = Instant::now();
+            for _ in 0..50 {
+                rjs.publish("groundwork.bus.default", "{}".into())
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+            }
+            println!(
+                "probe: raw publish to EVENTS_default: {:.2} ms per call",
+                t.elapsed().as_secs_f64() * 1000.0 / 50.0
+            );
+            let t = Instant::now();
+            for i in 0..50 {
+                let m = async_nats::jetstream::message::PublishMessage::build()
+                    .payload("{}".into())
+                    .message_id(format!("probe-{i}"));
+                rjs.send_publish("groundwork.bus.default", m)
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+            }
+            println!(
+                "probe: raw publish with msg id: {:.2} ms per call",
+                t.elapsed().as_secs_f64() * 1000.0 / 50.0
+            );
+            let t = Instant::now();
+            for i in 0..50 {
+                let mut acks = Vec::new();
+                for k in 0..10 {
+                    let m = async_nats::jetstream::message::PublishMessage::build()
+                        .payload("{}".into())
+                        .message_id(format!("probe-b-{i}-{k}"));
+                    acks.push(rjs.send_publish("groundwork.bus.default", m).await.unwrap());
+                }
+                for a in acks {
+                    a.await.unwrap();
+                }
+            }
+            println!(
+                "probe: raw 10 in flight with msg id: {:.2} ms per 10",
+                t.elapsed().as_secs_f64() * 1000.0 / 50.0
+            );
+            let t = Instant::now();
+            for i in 0..50 {
+                let futs: Vec<_> = (0..10)
+                    .map(|k| {
+                        let rjs = rjs.clone();
+                        async move {
+                            let m = async_nats::jetstream::message::PublishMessage::build()
+                                .payload("{}".into())
+                                .message_id(format!("probe-c-{i}-{k}"));
+                            rjs.send_publish("groundwork.bus.default", m)
+                                .await
+                                .unwrap()
+                                .await
+                                .unwrap();
+                        }
+                    })
+                    .collect();
+                futures::future::join_all(futs).await;
+            }
+            println!(
+                "probe: raw join_all of 10 with msg id: {:.2} ms per 10",
+                t.elapsed().as_secs_f64() * 1000.0 / 50.0
+            );
+            return;
+        }
+        // Warm up the connections and the consumers.
+        let mut warm = bus_max(&bus, &js, 2_000, callers).await;
+        warm.latencies_us.clear();
+
+        println!(
+            "groundwork event bus benchmark: {RULES} rules, {callers} callers, 10 entries per call"
+        );
+        let mut raw = raw_jetstream(&js, events, callers).await;
+        raw.report("raw JetStream publish → consume");
+        let mut max = bus_max(&bus, &js, events, callers).await;
+        max.report("PutEvents → router → NATS target");
+        let mut paced = bus_paced(&bus, &js, rate, seconds, callers.min(10)).await;
+        paced.report(&format!("same, paced at {rate} events/s"));
+        println!(
+            "ratio event bus / raw JetStream: {:.2} (throughput)",
+            max.rate() / raw.rate()
+        );
+        shutdown.trigger();
+        let _ = server.await;
+    });
+}
