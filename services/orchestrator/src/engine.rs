@@ -146,14 +146,26 @@ impl Engine {
 
     /// Stores a new run and starts driving it.
     pub async fn start(&self, kind: RunKind, resources: Vec<Resource>) -> Result<Run, Error> {
+        let run = Self::prepare(kind, resources)?;
+        self.launch(&run).await?;
+        Ok(run)
+    }
+
+    /// A new run, checked but neither stored nor started: its id is known, so that an
+    /// apply stream can attach to its secrets before any step can produce one.
+    pub fn prepare(kind: RunKind, resources: Vec<Resource>) -> Result<Run, Error> {
         Graph::new(&resources).map_err(|e| Error::InvalidArgument {
             field: "spec".into(),
             reason: e.to_string(),
         })?;
-        let run = Run::new(uuid::Uuid::new_v4().to_string(), kind, resources);
-        self.inner.store.create(&run).await?;
+        Ok(Run::new(uuid::Uuid::new_v4().to_string(), kind, resources))
+    }
+
+    /// Stores a prepared run and starts driving it.
+    pub async fn launch(&self, run: &Run) -> Result<(), Error> {
+        self.inner.store.create(run).await?;
         self.drive(&run.id);
-        Ok(run)
+        Ok(())
     }
 
     /// `apply --resume`: failed, cancelled and waiting steps are looked at again.
@@ -223,30 +235,35 @@ impl Engine {
         };
         let mut n = 0;
         for id in ids {
-            let (_, changed) = self
+            // The steps this change finished (cleared when a compare-and-set is retried).
+            let mut finished: Vec<ResourceId> = Vec::new();
+            let (after, changed) = self
                 .inner
                 .store
                 .modify(&id, |run| {
+                    finished.clear();
                     let targets: Vec<ResourceId> = run
                         .steps
                         .iter()
                         .filter(|s| s.state == StepState::Waiting && matches(s))
                         .map(|s| s.resource.id.clone())
                         .collect();
-                    let mut changed = false;
                     for t in targets {
                         if run.step_event(&t, StepEvent::PersonDone) {
                             if let Some(s) = run.step_mut(&t) {
                                 s.instructions.clear();
                             }
-                            changed = true;
+                            finished.push(t);
                         }
                     }
-                    changed
+                    !finished.is_empty()
                 })
                 .await?;
             if changed {
                 n += 1;
+                for step in &finished {
+                    step_succeeded(&self.inner, &after, step).await;
+                }
                 self.wake(&id);
             }
         }
@@ -570,9 +587,7 @@ async fn record(
     }
     if let Some(step) = after.step(step_id) {
         match step.state {
-            StepState::Succeeded => {
-                emit(inner, detail_types::STEP_SUCCEEDED, json!({"runId": after.id, "resource": step_id, "outcome": step.outcome, "attempts": step.attempts})).await;
-            }
+            StepState::Succeeded => step_succeeded(inner, &after, step_id).await,
             StepState::Failed => {
                 emit(inner, detail_types::STEP_FAILED, json!({"runId": after.id, "resource": step_id, "error": step.error, "attempts": step.attempts})).await;
             }
@@ -580,6 +595,18 @@ async fn record(
         }
     }
     settle(inner, &after).await
+}
+
+/// `Setup Step Succeeded` for a step that just succeeded, by its call or by a person.
+async fn step_succeeded(inner: &Inner, run: &Run, step_id: &ResourceId) {
+    if let Some(step) = run.step(step_id) {
+        emit(
+            inner,
+            detail_types::STEP_SUCCEEDED,
+            json!({"runId": run.id, "resource": step_id, "outcome": step.outcome, "attempts": step.attempts}),
+        )
+        .await;
+    }
 }
 
 /// Derives the run's status after a step changed; emits the run-level events.
@@ -636,12 +663,15 @@ async fn recheck(inner: &Inner, run: &Run) -> Result<(), Error> {
         match inner.runner.is_done(step).await {
             Ok(true) => {
                 let id = step.resource.id.clone();
-                persist!(inner, {
+                let (after, changed) = persist!(inner, {
                     inner
                         .store
                         .modify(&run.id, |r| r.step_event(&id, StepEvent::PersonDone))
                         .await
                 })?;
+                if changed {
+                    step_succeeded(inner, &after, &id).await;
+                }
             }
             Ok(false) => {}
             Err(e) => {

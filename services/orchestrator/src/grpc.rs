@@ -274,11 +274,11 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
             return Ok(Response::new(stream));
         }
         let spec = parse(&req.spec_toml)?;
-        let run = self.engine.start(RunKind::Apply, resources(&spec)).await?;
-        // The run was created before the stream attached: nothing can have produced a
-        // secret yet, because the steps' calls start on the engine task after the store
-        // round trips; attach now.
+        let run = Engine::prepare(RunKind::Apply, resources(&spec))?;
+        // Attach to the run's secrets before it starts: the admin step's initial password
+        // may come back before a later attach, and would then reach nobody.
         let stream = self.follow(&run.id, true).await?;
+        self.engine.launch(&run).await?;
         Ok(Response::new(stream))
     }
 
