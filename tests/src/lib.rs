@@ -1,1 +1,383 @@
 //! End-to-end tests of the Groundwork stack; the helpers that start it live here.
+//!
+//! [`Stack::start`] starts a real nats-server and a real moto_server (the sandbox AWS) through
+//! testkit, then the five services in-process through their `serve` functions on
+//! 127.0.0.1:0 — eventbus, identity, budget, alerting, orchestrator — wired to each other
+//! as in the local stack, with the sandbox AWS settings and the test credentials.
+//!
+//! Layout:
+//! - [`Stack`]: the servers and services, gRPC clients, AWS clients straight to moto, the
+//!   events stored on the bus.
+//! - [`inbox`]: an SNS front for moto that keeps email subscriptions pending until they are
+//!   confirmed, as AWS does (moto confirms every subscription at once), and holds the
+//!   confirmation token AWS would email.
+//! - [`two_consecutive_codes`] / [`otpauth_secret`]: what an authenticator app does.
+//! - [`eventually`]: polling with a deadline, never a fixed sleep.
+
+pub mod inbox;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use groundwork_cloud::AwsSettings;
+use groundwork_kit::Shutdown;
+use groundwork_proto::v1 as pb;
+use groundwork_proto::v1::identity_client::IdentityClient;
+use groundwork_proto::v1::orchestrator_client::OrchestratorClient;
+use groundwork_testkit::{MotoServer, NatsServer};
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+pub use inbox::Inbox;
+
+/// The account moto answers for.
+pub const ACCOUNT: &str = "123456789012";
+
+/// The first-day spec every test applies.
+pub const EXAMPLE_SPEC: &str = include_str!("../../examples/groundwork.toml");
+
+/// Why the stack could not start (the tests report it and stop).
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+fn err(what: &str) -> impl Fn(&dyn std::fmt::Display) -> StartError + '_ {
+    move |e| StartError(format!("{what}: {e}"))
+}
+
+/// The SDK configuration for `endpoint`, with the test credentials.
+pub async fn sdk_for(endpoint: &str) -> SdkConfig {
+    groundwork_cloud::config::load(&AwsSettings::sandbox(endpoint))
+        .await
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "tests",
+        )))
+        .build()
+}
+
+type Task = JoinHandle<()>;
+
+/// nats-server, moto_server and the five services, every one real.
+#[derive(Debug)]
+pub struct Stack {
+    pub nats: NatsServer,
+    pub moto: MotoServer,
+    /// The front the services reach moto through (see [`inbox`]).
+    pub inbox: Inbox,
+    /// AWS straight to moto, to look at what the services did.
+    pub aws: SdkConfig,
+    pub eventbus: SocketAddr,
+    pub identity: SocketAddr,
+    pub budget: SocketAddr,
+    pub alerting: SocketAddr,
+    pub orchestrator: SocketAddr,
+    shutdown: Shutdown,
+    tasks: Vec<Task>,
+}
+
+fn spawn<E: std::fmt::Display + Send + 'static>(
+    name: &'static str,
+    fut: impl Future<Output = Result<(), E>> + Send + 'static,
+) -> Task {
+    tokio::spawn(async move {
+        if let Err(e) = fut.await {
+            eprintln!("{name} stopped with an error: {e}");
+        }
+    })
+}
+
+impl Stack {
+    /// Starts everything and waits until every service answers health checks.
+    pub async fn start() -> Result<Self, StartError> {
+        let nats = NatsServer::start().map_err(|e| err("nats-server")(&e))?;
+        let moto = MotoServer::start().map_err(|e| err("moto_server")(&e))?;
+        let inbox = Inbox::start(moto.endpoint()).await?;
+        let aws = sdk_for(&moto.endpoint()).await;
+        // The services reach moto through the front (see [`inbox`]).
+        let front = sdk_for(&inbox.endpoint()).await;
+        let shutdown = Shutdown::new();
+        let mut tasks = Vec::new();
+        let timeout_ms = 1500;
+
+        // The event bus: the default bus stream every service publishes to.
+        let mut s = groundwork_eventbus::Settings::for_nats(nats.url());
+        s.common.nats_timeout_ms = timeout_ms;
+        let listener = groundwork_kit::grpc::bind(s.listen)
+            .await
+            .map_err(|e| err("bind")(&e))?;
+        let eventbus = listener.local_addr().map_err(|e| err("addr")(&e))?;
+        let client = groundwork_eventbus::connect(&s)
+            .await
+            .map_err(|e| err("eventbus NATS")(&e))?;
+        tasks.push(spawn(
+            "eventbus",
+            groundwork_eventbus::serve(s, client, listener, shutdown.clone()),
+        ));
+        wait_ready(eventbus, "eventbus").await?;
+
+        // Identity.
+        let mut s = groundwork_identity::Settings::for_nats(nats.url());
+        s.common.nats_timeout_ms = timeout_ms;
+        let listener = groundwork_kit::grpc::bind(s.listen)
+            .await
+            .map_err(|e| err("bind")(&e))?;
+        let identity = listener.local_addr().map_err(|e| err("addr")(&e))?;
+        let client = groundwork_identity::connect(&s)
+            .await
+            .map_err(|e| err("identity NATS")(&e))?;
+        tasks.push(spawn(
+            "identity",
+            groundwork_identity::serve(s, front.clone(), client, listener, shutdown.clone()),
+        ));
+
+        // Budget: moto does not implement DescribeSubscribersForNotification, and the
+        // watcher has nothing to watch in a test.
+        let mut s = groundwork_budget::Settings::for_nats(nats.url());
+        s.common.nats_timeout_ms = timeout_ms;
+        s.read_subscribers = false;
+        s.watch_interval_secs = 0;
+        let listener = groundwork_kit::grpc::bind(s.listen)
+            .await
+            .map_err(|e| err("bind")(&e))?;
+        let budget = listener.local_addr().map_err(|e| err("addr")(&e))?;
+        let client = groundwork_budget::connect(&s)
+            .await
+            .map_err(|e| err("budget NATS")(&e))?;
+        tasks.push(spawn(
+            "budget",
+            groundwork_budget::serve(
+                s,
+                groundwork_budget::AwsClients::from_config(&front),
+                client,
+                listener,
+                shutdown.clone(),
+            ),
+        ));
+
+        // Alerting: email subscriptions wait for a person (the front); its watchers look
+        // every 200 ms, so that a confirmation becomes an event quickly.
+        let mut s = groundwork_alerting::Settings::for_nats(nats.url());
+        s.common.nats_timeout_ms = timeout_ms;
+        s.eventbus_url = format!("http://{eventbus}");
+        s.poll_interval_ms = 200;
+        let listener = groundwork_kit::grpc::bind(s.listen)
+            .await
+            .map_err(|e| err("bind")(&e))?;
+        let alerting = listener.local_addr().map_err(|e| err("addr")(&e))?;
+        let client = groundwork_alerting::connect(&s)
+            .await
+            .map_err(|e| err("alerting NATS")(&e))?;
+        tasks.push(spawn(
+            "alerting",
+            groundwork_alerting::serve(s, client, front, listener, shutdown.clone()),
+        ));
+
+        for (addr, name) in [
+            (identity, "identity"),
+            (budget, "budget"),
+            (alerting, "alerting"),
+        ] {
+            wait_ready(addr, name).await?;
+        }
+
+        // The orchestrator, with quick retries. The periodic check of waiting steps is
+        // left at a minute, so that a waiting step the test finishes is finished by the
+        // event the owning service publishes, not by the check.
+        let mut s = groundwork_orchestrator::Settings::for_nats(
+            nats.url(),
+            &format!("http://{identity}"),
+            &format!("http://{budget}"),
+            &format!("http://{alerting}"),
+        );
+        s.common.nats_timeout_ms = timeout_ms;
+        s.backoff_ms = 100;
+        s.recheck_ms = 60_000;
+        let listener = groundwork_kit::grpc::bind(s.listen)
+            .await
+            .map_err(|e| err("bind")(&e))?;
+        let orchestrator = listener.local_addr().map_err(|e| err("addr")(&e))?;
+        let client = groundwork_orchestrator::connect(&s)
+            .await
+            .map_err(|e| err("orchestrator NATS")(&e))?;
+        tasks.push(spawn(
+            "orchestrator",
+            groundwork_orchestrator::serve(s, client, listener, shutdown.clone()),
+        ));
+        wait_ready(orchestrator, "orchestrator").await?;
+
+        Ok(Self {
+            nats,
+            moto,
+            inbox,
+            aws,
+            eventbus,
+            identity,
+            budget,
+            alerting,
+            orchestrator,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub async fn orchestrator(&self) -> OrchestratorClient<Channel> {
+        match OrchestratorClient::connect(format!("http://{}", self.orchestrator)).await {
+            Ok(c) => c,
+            Err(e) => unreachable_service("orchestrator", &e),
+        }
+    }
+
+    pub async fn identity(&self) -> IdentityClient<Channel> {
+        match IdentityClient::connect(format!("http://{}", self.identity)).await {
+            Ok(c) => c,
+            Err(e) => unreachable_service("identity", &e),
+        }
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.aws)
+    }
+
+    pub fn budgets(&self) -> aws_sdk_budgets::Client {
+        aws_sdk_budgets::Client::new(&groundwork_cloud::config::billing(&self.aws))
+    }
+
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.aws)
+    }
+
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.aws)
+    }
+
+    /// Every event stored on the `default` bus, in order.
+    pub async fn events(&self) -> Vec<serde_json::Value> {
+        let Ok(client) = async_nats::connect(self.nats.url()).await else {
+            return Vec::new();
+        };
+        let js = jetstream::new(client);
+        let Ok(mut stream) = js.get_stream("EVENTS_default").await else {
+            return Vec::new();
+        };
+        let Ok(info) = stream.info().await else {
+            return Vec::new();
+        };
+        let last = info.state.last_sequence;
+        let mut out = Vec::new();
+        for seq in 1..=last {
+            if let Ok(message) = stream.get_raw_message(seq).await
+                && let Ok(v) = serde_json::from_slice(&message.payload)
+            {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    /// Stops the services (as SIGTERM would) and waits for them, at most 10 s each;
+    /// one that does not stop by then is aborted and named.
+    pub async fn stop(self) -> Vec<usize> {
+        self.shutdown.trigger();
+        let mut stuck = Vec::new();
+        for (i, mut t) in self.tasks.into_iter().enumerate() {
+            if tokio::time::timeout(Duration::from_secs(10), &mut t)
+                .await
+                .is_err()
+            {
+                t.abort();
+                stuck.push(i);
+            }
+        }
+        stuck
+    }
+}
+
+fn unreachable_service(name: &str, e: &dyn std::fmt::Display) -> ! {
+    // A test helper: the service answered health a moment ago.
+    #[allow(clippy::panic)]
+    {
+        panic!("cannot connect to {name}: {e}")
+    }
+}
+
+/// Waits until a gRPC port answers health checks (polling with a deadline).
+async fn wait_ready(addr: SocketAddr, name: &str) -> Result<(), StartError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(endpoint) = Channel::from_shared(format!("http://{addr}"))
+            && let Ok(channel) = endpoint.connect().await
+        {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            if health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(StartError(format!("{name} did not start at {addr}")))
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `secret` parameter of an `otpauth://totp/…?secret=…` URI, as an authenticator app
+/// reads it from the QR code.
+pub fn otpauth_secret(uri: &str) -> Option<String> {
+    let (_, query) = uri.split_once('?')?;
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("secret="))
+        .map(str::to_owned)
+}
+
+/// Two consecutive TOTP codes for `base32_seed` (RFC 6238: SHA-1, 30 s steps, 6 digits), as
+/// an authenticator app shows them; the same computation as identity's tests.
+pub fn two_consecutive_codes(base32_seed: &str) -> Option<(String, String)> {
+    let secret = totp_rs::Secret::Encoded(base32_seed.to_owned())
+        .to_bytes()
+        .ok()?;
+    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret).ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some((totp.generate(now), totp.generate(now + 30)))
+}
+
+/// A run's step by resource id.
+pub fn step<'a>(run: &'a pb::SetupRun, resource: &str) -> Option<&'a pb::SetupStep> {
+    run.steps.iter().find(|s| s.resource == resource)
+}
