@@ -208,17 +208,15 @@ impl OrchestratorApi {
             };
             futures::future::ready(out)
         });
-        // End the stream after the first terminal update.
-        let mut finished = false;
-        let stream = stream.take_while(move |item| {
-            let go = !finished;
-            if let Ok((_, terminal)) = item
-                && *terminal
-            {
-                finished = true;
-            }
-            futures::future::ready(go)
-        });
+        // End the stream right after the first terminal update: a marker follows it at
+        // once, so the end does not wait for a further change of the run (there is none).
+        let stream = stream
+            .flat_map(|item| {
+                let end = matches!(&item, Ok((_, true)));
+                futures::stream::iter(std::iter::once(Some(item)).chain(end.then_some(None)))
+            })
+            .take_while(|item| futures::future::ready(item.is_some()))
+            .filter_map(futures::future::ready);
         Ok(Box::pin(stream.map(|r| r.map(|(u, _)| u))))
     }
 }
