@@ -7,7 +7,7 @@
 //!
 //! Run: `cargo bench -p groundwork-events --bench pattern_throughput`
 //! (`PATTERN_BENCH_EVENTS=20000` for a quicker, smaller run; `PATTERN_BENCH_ONLY=numeric` for one
-//! rule type).
+//! rule type, `PATTERN_BENCH_ONLY=scaling` for the 10 → 10,000 rules comparison alone).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -245,10 +245,21 @@ fn main() {
         ),
     ];
 
-    // `PATTERN_BENCH_ONLY=<label prefix>` runs one rule type (for profiling).
+    // `PATTERN_BENCH_ONLY=<label>` runs one rule type (for profiling): the one with exactly
+    // that label if there is one (`prefix`, `anything-but`), else those starting with it.
     let only = std::env::var("PATTERN_BENCH_ONLY").ok();
+    let exact_label = only
+        .as_deref()
+        .is_some_and(|o| cases.iter().any(|(label, _, _)| *label == o));
     for (label, patterns, target) in &cases {
-        if only.as_deref().is_some_and(|o| !label.starts_with(o)) {
+        let skip = only.as_deref().is_some_and(|o| {
+            if exact_label {
+                *label != o
+            } else {
+                !label.starts_with(o)
+            }
+        });
+        if skip {
             continue;
         }
         let set = rules(patterns);
@@ -262,7 +273,11 @@ fn main() {
         );
     }
 
-    // Scaling: time per event with 10 and with 10,000 exact rules on one field.
+    // Scaling: time per event with 10 and with 10,000 exact rules on one field
+    // (skipped when `PATTERN_BENCH_ONLY` names another rule type; `=scaling` runs it alone).
+    if only.as_deref().is_some_and(|o| !"scaling".starts_with(o)) {
+        return;
+    }
     println!();
     let exact = |count: usize| -> RuleSet {
         let mut r = Rng(count as u64);

@@ -88,28 +88,118 @@ pub(crate) struct PathEntry {
     pub prefix: bool,
 }
 
-/// The paths a rule set references, and their proper prefixes.
+/// The paths a rule set references, and their proper prefixes, as a tree of nodes: an
+/// event's key leads from a node to a child without building or hashing the dotted path.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PathIndex {
-    entries: FxHashMap<String, PathEntry>,
+    /// Node of each path; node 0 is the empty path, made with the first path interned.
+    entries: FxHashMap<String, u32>,
+    nodes: Vec<PathNode>,
     count: u32,
 }
+
+#[derive(Debug, Clone, Default)]
+struct PathNode {
+    path: String,
+    entry: PathEntry,
+    /// Children by key, for keys without a dot: `path.key` (or `key` below the empty path).
+    children: Vec<(Box<str>, u32)>,
+    /// The same children in a hash map, once there are many of them.
+    child_map: Option<FxHashMap<Box<str>, u32>>,
+}
+
+/// Children looked up by scanning a vector up to this many; by hash beyond.
+const FEW_CHILDREN: usize = 8;
 
 impl PathIndex {
     /// The id of `path`, adding it (and its prefixes) if new.
     pub(crate) fn intern(&mut self, path: &str) -> u32 {
-        if let Some(id) = self.entries.get(path).and_then(|e| e.leaf) {
+        if let Some(&n) = self.entries.get(path)
+            && let Some(id) = self.nodes[n as usize].entry.leaf
+        {
             return id;
         }
         let id = self.count;
         self.count += 1;
-        self.entries.entry(path.to_owned()).or_default().leaf = Some(id);
+        let n = self.node(path);
+        self.nodes[n as usize].entry.leaf = Some(id);
         for (i, b) in path.bytes().enumerate() {
             if b == b'.' {
-                self.entries.entry(path[..i].to_owned()).or_default().prefix = true;
+                let p = self.node(&path[..i]);
+                self.nodes[p as usize].entry.prefix = true;
             }
         }
         id
+    }
+
+    /// The node of `path`, made (and linked below its parent) if new.
+    fn node(&mut self, path: &str) -> u32 {
+        if self.nodes.is_empty() {
+            self.nodes.push(PathNode::default());
+            self.entries.insert(String::new(), 0);
+        }
+        if let Some(&n) = self.entries.get(path) {
+            return n;
+        }
+        let n = self.nodes.len() as u32;
+        self.nodes.push(PathNode {
+            path: path.to_owned(),
+            ..PathNode::default()
+        });
+        self.entries.insert(path.to_owned(), n);
+        // A key appends `.key` to a non-empty path and replaces an empty one, so `.x` is
+        // nobody's child by a dotless key (the key `.x` reaches it, by `child`'s slow path).
+        match path.rfind('.') {
+            None => self.link(0, path, n),
+            Some(0) => {}
+            Some(d) => {
+                let parent = self.node(&path[..d]);
+                self.link(parent, &path[d + 1..], n);
+            }
+        }
+        n
+    }
+
+    fn link(&mut self, parent: u32, key: &str, child: u32) {
+        let node = &mut self.nodes[parent as usize];
+        node.children.push((key.into(), child));
+        if let Some(map) = &mut node.child_map {
+            map.insert(key.into(), child);
+        } else if node.children.len() > FEW_CHILDREN {
+            node.child_map = Some(node.children.iter().cloned().collect());
+        }
+    }
+
+    /// The node an event's `key` leads to from `node`, if the rules reference it.
+    #[inline]
+    fn child(&self, node: u32, key: &str) -> Option<u32> {
+        let n = self.nodes.get(node as usize)?;
+        if key.is_empty() && n.path.is_empty() {
+            // The empty key below the empty path is the empty path again.
+            return Some(0);
+        }
+        // (Keys are short: a plain loop beats `memchr`'s set-up.)
+        if key.bytes().any(|c| c == b'.') {
+            // A dotted key spans several nodes; look its whole path up.
+            let path = if n.path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{}.{key}", n.path)
+            };
+            return self.entries.get(&path).copied();
+        }
+        match &n.child_map {
+            Some(map) => map.get(key).copied(),
+            None => n
+                .children
+                .iter()
+                .find(|(k, _)| k.len() == key.len() && **k == *key)
+                .map(|(_, c)| *c),
+        }
+    }
+
+    fn entry(&self, node: u32) -> PathEntry {
+        self.nodes[node as usize].entry
     }
 
     /// The number of leaf paths.
@@ -118,7 +208,10 @@ impl PathIndex {
     }
 
     fn get(&self, path: &str) -> PathEntry {
-        self.entries.get(path).copied().unwrap_or_default()
+        self.entries
+            .get(path)
+            .map(|&n| self.entry(n))
+            .unwrap_or_default()
     }
 }
 
@@ -254,7 +347,6 @@ pub(crate) fn flatten_json<'a>(text: &'a str, paths: &PathIndex) -> Result<Leave
         bytes: text.as_bytes(),
         pos: 0,
         paths,
-        path: String::with_capacity(64),
         stack: Vec::new(),
         next_array: 0,
         depth: 0,
@@ -272,7 +364,7 @@ pub(crate) fn flatten_json<'a>(text: &'a str, paths: &PathIndex) -> Result<Leave
         leaf: None,
         prefix: true,
     };
-    sc.value(root)?;
+    sc.value(0, root)?;
     sc.ws();
     if sc.pos != sc.bytes.len() {
         return Err(sc.error("trailing characters"));
@@ -285,7 +377,6 @@ struct Scanner<'a, 'p> {
     bytes: &'a [u8],
     pos: usize,
     paths: &'p PathIndex,
-    path: String,
     stack: Vec<Membership>,
     next_array: u32,
     depth: usize,
@@ -325,7 +416,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// A value whose path means `entry`; subtrees no rule references are only validated.
-    fn value(&mut self, entry: PathEntry) -> Result<(), EventError> {
+    fn value(&mut self, node: u32, entry: PathEntry) -> Result<(), EventError> {
         self.ws();
         match self.peek() {
             Some(b'{') => {
@@ -345,20 +436,18 @@ impl<'a> Scanner<'a, '_> {
                     let key = self.string()?;
                     self.ws();
                     self.expect(b':')?;
-                    let len = self.path.len();
-                    if len > 0 {
-                        self.path.push('.');
+                    let child = self
+                        .paths
+                        .child(node, &key)
+                        .map(|c| (c, self.paths.entry(c)))
+                        .filter(|(_, e)| e.leaf.is_some() || e.prefix);
+                    match child {
+                        Some((c, e)) => self.value(c, e)?,
+                        None => {
+                            self.ws();
+                            self.skip()?;
+                        }
                     }
-                    self.path.push_str(&key);
-                    let e = self.paths.get(&self.path);
-                    let result = if e.leaf.is_some() || e.prefix {
-                        self.value(e)
-                    } else {
-                        self.ws();
-                        self.skip()
-                    };
-                    self.path.truncate(len);
-                    result?;
                     self.ws();
                     match self.peek() {
                         Some(b',') => self.pos += 1,
@@ -386,7 +475,7 @@ impl<'a> Scanner<'a, '_> {
                 let mut index = 0u32;
                 loop {
                     self.stack.push((id, index));
-                    let result = self.value(entry);
+                    let result = self.value(node, entry);
                     self.stack.pop();
                     result?;
                     index = index.saturating_add(1);
@@ -445,8 +534,15 @@ impl<'a> Scanner<'a, '_> {
     /// Validates and passes over a value nobody references. Iterative and allocation-free:
     /// most of an event's bytes (coordinates, blobs) go through here, so it is the hot path.
     fn skip(&mut self) -> Result<(), EventError> {
+        let scalar = match self.peek() {
+            Some(b'"') => Some(skip_str(self.bytes, self.pos)),
+            Some(b'-' | b'0'..=b'9') => {
+                Some(skip_num(self.bytes, self.pos).ok_or((self.pos, "bad number")))
+            }
+            _ => None,
+        };
         let budget = MAX_DEPTH.saturating_sub(self.depth);
-        match skip_value(self.bytes, self.pos, budget) {
+        match scalar.unwrap_or_else(|| skip_value(self.bytes, self.pos, budget)) {
             Ok(end) => {
                 self.pos = end;
                 Ok(())
@@ -461,64 +557,27 @@ impl<'a> Scanner<'a, '_> {
     /// JSON number grammar; returns the raw text.
     fn number(&mut self) -> Result<&'a str, EventError> {
         let start = self.pos;
-        let b = self.bytes;
-        let mut i = self.pos;
-        if b.get(i) == Some(&b'-') {
-            i += 1;
-        }
-        match b.get(i) {
-            Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                while let Some(b'0'..=b'9') = b.get(i) {
-                    i += 1;
-                }
-            }
-            _ => return Err(self.error("bad number")),
-        }
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            let digits = i;
-            while let Some(b'0'..=b'9') = b.get(i) {
-                i += 1;
-            }
-            if i == digits {
-                return Err(self.error("bad number"));
-            }
-        }
-        if let Some(b'e' | b'E') = b.get(i) {
-            i += 1;
-            if let Some(b'+' | b'-') = b.get(i) {
-                i += 1;
-            }
-            let digits = i;
-            while let Some(b'0'..=b'9') = b.get(i) {
-                i += 1;
-            }
-            if i == digits {
-                return Err(self.error("bad number"));
-            }
-        }
-        self.pos = i;
-        Ok(&self.text[start..i])
+        let end = skip_num(self.bytes, start).ok_or_else(|| self.error("bad number"))?;
+        self.pos = end;
+        Ok(&self.text[start..end])
     }
 
     /// A string, borrowed from the input unless it has escapes.
     fn string(&mut self) -> Result<Cow<'a, str>, EventError> {
-        self.expect(b'"')?;
+        if self.peek() != Some(b'"') {
+            return Err(self.error("expected '\"'"));
+        }
+        self.pos += 1;
         let start = self.pos;
-        let rest = &self.bytes[start..];
-        let Some(at) = rest
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        else {
+        let Some(at) = string_stop(self.bytes, start) else {
             return Err(self.error("unterminated string"));
         };
-        self.pos += at;
-        match self.bytes[self.pos] {
+        self.pos = at;
+        match self.bytes[at] {
             b'"' => {
                 self.pos += 1;
                 // Both ends sit on ASCII quotes, so the slice is on char boundaries.
-                return Ok(Cow::Borrowed(&self.text[start..start + at]));
+                return Ok(Cow::Borrowed(&self.text[start..at]));
             }
             b'\\' => {}
             _ => return Err(self.error("control character in string")),
@@ -537,12 +596,7 @@ impl<'a> Scanner<'a, '_> {
                 Some(&c) if c < 0x20 => return Err(self.error("control character in string")),
                 Some(_) => {
                     let run_start = self.pos;
-                    let rest = &self.bytes[run_start..];
-                    let n = rest
-                        .iter()
-                        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                        .unwrap_or(rest.len());
-                    self.pos += n;
+                    self.pos = string_stop(self.bytes, run_start).unwrap_or(self.bytes.len());
                     owned.push_str(&self.text[run_start..self.pos]);
                 }
                 None => return Err(self.error("unterminated string")),
@@ -609,6 +663,57 @@ impl<'a> Scanner<'a, '_> {
 /// A skip failure: where, and what was expected.
 type SkipError = (usize, &'static str);
 
+/// `0x01` in every byte.
+const LOW: u64 = 0x0101_0101_0101_0101;
+/// `0x80` in every byte.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes at `i` as a little-endian word, when there are eight.
+#[inline]
+fn word(b: &[u8], i: usize) -> Option<u64> {
+    let chunk: [u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
+/// `0x80` in every byte of `v` that is below `n` (at most `0x80`), `0` elsewhere. Exact:
+/// the high bits are masked off before the addition, so no carry crosses a byte.
+#[inline]
+fn bytes_below(v: u64, n: u8) -> u64 {
+    !(((v & !HIGH) + (0x80 - u64::from(n)) * LOW) | v) & HIGH
+}
+
+/// `0x80` in every byte of `v` equal to `c`.
+#[inline]
+fn bytes_equal(v: u64, c: u8) -> u64 {
+    bytes_below(v ^ (u64::from(c) * LOW), 1)
+}
+
+/// `0x80` in every byte of `v` that is not an ASCII digit.
+#[inline]
+fn non_digits(v: u64) -> u64 {
+    // Digits become 0..=9 and nothing else does; then "9 < byte" sets the high bit.
+    let x = v ^ (u64::from(b'0') * LOW);
+    (((x & !HIGH) + 0x76 * LOW) | x) & HIGH
+}
+
+/// The first `"`, `\` or control character at or after `i`: eight bytes at a time.
+#[inline]
+fn string_stop(b: &[u8], mut i: usize) -> Option<usize> {
+    while let Some(v) = word(b, i) {
+        let stops = bytes_equal(v, b'"') | bytes_equal(v, b'\\') | bytes_below(v, 0x20);
+        if stops != 0 {
+            return Some(i + (stops.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    let rest = b.get(i..)?;
+    let at = rest
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    Some(i + at)
+}
+
+#[inline]
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
         i += 1;
@@ -617,27 +722,31 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// Validates one JSON value starting at `i` (after white space) and returns where it ends.
-/// Containers are tracked on a bit stack (1 = object), at most `budget` deep.
+/// Open containers are at most `budget` deep.
 fn skip_value(b: &[u8], i: usize, budget: usize) -> Result<usize, SkipError> {
-    let budget = budget.min(128);
-    let mut stack: u128 = 0;
+    let budget = budget.min(MAX_DEPTH);
+    // Whether the container open at each depth (1-based) is an object.
+    let mut objects = [false; MAX_DEPTH + 1];
     let mut depth = 0usize;
     let mut i = skip_ws(b, i);
     'value: loop {
         // A value starts at `i`.
         match b.get(i) {
+            Some(b'-' | b'0'..=b'9') => i = skip_num(b, i).ok_or((i, "bad number"))?,
+            Some(b'"') => i = skip_str(b, i)?,
             Some(&open @ (b'{' | b'[')) => {
                 if depth >= budget {
                     return Err((i, "nesting too deep"));
                 }
-                let is_object = open == b'{';
-                stack = (stack << 1) | u128::from(is_object);
                 depth += 1;
+                let is_object = open == b'{';
+                if let Some(slot) = objects.get_mut(depth) {
+                    *slot = is_object;
+                }
                 i = skip_ws(b, i + 1);
-                let close = if is_object { b'}' } else { b']' };
-                if b.get(i) == Some(&close) {
+                // `]` and `}` are two past `[` and `{`.
+                if b.get(i) == Some(&(open + 2)) {
                     i += 1;
-                    stack >>= 1;
                     depth -= 1;
                 } else {
                     if is_object {
@@ -646,8 +755,6 @@ fn skip_value(b: &[u8], i: usize, budget: usize) -> Result<usize, SkipError> {
                     continue 'value;
                 }
             }
-            Some(b'"') => i = skip_str(b, i)?,
-            Some(b'-' | b'0'..=b'9') => i = skip_num(b, i).ok_or((i, "bad number"))?,
             Some(b't') => i = skip_lit(b, i, b"true")?,
             Some(b'f') => i = skip_lit(b, i, b"false")?,
             Some(b'n') => i = skip_lit(b, i, b"null")?,
@@ -658,29 +765,30 @@ fn skip_value(b: &[u8], i: usize, budget: usize) -> Result<usize, SkipError> {
             if depth == 0 {
                 return Ok(i);
             }
-            i = skip_ws(b, i);
-            let in_object = stack & 1 == 1;
-            match (b.get(i), in_object) {
-                (Some(b','), _) => {
+            let in_object = objects.get(depth).copied().unwrap_or(false);
+            match b.get(i) {
+                Some(b',') => {
                     i = skip_ws(b, i + 1);
                     if in_object {
                         i = skip_key(b, i)?;
                     }
                     continue 'value;
                 }
-                (Some(b'}'), true) | (Some(b']'), false) => {
+                // `}` is 0x20 past `]`.
+                Some(&c) if c == b']' + (u8::from(in_object) << 5) => {
                     i += 1;
-                    stack >>= 1;
                     depth -= 1;
                 }
-                (_, true) => return Err((i, "expected ',' or '}'")),
-                (_, false) => return Err((i, "expected ',' or ']'")),
+                Some(b' ' | b'\n' | b'\r' | b'\t') => i = skip_ws(b, i),
+                _ if in_object => return Err((i, "expected ',' or '}'")),
+                _ => return Err((i, "expected ',' or ']'")),
             }
         }
     }
 }
 
 /// `"key" :` and the white space after it.
+#[inline]
 fn skip_key(b: &[u8], i: usize) -> Result<usize, SkipError> {
     if b.get(i) != Some(&b'"') {
         return Err((i, "expected '\"'"));
@@ -701,17 +809,14 @@ fn skip_lit(b: &[u8], i: usize, word: &[u8]) -> Result<usize, SkipError> {
 }
 
 /// A string starting at the quote at `i`; validates escapes.
+#[inline]
 fn skip_str(b: &[u8], i: usize) -> Result<usize, SkipError> {
     let mut i = i + 1;
     loop {
-        let rest = b.get(i..).unwrap_or_default();
-        let Some(at) = rest
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        else {
+        let Some(at) = string_stop(b, i) else {
             return Err((b.len(), "unterminated string"));
         };
-        i += at;
+        i = at;
         match b[i] {
             b'"' => return Ok(i + 1),
             b'\\' => {
@@ -734,23 +839,14 @@ fn skip_str(b: &[u8], i: usize) -> Result<usize, SkipError> {
 }
 
 /// How many ASCII digits start `b[i..]`: eight at a time where it can, then one by one.
+#[inline]
 fn digits(b: &[u8], mut i: usize) -> usize {
-    const LOW: u64 = 0x0101_0101_0101_0101;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let v = u64::from_le_bytes(word);
-        // A byte is a digit when its high nibble is 3 and adding 6 keeps it so.
-        let not_digit = ((v & (0xF0 * LOW)) ^ (0x30 * LOW))
-            | ((v.wrapping_add(0x06 * LOW) & (0xF0 * LOW)) ^ (0x30 * LOW));
-        if not_digit == 0 {
-            i += 8;
-            continue;
+    while let Some(v) = word(b, i) {
+        let marks = non_digits(v);
+        if marks != 0 {
+            return i + (marks.trailing_zeros() / 8) as usize;
         }
-        // Mark each non-zero byte of `not_digit`; the lowest marks the first non-digit.
-        let marks =
-            (((not_digit & (0x7F * LOW)).wrapping_add(0x7F * LOW)) | not_digit) & (0x80 * LOW);
-        return i + (marks.trailing_zeros() / 8) as usize;
+        i += 8;
     }
     while b.get(i).is_some_and(u8::is_ascii_digit) {
         i += 1;
@@ -759,39 +855,78 @@ fn digits(b: &[u8], mut i: usize) -> usize {
 }
 
 /// The JSON number grammar from `i`; `None` when it is not a number.
+#[inline(always)]
 fn skip_num(b: &[u8], mut i: usize) -> Option<usize> {
     if b.get(i) == Some(&b'-') {
         i += 1;
     }
-    match b.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => i = digits(b, i + 1),
-        _ => return None,
-    }
-    if b.get(i) == Some(&b'.') {
-        let end = digits(b, i + 1);
-        if end == i + 1 {
-            return None;
+    let end = match word(b, i) {
+        Some(w) => mantissa_in_word(b, i, w)?,
+        None => {
+            let end = match b.get(i) {
+                Some(b'0') => i + 1,
+                Some(b'1'..=b'9') => digits(b, i + 1),
+                _ => return None,
+            };
+            fraction(b, end)?
         }
-        i = end;
-    }
-    if let Some(b'e' | b'E') = b.get(i) {
-        i += 1;
+    };
+    if let Some(b'e' | b'E') = b.get(end) {
+        let mut i = end + 1;
         if let Some(b'+' | b'-') = b.get(i) {
             i += 1;
         }
         let end = digits(b, i);
-        if end == i {
-            return None;
-        }
-        i = end;
+        return (end > i).then_some(end);
     }
-    Some(i)
+    Some(end)
+}
+
+/// The integer and fraction parts of a number whose first digit is at `i`, with `w` the word
+/// at `i`: most numbers have both parts begin within that one word.
+#[inline(always)]
+fn mantissa_in_word(b: &[u8], i: usize, w: u64) -> Option<usize> {
+    let marks = non_digits(w);
+    // A leading zero is a whole integer part (what follows is the caller's problem).
+    let int_len = if w as u8 == b'0' {
+        1
+    } else {
+        (marks.trailing_zeros() / 8) as usize
+    };
+    match int_len {
+        0 => return None,
+        8 => return fraction(b, digits(b, i + 8)),
+        _ => {}
+    }
+    if (w >> (8 * int_len)) as u8 != b'.' {
+        return Some(i + int_len);
+    }
+    let frac = int_len + 1;
+    if frac < 8 {
+        let rest = marks >> (8 * frac);
+        if rest != 0 {
+            let count = (rest.trailing_zeros() / 8) as usize;
+            return (count > 0).then_some(i + frac + count);
+        }
+    }
+    // The fraction runs on past this word (or starts right after it).
+    let end = digits(b, i + 8);
+    (end > i + frac).then_some(end)
+}
+
+/// An optional `.digits` at `i`.
+#[inline]
+fn fraction(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'.') {
+        return Some(i);
+    }
+    let end = digits(b, i + 1);
+    (end > i + 1).then_some(end)
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use serde_json::json;
 
@@ -906,6 +1041,49 @@ mod tests {
     }
 
     #[test]
+    fn numbers_of_every_shape_are_skipped_like_serde_json_does() {
+        let runs = [
+            "",
+            "0",
+            "00",
+            "1",
+            "10",
+            "123",
+            "0123",
+            "1234567",
+            "12345678",
+            "123456789",
+            "12345678901234567",
+        ];
+        let mut checked = 0;
+        for sign in ["", "-", "+", "--"] {
+            for int in runs {
+                for dot in ["", ".", ".."] {
+                    for frac in runs {
+                        for exp in ["", "e", "E+1", "e-05", "e1x"] {
+                            let num = format!("{sign}{int}{dot}{frac}{exp}");
+                            // Short (one by one) and padded (eight at a time) surroundings.
+                            for text in [
+                                format!("[{num}]"),
+                                format!("[{num},1            ]"),
+                                format!("[{num}x2345678901]"),
+                            ] {
+                                let ours = skip_value(text.as_bytes(), 0, 64)
+                                    .map(|end| skip_ws(text.as_bytes(), end) == text.len());
+                                let theirs =
+                                    serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok();
+                                assert_eq!(ours.unwrap_or(false), theirs, "{text}");
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000);
+    }
+
+    #[test]
     fn digits_are_counted_eight_at_a_time_and_one_by_one() {
         for (text, expected) in [
             ("", 0),
@@ -923,6 +1101,158 @@ mod tests {
         // A byte that overflows when 6 is added must not hide the first non-digit.
         let bytes = [b'1', b'2', 0xFA, b'3', b'4', b'5', b'6', b'7', b'8'];
         assert_eq!(digits(&bytes, 0), 2);
+    }
+
+    /// Mutated events: the scanner must accept exactly the texts serde_json accepts, whatever
+    /// part of the event the damage falls in, and agree with the value walker when it does.
+    #[test]
+    fn mutated_events_are_accepted_exactly_when_serde_json_accepts_them() {
+        let seeds = [
+            r#"{"type":"Feature","properties":{"STREET":"FOLSOM","ST_TYPE":null,"N":[1,-2.5e3,true]},"geometry":{"type":"Polygon","coordinates":[[[-122.418934120000001,37.774900001234567,0.0],[-122.4,37.7,0.0]]]}}"#,
+            r#"{ "a" : [ { "b" : "x\u00e9\"y" , "c" : [ 1 , 2.5E+3 ] } , { "b" : null } ] , "skip" : { "deep" : [ [ true , false ] ] , "s" : "\\\/\b\f\n\r\t" } , "d" : false }"#,
+            r#"{"a.b":{"":{"c":"0123456789abcdefghij"}},"":{"a":"x"},"x":{"y":[{"z":0},{"z":10}]}}"#,
+        ];
+        let idx = index(&[
+            "properties.STREET",
+            "properties.N",
+            "a.b",
+            "a.c",
+            "d",
+            "a.b.c",
+            "a",
+            "x.y.z",
+            ".a",
+        ]);
+        let mut rng = 0x1234_5678_9ABC_DEF0u64;
+        let mut next = move |n: usize| {
+            rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) % n as u64) as usize
+        };
+        let alphabet = b"{}[]:,\"\\ 0123456789-+.eEtrufalsn\tux\x01";
+        let mut accepted = 0;
+        for round in 0..30_000 {
+            let mut bytes = seeds[round % seeds.len()].as_bytes().to_vec();
+            for _ in 0..1 + next(3) {
+                let at = next(bytes.len() + 1);
+                match next(3) {
+                    0 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    1 if at < bytes.len() => bytes[at] = alphabet[next(alphabet.len())],
+                    _ => bytes.insert(at, alphabet[next(alphabet.len())]),
+                }
+            }
+            let Ok(text) = String::from_utf8(bytes) else {
+                continue;
+            };
+            let theirs = serde_json::from_str::<Value>(&text);
+            let ours = flatten_json(&text, &idx);
+            match (&theirs, &ours) {
+                (Ok(v), Ok(leaves)) if v.is_object() => {
+                    accepted += 1;
+                    // A damaged key can duplicate another, which serde_json's map collapses:
+                    // compare leaves on the re-encoded event, and the count on the text.
+                    let walked = flatten_value(v, &idx);
+                    let canonical = v.to_string();
+                    let scanned = flatten_json(&canonical, &idx).unwrap();
+                    assert_eq!(walked.path, scanned.path, "{text}");
+                    assert_eq!(walked.value, scanned.value, "{text}");
+                    assert_eq!(walked.members, scanned.members, "{text}");
+                    assert!(leaves.path.len() >= walked.path.len(), "{text}");
+                }
+                (Ok(v), Err(EventError::NotAnObject)) if !v.is_object() => {}
+                (Err(_), Err(EventError::InvalidJson(_))) => {}
+                // Numbers are not decoded where no rule looks (and decode to infinity where
+                // one does): serde_json's "out of range" is no error here.
+                (Err(e), Ok(_)) if e.to_string().contains("out of range") => {}
+                _ => panic!(
+                    "{text}: serde_json {theirs:?}, scanner {:?}",
+                    ours.map(|l| l.value)
+                ),
+            }
+        }
+        assert!(accepted > 1000, "only {accepted} mutated events were valid");
+    }
+
+    /// Keys with dots, empty keys and paths with empty segments: the key-by-key tree walk
+    /// of the scanner must reach exactly the paths the dotted-string walk reaches.
+    #[test]
+    fn odd_keys_reach_the_same_paths_as_dotted_strings() {
+        const KEYS: &[&str] = &["a", "b", "", "a.b", ".a", "a.", "b.a", "..", "ab"];
+        let mut rng = 0x0DD_CAFEu64;
+        let mut next = move |n: usize| {
+            rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) % n as u64) as usize
+        };
+        fn generate(next: &mut impl FnMut(usize) -> usize, depth: usize) -> Value {
+            match if depth == 0 { 0 } else { next(4) } {
+                0 => json!(next(3)),
+                1 => Value::Array((0..next(3)).map(|_| generate(next, depth - 1)).collect()),
+                _ => Value::Object(
+                    (0..next(4))
+                        .map(|_| (KEYS[next(KEYS.len())].to_owned(), generate(next, depth - 1)))
+                        .collect(),
+                ),
+            }
+        }
+        for round in 0..3000 {
+            let paths: Vec<String> = (0..1 + next(4))
+                .map(|_| {
+                    (0..1 + next(3))
+                        .map(|_| KEYS[next(KEYS.len())])
+                        .collect::<Vec<_>>()
+                        .join(".")
+                })
+                .collect();
+            let idx = index(&paths.iter().map(String::as_str).collect::<Vec<_>>());
+            let event = Value::Object(
+                (0..1 + next(4))
+                    .map(|_| (KEYS[next(KEYS.len())].to_owned(), generate(&mut next, 3)))
+                    .collect(),
+            );
+            let text = event.to_string();
+            let walked = flatten_value(&event, &idx);
+            let scanned = flatten_json(&text, &idx).unwrap();
+            assert_eq!(walked.path, scanned.path, "round {round}: {paths:?} {text}");
+            assert_eq!(
+                walked.value, scanned.value,
+                "round {round}: {paths:?} {text}"
+            );
+            assert_eq!(
+                walked.members, scanned.members,
+                "round {round}: {paths:?} {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn word_tests_are_exact_for_every_byte() {
+        for c in 0..=255u8 {
+            // The byte under test sits between neighbours that could disturb carries.
+            for fill in [0x00, 0x7F, 0x80, 0xFF, b'"', b'0'] {
+                let mut bytes = [fill; 8];
+                bytes[3] = c;
+                let v = u64::from_le_bytes(bytes);
+                let at = |m: u64| (m >> 24) & 0x80 != 0;
+                assert_eq!(at(bytes_below(v, 0x20)), c < 0x20, "{c:#x} below 0x20");
+                assert_eq!(at(bytes_below(v, 1)), c == 0, "{c:#x} zero");
+                assert_eq!(at(bytes_equal(v, b'"')), c == b'"', "{c:#x} quote");
+                assert_eq!(at(bytes_equal(v, b'\\')), c == b'\\', "{c:#x} backslash");
+                assert_eq!(at(non_digits(v)), !c.is_ascii_digit(), "{c:#x} digit");
+            }
+        }
+        let text = b"abcdefghij\"";
+        for start in 0..text.len() {
+            assert_eq!(string_stop(text, start), Some(10));
+        }
+        assert_eq!(string_stop(b"abcdefghijkl", 0), None);
+        assert_eq!(string_stop(b"abcdefgh\x01ijkl", 2), Some(8));
     }
 
     #[test]
