@@ -239,7 +239,69 @@ pub(crate) struct Leaves<'a> {
     pub present: Vec<bool>,
 }
 
+/// Buffers kept from one event to the next (per thread, by the rule set), so that scanning
+/// and matching a typical event allocate nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    leaves: Option<Leaves<'static>>,
+    stack: Vec<Membership>,
+    /// The rule set's hit list.
+    pub hits: Vec<(u32, u32, u32)>,
+    /// The rule set's anything-but exclusions.
+    pub excluded: Vec<u32>,
+    /// The rule set's matched rule ids.
+    pub rules: Vec<u32>,
+}
+
+/// Buffers that grew past this many elements are dropped rather than kept.
+const KEEP_AT_MOST: usize = 4096;
+
+impl Scratch {
+    /// Empty leaves for an event, on the kept buffers.
+    fn leaves<'a>(&mut self, paths: usize) -> Leaves<'a> {
+        let mut leaves = match self.leaves.take() {
+            Some(kept) => kept.recycle(),
+            None => Leaves::new(0),
+        };
+        leaves.present.resize(paths, false);
+        leaves
+    }
+
+    /// Takes back the buffers of leaves that are no longer needed.
+    pub(crate) fn keep(&mut self, leaves: Leaves<'_>) {
+        self.leaves = Some(leaves.recycle());
+        self.hits = cleared(std::mem::take(&mut self.hits));
+        self.excluded = cleared(std::mem::take(&mut self.excluded));
+        self.rules = cleared(std::mem::take(&mut self.rules));
+    }
+}
+
+/// Empties a vector, or drops it when it grew large.
+fn cleared<T>(mut v: Vec<T>) -> Vec<T> {
+    if v.capacity() > KEEP_AT_MOST {
+        return Vec::new();
+    }
+    v.clear();
+    v
+}
+
 impl<'a> Leaves<'a> {
+    /// The same buffers, emptied, for leaves borrowing from another text.
+    fn recycle<'b>(self) -> Leaves<'b> {
+        Leaves {
+            path: cleared(self.path),
+            // An emptied vector collected into one of a type of the same layout keeps its
+            // allocation (the standard library collects `vec::IntoIter` in place).
+            value: cleared(self.value)
+                .into_iter()
+                .map(|_| LeafValue::Null)
+                .collect(),
+            span: cleared(self.span),
+            members: cleared(self.members),
+            present: cleared(self.present),
+        }
+    }
+
     fn new(paths: usize) -> Self {
         // Sized for a typical event so that the vectors do not grow while scanning.
         Self {
@@ -341,35 +403,57 @@ pub(crate) fn flatten_value<'a>(event: &'a Value, paths: &PathIndex) -> Leaves<'
 const MAX_DEPTH: usize = 128;
 
 /// The referenced leaves of an event given as JSON text.
+#[cfg(test)]
 pub(crate) fn flatten_json<'a>(text: &'a str, paths: &PathIndex) -> Result<Leaves<'a>, EventError> {
+    flatten_json_with(text, paths, &mut Scratch::default())
+}
+
+/// [`flatten_json`] on kept buffers.
+pub(crate) fn flatten_json_with<'a>(
+    text: &'a str,
+    paths: &PathIndex,
+    scratch: &mut Scratch,
+) -> Result<Leaves<'a>, EventError> {
     let mut sc = Scanner {
         text,
         bytes: text.as_bytes(),
         pos: 0,
         paths,
-        stack: Vec::new(),
+        stack: std::mem::take(&mut scratch.stack),
         next_array: 0,
         depth: 0,
-        out: Leaves::new(paths.len()),
+        out: scratch.leaves(paths.len()),
     };
-    sc.ws();
-    if sc.peek() != Some(b'{') {
-        // Tell "not JSON" apart from "JSON but not an object".
-        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-            Ok(_) => EventError::NotAnObject,
-            Err(e) => EventError::InvalidJson(e.to_string()),
-        });
+    let result = sc.event();
+    sc.stack.clear();
+    scratch.stack = sc.stack;
+    result.map(|()| sc.out)
+}
+
+impl Scanner<'_, '_> {
+    /// The whole text, which must be one JSON object.
+    fn event(&mut self) -> Result<(), EventError> {
+        self.ws();
+        if self.peek() != Some(b'{') {
+            // Tell "not JSON" apart from "JSON but not an object".
+            return Err(
+                match serde_json::from_str::<serde::de::IgnoredAny>(self.text) {
+                    Ok(_) => EventError::NotAnObject,
+                    Err(e) => EventError::InvalidJson(e.to_string()),
+                },
+            );
+        }
+        let root = PathEntry {
+            leaf: None,
+            prefix: true,
+        };
+        self.value(0, root)?;
+        self.ws();
+        if self.pos != self.bytes.len() {
+            return Err(self.error("trailing characters"));
+        }
+        Ok(())
     }
-    let root = PathEntry {
-        leaf: None,
-        prefix: true,
-    };
-    sc.value(0, root)?;
-    sc.ws();
-    if sc.pos != sc.bytes.len() {
-        return Err(sc.error("trailing characters"));
-    }
-    Ok(sc.out)
 }
 
 struct Scanner<'a, 'p> {
@@ -502,7 +586,10 @@ impl<'a> Scanner<'a, '_> {
             Some(b'-' | b'0'..=b'9') => {
                 let raw = self.number()?;
                 if let Some(id) = entry.leaf {
-                    let x: f64 = raw.parse().map_err(|_| self.error("bad number"))?;
+                    let x = match decimal_to_f64(raw.as_bytes()) {
+                        Some(x) => x,
+                        None => raw.parse().map_err(|_| self.error("bad number"))?,
+                    };
                     self.out.push(id, LeafValue::Num(x), &self.stack);
                 }
                 Ok(())
@@ -658,6 +745,107 @@ impl<'a> Scanner<'a, '_> {
         self.pos += 4;
         Ok(v)
     }
+}
+
+/// The value of a JSON number without exponent and with at most 19 digits (the usual shape
+/// of coordinates, amounts and ids), correctly rounded like `str::parse::<f64>`; `None` for
+/// any other number, which `str::parse` then decodes.
+///
+/// The number is `m / 10^k` exactly (`m` its digits, `k` the fraction's length). One 128-bit
+/// division gives `q = floor(m * 2^s / 10^k)` with 55 or 56 bits; the top 53 are the
+/// significand, rounded to nearest, ties to even, on the next bit and on whether anything
+/// (the rest of `q` or the remainder) lies below it.
+fn decimal_to_f64(raw: &[u8]) -> Option<f64> {
+    let (negative, body) = match raw.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, raw),
+    };
+    // At most 19 digits and a dot. (Arithmetic wraps: a 20th digit is refused below.)
+    if body.len() > 20 {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut i = 0;
+    while let Some(&c) = body.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d >= 10 {
+            break;
+        }
+        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
+    let int_len = i;
+    if body.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(v) = word(body, i) {
+            if non_digits(v) != 0 {
+                break;
+            }
+            m = m.wrapping_mul(100_000_000).wrapping_add(eight_digits(v));
+            i += 8;
+        }
+        while let Some(&c) = body.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d >= 10 {
+                break;
+            }
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
+        }
+    }
+    // Anything left is an exponent.
+    if i != body.len() {
+        return None;
+    }
+    let k = (i - int_len).saturating_sub(1) as u32;
+    if int_len + k as usize > 19 {
+        return None;
+    }
+    let signed = |x: f64| if negative { -x } else { x };
+    if m == 0 {
+        return Some(signed(0.0));
+    }
+    let pow = 10u64.pow(k);
+    let m_bits = 64 - m.leading_zeros();
+    let pow_bits = 64 - pow.leading_zeros();
+    // m * 2^s / 10^k lands in [2^54, 2^56) and m * 2^s stays below 2^119.
+    let s = (55 + pow_bits).checked_sub(m_bits)?;
+    let numerator = u128::from(m) << s;
+    let q = numerator / u128::from(pow);
+    let exact = q * u128::from(pow) == numerator;
+    let q_bits = 128 - q.leading_zeros();
+    let drop = q_bits - 53;
+    let mut significand = (q >> drop) as u64;
+    let round = (q >> (drop - 1)) & 1 == 1;
+    let below = q & ((1u128 << (drop - 1)) - 1) != 0 || !exact;
+    if round && (below || significand & 1 == 1) {
+        significand += 1;
+    }
+    // The value is significand * 2^(drop - s), with the significand in [2^52, 2^53].
+    let mut exponent = i64::from(drop) - i64::from(s) + 52;
+    if significand == 1 << 53 {
+        significand >>= 1;
+        exponent += 1;
+    }
+    let biased = u64::try_from(exponent + 1023)
+        .ok()
+        .filter(|b| (1..2047).contains(b))?;
+    let bits = (biased << 52) | (significand & ((1 << 52) - 1));
+    Some(signed(f64::from_bits(bits)))
+}
+
+/// The value of eight ASCII digits, first digit in the low byte (pairs, then quads, then
+/// the whole, in three multiplications).
+#[inline]
+fn eight_digits(v: u64) -> u64 {
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let v = v.wrapping_sub(u64::from(b'0') * LOW);
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let v1 = (v & MASK).wrapping_mul(MUL1);
+    let v2 = ((v >> 16) & MASK).wrapping_mul(MUL2);
+    u64::from((v1.wrapping_add(v2) >> 32) as u32)
 }
 
 /// A skip failure: where, and what was expected.
@@ -1229,6 +1417,107 @@ mod tests {
                 "round {round}: {paths:?} {text}"
             );
         }
+    }
+
+    #[test]
+    fn short_decimals_decode_exactly_like_str_parse() {
+        let check = |text: &str| {
+            let expected: f64 = text.parse().unwrap();
+            if let Some(x) = decimal_to_f64(text.as_bytes()) {
+                assert_eq!(x.to_bits(), expected.to_bits(), "{text}");
+                true
+            } else {
+                false
+            }
+        };
+        // Ties between doubles (integers past 2^53), carries into the next power of two,
+        // the smallest and largest magnitudes, zeros.
+        for text in [
+            "9007199254740993",
+            "9007199254740995",
+            "18014398509481982",
+            "18014398509481983",
+            "72057594037927935",
+            "0.1",
+            "0.3",
+            "-0.0",
+            "0",
+            "0.000000000000000001",
+            "1.999999999999999999",
+            "0.999999999999999999",
+            "-122.418934120000001",
+            "37.774900001234567",
+            "123456789.0123456789",
+        ] {
+            assert!(check(text), "{text} should take the fast path");
+        }
+        for text in [
+            "1e5",
+            "12345678901234567890",
+            "1.5E-3",
+            "0.00000000000000000001",
+        ] {
+            assert!(!check(text), "{text} should be left to str::parse");
+        }
+        // Random digit strings of every length and dot position.
+        let mut rng = 0xF10A7u64;
+        let mut next = move || {
+            rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let mut fast = 0;
+        for _ in 0..300_000 {
+            let len = 1 + (next() % 19) as usize;
+            let mut digits: String = (0..len)
+                .map(|_| char::from(b'0' + (next() % 10) as u8))
+                .collect();
+            if next() % 4 == 0 {
+                // Runs of nines and zeros make carries and ties likelier.
+                let c = if next() % 2 == 0 { "9" } else { "0" };
+                let at = (next() % len as u64) as usize;
+                digits.replace_range(at.., &c.repeat(len - at));
+            }
+            let int_len = 1 + (next() % len as u64) as usize;
+            let (int, frac) = digits.split_at(int_len);
+            let int = int.trim_start_matches('0');
+            let int = if int.is_empty() { "0" } else { int };
+            let sign = if next() % 2 == 0 { "-" } else { "" };
+            let text = if frac.is_empty() {
+                format!("{sign}{int}")
+            } else {
+                format!("{sign}{int}.{frac}")
+            };
+            fast += usize::from(check(&text));
+        }
+        assert!(fast > 250_000, "only {fast} took the fast path");
+    }
+
+    #[test]
+    fn eight_digits_at_once() {
+        for text in ["00000000", "12345678", "99999999", "10000001", "07060504"] {
+            let v = u64::from_le_bytes(text.as_bytes().try_into().unwrap());
+            assert_eq!(eight_digits(v), text.parse::<u64>().unwrap(), "{text}");
+        }
+    }
+
+    #[test]
+    fn kept_buffers_keep_their_allocations() {
+        let idx = index(&["a"]);
+        let mut scratch = Scratch::default();
+        let text = String::from(r#"{"a":["x","y","z"]}"#);
+        let leaves = flatten_json_with(&text, &idx, &mut scratch).unwrap();
+        assert_eq!(leaves.value.len(), 3);
+        let capacity = leaves.value.capacity();
+        scratch.keep(leaves);
+        drop(text);
+        let other = String::from(r#"{"a":"w"}"#);
+        let leaves = flatten_json_with(&other, &idx, &mut scratch).unwrap();
+        assert_eq!(leaves.value, vec![LeafValue::Str(Cow::Borrowed("w"))]);
+        assert_eq!(leaves.present, vec![true]);
+        assert_eq!(leaves.value.capacity(), capacity);
     }
 
     #[test]

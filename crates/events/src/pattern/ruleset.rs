@@ -15,6 +15,7 @@
 //! when given text ([`super::flatten::flatten_json`]).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -23,7 +24,7 @@ use super::EventPattern;
 use super::cidr::IpRange;
 use super::error::EventError;
 use super::flatten::{
-    LeafValue, Leaves, Membership, PathIndex, consistent, flatten_json, flatten_value,
+    LeafValue, Leaves, Membership, PathIndex, Scratch, consistent, flatten_json_with, flatten_value,
 };
 use super::fxhash::FxHashMap;
 use super::model::{AnythingBut, Matcher, Scalar, fold_case};
@@ -328,17 +329,22 @@ impl RuleSet {
         if !event.is_object() || self.patterns.is_empty() {
             return Vec::new();
         }
-        self.evaluate(&flatten_value(event, &self.paths))
+        with_scratch(|scratch| self.evaluate(&flatten_value(event, &self.paths), scratch))
     }
 
     /// The names of the rules matching an event given as JSON text (the fast path: only the
     /// fields some rule uses are decoded).
     pub fn matches_json(&self, event_json: &str) -> Result<Vec<String>, EventError> {
-        let leaves = flatten_json(event_json, &self.paths)?;
-        if self.patterns.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(self.evaluate(&leaves))
+        with_scratch(|scratch| {
+            let leaves = flatten_json_with(event_json, &self.paths, scratch)?;
+            let names = if self.patterns.is_empty() {
+                Vec::new()
+            } else {
+                self.evaluate(&leaves, scratch)
+            };
+            scratch.keep(leaves);
+            Ok(names)
+        })
     }
 
     fn rebuild(&mut self) {
@@ -379,16 +385,17 @@ impl RuleSet {
         }
     }
 
-    fn evaluate(&self, leaves: &Leaves<'_>) -> Vec<String> {
+    fn evaluate(&self, leaves: &Leaves<'_>, scratch: &mut Scratch) -> Vec<String> {
         // (sub-pattern, slot, leaf) for every matcher a leaf satisfies.
-        let mut hits: Vec<(u32, u32, u32)> = Vec::with_capacity(16);
-        let mut excluded = Vec::new();
+        let hits = &mut scratch.hits;
+        let excluded = &mut scratch.excluded;
+        hits.clear();
         for (i, value) in leaves.value.iter().enumerate() {
             let Some(index) = self.fields.get(leaves.path[i] as usize) else {
                 continue;
             };
             let leaf = i as u32;
-            index.hits(value, &mut excluded, |s| hits.push((s.sub, s.slot, leaf)));
+            index.hits(value, excluded, |s| hits.push((s.sub, s.slot, leaf)));
         }
         for (path, slot) in &self.absence {
             if !leaves.present.get(*path as usize).copied().unwrap_or(false) {
@@ -398,7 +405,8 @@ impl RuleSet {
         hits.sort_unstable();
         hits.dedup();
 
-        let mut rules: Vec<u32> = Vec::new();
+        let rules = &mut scratch.rules;
+        rules.clear();
         let mut start = 0;
         while start < hits.len() {
             let sub = hits[start].0;
@@ -414,12 +422,25 @@ impl RuleSet {
         rules.sort_unstable();
         rules.dedup();
         let mut names: Vec<String> = rules
-            .into_iter()
-            .map(|r| self.rule_names[r as usize].clone())
+            .iter()
+            .map(|&r| self.rule_names[r as usize].clone())
             .collect();
         names.sort_unstable();
         names
     }
+}
+
+thread_local! {
+    /// Buffers reused by every match on this thread.
+    static SCRATCH: Cell<Option<Box<Scratch>>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with this thread's kept buffers (fresh ones if `f` is re-entered).
+fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    let mut scratch = SCRATCH.take().unwrap_or_default();
+    let out = f(&mut scratch);
+    SCRATCH.set(Some(scratch));
+    out
 }
 
 /// Whether one leaf per slot can be chosen so that all chosen leaves are array-consistent.
