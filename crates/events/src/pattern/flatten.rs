@@ -559,7 +559,12 @@ impl<'a> Scanner<'a, '_> {
                 let mut index = 0u32;
                 loop {
                     self.stack.push((id, index));
-                    let result = self.value(node, entry);
+                    // Scalars without a call: arrays of numbers are common and long.
+                    self.ws();
+                    let result = match self.peek() {
+                        Some(b'{' | b'[') => self.value(node, entry),
+                        _ => self.scalar(entry),
+                    };
                     self.stack.pop();
                     result?;
                     index = index.saturating_add(1);
@@ -576,6 +581,14 @@ impl<'a> Scanner<'a, '_> {
                 self.depth -= 1;
                 Ok(())
             }
+            _ => self.scalar(entry),
+        }
+    }
+
+    /// A value that is not a container (or an error), at `self.pos`.
+    #[inline]
+    fn scalar(&mut self, entry: PathEntry) -> Result<(), EventError> {
+        match self.peek() {
             Some(b'"') => {
                 let s = self.string()?;
                 if let Some(id) = entry.leaf {
@@ -805,7 +818,7 @@ fn decimal_to_f64(raw: &[u8]) -> Option<f64> {
     if m == 0 {
         return Some(signed(0.0));
     }
-    let pow = 10u64.pow(k);
+    let pow = POW10[k as usize];
     let m_bits = 64 - m.leading_zeros();
     let pow_bits = 64 - pow.leading_zeros();
     // m * 2^s / 10^k lands in [2^54, 2^56) and m * 2^s stays below 2^119.
@@ -833,6 +846,17 @@ fn decimal_to_f64(raw: &[u8]) -> Option<f64> {
     let bits = (biased << 52) | (significand & ((1 << 52) - 1));
     Some(signed(f64::from_bits(bits)))
 }
+
+/// `10^k` for `k` in `0..=19`.
+const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut k = 1;
+    while k < 20 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
 
 /// The value of eight ASCII digits, first digit in the low byte (pairs, then quads, then
 /// the whole, in three multiplications).

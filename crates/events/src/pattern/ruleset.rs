@@ -158,11 +158,17 @@ impl FieldIndex {
         match value {
             LeafValue::Str(s) => {
                 let s: &str = s;
-                if let Some(v) = self.exact_str.get(s) {
+                if !self.exact_str.is_empty()
+                    && let Some(v) = self.exact_str.get(s)
+                {
                     v.iter().for_each(|x| hit(*x));
                 }
-                self.prefix.walk(s.bytes(), &mut hit);
-                self.suffix.walk(s.bytes().rev(), &mut hit);
+                if !self.prefix.is_empty() {
+                    self.prefix.walk(s.bytes(), &mut hit);
+                }
+                if !self.suffix.is_empty() {
+                    self.suffix.walk(s.bytes().rev(), &mut hit);
+                }
                 if self.folds {
                     // Short ASCII values are folded on the stack: no allocation per event.
                     let mut buf = [0u8; 64];
@@ -178,16 +184,26 @@ impl FieldIndex {
                         fold_case(s)
                     };
                     let f: &str = &folded;
-                    if let Some(v) = self.ignore_case.get(f) {
+                    if !self.ignore_case.is_empty()
+                        && let Some(v) = self.ignore_case.get(f)
+                    {
                         v.iter().for_each(|x| hit(*x));
                     }
-                    self.prefix_ic.walk(f.bytes(), &mut hit);
-                    self.suffix_ic.walk(f.bytes().rev(), &mut hit);
-                    if let Some(ids) = self.but_ic.get(f) {
+                    if !self.prefix_ic.is_empty() {
+                        self.prefix_ic.walk(f.bytes(), &mut hit);
+                    }
+                    if !self.suffix_ic.is_empty() {
+                        self.suffix_ic.walk(f.bytes().rev(), &mut hit);
+                    }
+                    if !self.but_ic.is_empty()
+                        && let Some(ids) = self.but_ic.get(f)
+                    {
                         excluded.extend_from_slice(ids);
                     }
                 }
-                if let Some(ids) = self.but_str.get(s) {
+                if !self.but_str.is_empty()
+                    && let Some(ids) = self.but_str.get(s)
+                {
                     excluded.extend_from_slice(ids);
                 }
                 if !self.but_prefix.is_empty() {
@@ -214,10 +230,14 @@ impl FieldIndex {
                 }
             }
             LeafValue::Num(x) => {
-                if let Some(v) = self.exact_num.get(&num_key(*x)) {
+                if !self.exact_num.is_empty()
+                    && let Some(v) = self.exact_num.get(&num_key(*x))
+                {
                     v.iter().for_each(|s| hit(*s));
                 }
-                if let Some(ids) = self.but_num.get(&num_key(*x)) {
+                if !self.but_num.is_empty()
+                    && let Some(ids) = self.but_num.get(&num_key(*x))
+                {
                     excluded.extend_from_slice(ids);
                 }
                 for (m, slot) in &self.scanned {
@@ -447,7 +467,13 @@ fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
 /// `group` holds the hits of one sub-pattern, sorted by slot.
 fn consistent_choice(group: &[(u32, u32, u32)], leaves: &Leaves<'_>) -> bool {
     let in_arrays = |leaf: u32| leaf != ABSENT && !leaves.membership(leaf as usize).is_empty();
-    if !group.iter().any(|h| in_arrays(h.2)) {
+    // Only slots whose every hit lies in arrays constrain the choice; one such slot alone
+    // can always be satisfied.
+    let constraining = group
+        .chunk_by(|a, b| a.1 == b.1)
+        .filter(|slot_hits| slot_hits.iter().all(|h| in_arrays(h.2)))
+        .count();
+    if constraining <= 1 {
         return true;
     }
     let mut choices: Vec<Vec<&[Membership]>> = Vec::new();
