@@ -33,6 +33,13 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
         .map_err(|source| ServeError::Bind { addr, source })
 }
 
+/// The accepted connections of `listener`, with TCP_NODELAY on each: without it, small
+/// gRPC answers wait for the peer's delayed ACK (about 40 ms on Linux), which caps a
+/// connection at a few hundred unary calls per second.
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 /// The health reporter of a running server: services mark themselves serving or not
 /// (e.g. while NATS is away).
 pub type HealthReporter = tonic_health::server::HealthReporter;
@@ -61,7 +68,7 @@ pub async fn serve(
     Server::builder()
         .layer(AuthLayer::new(api_token))
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.wait_owned())
+        .serve_with_incoming_shutdown(incoming(listener), shutdown.wait_owned())
         .await?;
     tracing::info!("gRPC server stopped");
     Ok(())

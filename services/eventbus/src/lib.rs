@@ -73,12 +73,6 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> Result<(), Error> {
-    // Accepted sockets inherit TCP_NODELAY from the listener on Linux. Without it, small
-    // gRPC answers wait for delayed ACKs (about 40 ms each), which caps PutEvents at a few
-    // hundred calls per second per connection.
-    if let Err(e) = socket2::SockRef::from(&listener).set_tcp_nodelay(true) {
-        tracing::debug!(error = %e, "cannot set TCP_NODELAY on the gRPC listener");
-    }
     let mut configured: Vec<String> = settings.buses.clone();
     configured.push(DEFAULT_BUS.to_owned());
     configured.sort();
