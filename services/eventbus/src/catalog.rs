@@ -37,10 +37,11 @@ struct State {
     replays: BTreeMap<String, (ReplayRecord, u64)>,
 }
 
-/// A shared handle on the catalog.
+/// A shared handle on the catalog; cheap to clone (the KV handle holds the whole stream
+/// description, so it is shared rather than copied).
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    kv: kv::Store,
+    kv: Arc<kv::Store>,
     state: Arc<RwLock<State>>,
     applied: Arc<watch::Sender<u64>>,
 }
@@ -65,7 +66,7 @@ impl Catalog {
             .last_sequence;
         let (applied, _) = watch::channel(0);
         let catalog = Self {
-            kv,
+            kv: Arc::new(kv),
             state: Arc::new(RwLock::new(State::default())),
             applied: Arc::new(applied),
         };

@@ -6,18 +6,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, AckKind, consumer, message::PublishMessage};
+use async_nats::jetstream::{self, AckKind, consumer};
 use futures::StreamExt;
 use groundwork_bus::{EventPublisher, names};
 use groundwork_events::envelope::Event;
-use groundwork_events::transform::RenderContext;
 use groundwork_kit::Shutdown;
 use serde_json::Value;
-use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
 use crate::catalog::Catalog;
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, event_for_targets, ingestion_time, nats_message, render};
 use crate::dlq::{self, Failure};
 use crate::retry::{Backoff, Exhausted};
 use crate::targets::TargetKind;
@@ -62,20 +60,6 @@ pub struct Deliverer {
     pub in_flight: Arc<Semaphore>,
 }
 
-fn ms_to_time(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-/// A time as the envelope writes it (`2024-05-01T12:00:00Z`).
-pub fn envelope_time(t: OffsetDateTime) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .unwrap_or_default()
-}
-
 /// A stable event id for a delivery to another bus, so that a retried delivery is stored
 /// once there.
 fn forwarded_event_id(delivery_id: &str) -> String {
@@ -100,8 +84,9 @@ fn forwarded_event_id(delivery_id: &str) -> String {
 impl Deliverer {
     /// Delivers until shutdown; reconnects its consumer after errors.
     pub async fn run(self, shutdown: Shutdown) {
+        let this = Arc::new(self);
         while !shutdown.is_triggered() {
-            if let Err(e) = self.consume(&shutdown).await {
+            if let Err(e) = this.consume(&shutdown).await {
                 tracing::warn!(error = %e, "deliverer interrupted; resuming shortly");
             }
             tokio::select! {
@@ -111,7 +96,7 @@ impl Deliverer {
         }
     }
 
-    async fn consume(&self, shutdown: &Shutdown) -> Result<(), String> {
+    async fn consume(self: &Arc<Self>, shutdown: &Shutdown) -> Result<(), String> {
         let stream = self
             .js
             .get_stream(names::TARGETS_STREAM)
@@ -155,7 +140,7 @@ impl Deliverer {
             let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
                 return Ok(());
             };
-            let this = self.clone();
+            let this = Arc::clone(self);
             tokio::spawn(async move {
                 this.handle(message).await;
                 drop(permit);
@@ -237,39 +222,23 @@ impl Deliverer {
     ) -> Result<(), DeliveryError> {
         let kind = TargetKind::parse(&delivery.target.arn)
             .map_err(|e| DeliveryError::terminal("INVALID_TARGET", e))?;
-        let mut event = delivery.event.clone();
-        if let (Some(replay), Some(obj)) = (&delivery.replay_name, event.as_object_mut()) {
-            obj.insert("replay-name".into(), Value::String(replay.clone()));
-        }
+        let replay = delivery.replay_name.as_deref();
+        let event = event_for_targets(&delivery.event, replay);
         if let TargetKind::Bus { bus } = kind {
             return self.forward(delivery, &event, &bus).await;
         }
-        let input = delivery
-            .target
-            .input()
-            .map_err(|e| DeliveryError::terminal("INVALID_INPUT", e.to_string()))?;
-        let ingestion_time = envelope_time(ms_to_time(delivery.ingested_ms));
-        let body = input
-            .render(
-                &event,
-                &RenderContext {
-                    rule_name: &delivery.rule,
-                    rule_arn: &delivery.rule_arn,
-                    ingestion_time: &ingestion_time,
-                },
-            )
-            .map_err(|e| DeliveryError::terminal("TRANSFORMATION_FAILED", e.to_string()))?;
+        let body = render(
+            &delivery.target,
+            &event,
+            &delivery.rule,
+            &delivery.rule_arn,
+            &ingestion_time(delivery.ingested_ms),
+        )?;
         let event_id = delivery.event_id().to_owned();
         match kind {
             TargetKind::Nats { subject } => {
-                let mut publish = PublishMessage::build()
-                    .payload(body.into())
-                    .message_id(&delivery.id)
-                    .header(names::EVENT_ID_HEADER, event_id.as_str())
-                    .header(names::RULE_ARN_HEADER, delivery.rule_arn.as_str());
-                if let Some(replay) = &delivery.replay_name {
-                    publish = publish.header(names::REPLAY_NAME_HEADER, replay.as_str());
-                }
+                let publish =
+                    nats_message(body, &delivery.id, &event_id, &delivery.rule_arn, replay);
                 let ack = self
                     .js
                     .send_publish(subject, publish)
@@ -343,9 +312,6 @@ mod tests {
         assert_eq!(a, forwarded_event_id("e:r:t"));
         assert_ne!(a, forwarded_event_id("e:r:u"));
         assert_eq!(a.len(), 36);
-        assert_eq!(
-            envelope_time(OffsetDateTime::UNIX_EPOCH),
-            "1970-01-01T00:00:00Z"
-        );
+        assert_eq!(crate::delivery::ingestion_time(0), "1970-01-01T00:00:00Z");
     }
 }

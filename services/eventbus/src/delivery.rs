@@ -1,15 +1,29 @@
-//! Deliveries: one message in the `TARGETS` stream per (event, rule, target), and the
-//! fan-out that writes them. The message id is `<event id>:<rule>:<target id>` (plus the
-//! replay name for replays), so an event routed again after a crash produces no duplicate.
+//! Deliveries: one per (event, rule, target), made by the router's fan-out.
+//!
+//! A NATS-subject target's delivery is rendered by the router and stored straight in the
+//! `DELIVERIES` stream: a JetStream store is the whole delivery, so it needs no second
+//! queue. Every other delivery (webhooks, other buses) is stored in `TARGETS` as a
+//! [`Delivery`] document for the deliverer, which retries and dead-letters; so is a
+//! NATS-subject delivery whose input cannot be rendered or whose direct store failed, so
+//! that the deliverer applies the target's retry policy and DLQ to it as to any other.
+//!
+//! The message id is `<event id>:<rule>:<target id>` (plus the replay name for replays) in
+//! both streams, so an event routed again after a crash produces no duplicate.
 
-use async_nats::jetstream::{self, message::PublishMessage};
+use std::borrow::Cow;
+
+use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
 use groundwork_bus::names;
+use groundwork_events::transform::RenderContext;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use crate::catalog::BusRules;
+use crate::deliverer::DeliveryError;
 use crate::error::Error;
-use crate::targets::Target;
+use crate::rules::RuleRecord;
+use crate::targets::{Target, TargetKind};
 
 /// What the deliverer needs to make one delivery: the target as it was when the event
 /// was routed, and the event.
@@ -40,8 +54,125 @@ pub fn delivery_id(event_id: &str, rule: &str, target: &str, replay: Option<&str
     }
 }
 
-/// Stores one delivery per target of every matched rule (restricted to `only` when
-/// given) and returns how many, once JetStream acknowledged them all.
+/// A time as the envelope writes it (`2024-05-01T12:00:00Z`).
+pub fn envelope_time(t: OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+/// The ingestion time of an event stored at `ms` (Unix milliseconds), as inputs see it.
+pub fn ingestion_time(ms: i64) -> String {
+    envelope_time(
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+    )
+}
+
+/// The event as targets receive it: with `replay-name` on replays.
+pub fn event_for_targets<'a>(event: &'a Value, replay: Option<&str>) -> Cow<'a, Value> {
+    match replay {
+        Some(replay) if event.is_object() => {
+            let mut event = event.clone();
+            if let Some(obj) = event.as_object_mut() {
+                obj.insert("replay-name".into(), Value::String(replay.to_owned()));
+            }
+            Cow::Owned(event)
+        }
+        _ => Cow::Borrowed(event),
+    }
+}
+
+/// A target's input for an event (see [`event_for_targets`]).
+pub fn render(
+    target: &Target,
+    event: &Value,
+    rule: &str,
+    rule_arn: &str,
+    ingestion_time: &str,
+) -> Result<String, DeliveryError> {
+    let input = target
+        .input()
+        .map_err(|e| DeliveryError::terminal("INVALID_INPUT", e.to_string()))?;
+    input
+        .render(
+            event,
+            &RenderContext {
+                rule_name: rule,
+                rule_arn,
+                ingestion_time,
+            },
+        )
+        .map_err(|e| DeliveryError::terminal("TRANSFORMATION_FAILED", e.to_string()))
+}
+
+/// The message a NATS-subject target receives in `DELIVERIES`.
+pub fn nats_message(
+    body: String,
+    delivery_id: &str,
+    event_id: &str,
+    rule_arn: &str,
+    replay: Option<&str>,
+) -> PublishMessage {
+    let mut publish = PublishMessage::build()
+        .payload(body.into())
+        .message_id(delivery_id)
+        .header(names::EVENT_ID_HEADER, event_id)
+        .header(names::RULE_ARN_HEADER, rule_arn);
+    if let Some(replay) = replay {
+        publish = publish.header(names::REPLAY_NAME_HEADER, replay);
+    }
+    publish
+}
+
+/// One event's deliveries being made.
+struct FanOut<'a> {
+    js: &'a jetstream::Context,
+    bus: &'a str,
+    event: &'a Value,
+    event_id: &'a str,
+    ingested_ms: i64,
+    replay: Option<&'a str>,
+    targets_subject: String,
+}
+
+impl FanOut<'_> {
+    /// Stores a delivery in `TARGETS` for the deliverer; returns its pending ack.
+    async fn queue(
+        &self,
+        id: String,
+        rule_name: &str,
+        rule: &RuleRecord,
+        target: &Target,
+    ) -> Result<PublishAckFuture, Error> {
+        let delivery = Delivery {
+            id,
+            bus: self.bus.to_owned(),
+            rule: rule_name.to_owned(),
+            rule_arn: rule.arn.clone(),
+            target: target.clone(),
+            event: self.event.clone(),
+            ingested_ms: self.ingested_ms,
+            replay_name: self.replay.map(str::to_owned),
+        };
+        let payload = serde_json::to_vec(&delivery)
+            .map_err(|e| Error::Internal(format!("cannot encode a delivery: {e}")))?;
+        let message = PublishMessage::build()
+            .payload(payload.into())
+            .message_id(&delivery.id);
+        self.js
+            .send_publish(self.targets_subject.clone(), message)
+            .await
+            .map_err(|e| Error::Unavailable(format!("cannot store a delivery: {e}")))
+    }
+}
+
+/// Makes the deliveries of every target of every matched rule (restricted to `only` when
+/// given) and returns how many, once JetStream stored them all, each either in
+/// `DELIVERIES` (NATS-subject targets) or in `TARGETS` (everything else, and NATS-subject
+/// deliveries that could not be stored directly). All stores are in flight at once.
 pub async fn fan_out(
     js: &jetstream::Context,
     bus: &str,
@@ -51,39 +182,58 @@ pub async fn fan_out(
     ingested_ms: i64,
     replay: Option<&str>,
 ) -> Result<usize, Error> {
-    let event_id = event.get("id").and_then(Value::as_str).unwrap_or_default();
-    let subject = names::targets_subject(bus);
-    let mut acks = Vec::new();
+    let fan = FanOut {
+        js,
+        bus,
+        event,
+        event_id: event.get("id").and_then(Value::as_str).unwrap_or_default(),
+        ingested_ms,
+        replay,
+        targets_subject: names::targets_subject(bus),
+    };
+    let shown = event_for_targets(event, replay);
+    let mut ingestion = None;
+    let mut direct_acks = Vec::new();
+    let mut direct = Vec::new();
+    let mut queued = Vec::new();
     for rule_name in matched {
         let Some(rule) = table.rules.get(rule_name) else {
             continue;
         };
         for target in &rule.targets {
-            let delivery = Delivery {
-                id: delivery_id(event_id, rule_name, &target.id, replay),
-                bus: bus.to_owned(),
-                rule: rule_name.clone(),
-                rule_arn: rule.arn.clone(),
-                target: target.clone(),
-                event: event.clone(),
-                ingested_ms,
-                replay_name: replay.map(str::to_owned),
-            };
-            let payload = serde_json::to_vec(&delivery)
-                .map_err(|e| Error::Internal(format!("cannot encode a delivery: {e}")))?;
-            let message = PublishMessage::build()
-                .payload(payload.into())
-                .message_id(&delivery.id);
-            let ack = js
-                .send_publish(subject.clone(), message)
-                .await
-                .map_err(|e| Error::Unavailable(format!("cannot store a delivery: {e}")))?;
-            acks.push(ack);
+            let id = delivery_id(fan.event_id, rule_name, &target.id, replay);
+            if let Ok(TargetKind::Nats { subject }) = TargetKind::parse(&target.arn) {
+                let ingestion_time = ingestion.get_or_insert_with(|| ingestion_time(ingested_ms));
+                // An input that cannot be rendered goes to the deliverer, which
+                // dead-letters it with the reason.
+                if let Ok(body) = render(target, &shown, rule_name, &rule.arn, ingestion_time) {
+                    let message = nats_message(body, &id, fan.event_id, &rule.arn, replay);
+                    match js.send_publish(subject, message).await {
+                        Ok(ack) => {
+                            direct_acks.push(std::future::IntoFuture::into_future(ack));
+                            direct.push((id, rule_name, rule, target));
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::debug!(delivery = %id, error = %e, "direct store failed; queueing the delivery");
+                        }
+                    }
+                }
+            }
+            queued.push(fan.queue(id, rule_name, rule, target).await?);
         }
     }
-    let count = acks.len();
+    let count = direct.len() + queued.len();
+    let stored = futures::future::join_all(direct_acks).await;
+    for (result, (id, rule_name, rule, target)) in stored.into_iter().zip(direct) {
+        if let Err(e) = result {
+            tracing::debug!(delivery = %id, error = %e, "direct store failed; queueing the delivery");
+            queued.push(fan.queue(id, rule_name, rule, target).await?);
+        }
+    }
     for result in
-        futures::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await
+        futures::future::join_all(queued.into_iter().map(std::future::IntoFuture::into_future))
+            .await
     {
         result.map_err(|e| Error::Unavailable(format!("a delivery was not stored: {e}")))?;
     }

@@ -8,8 +8,9 @@
 //! - [`tail`]: following a bus stream.
 //! - [`catalog`]: the in-memory view of the `eventbus-rules` KV bucket, kept by a watch.
 //! - [`buses`], [`rules`], [`targets`], [`archive`], [`replay`]: the API's resources.
-//! - [`router`]: bus stream → matching rules → one delivery per (rule, target) in `TARGETS`.
-//! - [`delivery`]: the delivery message and the fan-out that writes it.
+//! - [`router`]: bus stream → matching rules → one delivery per (rule, target).
+//! - [`delivery`]: the fan-out that makes them: NATS-subject deliveries straight into
+//!   `DELIVERIES`, the others as delivery messages in `TARGETS`.
 //! - [`deliverer`]: `TARGETS` → NATS subjects, webhooks ([`webhook`]) and other buses.
 //! - [`retry`]: retry policies and backoff; [`dlq`]: dead letters and redrive.
 //! - [`arn`]: EventBridge ARNs; [`error`]: the error type and its gRPC mapping.

@@ -1,6 +1,7 @@
 //! The router: a durable consumer of a bus stream (shared by replicas) that matches each
-//! event against the bus's enabled rules and stores one delivery per (rule, target) in
-//! `TARGETS`. An event is acknowledged only once all its deliveries are stored; many
+//! event against the bus's enabled rules and makes one delivery per (rule, target)
+//! ([`fan_out`]: NATS-subject targets straight into `DELIVERIES`, the others into
+//! `TARGETS`). An event is acknowledged only once all its deliveries are stored; many
 //! events are in flight at once, each publishing asynchronously.
 
 use std::sync::Arc;
@@ -28,8 +29,9 @@ pub struct Router {
 impl Router {
     /// Routes `bus` until `stop`; reconnects its consumer after errors.
     pub async fn run(self, bus: String, stop: CancellationToken) {
+        let this = Arc::new(self);
         while !stop.is_cancelled() {
-            if let Err(e) = self.consume(&bus, &stop).await {
+            if let Err(e) = this.consume(&bus, &stop).await {
                 tracing::warn!(%bus, error = %e, "router interrupted; resuming shortly");
             }
             tokio::select! {
@@ -39,7 +41,7 @@ impl Router {
         }
     }
 
-    async fn consume(&self, bus: &str, stop: &CancellationToken) -> Result<(), String> {
+    async fn consume(self: &Arc<Self>, bus: &str, stop: &CancellationToken) -> Result<(), String> {
         let stream = self
             .js
             .get_stream(names::events_stream(bus))
@@ -84,7 +86,7 @@ impl Router {
             let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
                 return Ok(());
             };
-            let this = self.clone();
+            let this = Arc::clone(self);
             let bus = bus.to_owned();
             tokio::spawn(async move {
                 this.route(&bus, message).await;

@@ -196,3 +196,129 @@ async fn an_input_transformer_shapes_what_a_webhook_receives() {
     );
     stack.stop().await;
 }
+
+/// NATS-subject deliveries are rendered and stored by the router itself; one whose input
+/// cannot be rendered still reaches the DLQ with the reason, through the deliverer.
+#[tokio::test]
+async fn nats_targets_get_their_transformed_input_and_an_unrenderable_one_is_dead_lettered() {
+    let stack = Stack::start_with(common::fast_retries).await;
+    let mut c = stack.client().await;
+    c.put_rule(pb::PutRuleRequest {
+        name: "shaped".into(),
+        event_pattern: r#"{"source": ["test.shape"]}"#.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let transformer = |template: &str| pb::InputTransformer {
+        input_paths_map: [("state".to_owned(), "$.detail.state".to_owned())].into(),
+        input_template: template.into(),
+    };
+    let mut good = target("good", "nats:shaped.good");
+    good.input_transformer = Some(transformer(
+        r#"{"state": <state>, "rule": "<aws.events.rule-name>"}"#,
+    ));
+    let mut broken = target("broken", "nats:shaped.broken");
+    broken.input_transformer = Some(transformer(r#"{"state": <state>"#));
+    let put = c
+        .put_targets(pb::PutTargetsRequest {
+            rule: "shaped".into(),
+            event_bus_name: String::new(),
+            targets: vec![good, broken],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(put.failed_entry_count, 0, "{put:?}");
+    let id = c
+        .put_events(pb::PutEventsRequest {
+            entries: vec![common::entry("test.shape", "T", r#"{"state": "ALARM"}"#)],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries[0]
+        .event_id
+        .clone();
+    let js = jetstream::new(stack.nats_client().await);
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let js = js.clone();
+            async move {
+                stream_len(&js, "DELIVERIES").await == 1
+                    && stream_len(&js, "DLQ_default").await == 1
+            }
+        })
+        .await
+    );
+    let delivered = common::deliveries(&js).await;
+    assert_eq!(delivered[0].subject, "groundwork.deliver.shaped.good");
+    assert_eq!(delivered[0].event_id, id);
+    let body: serde_json::Value = serde_json::from_str(&delivered[0].payload).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"state": "ALARM", "rule": "shaped"})
+    );
+    let letters = c
+        .list_dead_letters(pb::ListDeadLettersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .dead_letters;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].error_code, "TRANSFORMATION_FAILED");
+    assert_eq!(letters[0].event_id, id);
+    assert_eq!(letters[0].target_arn, "nats:shaped.broken");
+    stack.stop().await;
+}
+
+/// A NATS-subject delivery that cannot be stored directly (here: the DELIVERIES stream is
+/// gone) is queued for the deliverer, which retries it and dead-letters it by its policy.
+#[tokio::test]
+async fn a_nats_delivery_that_cannot_be_stored_is_retried_then_dead_lettered() {
+    let stack = Stack::start_with(common::fast_retries).await;
+    let mut c = stack.client().await;
+    c.put_rule(pb::PutRuleRequest {
+        name: "lost".into(),
+        event_pattern: r#"{"source": ["test.lost"]}"#.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut t = target("t", "nats:lost");
+    t.retry_policy = Some(pb::RetryPolicy {
+        maximum_retry_attempts: Some(1),
+        maximum_event_age_in_seconds: None,
+    });
+    c.put_targets(pb::PutTargetsRequest {
+        rule: "lost".into(),
+        event_bus_name: String::new(),
+        targets: vec![t],
+    })
+    .await
+    .unwrap();
+    let js = jetstream::new(stack.nats_client().await);
+    js.delete_stream("DELIVERIES").await.unwrap();
+    c.put_events(pb::PutEventsRequest {
+        entries: vec![common::entry("test.lost", "T", "{}")],
+    })
+    .await
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let js = js.clone();
+            async move { stream_len(&js, "DLQ_default").await == 1 }
+        })
+        .await
+    );
+    let letters = c
+        .list_dead_letters(pb::ListDeadLettersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .dead_letters;
+    assert_eq!(letters[0].error_code, "NATS_UNAVAILABLE");
+    assert_eq!(letters[0].retry_attempts, 1);
+    assert_eq!(letters[0].exhausted_retry_condition, "MaximumRetryAttempts");
+    stack.stop().await;
+}
