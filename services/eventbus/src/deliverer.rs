@@ -237,8 +237,13 @@ impl Deliverer {
         let event_id = delivery.event_id().to_owned();
         match kind {
             TargetKind::Nats { subject } => {
-                let publish =
-                    nats_message(body, &delivery.id, &event_id, &delivery.rule_arn, replay);
+                let publish = nats_message(
+                    body.into(),
+                    &delivery.id,
+                    &event_id,
+                    &delivery.rule_arn,
+                    replay,
+                );
                 let ack = self
                     .js
                     .send_publish(subject, publish)

@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
+use bytes::Bytes;
 use groundwork_bus::names;
 use groundwork_events::transform::RenderContext;
 use serde::{Deserialize, Serialize};
@@ -110,14 +111,14 @@ pub fn render(
 
 /// The message a NATS-subject target receives in `DELIVERIES`.
 pub fn nats_message(
-    body: String,
+    body: Bytes,
     delivery_id: &str,
     event_id: &str,
     rule_arn: &str,
     replay: Option<&str>,
 ) -> PublishMessage {
     let mut publish = PublishMessage::build()
-        .payload(body.into())
+        .payload(body)
         .message_id(delivery_id)
         .header(names::EVENT_ID_HEADER, event_id)
         .header(names::RULE_ARN_HEADER, rule_arn);
@@ -169,16 +170,23 @@ impl FanOut<'_> {
     }
 }
 
-/// Makes the deliveries of every target of every matched rule (restricted to `only` when
-/// given) and returns how many, once JetStream stored them all, each either in
-/// `DELIVERIES` (NATS-subject targets) or in `TARGETS` (everything else, and NATS-subject
-/// deliveries that could not be stored directly). All stores are in flight at once.
+/// Makes the deliveries of every target of every matched rule and returns how many, once
+/// JetStream stored them all, each either in `DELIVERIES` (NATS-subject targets) or in
+/// `TARGETS` (everything else, and NATS-subject deliveries that could not be stored
+/// directly). All stores are in flight at once.
+///
+/// `stored` is the event as stored on its bus, when the caller has it: a target that
+/// takes the whole event (no input settings) then receives those bytes as they are,
+/// instead of the event parsed and written again (the same JSON text for every event
+/// the bus stored itself, as it writes events exactly as serde_json writes a value).
+#[allow(clippy::too_many_arguments)]
 pub async fn fan_out(
     js: &jetstream::Context,
     bus: &str,
     table: &BusRules,
     matched: &[String],
     event: &Value,
+    stored: Option<&Bytes>,
     ingested_ms: i64,
     replay: Option<&str>,
 ) -> Result<usize, Error> {
@@ -203,10 +211,19 @@ pub async fn fan_out(
         for target in &rule.targets {
             let id = delivery_id(fan.event_id, rule_name, &target.id, replay);
             if let Ok(TargetKind::Nats { subject }) = TargetKind::parse(&target.arn) {
-                let ingestion_time = ingestion.get_or_insert_with(|| ingestion_time(ingested_ms));
+                let whole_event = stored.filter(|_| replay.is_none() && target.takes_whole_event());
+                let body = match whole_event {
+                    Some(bytes) => Ok(bytes.clone()),
+                    None => {
+                        let ingestion_time =
+                            ingestion.get_or_insert_with(|| ingestion_time(ingested_ms));
+                        render(target, &shown, rule_name, &rule.arn, ingestion_time)
+                            .map(Bytes::from)
+                    }
+                };
                 // An input that cannot be rendered goes to the deliverer, which
                 // dead-letters it with the reason.
-                if let Ok(body) = render(target, &shown, rule_name, &rule.arn, ingestion_time) {
+                if let Ok(body) = body {
                     let message = nats_message(body, &id, fan.event_id, &rule.arn, replay);
                     match js.send_publish(subject, message).await {
                         Ok(ack) => {
@@ -238,4 +255,35 @@ pub async fn fan_out(
         result.map_err(|e| Error::Unavailable(format!("a delivery was not stored: {e}")))?;
     }
     Ok(count)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use groundwork_events::envelope::Event;
+    use time::OffsetDateTime;
+
+    /// A whole-event target receives the stored bytes; the deliverer writes the parsed
+    /// event again. Both must be the same text for what the bus stores.
+    #[test]
+    fn a_stored_event_reads_back_to_the_same_text() {
+        let event = Event {
+            version: "0".into(),
+            id: "6a7e8feb-b491-4cf7-a9f1-bf3703467718".into(),
+            detail_type: "Bench \"quoted\" é".into(),
+            source: "bench".into(),
+            account: "123456789012".into(),
+            time: OffsetDateTime::UNIX_EPOCH,
+            region: "us-east-1".into(),
+            resources: vec![],
+            detail: serde_json::json!({
+                "k": 7, "f": 0.1, "big": 1.0e300, "neg": -3, "s": "a\nb\u{1}</>", "z": null,
+                "nested": {"b": [1, 2.5, true], "a": {}}
+            }),
+            replay_name: None,
+        };
+        let stored = serde_json::to_vec(&event).unwrap();
+        let parsed: serde_json::Value = serde_json::from_slice(&stored).unwrap();
+        assert_eq!(parsed.to_string().into_bytes(), stored);
+    }
 }

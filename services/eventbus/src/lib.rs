@@ -113,8 +113,12 @@ pub async fn serve(
         catalog.clone(),
     );
 
+    // The routers get their own connection: one async-nats connection is one task that
+    // reads and writes everything, so PutEvents and routing on one connection queue
+    // behind each other; two connections run on two cores.
+    let router_client = connect(&settings).await?;
     let router = router::Router {
-        js: js.clone(),
+        js: groundwork_bus::connect::jetstream(&router_client, settings.common.nats_timeout()),
         catalog: catalog.clone(),
         ack_wait: Duration::from_millis(settings.router_ack_wait_ms),
         in_flight: Arc::new(Semaphore::new(settings.concurrency.max(1))),
@@ -178,8 +182,10 @@ pub async fn serve(
     }
     let _ = routers_task.await;
     let _ = deliverer_task.await;
-    if let Err(e) = client.drain().await {
-        tracing::debug!(error = %e, "draining the NATS connection");
+    for client in [&client, &router_client] {
+        if let Err(e) = client.drain().await {
+            tracing::debug!(error = %e, "draining the NATS connection");
+        }
     }
     served.map_err(|e| Error::Internal(e.to_string()))
 }

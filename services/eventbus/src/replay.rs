@@ -379,6 +379,7 @@ impl Replays {
                         &table,
                         &matched,
                         &event,
+                        None,
                         stored_ms,
                         Some(name),
                     )

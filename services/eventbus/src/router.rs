@@ -108,8 +108,17 @@ impl Router {
         let table = self.catalog.rules(bus);
         let matched = table.matcher.matches(&event);
         if !matched.is_empty()
-            && let Err(e) =
-                fan_out(&self.js, bus, &table, &matched, &event, ingested_ms, None).await
+            && let Err(e) = fan_out(
+                &self.js,
+                bus,
+                &table,
+                &matched,
+                &event,
+                Some(&message.payload),
+                ingested_ms,
+                None,
+            )
+            .await
         {
             tracing::warn!(%bus, error = %e, "deliveries not stored; the event will be routed again");
             let _ = message

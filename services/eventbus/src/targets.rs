@@ -93,6 +93,12 @@ pub fn redact_url(url: &str) -> String {
 
 impl Target {
     /// The target's input, validated.
+    /// Whether the target receives the whole event (no `Input`, `InputPath` or
+    /// `InputTransformer`).
+    pub fn takes_whole_event(&self) -> bool {
+        self.input.is_none() && self.input_path.is_none() && self.input_transformer.is_none()
+    }
+
     pub fn input(&self) -> Result<TargetInput, TransformError> {
         TargetInput::validate(
             &self.id,
