@@ -1,6 +1,10 @@
 //! Event bus throughput and latency: PutEvents (gRPC, 10 entries per call, several
-//! concurrent callers) → router (100 rules) → deliverer → a NATS-subject target, against
+//! concurrent callers) → router (100 rules) → a NATS-subject target (stored by the router
+//! in `DELIVERIES`), against
 //! raw JetStream publish → consume measured in the same run on the same server.
+//!
+//! Each run also prints the CPU time nats-server and this process (the event bus plus the
+//! benchmark's own gRPC callers and consumer) spent per 1,000 events, read from `/proc`.
 //!
 //! Run: `cargo bench -p groundwork-eventbus --bench bus_throughput`
 //! (`BENCH_EVENTS`, `BENCH_CALLERS`, `BENCH_RATE`, `BENCH_SECONDS` change the defaults).
@@ -45,6 +49,53 @@ struct Run {
     events: usize,
     seconds: f64,
     latencies_us: Vec<u64>,
+    cpu: Option<Cpu>,
+}
+
+/// CPU time (user + system, in clock ticks of 10 ms) of this process (the event bus and
+/// the benchmark's own clients) and of nats-server, from `/proc` (Linux only).
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    bench: u64,
+    nats: u64,
+}
+
+fn ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3; utime and
+    // stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn nats_pid() -> Option<String> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    for task in tasks.flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "nats-server" {
+                return Some(pid.to_owned());
+            }
+        }
+    }
+    None
+}
+
+fn cpu_now() -> Option<Cpu> {
+    Some(Cpu {
+        bench: ticks("self")?,
+        nats: ticks(&nats_pid()?)?,
+    })
+}
+
+fn cpu_since(start: Option<Cpu>) -> Option<Cpu> {
+    let (start, end) = (start?, cpu_now()?);
+    Some(Cpu {
+        bench: end.bench.saturating_sub(start.bench),
+        nats: end.nats.saturating_sub(start.nats),
+    })
 }
 
 impl Run {
@@ -61,6 +112,16 @@ impl Run {
             percentile(&self.latencies_us, 0.50),
             percentile(&self.latencies_us, 0.99),
         );
+        if let Some(cpu) = self.cpu {
+            // Ticks are 10 ms; per 1,000 events in ms of CPU.
+            let per_k = |t: u64| t as f64 * 10.0 * 1000.0 / self.events as f64;
+            println!(
+                "{:<34} CPU per 1,000 events: nats-server {:>6.1} ms, this process {:>6.1} ms",
+                "",
+                per_k(cpu.nats),
+                per_k(cpu.bench),
+            );
+        }
     }
 }
 
@@ -113,6 +174,7 @@ async fn raw_jetstream(js: &jetstream::Context, events: usize, callers: usize) -
         .messages()
         .await
         .unwrap();
+    let cpu = cpu_now();
     let start = Instant::now();
     let collector = tokio::spawn(async move { collect(messages, events).await });
     let next = Arc::new(AtomicUsize::new(0));
@@ -144,6 +206,7 @@ async fn raw_jetstream(js: &jetstream::Context, events: usize, callers: usize) -
         events,
         seconds: (end - start).as_secs_f64(),
         latencies_us,
+        cpu: cpu_since(cpu),
     }
 }
 
@@ -185,6 +248,7 @@ async fn bus_max(
     callers: usize,
 ) -> Run {
     let messages = deliveries_consumer(js, "bench-max").await;
+    let cpu = cpu_now();
     let start = Instant::now();
     let collector = tokio::spawn(async move { collect(messages, events).await });
     let next = Arc::new(AtomicUsize::new(0));
@@ -222,6 +286,7 @@ async fn bus_max(
         events,
         seconds: (end - start).as_secs_f64(),
         latencies_us,
+        cpu: cpu_since(cpu),
     }
 }
 
@@ -234,6 +299,7 @@ async fn bus_paced(
 ) -> Run {
     let events = rate * seconds;
     let messages = deliveries_consumer(js, "bench-paced").await;
+    let cpu = cpu_now();
     let start = Instant::now();
     let collector = tokio::spawn(async move { collect(messages, events).await });
     let calls_per_caller_per_sec = (rate / 10 / callers).max(1);
@@ -266,6 +332,7 @@ async fn bus_paced(
         events: sent,
         seconds: (end - start).as_secs_f64(),
         latencies_us,
+        cpu: cpu_since(cpu),
     }
 }
 
