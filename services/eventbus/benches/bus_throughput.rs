@@ -1,7 +1,7 @@
 //! Event bus throughput and latency: PutEvents (gRPC, 10 entries per call, several
 //! concurrent callers) → router (100 rules) → a NATS-subject target (stored by the router
-//! in `DELIVERIES`), against
-//! raw JetStream publish → consume measured in the same run on the same server.
+//! in `DELIVERIES`), against raw JetStream publish → consume measured in the same run on
+//! the same server.
 //!
 //! Each run also prints the CPU time nats-server and this process (the event bus plus the
 //! benchmark's own gRPC callers and consumer) spent per 1,000 events, read from `/proc`.
