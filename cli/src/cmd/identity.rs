@@ -27,6 +27,9 @@ pub enum IdentityCommand {
         /// The IAM user name.
         #[arg(long)]
         user: String,
+        /// Also delete this group (its policies detached) once nobody else is in it.
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Virtual MFA for a user: start, complete, and the MFA-enforcement policy.
     #[command(subcommand)]
@@ -179,7 +182,9 @@ pub async fn run(
             audit(endpoints, key_max_age_days, output).await
         }
         IdentityCommand::EnsureAdmin(args) => ensure_admin(endpoints, args, output).await,
-        IdentityCommand::DeleteAdmin { user } => delete_admin(endpoints, user, output).await,
+        IdentityCommand::DeleteAdmin { user, group } => {
+            delete_admin(endpoints, user, group.unwrap_or_default(), output).await
+        }
         IdentityCommand::Mfa(MfaCommand::Start {
             user,
             device,
@@ -326,12 +331,14 @@ async fn ensure_admin(
 async fn delete_admin(
     endpoints: &Endpoints,
     user: String,
+    group: String,
     output: OutputFormat,
 ) -> Result<(), CliError> {
     let mut client = endpoints.identity().await?;
     let r = client
         .delete_admin(pb::DeleteAdminRequest {
             user_name: user.clone(),
+            group_name: group,
         })
         .await?
         .into_inner();

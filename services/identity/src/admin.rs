@@ -57,34 +57,44 @@ fn is(e: &AwsError, kind: AwsErrorKind) -> bool {
     e.kind == kind
 }
 
-/// Checks that every policy exists (GetPolicy); a missing one is INVALID_ARGUMENT naming
-/// its request field.
-async fn check_policies_exist(
+/// The policies of `policies` that do not exist (GetPolicy), with their request field.
+pub async fn missing_policies<'a>(
     service: &Service,
-    policies: &[(String, PolicyArn)],
-) -> Result<(), Error> {
-    for (field, arn) in policies {
-        match service
+    policies: &'a [(String, PolicyArn)],
+) -> Result<Vec<&'a (String, PolicyArn)>, Error> {
+    let mut missing = Vec::new();
+    for entry in policies {
+        if let Err(e) = service
             .iam
             .get_policy()
-            .policy_arn(arn.as_str())
+            .policy_arn(entry.1.as_str())
             .send()
             .await
         {
-            Ok(_) => {}
-            Err(e) => {
-                let e = AwsError::from_sdk("GetPolicy", e);
-                if is(&e, AwsErrorKind::NotFound) || is(&e, AwsErrorKind::Invalid) {
-                    return Err(Error::invalid(
-                        field.clone(),
-                        format!("the policy {arn} does not exist"),
-                    ));
-                }
+            let e = AwsError::from_sdk("GetPolicy", e);
+            if is(&e, AwsErrorKind::NotFound) || is(&e, AwsErrorKind::Invalid) {
+                missing.push(entry);
+            } else {
                 return Err(e.into());
             }
         }
     }
-    Ok(())
+    Ok(missing)
+}
+
+/// Checks that every policy exists; a missing one is INVALID_ARGUMENT naming its request
+/// field.
+async fn check_policies_exist(
+    service: &Service,
+    policies: &[(String, PolicyArn)],
+) -> Result<(), Error> {
+    match missing_policies(service, policies).await?.first() {
+        Some((field, arn)) => Err(Error::invalid(
+            field.clone(),
+            format!("the policy {arn} does not exist"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Creates or converges the admin.
@@ -382,6 +392,7 @@ fn recommendations(caller: &CallerIdentity, spec: &AdminSpec, new_password: bool
 pub async fn delete_admin(
     service: &Service,
     user: UserName,
+    group: Option<GroupName>,
 ) -> Result<(Outcome, Vec<String>), Error> {
     let caller = service.guard("DeleteAdmin", RootPolicy::Refuse).await?;
     let iam = &service.iam;
@@ -390,7 +401,17 @@ pub async fn delete_admin(
         Err(e) => {
             let e = AwsError::from_sdk("GetUser", e);
             if is(&e, AwsErrorKind::NotFound) {
-                return Ok((Outcome::Absent, vec![]));
+                // The user went earlier (a retried call): its group may still be there.
+                let mut removed = abandoned_mfa_devices(service, &user).await?;
+                if let Some(group) = &group {
+                    removed.extend(delete_group_if_empty(service, group).await?);
+                }
+                let outcome = if removed.is_empty() {
+                    Outcome::Absent
+                } else {
+                    Outcome::Deleted
+                };
+                return Ok((outcome, removed));
             }
             return Err(e.into());
         }
@@ -527,6 +548,10 @@ pub async fn delete_admin(
         }
     }
     removed.push(format!("user {user}"));
+    removed.extend(abandoned_mfa_devices(service, &user).await?);
+    if let Some(group) = &group {
+        removed.extend(delete_group_if_empty(service, group).await?);
+    }
     tracing::info!(removed = removed.len(), "admin deleted");
     service
         .events
@@ -537,4 +562,106 @@ pub async fn delete_admin(
         )
         .await;
     Ok((Outcome::Deleted, removed))
+}
+
+/// Deletes the unassigned virtual MFA devices named after `user` (an enrollment that was
+/// started and never completed leaves one behind).
+async fn abandoned_mfa_devices(service: &Service, user: &UserName) -> Result<Vec<String>, Error> {
+    let iam = &service.iam;
+    let suffix = format!(":mfa/{user}");
+    let devices = iam
+        .list_virtual_mfa_devices()
+        .assignment_status(aws_sdk_iam::types::AssignmentStatusType::Unassigned)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListVirtualMFADevices", e))?;
+    let mut removed = Vec::new();
+    for d in devices
+        .iter()
+        .filter(|d| d.serial_number.ends_with(&suffix))
+    {
+        if let Err(e) = iam
+            .delete_virtual_mfa_device()
+            .serial_number(&d.serial_number)
+            .send()
+            .await
+        {
+            let e = AwsError::from_sdk("DeleteVirtualMFADevice", e);
+            if !is(&e, AwsErrorKind::NotFound) {
+                return Err(e.into());
+            }
+        }
+        removed.push(format!("unassigned MFA device {}", d.serial_number));
+    }
+    Ok(removed)
+}
+
+/// Deletes `group` (its managed policies detached, its inline policies deleted) unless
+/// someone is still in it; says what it did either way.
+async fn delete_group_if_empty(service: &Service, group: &GroupName) -> Result<Vec<String>, Error> {
+    let iam = &service.iam;
+    let members = match iam.get_group().group_name(group.as_str()).send().await {
+        Ok(out) => out.users,
+        Err(e) => {
+            let e = AwsError::from_sdk("GetGroup", e);
+            if is(&e, AwsErrorKind::NotFound) {
+                return Ok(Vec::new());
+            }
+            return Err(e.into());
+        }
+    };
+    if !members.is_empty() {
+        let names: Vec<&str> = members.iter().map(|u| u.user_name.as_str()).collect();
+        tracing::info!(%group, members = names.len(), "group kept: it has other members");
+        return Ok(vec![format!(
+            "nothing of group {group}: it still has members ({})",
+            names.join(", ")
+        )]);
+    }
+    let mut removed = Vec::new();
+    let attached = iam
+        .list_attached_group_policies()
+        .group_name(group.as_str())
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListAttachedGroupPolicies", e))?;
+    for arn in attached.into_iter().filter_map(|p| p.policy_arn) {
+        iam.detach_group_policy()
+            .group_name(group.as_str())
+            .policy_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DetachGroupPolicy", e))?;
+        removed.push(format!("policy {arn} of group {group}"));
+    }
+    let inline = iam
+        .list_group_policies()
+        .group_name(group.as_str())
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListGroupPolicies", e))?
+        .policy_names;
+    for name in inline {
+        iam.delete_group_policy()
+            .group_name(group.as_str())
+            .policy_name(&name)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DeleteGroupPolicy", e))?;
+        removed.push(format!("inline policy {name} of group {group}"));
+    }
+    if let Err(e) = iam.delete_group().group_name(group.as_str()).send().await {
+        let e = AwsError::from_sdk("DeleteGroup", e);
+        if !is(&e, AwsErrorKind::NotFound) {
+            return Err(e.into());
+        }
+    }
+    removed.push(format!("group {group}"));
+    Ok(removed)
 }

@@ -207,11 +207,33 @@ impl Identity for IdentityApi {
         &self,
         request: Request<pb::DeleteAdminRequest>,
     ) -> Result<Response<pb::DeleteAdminResponse>, Status> {
-        let user = UserName::parse("user_name", &request.into_inner().user_name)?;
-        let (outcome, removed) = admin::delete_admin(&self.service, user).await?;
+        let r = request.into_inner();
+        let user = UserName::parse("user_name", &r.user_name)?;
+        let group = if r.group_name.is_empty() {
+            None
+        } else {
+            Some(GroupName::parse("group_name", &r.group_name)?)
+        };
+        let (outcome, removed) = admin::delete_admin(&self.service, user, group).await?;
         Ok(Response::new(pb::DeleteAdminResponse {
             outcome: outcome_to_pb(outcome),
             removed,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(policies = request.get_ref().policy_arns.len()))]
+    async fn check_policies(
+        &self,
+        request: Request<pb::CheckPoliciesRequest>,
+    ) -> Result<Response<pb::CheckPoliciesResponse>, Status> {
+        let r = request.into_inner();
+        let policies = domain::parse_policy_arns("policy_arns", &r.policy_arns)?;
+        let missing = admin::missing_policies(&self.service, &policies).await?;
+        Ok(Response::new(pb::CheckPoliciesResponse {
+            missing: missing
+                .iter()
+                .map(|(_, arn)| arn.as_str().to_owned())
+                .collect(),
         }))
     }
 
@@ -282,6 +304,36 @@ impl Identity for IdentityApi {
             policy_arn,
             outcome: outcome_to_pb(outcome),
             changes,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(policy = %request.get_ref().policy_name))]
+    async fn delete_mfa_policy(
+        &self,
+        request: Request<pb::DeleteMfaPolicyRequest>,
+    ) -> Result<Response<pb::DeleteMfaPolicyResponse>, Status> {
+        let r = request.into_inner();
+        let name = if r.policy_name.is_empty() {
+            DEFAULT_MFA_POLICY
+        } else {
+            r.policy_name.as_str()
+        };
+        let policy = PolicyName::parse("policy_name", name)?;
+        let (outcome, removed) = mfa_policy::delete(&self.service, policy).await?;
+        Ok(Response::new(pb::DeleteMfaPolicyResponse {
+            outcome: outcome_to_pb(outcome),
+            removed,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_password_policy(
+        &self,
+        _request: Request<pb::DeletePasswordPolicyRequest>,
+    ) -> Result<Response<pb::DeletePasswordPolicyResponse>, Status> {
+        let outcome = password_policy::delete(&self.service).await?;
+        Ok(Response::new(pb::DeletePasswordPolicyResponse {
+            outcome: outcome_to_pb(outcome),
         }))
     }
 

@@ -200,6 +200,94 @@ pub async fn ensure(
 }
 
 /// Deletes the oldest non-default version when the policy has the maximum.
+/// Removes the policy: detached from every group, user and role, its non-default versions
+/// deleted, then the policy itself. Absent when there is no such policy.
+#[tracing::instrument(skip_all, fields(policy = %policy))]
+pub async fn delete(
+    service: &Service,
+    policy: PolicyName,
+) -> Result<(Outcome, Vec<String>), Error> {
+    let caller = service.guard("DeleteMfaPolicy", RootPolicy::Refuse).await?;
+    let iam = &service.iam;
+    let arn = format!(
+        "arn:{}:iam::{}:policy/{policy}",
+        partition_of(&caller.arn),
+        caller.account
+    );
+    if let Err(e) = iam.get_policy().policy_arn(&arn).send().await {
+        let e = AwsError::from_sdk("GetPolicy", e);
+        if e.kind == AwsErrorKind::NotFound {
+            return Ok((Outcome::Absent, Vec::new()));
+        }
+        return Err(e.into());
+    }
+    let mut removed = Vec::new();
+    let entities = iam
+        .list_entities_for_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListEntitiesForPolicy", e))?;
+    for g in entities.policy_groups() {
+        let name = g.group_name().unwrap_or_default();
+        iam.detach_group_policy()
+            .group_name(name)
+            .policy_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DetachGroupPolicy", e))?;
+        removed.push(format!("attachment to group {name}"));
+    }
+    for u in entities.policy_users() {
+        let name = u.user_name().unwrap_or_default();
+        iam.detach_user_policy()
+            .user_name(name)
+            .policy_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DetachUserPolicy", e))?;
+        removed.push(format!("attachment to user {name}"));
+    }
+    for r in entities.policy_roles() {
+        let name = r.role_name().unwrap_or_default();
+        iam.detach_role_policy()
+            .role_name(name)
+            .policy_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("DetachRolePolicy", e))?;
+        removed.push(format!("attachment to role {name}"));
+    }
+    let versions = iam
+        .list_policy_versions()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListPolicyVersions", e))?
+        .versions
+        .unwrap_or_default();
+    for v in versions.iter().filter(|v| !v.is_default_version) {
+        if let Some(id) = &v.version_id {
+            iam.delete_policy_version()
+                .policy_arn(&arn)
+                .version_id(id)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("DeletePolicyVersion", e))?;
+            removed.push(format!("version {id}"));
+        }
+    }
+    if let Err(e) = iam.delete_policy().policy_arn(&arn).send().await {
+        let e = AwsError::from_sdk("DeletePolicy", e);
+        if e.kind != AwsErrorKind::NotFound {
+            return Err(e.into());
+        }
+    }
+    removed.push(format!("policy {arn}"));
+    tracing::info!(removed = removed.len(), "MFA policy deleted");
+    Ok((Outcome::Deleted, removed))
+}
+
 async fn make_room_for_a_version(service: &Service, arn: &str) -> Result<(), Error> {
     let mut versions = service
         .iam

@@ -163,6 +163,28 @@ pub async fn ensure(
     Ok((wanted, outcome))
 }
 
+/// Removes the account password policy; absent when the account has none.
+#[tracing::instrument(skip_all)]
+pub async fn delete(service: &Service) -> Result<Outcome, Error> {
+    service
+        .guard("DeletePasswordPolicy", RootPolicy::Refuse)
+        .await?;
+    match service.iam.delete_account_password_policy().send().await {
+        Ok(_) => {
+            tracing::info!("account password policy removed");
+            Ok(Outcome::Deleted)
+        }
+        Err(e) => {
+            let e = AwsError::from_sdk("DeleteAccountPasswordPolicy", e);
+            if e.kind == AwsErrorKind::NotFound {
+                Ok(Outcome::Absent)
+            } else {
+                Err(e.into())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -307,6 +307,7 @@ async fn delete_admin_removes_the_user_and_everything_attached() {
     let deleted = client
         .delete_admin(pb::DeleteAdminRequest {
             user_name: "admin".into(),
+            group_name: String::new(),
         })
         .await
         .unwrap()
@@ -334,9 +335,37 @@ async fn delete_admin_removes_the_user_and_everything_attached() {
         .await
         .expect("the group stays");
 
+    // With the group named, a second call removes the group the first one left.
+    let group = client
+        .delete_admin(pb::DeleteAdminRequest {
+            user_name: "admin".into(),
+            group_name: "Admins".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(group.outcome, pb::Outcome::Deleted as i32);
+    assert_eq!(
+        group.removed.last().unwrap(),
+        "group Admins",
+        "{:?}",
+        group.removed
+    );
+    let err = iam
+        .get_group()
+        .group_name("Admins")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_iam::error::ProvideErrorMetadata::code(&err),
+        Some("NoSuchEntity")
+    );
+
     let again = client
         .delete_admin(pb::DeleteAdminRequest {
             user_name: "admin".into(),
+            group_name: "Admins".into(),
         })
         .await
         .unwrap()
@@ -392,5 +421,86 @@ async fn an_abandoned_enrollment_is_replaced_and_an_enabled_device_is_kept() {
     let status = client.start_mfa_enrollment(start()).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::FailedPrecondition);
     assert!(status.message().contains("already has the MFA device"));
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mfa_policy_and_the_password_policy_can_be_removed_again() {
+    let stack = Stack::start().await;
+    let mut client = stack.client().await;
+    client.ensure_admin(admin_request()).await.unwrap();
+    let ensured = client
+        .ensure_mfa_policy(pb::EnsureMfaPolicyRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let iam = stack.iam().await;
+
+    let deleted = client
+        .delete_mfa_policy(pb::DeleteMfaPolicyRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.outcome, pb::Outcome::Deleted as i32);
+    assert!(
+        deleted
+            .removed
+            .iter()
+            .any(|r| r == "attachment to group Admins"),
+        "{:?}",
+        deleted.removed
+    );
+    let err = iam
+        .get_policy()
+        .policy_arn(&ensured.policy_arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_iam::error::ProvideErrorMetadata::code(&err),
+        Some("NoSuchEntity")
+    );
+    let attached = iam
+        .list_attached_group_policies()
+        .group_name("Admins")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !attached
+            .attached_policies()
+            .iter()
+            .any(|p| p.policy_arn() == Some(ensured.policy_arn.as_str())),
+        "detached from the group"
+    );
+    let again = client
+        .delete_mfa_policy(pb::DeleteMfaPolicyRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.outcome, pb::Outcome::Absent as i32);
+
+    client
+        .ensure_password_policy(pb::EnsurePasswordPolicyRequest::default())
+        .await
+        .unwrap();
+    iam.get_account_password_policy().send().await.unwrap();
+    let removed = client
+        .delete_password_policy(pb::DeletePasswordPolicyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(removed.outcome, pb::Outcome::Deleted as i32);
+    let err = iam.get_account_password_policy().send().await.unwrap_err();
+    assert_eq!(
+        aws_sdk_iam::error::ProvideErrorMetadata::code(&err),
+        Some("NoSuchEntity")
+    );
+    let removed = client
+        .delete_password_policy(pb::DeletePasswordPolicyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(removed.outcome, pb::Outcome::Absent as i32);
     stack.stop().await;
 }

@@ -58,6 +58,7 @@ async fn every_mutating_call_refuses_root_and_the_bootstrap_is_explicit() {
         client
             .delete_admin(pb::DeleteAdminRequest {
                 user_name: "existing".into(),
+                group_name: String::new(),
             })
             .await,
         "DeleteAdmin",

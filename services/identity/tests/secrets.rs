@@ -113,6 +113,7 @@ async fn no_secret_reaches_a_log_line_or_an_event() {
     client
         .delete_admin(pb::DeleteAdminRequest {
             user_name: "admin".into(),
+            group_name: String::new(),
         })
         .await
         .unwrap();
