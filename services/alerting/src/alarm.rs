@@ -35,6 +35,19 @@ pub async fn describe(cw: &Client, name: &str) -> Result<Option<MetricAlarm>, Er
         .cloned())
 }
 
+/// Deletes a metric alarm; its ARN, or `None` when there was no such alarm.
+pub async fn delete(cw: &Client, name: &str) -> Result<Option<String>, Error> {
+    let Some(found) = describe(cw, name).await? else {
+        return Ok(None);
+    };
+    cw.delete_alarms()
+        .alarm_names(name)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DeleteAlarms", e))?;
+    Ok(Some(found.alarm_arn().unwrap_or_default().to_owned()))
+}
+
 /// Every metric alarm of the account in us-east-1.
 pub async fn describe_all(cw: &Client) -> Result<Vec<MetricAlarm>, Error> {
     let mut out = Vec::new();

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::import::parse_alarm_config;
 use crate::model::{AlarmName, Endpoint, Tags, ThresholdUsd, TopicArn, TopicName, TopicRef};
 use crate::service::{AlarmOutcome, Alerting};
-use crate::topic::{Change, SubscriptionInfo, SubscriptionStatus};
+use crate::topic::{Change, Deletion, SubscriptionInfo, SubscriptionStatus};
 
 /// The alarm name used when a request gives none.
 pub const DEFAULT_ALARM_NAME: &str = "billing-alarm";
@@ -55,6 +55,17 @@ fn subscription_to_pb(s: SubscriptionInfo) -> pb::AlertingSubscription {
             SubscriptionStatus::PendingConfirmation => pb::SubscriptionStatus::PendingConfirmation,
             SubscriptionStatus::Confirmed => pb::SubscriptionStatus::Confirmed,
         }) as i32,
+    }
+}
+
+fn deletion_to_pb((deletion, arn): (Deletion, String)) -> pb::AlertingDeleteResponse {
+    pb::AlertingDeleteResponse {
+        deletion: (match deletion {
+            Deletion::Deleted => pb::AlertingDeletion::Deleted,
+            Deletion::Absent => pb::AlertingDeletion::Absent,
+            Deletion::PendingConfirmation => pb::AlertingDeletion::PendingConfirmation,
+        }) as i32,
+        arn,
     }
 }
 
@@ -181,6 +192,44 @@ impl AlertingRpc for AlertingApi {
             manual_step: crate::alarm::MANUAL_STEP.into(),
             console_url: crate::alarm::BILLING_PREFERENCES_URL.into(),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(topic = %request.get_ref().topic))]
+    async fn delete_topic(
+        &self,
+        request: Request<pb::DeleteTopicRequest>,
+    ) -> Result<Response<pb::AlertingDeleteResponse>, Status> {
+        let topic = TopicRef::parse("topic", &request.into_inner().topic)?;
+        let deleted = self.alerting.delete_topic(&topic).await?;
+        Ok(Response::new(deletion_to_pb(deleted)))
+    }
+
+    #[tracing::instrument(skip_all, fields(topic = %request.get_ref().topic, protocol = request.get_ref().protocol))]
+    async fn delete_subscription(
+        &self,
+        request: Request<pb::DeleteSubscriptionRequest>,
+    ) -> Result<Response<pb::AlertingDeleteResponse>, Status> {
+        let request = request.into_inner();
+        let topic = TopicRef::parse("topic", &request.topic)?;
+        let endpoint = endpoint_from_pb(request.protocol, &request.endpoint)?;
+        let deleted = self.alerting.delete_subscription(&topic, &endpoint).await?;
+        Ok(Response::new(deletion_to_pb(deleted)))
+    }
+
+    #[tracing::instrument(skip_all, fields(alarm = %request.get_ref().alarm_name))]
+    async fn delete_billing_alarm(
+        &self,
+        request: Request<pb::DeleteBillingAlarmRequest>,
+    ) -> Result<Response<pb::AlertingDeleteResponse>, Status> {
+        let request = request.into_inner();
+        let name = if request.alarm_name.is_empty() {
+            DEFAULT_ALARM_NAME
+        } else {
+            request.alarm_name.as_str()
+        };
+        let name = AlarmName::parse("alarm_name", name)?;
+        let deleted = self.alerting.delete_alarm(&name).await?;
+        Ok(Response::new(deletion_to_pb(deleted)))
     }
 
     #[tracing::instrument(skip_all)]

@@ -12,10 +12,10 @@ use crate::alarm;
 use crate::alarm_event::AlarmState;
 use crate::alarm_spec::AlarmSpec;
 use crate::error::Error;
-use crate::model::{Endpoint, Tags, TopicName, TopicRef};
+use crate::model::{AlarmName, Endpoint, Tags, TopicName, TopicRef};
 use crate::notify::format::Notification;
 use crate::notify::{Delivery, Notifier};
-use crate::topic::{self, Change, SubscriptionInfo};
+use crate::topic::{self, Change, Deletion, SubscriptionInfo};
 use crate::watch_store::WatchStore;
 use crate::watchers::{SubscriptionSeen, alarm_key, subscription_key};
 
@@ -198,6 +198,67 @@ impl Alerting {
             change,
             state_value: state.value,
         })
+    }
+
+    #[tracing::instrument(skip_all, fields(topic = %topic.name()))]
+    pub async fn delete_topic(&self, topic: &TopicRef) -> Result<(Deletion, String), Error> {
+        self.guard("DeleteTopic").await?;
+        let Some(arn) = topic::delete_topic(&self.sns, topic).await? else {
+            return Ok((Deletion::Absent, String::new()));
+        };
+        tracing::info!("topic deleted");
+        self.emit(
+            "Topic Deleted",
+            json!({"topicArn": arn.as_str(), "name": topic.name()}),
+            vec![arn.as_str().to_owned()],
+        )
+        .await;
+        Ok((Deletion::Deleted, arn.as_str().to_owned()))
+    }
+
+    #[tracing::instrument(skip_all, fields(topic = %topic.name(), protocol = endpoint.protocol()))]
+    pub async fn delete_subscription(
+        &self,
+        topic: &TopicRef,
+        endpoint: &Endpoint,
+    ) -> Result<(Deletion, String), Error> {
+        self.guard("Unsubscribe").await?;
+        let (deletion, found) = topic::delete_subscription(&self.sns, topic, endpoint).await?;
+        let Some(info) = found else {
+            return Ok((deletion, String::new()));
+        };
+        let arn = info.subscription_arn.clone().unwrap_or_default();
+        if deletion == Deletion::Deleted {
+            let key = subscription_key(&info.topic_arn, &info.protocol, &info.endpoint);
+            if let Err(e) = self.store.forget(&key).await {
+                tracing::warn!(error = %e, "subscription watch state not cleared");
+            }
+            self.emit(
+                "Subscription Deleted",
+                json!({"topicArn": info.topic_arn, "protocol": info.protocol}),
+                vec![info.topic_arn.clone()],
+            )
+            .await;
+        }
+        Ok((deletion, arn))
+    }
+
+    #[tracing::instrument(skip_all, fields(alarm = %name.as_str()))]
+    pub async fn delete_alarm(&self, name: &AlarmName) -> Result<(Deletion, String), Error> {
+        self.guard("DeleteAlarms").await?;
+        let Some(arn) = alarm::delete(&self.cloudwatch, name.as_str()).await? else {
+            return Ok((Deletion::Absent, String::new()));
+        };
+        if let Err(e) = self.store.forget(&alarm_key(name.as_str())).await {
+            tracing::warn!(error = %e, "alarm watch state not cleared");
+        }
+        self.emit(
+            "Alarm Deleted",
+            json!({"alarmName": name.as_str(), "alarmArn": arn}),
+            vec![arn.clone()],
+        )
+        .await;
+        Ok((Deletion::Deleted, arn))
     }
 
     pub async fn describe_billing_alerts(&self) -> Result<BillingAlerts, Error> {

@@ -7,6 +7,15 @@ use groundwork_cloud::AwsError;
 use crate::error::Error;
 use crate::model::{Endpoint, TopicArn, TopicName, TopicRef};
 
+/// What a delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    Absent,
+    /// A pending subscription: SNS has no call that removes it.
+    PendingConfirmation,
+}
+
 /// What an idempotent step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -271,4 +280,49 @@ pub async fn ensure_subscription(
         },
     };
     Ok((info, Change::Created))
+}
+
+/// Deletes a topic (SNS deletes its subscriptions with it); `None` when it did not exist.
+pub async fn delete_topic(sns: &Client, topic: &TopicRef) -> Result<Option<TopicArn>, Error> {
+    let arn = match resolve_topic(sns, topic).await {
+        Ok(arn) => arn,
+        Err(Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    sns.delete_topic()
+        .topic_arn(arn.as_str())
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DeleteTopic", e))?;
+    Ok(Some(arn))
+}
+
+/// Unsubscribes `endpoint` from the topic. Returns the subscription as it was.
+pub async fn delete_subscription(
+    sns: &Client,
+    topic: &TopicRef,
+    endpoint: &Endpoint,
+) -> Result<(Deletion, Option<SubscriptionInfo>), Error> {
+    let arn = match resolve_topic(sns, topic).await {
+        Ok(arn) => arn,
+        Err(Error::NotFound(_)) => return Ok((Deletion::Absent, None)),
+        Err(e) => return Err(e),
+    };
+    let Some(found) = list_subscriptions(sns, &arn)
+        .await?
+        .into_iter()
+        .find(|s| s.is_for(endpoint))
+    else {
+        return Ok((Deletion::Absent, None));
+    };
+    let Some(sub_arn) = &found.subscription_arn else {
+        return Ok((Deletion::PendingConfirmation, Some(found)));
+    };
+    if let Err(e) = sns.unsubscribe().subscription_arn(sub_arn).send().await {
+        let e = AwsError::from_sdk("Unsubscribe", e);
+        if e.kind != groundwork_cloud::AwsErrorKind::NotFound {
+            return Err(e.into());
+        }
+    }
+    Ok((Deletion::Deleted, Some(found)))
 }

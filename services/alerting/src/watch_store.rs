@@ -192,6 +192,15 @@ impl WatchStore {
         )))
     }
 
+    /// Forgets what was seen under `key` (the resource was deleted: if it comes back, its
+    /// creation takes a new baseline).
+    pub async fn forget(&self, key: &str) -> Result<(), Error> {
+        self.kv
+            .purge(key)
+            .await
+            .map_err(|e| Error::Unavailable(format!("watch state {key}: {e}")))
+    }
+
     /// Records `now` only if nothing is recorded yet (a baseline taken when the resource
     /// is created, so that its first change is a transition).
     pub async fn baseline<T: Serialize>(&self, key: &str, now: &T) -> Result<(), Error> {
