@@ -17,7 +17,7 @@ use crate::plan::{Action, Plan, diff};
 use crate::resource::{Kind, Resource, resources};
 use crate::run::{Run, RunKind};
 use crate::runner::OneTimeSecret;
-use crate::spec::{self, Spec};
+use crate::spec::{self, Spec, SpecError, SpecProblem};
 
 type RunStream = Pin<Box<dyn Stream<Item = Result<pb::SetupRunUpdate, Status>> + Send>>;
 
@@ -166,6 +166,53 @@ fn secrets_to_pb(secrets: Vec<OneTimeSecret>) -> Vec<pb::OneTimeSecret> {
 
 impl OrchestratorApi {
     /// Follows a run until it is terminal, merging secrets (apply only) into the updates.
+    /// What only the account can tell about a valid spec: that every IAM policy it names
+    /// exists. Problems carry the spec path and, when the ARN is found in `text`, its line.
+    async fn live_problems(&self, spec: &Spec, text: &str) -> Result<Vec<SpecProblem>, Error> {
+        let Some(identity) = &spec.identity else {
+            return Ok(Vec::new());
+        };
+        let named: Vec<(String, String)> = [
+            ("group_policies", &identity.group_policies),
+            ("user_policies", &identity.user_policies),
+        ]
+        .into_iter()
+        .flat_map(|(field, list)| {
+            list.iter()
+                .enumerate()
+                .map(move |(i, p)| (format!("identity.{field}[{i}]"), p.as_str().to_owned()))
+        })
+        .collect();
+        if named.is_empty() {
+            return Ok(Vec::new());
+        }
+        let arns: Vec<String> = named.iter().map(|(_, arn)| arn.clone()).collect();
+        let missing = self.engine.runner().missing_policies(&arns).await?;
+        Ok(named
+            .into_iter()
+            .filter(|(_, arn)| missing.contains(arn))
+            .map(|(path, arn)| SpecProblem {
+                line: text
+                    .lines()
+                    .position(|l| l.contains(&format!("\"{arn}\"")))
+                    .map(|i| i + 1),
+                reason: format!("the IAM policy {arn} does not exist in this account"),
+                path,
+            })
+            .collect())
+    }
+
+    /// The spec, checked offline and against the account; nothing is changed.
+    async fn checked(&self, text: &str) -> Result<Spec, Error> {
+        let spec = parse(text)?;
+        let problems = self.live_problems(&spec, text).await?;
+        if problems.is_empty() {
+            Ok(spec)
+        } else {
+            Err(Error::InvalidSpec(SpecError { problems }))
+        }
+    }
+
     async fn follow(&self, run_id: &str, with_secrets: bool) -> Result<RunStream, Error> {
         let secrets = with_secrets.then(|| self.engine.secrets().attach(run_id));
         let watch = self.engine.store().watch(run_id).await?;
@@ -228,18 +275,19 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         &self,
         request: Request<pb::ValidateSpecRequest>,
     ) -> Result<Response<pb::ValidateSpecResponse>, Status> {
-        let problems = match spec::parse(&request.get_ref().spec_toml) {
-            Ok(_) => Vec::new(),
-            Err(e) => e
-                .problems
-                .into_iter()
-                .map(|p| pb::SpecProblem {
-                    path: p.path,
-                    line: p.line.unwrap_or(0) as u32,
-                    reason: p.reason,
-                })
-                .collect(),
+        let text = &request.get_ref().spec_toml;
+        let problems = match spec::parse(text) {
+            Ok(spec) => self.live_problems(&spec, text).await?,
+            Err(e) => e.problems,
         };
+        let problems: Vec<pb::SpecProblem> = problems
+            .into_iter()
+            .map(|p| pb::SpecProblem {
+                path: p.path,
+                line: p.line.unwrap_or(0) as u32,
+                reason: p.reason,
+            })
+            .collect();
         Ok(Response::new(pb::ValidateSpecResponse {
             valid: problems.is_empty(),
             problems,
@@ -251,7 +299,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         &self,
         request: Request<pb::PlanSpecRequest>,
     ) -> Result<Response<pb::PlanSpecResponse>, Status> {
-        let spec = parse(&request.get_ref().spec_toml)?;
+        let spec = self.checked(&request.get_ref().spec_toml).await?;
         let desired = planned(&spec);
         let live = self.engine.runner().read_live(&desired).await?;
         Ok(Response::new(plan_to_pb(&diff(&desired, &live, &[]))))
@@ -271,7 +319,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
             self.engine.resume(&req.resume_run_id).await?;
             return Ok(Response::new(stream));
         }
-        let spec = parse(&req.spec_toml)?;
+        let spec = self.checked(&req.spec_toml).await?;
         let run = Engine::prepare(RunKind::Apply, resources(&spec))?;
         // Attach to the run's secrets before it starts: the admin step's initial password
         // may come back before a later attach, and would then reach nobody.
@@ -288,13 +336,24 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         request: Request<pb::DestroySpecRequest>,
     ) -> Result<Response<Self::DestroySpecStream>, Status> {
         let spec = parse(&request.get_ref().spec_toml)?;
+        // The account password policy is removed only when an apply of ours created it;
+        // one that was there before stays as it is.
+        let runs = self.engine.store().list().await?;
+        let policy_is_ours = runs.iter().any(|r| {
+            r.kind == RunKind::Apply
+                && r.steps
+                    .iter()
+                    .any(|s| s.resource.kind == Kind::PasswordPolicy && s.outcome == "created")
+        });
         let run = self
             .engine
             .start(
                 RunKind::Destroy,
                 resources(&spec)
                     .into_iter()
-                    .filter(|r| r.kind.destroyable())
+                    .filter(|r| {
+                        r.kind.destroyable() || (policy_is_ours && r.kind == Kind::PasswordPolicy)
+                    })
                     .collect(),
             )
             .await?;

@@ -87,8 +87,9 @@ impl Kind {
         }
     }
 
-    /// Whether Destroy removes it (an account password policy, an MFA device enabled by a
-    /// person and a console step are left alone).
+    /// Whether Destroy removes it. A console step is left alone; an MFA device goes with
+    /// its user (DeleteAdmin); the account password policy only when Groundwork created it
+    /// (decided by DestroySpec from the apply runs).
     pub fn destroyable(self) -> bool {
         !matches!(
             self,

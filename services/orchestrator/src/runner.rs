@@ -86,6 +86,12 @@ pub trait StepRunner: Send + Sync + std::fmt::Debug {
     /// For a WAITING step: whether the person did it, by a read-only check.
     fn is_done<'a>(&'a self, step: &'a StepRecord) -> BoxFuture<'a, Result<bool, Error>>;
 
+    /// Which of these managed policy ARNs name no policy in the account. Read-only.
+    fn missing_policies<'a>(
+        &'a self,
+        arns: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<String>, Error>>;
+
     /// The live fields of each resource that exists. Read-only.
     fn read_live<'a>(
         &'a self,

@@ -120,6 +120,14 @@ fn failed(what: &str, s: &tonic::Status) -> StepResult {
     )
 }
 
+fn deletion(d: pb::AlertingDeletion) -> &'static str {
+    match d {
+        pb::AlertingDeletion::Deleted => "deleted",
+        pb::AlertingDeletion::PendingConfirmation => "pending (goes with the topic)",
+        pb::AlertingDeletion::Absent | pb::AlertingDeletion::Unspecified => "absent",
+    }
+}
+
 fn identity_outcome(o: pb::Outcome) -> &'static str {
     match o {
         pb::Outcome::Created => "created",
@@ -586,6 +594,7 @@ impl Services {
                 .clone()
                 .delete_admin(pb::DeleteAdminRequest {
                     user_name: s(f, "user_name"),
+                    group_name: s(f, "group"),
                 })
                 .await
             {
@@ -608,38 +617,68 @@ impl Services {
                 }
                 Err(e) => failed("DeleteBudget", &e),
             },
-            Kind::Topic | Kind::Subscription | Kind::BillingAlarm | Kind::MfaPolicy => {
-                // The owning service offers no delete call: say exactly what to run.
-                let cmd = match r.kind {
-                    Kind::Topic => format!(
-                        "aws sns delete-topic --region us-east-1 --topic-arn arn:aws:sns:us-east-1:ACCOUNT:{}",
-                        s(f, "name")
-                    ),
-                    Kind::Subscription => format!(
-                        "aws sns unsubscribe --region us-east-1 --subscription-arn <the ARN from `aws sns list-subscriptions-by-topic` for {}>",
-                        s(f, "endpoint")
-                    ),
-                    Kind::BillingAlarm => format!(
-                        "aws cloudwatch delete-alarms --region us-east-1 --alarm-names {}",
-                        s(f, "alarm_name")
-                    ),
-                    _ => format!(
-                        "aws iam detach-group-policy --group-name {} --policy-arn arn:aws:iam::ACCOUNT:policy/{0}; aws iam delete-policy --policy-arn arn:aws:iam::ACCOUNT:policy/{}",
-                        s(f, "group"),
-                        s(f, "policy_name")
-                    ),
-                };
-                StepResult {
-                    outcome: StepOutcome::NeedAttention {
-                        instructions: vec![format!(
-                            "{} has no delete call in the {} service; remove it with: {cmd}",
-                            r.id,
-                            r.kind.service()
-                        )],
-                    },
-                    secrets: Vec::new(),
+            Kind::MfaPolicy => match self
+                .identity
+                .clone()
+                .delete_mfa_policy(pb::DeleteMfaPolicyRequest {
+                    policy_name: s(f, "policy_name"),
+                })
+                .await
+            {
+                Ok(resp) => {
+                    StepResult::done(identity_outcome(resp.get_ref().outcome()), BTreeMap::new())
                 }
-            }
+                Err(e) => failed("DeleteMfaPolicy", &e),
+            },
+            // Only reached when an apply of Groundwork's created the policy (see grpc.rs).
+            Kind::PasswordPolicy => match self
+                .identity
+                .clone()
+                .delete_password_policy(pb::DeletePasswordPolicyRequest {})
+                .await
+            {
+                Ok(resp) => {
+                    StepResult::done(identity_outcome(resp.get_ref().outcome()), BTreeMap::new())
+                }
+                Err(e) => failed("DeletePasswordPolicy", &e),
+            },
+            Kind::Topic => match self
+                .alerting
+                .clone()
+                .delete_topic(pb::DeleteTopicRequest {
+                    topic: s(f, "name"),
+                })
+                .await
+            {
+                Ok(resp) => StepResult::done(deletion(resp.get_ref().deletion()), BTreeMap::new()),
+                Err(e) => failed("DeleteTopic", &e),
+            },
+            Kind::Subscription => match self
+                .alerting
+                .clone()
+                .delete_subscription(pb::DeleteSubscriptionRequest {
+                    topic: s(f, "topic"),
+                    protocol: protocol(&s(f, "protocol")) as i32,
+                    endpoint: s(f, "endpoint"),
+                })
+                .await
+            {
+                // A pending subscription cannot be unsubscribed; the topic's deletion,
+                // which comes next, removes it.
+                Ok(resp) => StepResult::done(deletion(resp.get_ref().deletion()), BTreeMap::new()),
+                Err(e) => failed("DeleteSubscription", &e),
+            },
+            Kind::BillingAlarm => match self
+                .alerting
+                .clone()
+                .delete_billing_alarm(pb::DeleteBillingAlarmRequest {
+                    alarm_name: s(f, "alarm_name"),
+                })
+                .await
+            {
+                Ok(resp) => StepResult::done(deletion(resp.get_ref().deletion()), BTreeMap::new()),
+                Err(e) => failed("DeleteBillingAlarm", &e),
+            },
             _ => StepResult::done("kept", BTreeMap::new()),
         }
     }
@@ -868,5 +907,32 @@ impl StepRunner for Services {
         resources: &'a [Resource],
     ) -> BoxFuture<'a, Result<LiveState, Error>> {
         self.live(resources).boxed()
+    }
+
+    fn missing_policies<'a>(
+        &'a self,
+        arns: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<String>, Error>> {
+        async move {
+            match self
+                .identity
+                .clone()
+                .check_policies(pb::CheckPoliciesRequest {
+                    policy_arns: arns.to_vec(),
+                })
+                .await
+            {
+                Ok(resp) => Ok(resp.into_inner().missing),
+                Err(e) if e.code() == tonic::Code::InvalidArgument => Err(Error::InvalidArgument {
+                    field: "identity".into(),
+                    reason: e.message().to_owned(),
+                }),
+                Err(e) => Err(Error::Unavailable(format!(
+                    "identity CheckPolicies: {}",
+                    e.message()
+                ))),
+            }
+        }
+        .boxed()
     }
 }
