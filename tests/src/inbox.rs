@@ -49,6 +49,9 @@ struct State {
     tokens: u64,
     /// Every call's action, in order.
     calls: Vec<String>,
+    /// Added to every call: AWS is slower than moto, and a test that stops a process
+    /// between steps needs steps that take a while.
+    delay: std::time::Duration,
 }
 
 /// The front and its inbox.
@@ -113,6 +116,13 @@ impl Inbox {
             .lock()
             .map(|s| s.calls.clone())
             .unwrap_or_default()
+    }
+
+    /// Makes every call take `delay` longer.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        if let Ok(mut s) = self.state.lock() {
+            s.delay = delay;
+        }
     }
 
     /// How many subscriptions wait for a confirmation.
@@ -221,8 +231,15 @@ async fn answer(
     } else {
         action.clone()
     };
-    if let Ok(mut s) = state.lock() {
-        s.calls.push(called);
+    let delay = match state.lock() {
+        Ok(mut s) => {
+            s.calls.push(called);
+            s.delay
+        }
+        Err(_) => std::time::Duration::ZERO,
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     let email = |p: &BTreeMap<String, String>| {
         matches!(
@@ -304,6 +321,13 @@ async fn answer(
                         .replacen("<value>false</value>", "<value>true</value>", 1)
                         .replacen("<value>False</value>", "<value>true</value>", 1);
                     text = format!("{before}{after}");
+                }
+            }
+            "DeleteTopic" => {
+                // SNS removes a topic's subscriptions with it, pending ones included.
+                let topic = params.get("TopicArn").cloned().unwrap_or_default();
+                if let Ok(mut s) = state.lock() {
+                    s.pending.retain(|_, c| c.topic_arn != topic);
                 }
             }
             "Unsubscribe" => {

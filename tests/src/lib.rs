@@ -12,11 +12,14 @@
 //!   confirmed, as AWS does (moto confirms every subscription at once), and holds the
 //!   confirmation token AWS would email.
 //! - [`two_consecutive_codes`] / [`otpauth_secret`]: what an authenticator app does.
+//! - [`flow`]: following a run, doing what the person does, snapshots of the sandbox.
 //! - [`eventually`]: polling with a deadline, never a fixed sleep.
 
+pub mod flow;
 pub mod inbox;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
@@ -83,6 +86,7 @@ pub struct Stack {
     pub budget: SocketAddr,
     pub alerting: SocketAddr,
     pub orchestrator: SocketAddr,
+    orchestrator_process: Option<OrchestratorProcess>,
     shutdown: Shutdown,
     tasks: Vec<Task>,
 }
@@ -98,9 +102,65 @@ fn spawn<E: std::fmt::Display + Send + 'static>(
     })
 }
 
+/// The orchestrator as a child process (see `src/bin/e2e-orchestrator.rs`), which a test
+/// can kill with SIGKILL and start again on the same port.
+#[derive(Debug)]
+pub struct OrchestratorProcess {
+    binary: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl OrchestratorProcess {
+    fn spawn(&mut self) -> Result<(), StartError> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| err("orchestrator log")(&e))?;
+        let child = std::process::Command::new(&self.binary)
+            .args(&self.args)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| {
+                StartError(format!(
+                    "cannot start {} ({e}); it is built with the tests (`cargo test -p groundwork-e2e`)",
+                    self.binary.display()
+                ))
+            })?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            groundwork_testkit::process::stop(&mut child);
+        }
+    }
+}
+
+impl Drop for OrchestratorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 impl Stack {
-    /// Starts everything and waits until every service answers health checks.
+    /// Starts everything, the orchestrator in-process, and waits until every service
+    /// answers health checks.
     pub async fn start() -> Result<Self, StartError> {
+        Self::start_with(None).await
+    }
+
+    /// Starts everything with the orchestrator as a child process run from `binary`
+    /// (`env!("CARGO_BIN_EXE_e2e-orchestrator")`), so that a test can kill it.
+    pub async fn start_with_orchestrator_process(binary: &Path) -> Result<Self, StartError> {
+        Self::start_with(Some(binary)).await
+    }
+
+    async fn start_with(orchestrator_binary: Option<&Path>) -> Result<Self, StartError> {
         let nats = NatsServer::start().map_err(|e| err("nats-server")(&e))?;
         let moto = MotoServer::start().map_err(|e| err("moto_server")(&e))?;
         let inbox = Inbox::start(moto.endpoint()).await?;
@@ -195,26 +255,49 @@ impl Stack {
         // The orchestrator, with quick retries. The periodic check of waiting steps is
         // left at a minute, so that a waiting step the test finishes is finished by the
         // event the owning service publishes, not by the check.
-        let mut s = groundwork_orchestrator::Settings::for_nats(
-            nats.url(),
-            &format!("http://{identity}"),
-            &format!("http://{budget}"),
-            &format!("http://{alerting}"),
-        );
-        s.common.nats_timeout_ms = timeout_ms;
-        s.backoff_ms = 100;
-        s.recheck_ms = 60_000;
-        let listener = groundwork_kit::grpc::bind(s.listen)
-            .await
-            .map_err(|e| err("bind")(&e))?;
-        let orchestrator = listener.local_addr().map_err(|e| err("addr")(&e))?;
-        let client = groundwork_orchestrator::connect(&s)
-            .await
-            .map_err(|e| err("orchestrator NATS")(&e))?;
-        tasks.push(spawn(
-            "orchestrator",
-            groundwork_orchestrator::serve(s, client, listener, shutdown.clone()),
-        ));
+        let mut orchestrator_process = None;
+        let orchestrator = if let Some(binary) = orchestrator_binary {
+            let port = groundwork_testkit::process::free_port()
+                .map_err(|e| err("orchestrator port")(&e))?;
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let mut process = OrchestratorProcess {
+                binary: binary.to_owned(),
+                args: vec![
+                    nats.url(),
+                    addr.to_string(),
+                    format!("http://{identity}"),
+                    format!("http://{budget}"),
+                    format!("http://{alerting}"),
+                ],
+                log: std::env::temp_dir().join(format!("groundwork-e2e-orchestrator-{port}.log")),
+                child: None,
+            };
+            process.spawn()?;
+            orchestrator_process = Some(process);
+            addr
+        } else {
+            let mut s = groundwork_orchestrator::Settings::for_nats(
+                nats.url(),
+                &format!("http://{identity}"),
+                &format!("http://{budget}"),
+                &format!("http://{alerting}"),
+            );
+            s.common.nats_timeout_ms = timeout_ms;
+            s.backoff_ms = 100;
+            s.recheck_ms = 60_000;
+            let listener = groundwork_kit::grpc::bind(s.listen)
+                .await
+                .map_err(|e| err("bind")(&e))?;
+            let addr = listener.local_addr().map_err(|e| err("addr")(&e))?;
+            let client = groundwork_orchestrator::connect(&s)
+                .await
+                .map_err(|e| err("orchestrator NATS")(&e))?;
+            tasks.push(spawn(
+                "orchestrator",
+                groundwork_orchestrator::serve(s, client, listener, shutdown.clone()),
+            ));
+            addr
+        };
         wait_ready(orchestrator, "orchestrator").await?;
 
         Ok(Self {
@@ -227,6 +310,7 @@ impl Stack {
             budget,
             alerting,
             orchestrator,
+            orchestrator_process,
             shutdown,
             tasks,
         })
@@ -286,9 +370,29 @@ impl Stack {
         out
     }
 
+    /// Kills the orchestrator process with SIGKILL (no shutdown, nothing flushed).
+    pub fn kill_orchestrator(&mut self) {
+        if let Some(p) = &mut self.orchestrator_process {
+            p.kill();
+        }
+    }
+
+    /// Starts the orchestrator process again on its port and waits until it answers.
+    pub async fn restart_orchestrator(&mut self) -> Result<(), StartError> {
+        match &mut self.orchestrator_process {
+            Some(p) => {
+                p.kill();
+                p.spawn()?;
+            }
+            None => return Err(StartError("the orchestrator runs in-process".into())),
+        }
+        wait_ready(self.orchestrator, "orchestrator").await
+    }
+
     /// Stops the services (as SIGTERM would) and waits for them, at most 10 s each;
     /// one that does not stop by then is aborted and named.
-    pub async fn stop(self) -> Vec<usize> {
+    pub async fn stop(mut self) -> Vec<usize> {
+        self.kill_orchestrator();
         self.shutdown.trigger();
         let mut stuck = Vec::new();
         for (i, mut t) in self.tasks.into_iter().enumerate() {

@@ -1,7 +1,7 @@
-//! Acceptance: invalid specs (an unknown field, a bad email, a negative amount) are refused
-//! by ValidateSpec and by ApplySpec with the TOML path and the reason, and nothing reaches
-//! AWS: the front before moto sees no mutating call, and moto holds no user, budget,
-//! topic or alarm.
+//! Acceptance: invalid specs (an unknown field, a bad email, a negative amount, a policy
+//! that does not exist) are refused by ValidateSpec and by ApplySpec with the TOML path and
+//! the reason, and nothing reaches AWS: the front before moto sees no mutating call, and
+//! moto holds no user, budget, topic or alarm.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use groundwork_e2e::{ACCOUNT, EXAMPLE_SPEC, Stack};
@@ -41,6 +41,16 @@ async fn invalid_specs_fail_validate_and_apply_with_path_and_reason_and_create_n
             edited("limit_usd = 20", "limit_usd = -5"),
             "budgets[0].limit_usd",
             "greater than 0",
+        ),
+        (
+            // Well-formed, so only the account can tell: identity's CheckPolicies.
+            "a policy that does not exist",
+            edited(
+                "\"arn:aws:iam::aws:policy/AdministratorAccess\"]",
+                "\"arn:aws:iam::aws:policy/AdministratorAccess\", \"arn:aws:iam::aws:policy/NoSuchPolicyAnywhere\"]",
+            ),
+            "identity.group_policies[1]",
+            "arn:aws:iam::aws:policy/NoSuchPolicyAnywhere does not exist",
         ),
     ];
     for (what, spec, path, reason) in &cases {

@@ -1,0 +1,57 @@
+//! The orchestrator as a process of its own, for the end-to-end tests that kill it with
+//! SIGKILL and start it again: the orchestrator's `serve`, with the test stack's addresses
+//! and the quick retries of the in-process stack.
+//!
+//! Usage: `e2e-orchestrator NATS_URL LISTEN IDENTITY_URL BUDGET_URL ALERTING_URL`
+
+use std::process::ExitCode;
+
+use groundwork_kit::Shutdown;
+use groundwork_kit::telemetry::{self, LogFormat};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [nats, listen, identity, budget, alerting] = args.as_slice() else {
+        eprintln!("usage: e2e-orchestrator NATS_URL LISTEN IDENTITY_URL BUDGET_URL ALERTING_URL");
+        return ExitCode::from(2);
+    };
+    if let Err(e) = telemetry::init(LogFormat::from_env()) {
+        eprintln!("telemetry: {e}");
+    }
+    let mut settings =
+        groundwork_orchestrator::Settings::for_nats(nats, identity, budget, alerting);
+    settings.common.nats_timeout_ms = 1500;
+    settings.backoff_ms = 100;
+    settings.recheck_ms = 60_000;
+    settings.listen = match listen.parse() {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("LISTEN {listen}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let shutdown = Shutdown::new();
+    shutdown.on_signals();
+    let listener = match groundwork_kit::grpc::bind(settings.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("bind {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let client = match groundwork_orchestrator::connect(&settings).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("NATS: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match groundwork_orchestrator::serve(settings, client, listener, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("the orchestrator stopped with an error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

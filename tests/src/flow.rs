@@ -1,0 +1,260 @@
+//! What the tests do with a run: follow its stream, wait for a status, do what the person
+//! does for the example spec, and read what exists in the sandbox.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use groundwork_proto::v1 as pb;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::{Stack, StartError, otpauth_secret, step, two_consecutive_codes};
+
+/// The example spec's MFA device and email subscription steps.
+pub const MFA_STEP: &str = "mfa-device/admin";
+pub const SUB_STEP: &str = "subscription/billing-alarm:email:ops@example.com";
+
+/// Reads a run stream in the background; the test takes updates from the channel, which
+/// closes when the stream ends (or breaks, e.g. when the orchestrator is killed).
+pub fn follow(
+    stream: tonic::Streaming<pb::SetupRunUpdate>,
+) -> UnboundedReceiver<pb::SetupRunUpdate> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = stream;
+        while let Some(Ok(update)) = stream.next().await {
+            if tx.send(update).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Takes updates until `done` holds for the run (at most 90 s), collecting the secrets
+/// seen on the way.
+pub async fn until(
+    rx: &mut UnboundedReceiver<pb::SetupRunUpdate>,
+    secrets: &mut Vec<pb::OneTimeSecret>,
+    what: &str,
+    done: impl Fn(&pb::SetupRun) -> bool,
+) -> Result<pb::SetupRun, StartError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let mut last = None;
+    loop {
+        let update = match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(u)) => u,
+            Ok(None) => {
+                return Err(StartError(format!(
+                    "the run stream ended before {what}; last: {last:#?}"
+                )));
+            }
+            Err(_) => {
+                return Err(StartError(format!(
+                    "timed out waiting for {what}; last: {last:#?}"
+                )));
+            }
+        };
+        secrets.extend(update.secrets);
+        if let Some(run) = update.run {
+            if done(&run) {
+                return Ok(run);
+            }
+            last = Some(run);
+        }
+    }
+}
+
+/// Whether the run has stopped moving (COMPLETED, FAILED or CANCELLED).
+pub fn finished(run: &pb::SetupRun) -> bool {
+    !matches!(
+        run.status(),
+        pb::SetupRunStatus::Waiting | pb::SetupRunStatus::Running | pb::SetupRunStatus::Pending
+    )
+}
+
+/// What the person does for a WAITING run of the example spec: two consecutive codes from
+/// the authenticator app for the MFA device whose `otpauth://` URI is among `secrets`, and
+/// the "Confirm subscription" link of the email SNS sent. Returns the device's serial.
+pub async fn do_person_steps(
+    stack: &Stack,
+    waiting: &pb::SetupRun,
+    secrets: &[pb::OneTimeSecret],
+) -> Result<String, StartError> {
+    let uri = secrets
+        .iter()
+        .rev()
+        .find(|s| s.name == "mfa_otpauth_uri")
+        .ok_or_else(|| StartError("no otpauth URI reached the apply stream".into()))?;
+    let seed = otpauth_secret(&uri.value)
+        .ok_or_else(|| StartError("an otpauth URI without a secret".into()))?;
+    let (code1, code2) =
+        two_consecutive_codes(&seed).ok_or_else(|| StartError("the seed is not Base32".into()))?;
+    let serial = step(waiting, MFA_STEP)
+        .and_then(|s| s.outputs.get("serial_number").cloned())
+        .ok_or_else(|| StartError("the MFA step has no serial number".into()))?;
+    stack
+        .identity()
+        .await
+        .complete_mfa_enrollment(pb::CompleteMfaEnrollmentRequest {
+            user_name: "admin".into(),
+            serial_number: serial.clone(),
+            authentication_code_1: code1,
+            authentication_code_2: code2,
+        })
+        .await
+        .map_err(|e| StartError(format!("CompleteMfaEnrollment: {e}")))?;
+    if let Some(mail) = stack.inbox.confirmation_for("ops@example.com") {
+        aws_sdk_sns::Client::new(&crate::sdk_for(&stack.inbox.endpoint()).await)
+            .confirm_subscription()
+            .topic_arn(&mail.topic_arn)
+            .token(&mail.token)
+            .send()
+            .await
+            .map_err(|e| StartError(format!("ConfirmSubscription: {e:?}")))?;
+    }
+    Ok(serial)
+}
+
+/// Everything the first-day setup can touch in the sandbox, by kind, sorted: IAM users,
+/// groups, customer managed policies, virtual MFA devices, the account password policy,
+/// budgets, SNS topics and subscriptions, CloudWatch alarms. Two equal snapshots mean the
+/// account is as it was.
+pub async fn sandbox_snapshot(
+    stack: &Stack,
+) -> Result<BTreeMap<&'static str, Vec<String>>, StartError> {
+    let aws =
+        |what: &'static str| move |e: &dyn std::fmt::Debug| StartError(format!("{what}: {e:?}"));
+    let iam = stack.iam();
+    let mut out = BTreeMap::new();
+    let users = iam
+        .list_users()
+        .send()
+        .await
+        .map_err(|e| aws("ListUsers")(&e))?;
+    out.insert(
+        "users",
+        users
+            .users()
+            .iter()
+            .map(|u| u.user_name().to_owned())
+            .collect(),
+    );
+    let groups = iam
+        .list_groups()
+        .send()
+        .await
+        .map_err(|e| aws("ListGroups")(&e))?;
+    out.insert(
+        "groups",
+        groups
+            .groups()
+            .iter()
+            .map(|g| g.group_name().to_owned())
+            .collect(),
+    );
+    let policies = iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .map_err(|e| aws("ListPolicies")(&e))?;
+    out.insert(
+        "policies",
+        policies
+            .policies()
+            .iter()
+            .filter_map(|p| p.arn().map(str::to_owned))
+            .collect(),
+    );
+    let devices = iam
+        .list_virtual_mfa_devices()
+        .send()
+        .await
+        .map_err(|e| aws("ListVirtualMFADevices")(&e))?;
+    out.insert(
+        "mfa devices",
+        devices
+            .virtual_mfa_devices()
+            .iter()
+            .map(|d| d.serial_number().to_owned())
+            .collect(),
+    );
+    let policy = match iam.get_account_password_policy().send().await {
+        Ok(p) => vec![format!("{:?}", p.password_policy())],
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_no_such_entity_exception()) =>
+        {
+            Vec::new()
+        }
+        Err(e) => return Err(aws("GetAccountPasswordPolicy")(&e)),
+    };
+    out.insert("password policy", policy);
+    let budgets = stack
+        .budgets()
+        .describe_budgets()
+        .account_id(crate::ACCOUNT)
+        .send()
+        .await
+        .map_err(|e| aws("DescribeBudgets")(&e))?;
+    out.insert(
+        "budgets",
+        budgets
+            .budgets()
+            .iter()
+            .map(|b| b.budget_name().to_owned())
+            .collect(),
+    );
+    let sns = stack.sns();
+    let topics = sns
+        .list_topics()
+        .send()
+        .await
+        .map_err(|e| aws("ListTopics")(&e))?;
+    out.insert(
+        "topics",
+        topics
+            .topics()
+            .iter()
+            .filter_map(|t| t.topic_arn().map(str::to_owned))
+            .collect(),
+    );
+    let subs = sns
+        .list_subscriptions()
+        .send()
+        .await
+        .map_err(|e| aws("ListSubscriptions")(&e))?;
+    out.insert(
+        "subscriptions",
+        subs.subscriptions()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} {}",
+                    s.topic_arn().unwrap_or_default(),
+                    s.protocol().unwrap_or_default(),
+                    s.endpoint().unwrap_or_default()
+                )
+            })
+            .collect(),
+    );
+    let alarms = stack
+        .cloudwatch()
+        .describe_alarms()
+        .send()
+        .await
+        .map_err(|e| aws("DescribeAlarms")(&e))?;
+    out.insert(
+        "alarms",
+        alarms
+            .metric_alarms()
+            .iter()
+            .filter_map(|a| a.alarm_name().map(str::to_owned))
+            .collect(),
+    );
+    for list in out.values_mut() {
+        list.sort();
+    }
+    Ok(out)
+}
