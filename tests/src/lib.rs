@@ -268,6 +268,7 @@ impl Stack {
                     format!("http://{identity}"),
                     format!("http://{budget}"),
                     format!("http://{alerting}"),
+                    format!("http://{eventbus}"),
                 ],
                 log: std::env::temp_dir().join(format!("groundwork-e2e-orchestrator-{port}.log")),
                 child: None,
@@ -282,6 +283,7 @@ impl Stack {
                 &format!("http://{budget}"),
                 &format!("http://{alerting}"),
             );
+            s.eventbus_url = format!("http://{eventbus}");
             s.common.nats_timeout_ms = timeout_ms;
             s.backoff_ms = 100;
             s.recheck_ms = 60_000;

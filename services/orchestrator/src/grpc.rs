@@ -33,16 +33,6 @@ impl OrchestratorApi {
     }
 }
 
-fn parse(text: &str) -> Result<Spec, Error> {
-    let spec = spec::parse(text)?;
-    if !spec.notifications.webhooks.is_empty() || !spec.notifications.rules.is_empty() {
-        return Err(Error::FailedPrecondition(
-            "notifications: webhooks and rules are validated and drawn, but not applied by this orchestrator yet; remove the [notifications] section to apply".into(),
-        ));
-    }
-    Ok(spec)
-}
-
 /// Resources of the plan: console steps are checks, not resources.
 fn planned(spec: &Spec) -> Vec<Resource> {
     resources(spec)
@@ -204,7 +194,7 @@ impl OrchestratorApi {
 
     /// The spec, checked offline and against the account; nothing is changed.
     async fn checked(&self, text: &str) -> Result<Spec, Error> {
-        let spec = parse(text)?;
+        let spec = spec::parse(text)?;
         let problems = self.live_problems(&spec, text).await?;
         if problems.is_empty() {
             Ok(spec)
@@ -335,7 +325,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         &self,
         request: Request<pb::DestroySpecRequest>,
     ) -> Result<Response<Self::DestroySpecStream>, Status> {
-        let spec = parse(&request.get_ref().spec_toml)?;
+        let spec = spec::parse(&request.get_ref().spec_toml).map_err(Error::from)?;
         // The account password policy is removed only when an apply of ours created it;
         // one that was there before stays as it is.
         let runs = self.engine.store().list().await?;

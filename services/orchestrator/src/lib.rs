@@ -24,6 +24,7 @@ pub mod error;
 pub mod graph;
 pub mod grpc;
 pub mod machine;
+mod notifications;
 pub mod plan;
 pub mod resource;
 pub mod resume;
@@ -85,6 +86,7 @@ pub async fn serve(
     )
     .await?;
     let runner = services::Services::new(&services::ServiceUrls {
+        eventbus: settings.eventbus_url.clone(),
         identity: settings.identity_url.clone(),
         budget: settings.budget_url.clone(),
         alerting: settings.alerting_url.clone(),

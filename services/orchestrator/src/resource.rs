@@ -295,8 +295,24 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
             gate.clone(),
         );
     }
+    let webhook_urls: BTreeMap<&str, &str> = spec
+        .notifications
+        .webhooks
+        .iter()
+        .map(|w| (w.name.as_str(), w.url.as_str()))
+        .collect();
     for r in &spec.notifications.rules {
         let pattern = serde_json::to_value(&r.event_pattern).unwrap_or(Value::Null);
+        // Target id = webhook name; validation made sure every name is a webhook.
+        let targets: BTreeMap<&str, &str> = r
+            .targets
+            .iter()
+            .filter_map(|t| {
+                webhook_urls
+                    .get_key_value(t.as_str())
+                    .map(|(k, v)| (*k, *v))
+            })
+            .collect();
         let deps = r
             .targets
             .iter()
@@ -310,7 +326,8 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
                 "bus": r.bus,
                 "name": r.name,
                 "event_pattern": pattern,
-                "targets": sorted_strings(r.targets.iter().map(String::as_str)),
+                "targets": targets,
+                "state": "ENABLED",
             }),
             deps,
         );

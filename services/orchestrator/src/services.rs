@@ -15,6 +15,7 @@ use futures::future::BoxFuture;
 use groundwork_proto::v1 as pb;
 use pb::alerting_client::AlertingClient;
 use pb::budget_client::BudgetClient;
+use pb::event_bus_client::EventBusClient;
 use pb::identity_client::IdentityClient;
 use secrecy::{SecretSlice, SecretString};
 use serde_json::{Value, json};
@@ -22,6 +23,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::Error;
+use crate::notifications;
 use crate::plan::LiveState;
 use crate::resource::{ConsoleCheck, Fields, Kind, Resource, ResourceId};
 use crate::run::{Run, RunKind, StepRecord};
@@ -45,6 +47,7 @@ type Conn = InterceptedService<Channel, Bearer>;
 /// Where the services are.
 #[derive(Debug, Clone)]
 pub struct ServiceUrls {
+    pub eventbus: String,
     pub identity: String,
     pub budget: String,
     pub alerting: String,
@@ -55,6 +58,7 @@ pub struct ServiceUrls {
 /// steps retry, not the orchestrator fail to start).
 #[derive(Debug, Clone)]
 pub struct Services {
+    eventbus: notifications::Client,
     identity: IdentityClient<Conn>,
     budget: BudgetClient<Conn>,
     alerting: AlertingClient<Conn>,
@@ -83,6 +87,10 @@ impl Services {
             })?)),
         };
         Ok(Self {
+            eventbus: EventBusClient::with_interceptor(
+                channel(&urls.eventbus, "eventbus")?,
+                bearer.clone(),
+            ),
             identity: IdentityClient::with_interceptor(
                 channel(&urls.identity, "identity")?,
                 bearer.clone(),
@@ -355,10 +363,12 @@ impl Services {
                     Err(e) => failed("EnsureBillingAlarm", &e),
                 }
             }
-            Kind::Webhook | Kind::Rule => StepResult::failed(
-                "notifications (webhooks and rules) are not applied by this orchestrator yet; remove the [notifications] section",
-                false,
-            ),
+            // A webhook is the address the rules' targets post to: nothing to make.
+            Kind::Webhook => StepResult::done("unchanged", outputs([("url", s(f, "url"))])),
+            Kind::Rule => match notifications::ensure(&mut self.eventbus.clone(), f).await {
+                Ok((outcome, arn)) => StepResult::done(outcome, outputs([("rule_arn", arn)])),
+                Err(e) => failed("event bus PutRule/PutTargets", &e),
+            },
             Kind::ConsoleStep => self.console(r).await,
         }
     }
@@ -679,6 +689,10 @@ impl Services {
                 Ok(resp) => StepResult::done(deletion(resp.get_ref().deletion()), BTreeMap::new()),
                 Err(e) => failed("DeleteBillingAlarm", &e),
             },
+            Kind::Rule => match notifications::delete(&mut self.eventbus.clone(), f).await {
+                Ok(outcome) => StepResult::done(outcome, BTreeMap::new()),
+                Err(e) => failed("event bus RemoveTargets/DeleteRule", &e),
+            },
             _ => StepResult::done("kept", BTreeMap::new()),
         }
     }
@@ -878,7 +892,19 @@ impl Services {
                         }
                     }
                 }
-                Kind::Webhook | Kind::Rule | Kind::ConsoleStep => {}
+                // Nothing on the bus stands for a webhook but the rules' targets.
+                Kind::Webhook => {
+                    live.insert(r.id.clone(), f.clone());
+                }
+                Kind::Rule => {
+                    if let Some(rule) = notifications::read(&mut self.eventbus.clone(), f)
+                        .await
+                        .map_err(|e| unavailable("event bus DescribeRule", e))?
+                    {
+                        live.insert(r.id.clone(), rule.fields);
+                    }
+                }
+                Kind::ConsoleStep => {}
             }
         }
         Ok(live)

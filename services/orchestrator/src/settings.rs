@@ -17,6 +17,14 @@ pub struct Settings {
     #[arg(long, env = "GROUNDWORK_ORCHESTRATOR__LISTEN", default_value = "127.0.0.1:50055", value_parser = parse_listen)]
     pub listen: SocketAddr,
 
+    /// The event bus: the spec's notification rules are made there.
+    #[arg(
+        long,
+        env = "GROUNDWORK_EVENTBUS_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub eventbus_url: String,
+
     /// The identity service.
     #[arg(
         long,
@@ -80,6 +88,7 @@ impl Settings {
         Self {
             common: CommonSettings::for_nats(url),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            eventbus_url: "http://127.0.0.1:50051".into(),
             identity_url: identity.into(),
             budget_url: budget.into(),
             alerting_url: alerting.into(),

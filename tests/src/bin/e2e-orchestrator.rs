@@ -2,7 +2,7 @@
 //! SIGKILL and start it again: the orchestrator's `serve`, with the test stack's addresses
 //! and the quick retries of the in-process stack.
 //!
-//! Usage: `e2e-orchestrator NATS_URL LISTEN IDENTITY_URL BUDGET_URL ALERTING_URL`
+//! Usage: `e2e-orchestrator NATS_URL LISTEN IDENTITY_URL BUDGET_URL ALERTING_URL EVENTBUS_URL`
 
 use std::process::ExitCode;
 
@@ -12,8 +12,10 @@ use groundwork_kit::telemetry::{self, LogFormat};
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [nats, listen, identity, budget, alerting] = args.as_slice() else {
-        eprintln!("usage: e2e-orchestrator NATS_URL LISTEN IDENTITY_URL BUDGET_URL ALERTING_URL");
+    let [nats, listen, identity, budget, alerting, eventbus] = args.as_slice() else {
+        eprintln!(
+            "usage: e2e-orchestrator NATS_URL LISTEN IDENTITY_URL BUDGET_URL ALERTING_URL EVENTBUS_URL"
+        );
         return ExitCode::from(2);
     };
     if let Err(e) = telemetry::init(LogFormat::from_env()) {
@@ -21,6 +23,7 @@ async fn main() -> ExitCode {
     }
     let mut settings =
         groundwork_orchestrator::Settings::for_nats(nats, identity, budget, alerting);
+    settings.eventbus_url.clone_from(eventbus);
     settings.common.nats_timeout_ms = 1500;
     settings.backoff_ms = 100;
     settings.recheck_ms = 60_000;

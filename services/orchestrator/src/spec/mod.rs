@@ -265,7 +265,7 @@ pub struct NotificationsSpec {
 #[serde(deny_unknown_fields)]
 pub struct WebhookSpec {
     pub name: String,
-    pub url: types::HttpsUrl,
+    pub url: types::WebhookUrl,
 }
 
 /// An event-bus rule: a pattern and the webhooks it sends to.

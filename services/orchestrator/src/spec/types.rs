@@ -87,6 +87,12 @@ text_newtype!(
     HttpsUrl,
     check_https_url
 );
+text_newtype!(
+    /// Where a webhook target posts: an `https://` URL, or `http://` to this machine
+    /// (a receiver running beside the stack).
+    WebhookUrl,
+    check_webhook_url
+);
 
 pub fn check_email(text: &str) -> Result<(), String> {
     let bad = || format!("'{text}' is not an email address (like ops@example.com)");
@@ -202,6 +208,28 @@ pub fn check_https_url(text: &str) -> Result<(), String> {
             "'{text}' is not an https URL (like https://hooks.example.com/groundwork)"
         )),
     }
+}
+
+pub fn check_webhook_url(text: &str) -> Result<(), String> {
+    let loopback = text.strip_prefix("http://").is_some_and(|rest| {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    if loopback {
+        return Ok(());
+    }
+    check_https_url(text).map_err(|_| {
+        format!(
+            "'{text}' is not an https URL (like https://hooks.example.com/groundwork); plain http only to localhost"
+        )
+    })
 }
 
 /// An amount of US dollars, greater than zero, kept in cents so that comparisons with
@@ -405,5 +433,12 @@ mod tests {
         assert!(check_https_url("https://hooks.example.com/x").is_ok());
         assert!(check_https_url("http://hooks.example.com").is_err());
         assert!(check_https_url("https://").is_err());
+        assert!(check_webhook_url("https://hooks.example.com/x").is_ok());
+        assert!(check_webhook_url("http://127.0.0.1:8080/hook").is_ok());
+        assert!(check_webhook_url("http://localhost/hook").is_ok());
+        assert!(check_webhook_url("http://[::1]:9000").is_ok());
+        assert!(check_webhook_url("http://hooks.example.com").is_err());
+        assert!(check_webhook_url("http://127.0.0.1.example.com/x").is_err());
+        assert!(check_webhook_url("ftp://localhost").is_err());
     }
 }
