@@ -65,8 +65,9 @@ enum Command {
     Replay(cmd::replay::ReplayCommand),
     /// Run the local stack: nats-server, moto_server (sandbox AWS) and every service.
     Up(cmd::up::UpArgs),
-    /// Check a spec (groundwork.toml) offline: unknown fields, emails, amounts, ARNs.
-    Validate(cmd::orchestrator::SpecArgs),
+    /// Check a spec (groundwork.toml): offline (unknown fields, emails, amounts, ARNs), and
+    /// with --live against the account (the IAM policies it names exist).
+    Validate(cmd::orchestrator::ValidateArgs),
     /// Show what applying a spec would change, per resource.
     Plan(cmd::orchestrator::PlanArgs),
     /// Apply a spec as a durable run; waits for you where a person is needed.
@@ -102,7 +103,7 @@ async fn main() -> ExitCode {
         Command::Dlq(c) => cmd::dlq::run(c, &cli.endpoints, cli.output).await,
         Command::Replay(c) => cmd::replay::run(c, &cli.endpoints, cli.output).await,
         Command::Up(args) => cmd::up::run(args).await,
-        Command::Validate(a) => cmd::orchestrator::validate(a, cli.output),
+        Command::Validate(a) => cmd::orchestrator::validate(a, &cli.endpoints, cli.output).await,
         Command::Plan(a) => cmd::orchestrator::plan(a, &cli.endpoints, cli.output).await,
         Command::Apply(a) => cmd::orchestrator::apply(a, &cli.endpoints, cli.output).await,
         Command::Watch(a) => cmd::orchestrator::watch(a, &cli.endpoints, cli.output).await,

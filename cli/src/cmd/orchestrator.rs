@@ -94,42 +94,71 @@ async fn client(endpoints: &Endpoints) -> Result<OrchestratorClient<Conn>, CliEr
     Ok(OrchestratorClient::new(conn))
 }
 
-/// `groundwork validate FILE`: offline.
-pub fn validate(args: SpecArgs, output: OutputFormat) -> Result<(), CliError> {
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The spec, e.g. examples/groundwork.toml.
+    pub file: PathBuf,
+    /// Also ask the orchestrator (ValidateSpec): checks that need AWS, such as whether the
+    /// spec's IAM policies exist. Without it the check is offline.
+    #[arg(long)]
+    pub live: bool,
+}
+
+/// `groundwork validate [--live] FILE`: offline, then (with `--live`) the orchestrator's
+/// checks against the account.
+pub async fn validate(
+    args: ValidateArgs,
+    endpoints: &Endpoints,
+    output: OutputFormat,
+) -> Result<(), CliError> {
+    use groundwork_orchestrator::spec::SpecProblem;
     let text = read(&args.file)?;
-    match groundwork_orchestrator::spec::parse(&text) {
-        Ok(spec) => {
-            let n = groundwork_orchestrator::resource::resources(&spec).len();
-            match output {
-                OutputFormat::Json => {
-                    println!("{}", serde_json::json!({"valid": true, "steps": n}))
+    let (steps, problems): (usize, Vec<SpecProblem>) =
+        match groundwork_orchestrator::spec::parse(&text) {
+            Err(e) => (0, e.problems),
+            Ok(spec) => {
+                let steps = groundwork_orchestrator::resource::resources(&spec).len();
+                if !args.live {
+                    (steps, Vec::new())
+                } else {
+                    let live = client(endpoints)
+                        .await?
+                        .validate_spec(pb::ValidateSpecRequest { spec_toml: text })
+                        .await?
+                        .into_inner()
+                        .problems
+                        .into_iter()
+                        .map(|p| SpecProblem {
+                            path: p.path,
+                            line: (p.line > 0).then_some(p.line as usize),
+                            reason: p.reason,
+                        })
+                        .collect();
+                    (steps, live)
                 }
-                OutputFormat::Table => println!("{}: valid ({n} steps)", args.file.display()),
             }
-            Ok(())
-        }
-        Err(e) => {
-            if output == OutputFormat::Json {
-                let problems: Vec<_> = e
-                    .problems
-                    .iter()
-                    .map(
-                        |p| serde_json::json!({"path": p.path, "line": p.line, "reason": p.reason}),
-                    )
-                    .collect();
-                println!(
-                    "{}",
-                    serde_json::json!({"valid": false, "problems": problems})
-                );
+        };
+    if problems.is_empty() {
+        match output {
+            OutputFormat::Json => {
+                println!("{}", serde_json::json!({"valid": true, "steps": steps}))
             }
-            let lines: Vec<String> = e
-                .problems
-                .iter()
-                .map(|p| format!("{}: {p}", args.file.display()))
-                .collect();
-            Err(CliError::usage(lines.join("\n")))
+            OutputFormat::Table => println!("{}: valid ({steps} steps)", args.file.display()),
         }
+        return Ok(());
     }
+    if output == OutputFormat::Json {
+        let list: Vec<_> = problems
+            .iter()
+            .map(|p| serde_json::json!({"path": p.path, "line": p.line, "reason": p.reason}))
+            .collect();
+        println!("{}", serde_json::json!({"valid": false, "problems": list}));
+    }
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {p}", args.file.display()))
+        .collect();
+    Err(CliError::usage(lines.join("\n")))
 }
 
 fn action_name(a: i32) -> &'static str {
