@@ -201,13 +201,28 @@ fn logical(rs: &[Resource], live: Option<&LiveState>) -> String {
             let _ = writeln!(d, "    {}[{}]", node_id(r.id.as_str()), label(&text));
         }
         let _ = writeln!(d, "  end");
-        let owner = match gid {
-            "iam" => "identity",
-            "budgets" => "budget",
-            "sns_cw" => "alerting",
-            _ => "eventbus",
-        };
-        let _ = writeln!(d, "  svc_{owner} -- AWS API --> {gid}");
+        match gid {
+            "iam" => {
+                let _ = writeln!(d, "  svc_identity -- AWS API --> {gid}");
+            }
+            "budgets" => {
+                let _ = writeln!(d, "  svc_budget -- AWS API --> {gid}");
+            }
+            "sns_cw" => {
+                let _ = writeln!(d, "  svc_alerting -- AWS API --> {gid}");
+            }
+            _ => {
+                // Rules live in the event bus; the orchestrator makes them through its API.
+                let _ = writeln!(
+                    d,
+                    "  svc_orchestrator -- gRPC PutRule, PutTargets --> svc_eventbus"
+                );
+                let _ = writeln!(
+                    d,
+                    "  svc_eventbus -- rules in KV, POST to webhooks --> {gid}"
+                );
+            }
+        }
     }
     for r in rs {
         if r.kind == Kind::ConsoleStep {
@@ -260,6 +275,30 @@ mod tests {
         // The alarm hangs off the topic it notifies.
         assert!(d.contains("n_topic_billing_alarm --> n_billing_alarm_billing_alarm"));
         assert!(!d.contains("(missing)"), "no live state given");
+    }
+
+    #[test]
+    fn notification_rules_hang_off_the_event_bus() {
+        let text = format!(
+            "{}\n{}",
+            include_str!("../../../examples/groundwork.toml"),
+            r#"
+[[notifications.webhooks]]
+name = "ops-hook"
+url = "https://hooks.example.com/groundwork"
+
+[[notifications.rules]]
+name = "setup-finished"
+targets = ["ops-hook"]
+[notifications.rules.event_pattern]
+source = ["groundwork.orchestrator"]
+"#
+        );
+        let d = draw(&crate::spec::parse(&text).unwrap(), None).logical;
+        assert!(d.contains("svc_orchestrator -- gRPC PutRule, PutTargets --> svc_eventbus"));
+        assert!(d.contains("svc_eventbus -- rules in KV, POST to webhooks --> bus_rules"));
+        assert!(d.contains("n_rule_default_setup_finished[\"rule default:setup-finished\"]"));
+        assert!(!d.contains("svc_eventbus -- AWS API"));
     }
 
     #[test]
