@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use groundwork_e2e::flow::{MFA_STEP, SUB_STEP, do_person_steps, finished, follow, until};
+use groundwork_e2e::flow::{MFA_STEP, SUB_STEP, apply, do_person_steps, finished, until};
 use groundwork_e2e::{EXAMPLE_SPEC, Stack, StartError, step, two_consecutive_codes};
 use groundwork_proto::v1 as pb;
 use pb::{SetupRunStatus, SetupStepState};
@@ -168,17 +168,7 @@ fn writes(calls: &[String]) -> Vec<String> {
 }
 
 async fn apply_to_end(stack: &Stack, expect_wait: bool) -> Result<pb::SetupRun, StartError> {
-    let stream = stack
-        .orchestrator()
-        .await
-        .apply_spec(pb::ApplySpecRequest {
-            spec_toml: EXAMPLE_SPEC.into(),
-            resume_run_id: String::new(),
-        })
-        .await
-        .map_err(|e| StartError(format!("ApplySpec: {e}")))?
-        .into_inner();
-    let mut rx = follow(stream);
+    let mut rx = apply(stack, EXAMPLE_SPEC, "").await?;
     let mut secrets = Vec::new();
     if expect_wait {
         let waiting = until(&mut rx, &mut secrets, "WAITING", |r| {

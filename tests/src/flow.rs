@@ -31,6 +31,42 @@ pub fn follow(
     rx
 }
 
+/// ApplySpec of `spec` (or `apply --resume RUN` when `resume_run_id` is set), followed.
+pub async fn apply(
+    stack: &Stack,
+    spec: &str,
+    resume_run_id: &str,
+) -> Result<UnboundedReceiver<pb::SetupRunUpdate>, StartError> {
+    let stream = stack
+        .orchestrator()
+        .await
+        .apply_spec(pb::ApplySpecRequest {
+            spec_toml: spec.into(),
+            resume_run_id: resume_run_id.into(),
+        })
+        .await
+        .map_err(|e| StartError(format!("ApplySpec: {e}")))?
+        .into_inner();
+    Ok(follow(stream))
+}
+
+/// DestroySpec of `spec`, followed.
+pub async fn destroy(
+    stack: &Stack,
+    spec: &str,
+) -> Result<UnboundedReceiver<pb::SetupRunUpdate>, StartError> {
+    let stream = stack
+        .orchestrator()
+        .await
+        .destroy_spec(pb::DestroySpecRequest {
+            spec_toml: spec.into(),
+        })
+        .await
+        .map_err(|e| StartError(format!("DestroySpec: {e}")))?
+        .into_inner();
+    Ok(follow(stream))
+}
+
 /// Takes updates until `done` holds for the run (at most 90 s), collecting the secrets
 /// seen on the way.
 pub async fn until(

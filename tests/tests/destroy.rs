@@ -6,22 +6,13 @@
 //! from moto before and after, and must be the same. A second destroy finds nothing to do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use groundwork_e2e::flow::{do_person_steps, finished, follow, sandbox_snapshot, until};
+use groundwork_e2e::flow::{self, do_person_steps, finished, sandbox_snapshot, until};
 use groundwork_e2e::{EXAMPLE_SPEC, Stack};
 use groundwork_proto::v1 as pb;
 use pb::{SetupRunStatus, SetupStepState};
 
 async fn destroy(stack: &Stack) -> pb::SetupRun {
-    let stream = stack
-        .orchestrator()
-        .await
-        .destroy_spec(pb::DestroySpecRequest {
-            spec_toml: EXAMPLE_SPEC.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut rx = follow(stream);
+    let mut rx = flow::destroy(stack, EXAMPLE_SPEC).await.unwrap();
     let done = until(&mut rx, &mut Vec::new(), "the destroy run's end", finished)
         .await
         .unwrap();
@@ -36,17 +27,7 @@ async fn destroy_leaves_the_sandbox_as_it_was_before_the_apply() {
     let before = sandbox_snapshot(&stack).await.unwrap();
 
     // The first-day setup, applied and finished by a person.
-    let stream = stack
-        .orchestrator()
-        .await
-        .apply_spec(pb::ApplySpecRequest {
-            spec_toml: EXAMPLE_SPEC.into(),
-            resume_run_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut rx = follow(stream);
+    let mut rx = flow::apply(&stack, EXAMPLE_SPEC, "").await.unwrap();
     let mut secrets = Vec::new();
     let waiting = until(&mut rx, &mut secrets, "WAITING", |r| {
         r.status() == SetupRunStatus::Waiting

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use groundwork_e2e::flow::{MFA_STEP, do_person_steps, finished, follow, sandbox_snapshot, until};
+use groundwork_e2e::flow::{MFA_STEP, apply, do_person_steps, finished, sandbox_snapshot, until};
 use groundwork_e2e::{EXAMPLE_SPEC, Stack, step};
 use groundwork_proto::v1 as pb;
 use pb::{SetupRunStatus, SetupStepState};
@@ -14,16 +14,7 @@ use pb::{SetupRunStatus, SetupStepState};
 async fn a_run_survives_nats_stopping_for_five_seconds() {
     let mut stack = Stack::start().await.unwrap();
     stack.inbox.set_delay(Duration::from_millis(100));
-    let mut orchestrator = stack.orchestrator().await;
-    let stream = orchestrator
-        .apply_spec(pb::ApplySpecRequest {
-            spec_toml: EXAMPLE_SPEC.into(),
-            resume_run_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut rx = follow(stream);
+    let mut rx = apply(&stack, EXAMPLE_SPEC, "").await.unwrap();
     let mut secrets = Vec::new();
     let started = until(&mut rx, &mut secrets, "a first step done", |r| {
         r.steps
@@ -51,15 +42,7 @@ async fn a_run_survives_nats_stopping_for_five_seconds() {
     {
         Ok(run) if secrets.iter().any(|s| s.name == "mfa_otpauth_uri") => run,
         _ => {
-            let stream = orchestrator
-                .apply_spec(pb::ApplySpecRequest {
-                    spec_toml: String::new(),
-                    resume_run_id: run_id.clone(),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            rx = follow(stream);
+            rx = apply(&stack, "", &run_id).await.unwrap();
             until(&mut rx, &mut secrets, "WAITING after resume", |r| {
                 r.status() == SetupRunStatus::Waiting
                     && step(r, MFA_STEP).is_some_and(|s| s.state() == SetupStepState::Waiting)

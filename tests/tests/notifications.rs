@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use groundwork_e2e::flow::{finished, follow, until};
+use groundwork_e2e::flow::{self, finished, until};
 use groundwork_e2e::{Stack, eventually, step};
 use groundwork_proto::v1 as pb;
 use http_body_util::{BodyExt, Full};
@@ -81,24 +81,12 @@ async fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
 }
 
 async fn run(stack: &Stack, spec: &str, destroy: bool) -> pb::SetupRun {
-    let mut client = stack.orchestrator().await;
-    let stream = if destroy {
-        client
-            .destroy_spec(pb::DestroySpecRequest {
-                spec_toml: spec.into(),
-            })
-            .await
+    let mut rx = if destroy {
+        flow::destroy(stack, spec).await
     } else {
-        client
-            .apply_spec(pb::ApplySpecRequest {
-                spec_toml: spec.into(),
-                resume_run_id: String::new(),
-            })
-            .await
+        flow::apply(stack, spec, "").await
     }
-    .unwrap()
-    .into_inner();
-    let mut rx = follow(stream);
+    .unwrap();
     let done = until(&mut rx, &mut Vec::new(), "the run's end", finished)
         .await
         .unwrap();

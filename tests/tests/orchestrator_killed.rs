@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use groundwork_e2e::flow::{MFA_STEP, do_person_steps, finished, follow, sandbox_snapshot, until};
+use groundwork_e2e::flow::{MFA_STEP, apply, do_person_steps, finished, sandbox_snapshot, until};
 use groundwork_e2e::{EXAMPLE_SPEC, Stack, step};
 use groundwork_proto::v1 as pb;
 use pb::{SetupRunStatus, SetupStepState};
@@ -39,24 +39,6 @@ fn settled(run: &pb::SetupRun) -> bool {
         })
 }
 
-/// `apply --resume RUN`: a stream that carries the run's secrets from now on.
-async fn attach(
-    stack: &Stack,
-    run_id: &str,
-) -> tokio::sync::mpsc::UnboundedReceiver<pb::SetupRunUpdate> {
-    let stream = stack
-        .orchestrator()
-        .await
-        .apply_spec(pb::ApplySpecRequest {
-            spec_toml: String::new(),
-            resume_run_id: run_id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    follow(stream)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_killed_after_each_step_resumes_and_completes_without_duplicates() {
     let mut stack =
@@ -66,17 +48,7 @@ async fn a_run_killed_after_each_step_resumes_and_completes_without_duplicates()
     // Steps that take a while, as against AWS, so that each kill lands between steps.
     stack.inbox.set_delay(Duration::from_millis(150));
 
-    let stream = stack
-        .orchestrator()
-        .await
-        .apply_spec(pb::ApplySpecRequest {
-            spec_toml: EXAMPLE_SPEC.into(),
-            resume_run_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut rx = follow(stream);
+    let mut rx = apply(&stack, EXAMPLE_SPEC, "").await.unwrap();
     let mut secrets = Vec::new();
     let first = until(&mut rx, &mut secrets, "the run's first update", |_| true)
         .await
@@ -121,7 +93,8 @@ async fn a_run_killed_after_each_step_resumes_and_completes_without_duplicates()
             secrets.extend(update.secrets);
         }
         stack.restart_orchestrator().await.unwrap();
-        rx = attach(&stack, &run_id).await;
+        // `apply --resume RUN`: the stream that carries the run's secrets from now on.
+        rx = apply(&stack, "", &run_id).await.unwrap();
     }
     println!("killed {} times, after: {kills:?}", kills.len());
     assert!(

@@ -15,6 +15,16 @@ use crate::topic::{Change, Deletion, SubscriptionInfo, SubscriptionStatus};
 /// The alarm name used when a request gives none.
 pub const DEFAULT_ALARM_NAME: &str = "billing-alarm";
 
+/// The request's alarm name, [`DEFAULT_ALARM_NAME`] when empty.
+fn alarm_name(raw: &str) -> Result<AlarmName, Error> {
+    let name = if raw.is_empty() {
+        DEFAULT_ALARM_NAME
+    } else {
+        raw
+    };
+    AlarmName::parse("alarm_name", name)
+}
+
 /// The gRPC face of the alerting service.
 #[derive(Debug, Clone)]
 pub struct AlertingApi {
@@ -144,12 +154,7 @@ impl AlertingRpc for AlertingApi {
         request: Request<pb::EnsureBillingAlarmRequest>,
     ) -> Result<Response<pb::EnsureAlarmResponse>, Status> {
         let request = request.into_inner();
-        let name = if request.alarm_name.is_empty() {
-            DEFAULT_ALARM_NAME
-        } else {
-            request.alarm_name.as_str()
-        };
-        let name = AlarmName::parse("alarm_name", name)?;
+        let name = alarm_name(&request.alarm_name)?;
         let kind = match pb::BillingAlarmKind::try_from(request.kind) {
             Ok(pb::BillingAlarmKind::Unspecified | pb::BillingAlarmKind::DailyCharges) => {
                 BillingAlarmKind::DailyCharges
@@ -222,12 +227,7 @@ impl AlertingRpc for AlertingApi {
         request: Request<pb::DeleteBillingAlarmRequest>,
     ) -> Result<Response<pb::AlertingDeleteResponse>, Status> {
         let request = request.into_inner();
-        let name = if request.alarm_name.is_empty() {
-            DEFAULT_ALARM_NAME
-        } else {
-            request.alarm_name.as_str()
-        };
-        let name = AlarmName::parse("alarm_name", name)?;
+        let name = alarm_name(&request.alarm_name)?;
         let deleted = self.alerting.delete_alarm(&name).await?;
         Ok(Response::new(deletion_to_pb(deleted)))
     }

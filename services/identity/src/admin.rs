@@ -141,18 +141,7 @@ pub async fn ensure_admin(service: &Service, spec: AdminSpec) -> Result<AdminRes
             }
         }
     }
-    let attached: Vec<String> = iam
-        .list_attached_group_policies()
-        .group_name(spec.group.as_str())
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| AwsError::from_sdk("ListAttachedGroupPolicies", e))?
-        .into_iter()
-        .filter_map(|p| p.policy_arn)
-        .collect();
+    let attached = attached_group_policies(iam, &spec.group).await?;
     for (_, arn) in &spec.group_policies {
         if !attached.iter().any(|a| a == arn.as_str()) {
             iam.attach_group_policy()
@@ -601,6 +590,25 @@ async fn abandoned_mfa_devices(service: &Service, user: &UserName) -> Result<Vec
 
 /// Deletes `group` (its managed policies detached, its inline policies deleted) unless
 /// someone is still in it; says what it did either way.
+/// The ARNs of the managed policies attached to `group`.
+pub(crate) async fn attached_group_policies(
+    iam: &aws_sdk_iam::Client,
+    group: &GroupName,
+) -> Result<Vec<String>, AwsError> {
+    Ok(iam
+        .list_attached_group_policies()
+        .group_name(group.as_str())
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListAttachedGroupPolicies", e))?
+        .into_iter()
+        .filter_map(|p| p.policy_arn)
+        .collect())
+}
+
 async fn delete_group_if_empty(service: &Service, group: &GroupName) -> Result<Vec<String>, Error> {
     let iam = &service.iam;
     let members = match iam.get_group().group_name(group.as_str()).send().await {
@@ -622,16 +630,7 @@ async fn delete_group_if_empty(service: &Service, group: &GroupName) -> Result<V
         )]);
     }
     let mut removed = Vec::new();
-    let attached = iam
-        .list_attached_group_policies()
-        .group_name(group.as_str())
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| AwsError::from_sdk("ListAttachedGroupPolicies", e))?;
-    for arn in attached.into_iter().filter_map(|p| p.policy_arn) {
+    for arn in attached_group_policies(iam, group).await? {
         iam.detach_group_policy()
             .group_name(group.as_str())
             .policy_arn(&arn)

@@ -167,19 +167,8 @@ pub async fn ensure(
             changes.push(format!("created {arn}"));
         }
     }
-    let attached = iam
-        .list_attached_group_policies()
-        .group_name(group.as_str())
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| AwsError::from_sdk("ListAttachedGroupPolicies", e))?;
-    if !attached
-        .iter()
-        .any(|p| p.policy_arn.as_deref() == Some(arn.as_str()))
-    {
+    let attached = crate::admin::attached_group_policies(iam, &group).await?;
+    if !attached.contains(&arn) {
         iam.attach_group_policy()
             .group_name(group.as_str())
             .policy_arn(&arn)
