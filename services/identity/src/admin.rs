@@ -558,15 +558,9 @@ pub async fn delete_admin(
 async fn abandoned_mfa_devices(service: &Service, user: &UserName) -> Result<Vec<String>, Error> {
     let iam = &service.iam;
     let suffix = format!(":mfa/{user}");
-    let devices = iam
-        .list_virtual_mfa_devices()
-        .assignment_status(aws_sdk_iam::types::AssignmentStatusType::Unassigned)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| AwsError::from_sdk("ListVirtualMFADevices", e))?;
+    let devices =
+        crate::mfa::virtual_mfa_devices(iam, aws_sdk_iam::types::AssignmentStatusType::Unassigned)
+            .await?;
     let mut removed = Vec::new();
     for d in devices
         .iter()

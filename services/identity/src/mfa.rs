@@ -104,16 +104,11 @@ pub async fn start(
         Err(Error::AlreadyExists(_)) => {
             // An enrollment that was started and never completed: its seed was shown once
             // and is gone, so the device is useless. Replace it, unless someone uses it.
-            let assigned = service
-                .iam
-                .list_virtual_mfa_devices()
-                .assignment_status(aws_sdk_iam::types::AssignmentStatusType::Assigned)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .map_err(|e| AwsError::from_sdk("ListVirtualMFADevices", e))?;
+            let assigned = virtual_mfa_devices(
+                &service.iam,
+                aws_sdk_iam::types::AssignmentStatusType::Assigned,
+            )
+            .await?;
             if assigned.iter().any(|d| d.serial_number == serial.as_str()) {
                 return Err(Error::FailedPrecondition(format!(
                     "the MFA device {serial} is assigned to another user; choose another \
@@ -243,6 +238,21 @@ pub async fn complete(
         )
         .await;
     Ok((serial, Outcome::Created))
+}
+
+/// The account's virtual MFA devices with this assignment status.
+pub(crate) async fn virtual_mfa_devices(
+    iam: &aws_sdk_iam::Client,
+    status: aws_sdk_iam::types::AssignmentStatusType,
+) -> Result<Vec<aws_sdk_iam::types::VirtualMfaDevice>, AwsError> {
+    iam.list_virtual_mfa_devices()
+        .assignment_status(status)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListVirtualMFADevices", e))
 }
 
 #[cfg(test)]
