@@ -56,6 +56,9 @@ pub enum AlertingCommand {
         /// The alarm description.
         #[arg(long, default_value = "")]
         description: String,
+        /// Change nothing: show what would change, and which fields differ.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Apply the file used with `aws cloudwatch put-metric-alarm --cli-input-json`.
     ImportAlarm {
@@ -236,6 +239,7 @@ pub async fn run(
             name,
             topic,
             description,
+            dry_run,
         } => {
             let kind = match kind {
                 Kind::Daily => pb::BillingAlarmKind::DailyCharges,
@@ -248,6 +252,7 @@ pub async fn run(
                     threshold_usd: threshold,
                     topic,
                     description,
+                    dry_run,
                 })
                 .await?
                 .into_inner();
@@ -341,13 +346,15 @@ fn print_alarm(r: &pb::EnsureAlarmResponse, output: OutputFormat) {
             "alarm_arn": r.alarm_arn,
             "change": change,
             "state_value": r.state_value,
+            "differing": r.differing,
         })),
         OutputFormat::Table => print_table(
-            &["ALARM", "STATE", "CHANGE"],
+            &["ALARM", "STATE", "CHANGE", "DIFFERING"],
             &[vec![
                 r.alarm_name.clone(),
                 r.state_value.clone(),
                 change.into(),
+                r.differing.join(", "),
             ]],
         ),
     }

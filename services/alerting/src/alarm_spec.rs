@@ -210,6 +210,57 @@ impl AlarmSpec {
             )
     }
 
+    /// The names of the fields in which `current` (the alarm in place) differs from this
+    /// spec, in declaration order; empty when they are equal.
+    pub fn differing(&self, current: &AlarmSpec) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let mut check = |name: &'static str, same: bool| {
+            if !same {
+                out.push(name);
+            }
+        };
+        check("alarm_name", self.name == current.name);
+        check("description", self.description == current.description);
+        check(
+            "actions_enabled",
+            self.actions_enabled == current.actions_enabled,
+        );
+        check("alarm_actions", self.alarm_actions == current.alarm_actions);
+        check("ok_actions", self.ok_actions == current.ok_actions);
+        check(
+            "insufficient_data_actions",
+            self.insufficient_data_actions == current.insufficient_data_actions,
+        );
+        check("metric", self.metric == current.metric);
+        check(
+            "evaluation_periods",
+            self.evaluation_periods == current.evaluation_periods,
+        );
+        check(
+            "datapoints_to_alarm",
+            self.datapoints_to_alarm == current.datapoints_to_alarm,
+        );
+        check("threshold", self.threshold == current.threshold);
+        check(
+            "threshold_metric_id",
+            self.threshold_metric_id == current.threshold_metric_id,
+        );
+        check(
+            "comparison_operator",
+            self.comparison_operator == current.comparison_operator,
+        );
+        check(
+            "treat_missing_data",
+            self.treat_missing_data == current.treat_missing_data,
+        );
+        check(
+            "evaluate_low_sample_count_percentile",
+            self.evaluate_low_sample_count_percentile
+                == current.evaluate_low_sample_count_percentile,
+        );
+        out
+    }
+
     /// The alarm as DescribeAlarms reports it, normalised; `None` for a reported alarm
     /// without a name.
     pub fn from_described(alarm: &MetricAlarm) -> Option<Self> {
@@ -389,6 +440,52 @@ fn query_to(q: &Query) -> MetricDataQuery {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn differing_names_exactly_the_fields_that_differ() {
+        let topic =
+            TopicArn::parse("t", "arn:aws:sns:us-east-1:123456789012:billing-alarm").unwrap();
+        let other = TopicArn::parse("t", "arn:aws:sns:us-east-1:123456789012:elsewhere").unwrap();
+        let spec = |kind, usd, topic: &TopicArn, description: Option<&str>| {
+            AlarmSpec::billing(
+                AlarmName::parse("n", "billing-alarm").unwrap(),
+                kind,
+                ThresholdUsd::parse("t", usd).unwrap(),
+                topic,
+                description.map(str::to_owned),
+            )
+        };
+        let wanted = spec(BillingAlarmKind::Total, 20.0, &topic, Some("over 20"));
+        let cases: [(AlarmSpec, &[&str]); 4] = [
+            (wanted.clone(), &[]),
+            (
+                spec(BillingAlarmKind::Total, 25.0, &topic, Some("over 20")),
+                &["threshold"],
+            ),
+            (
+                spec(BillingAlarmKind::Total, 20.0, &other, Some("over 20")),
+                &["alarm_actions"],
+            ),
+            (
+                spec(BillingAlarmKind::Total, 20.0, &topic, Some("changed")),
+                &["description"],
+            ),
+        ];
+        for (current, expected) in cases {
+            let found = wanted.differing(&current);
+            // Every field counts: no difference exactly when the specs are equal.
+            assert_eq!(found.is_empty(), wanted == current, "{found:?}");
+            assert_eq!(found, expected);
+        }
+        // The other kind is another metric shape (and what follows from it).
+        let daily = spec(
+            BillingAlarmKind::DailyCharges,
+            20.0,
+            &topic,
+            Some("over 20"),
+        );
+        assert!(wanted.differing(&daily).contains(&"metric"));
+    }
 
     #[test]
     fn the_daily_charges_alarm_is_the_knowledge_center_one() {

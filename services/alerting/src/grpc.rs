@@ -85,6 +85,7 @@ fn alarm_to_pb(a: AlarmOutcome) -> pb::EnsureAlarmResponse {
         alarm_arn: a.arn,
         change: change_to_pb(a.change),
         state_value: a.state_value,
+        differing: a.differing.into_iter().map(str::to_owned).collect(),
     }
 }
 
@@ -169,7 +170,11 @@ impl AlertingRpc for AlertingApi {
         let description = (!request.description.is_empty()).then_some(request.description);
         let topic_arn = TopicArn::parse("topic", &self.alerting.resolve_topic(&topic).await?)?;
         let spec = AlarmSpec::billing(name, kind, threshold, &topic_arn, description);
-        let outcome = self.alerting.ensure_alarm(&spec, &[]).await?;
+        let outcome = if request.dry_run {
+            self.alerting.plan_alarm(&spec).await?
+        } else {
+            self.alerting.ensure_alarm(&spec, &[]).await?
+        };
         Ok(Response::new(alarm_to_pb(outcome)))
     }
 

@@ -26,6 +26,8 @@ pub struct AlarmOutcome {
     pub arn: String,
     pub change: Change,
     pub state_value: String,
+    /// Dry runs: the fields of the alarm in place that differ from the spec.
+    pub differing: Vec<&'static str>,
 }
 
 /// Whether billing metrics arrive.
@@ -197,6 +199,41 @@ impl Alerting {
             arn,
             change,
             state_value: state.value,
+            differing: Vec::new(),
+        })
+    }
+
+    /// What [`Self::ensure_alarm`] would do, without doing it: one DescribeAlarms.
+    pub async fn plan_alarm(&self, spec: &AlarmSpec) -> Result<AlarmOutcome, Error> {
+        let existing = alarm::describe(&self.cloudwatch, spec.name.as_str()).await?;
+        let (change, differing) = match &existing {
+            None => (Change::Created, Vec::new()),
+            Some(found) => match AlarmSpec::from_described(found) {
+                Some(current) => {
+                    let differing = spec.differing(&current);
+                    let change = if differing.is_empty() {
+                        Change::Unchanged
+                    } else {
+                        Change::Updated
+                    };
+                    (change, differing)
+                }
+                None => (Change::Updated, vec!["alarm_name"]),
+            },
+        };
+        Ok(AlarmOutcome {
+            name: spec.name.as_str().to_owned(),
+            arn: existing
+                .as_ref()
+                .and_then(|a| a.alarm_arn())
+                .unwrap_or_default()
+                .to_owned(),
+            change,
+            state_value: existing
+                .as_ref()
+                .map(|a| AlarmState::of(a).value)
+                .unwrap_or_default(),
+            differing,
         })
     }
 

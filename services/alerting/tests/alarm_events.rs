@@ -37,6 +37,7 @@ async fn first_day(stack: &Stack) {
             threshold_usd: 10.0,
             topic: "billing-alarm".into(),
             description: String::new(),
+            dry_run: false,
         })
         .await
         .unwrap();

@@ -84,6 +84,7 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_created() {
         threshold_usd,
         topic: topic.into(),
         description: String::new(),
+        dry_run: false,
     };
     assert_invalid(
         client

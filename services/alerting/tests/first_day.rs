@@ -45,6 +45,7 @@ async fn apply(
             threshold_usd: 10.0,
             topic: topic.topic_arn.clone(),
             description: String::new(),
+            dry_run: false,
         })
         .await
         .unwrap()
@@ -158,7 +159,46 @@ async fn a_changed_threshold_updates_the_alarm_and_the_total_form_is_a_plain_max
         threshold_usd,
         topic: "billing-alarm".into(),
         description: String::new(),
+        dry_run: false,
     };
+    // A dry run says what would change, and changes nothing.
+    let threshold = |stack: &Stack| {
+        let cw = stack.cloudwatch();
+        async move {
+            cw.describe_alarms()
+                .alarm_names("billing-alarm")
+                .send()
+                .await
+                .unwrap()
+                .metric_alarms()[0]
+                .threshold()
+        }
+    };
+    let before = threshold(&stack).await;
+    let planned = client
+        .ensure_billing_alarm(pb::EnsureBillingAlarmRequest {
+            dry_run: true,
+            ..request(20.0, pb::BillingAlarmKind::DailyCharges)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(planned.change, pb::AlertingChange::Updated as i32);
+    // The default description names the threshold, so it changes with it.
+    assert_eq!(planned.differing, ["description", "threshold"]);
+    assert_eq!(threshold(&stack).await, before);
+    let absent = client
+        .ensure_billing_alarm(pb::EnsureBillingAlarmRequest {
+            alarm_name: "not-there-yet".into(),
+            dry_run: true,
+            ..request(20.0, pb::BillingAlarmKind::DailyCharges)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(absent.change, CREATED);
+    assert!(absent.alarm_arn.is_empty());
+
     let updated = client
         .ensure_billing_alarm(request(20.0, pb::BillingAlarmKind::DailyCharges))
         .await
@@ -222,6 +262,7 @@ async fn the_imported_alarm_config_is_the_same_alarm_as_the_native_request() {
             threshold_usd: 10.0,
             topic: "billing-alarm".into(),
             description: "Daily estimated charges reached 10 USD".into(),
+            dry_run: false,
         })
         .await
         .unwrap()
