@@ -584,6 +584,97 @@ async fn abandoned_mfa_devices(service: &Service, user: &UserName) -> Result<Vec
 
 /// Deletes `group` (its managed policies detached, its inline policies deleted) unless
 /// someone is still in it; says what it did either way.
+/// The admin user and its group as IAM has them (see [`describe_admin`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminState {
+    pub user_exists: bool,
+    pub group_exists: bool,
+    pub in_group: bool,
+    pub group_policy_arns: Vec<String>,
+    pub user_policy_arns: Vec<String>,
+    pub console_access: bool,
+    pub access_keys: usize,
+}
+
+/// Reads the user (when given) and the group (when given); changes nothing.
+pub async fn describe_admin(
+    service: &Service,
+    user: Option<&UserName>,
+    group: Option<&GroupName>,
+) -> Result<AdminState, Error> {
+    let iam = &service.iam;
+    let mut state = AdminState::default();
+    let absent = |e: AwsError| -> Result<(), Error> {
+        if is(&e, AwsErrorKind::NotFound) {
+            Ok(())
+        } else {
+            Err(e.into())
+        }
+    };
+    if let Some(group) = group {
+        match attached_group_policies(iam, group).await {
+            Ok(arns) => {
+                state.group_exists = true;
+                state.group_policy_arns = arns;
+            }
+            Err(e) => absent(e)?,
+        }
+    }
+    let Some(user) = user else {
+        return Ok(state);
+    };
+    match iam.get_user().user_name(user.as_str()).send().await {
+        Ok(_) => state.user_exists = true,
+        Err(e) => {
+            absent(AwsError::from_sdk("GetUser", e))?;
+            return Ok(state);
+        }
+    }
+    if let Some(group) = group {
+        state.in_group = iam
+            .list_groups_for_user()
+            .user_name(user.as_str())
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| AwsError::from_sdk("ListGroupsForUser", e))?
+            .iter()
+            .any(|g| g.group_name == group.as_str());
+    }
+    state.user_policy_arns = iam
+        .list_attached_user_policies()
+        .user_name(user.as_str())
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListAttachedUserPolicies", e))?
+        .into_iter()
+        .filter_map(|p| p.policy_arn)
+        .collect();
+    match iam
+        .get_login_profile()
+        .user_name(user.as_str())
+        .send()
+        .await
+    {
+        Ok(_) => state.console_access = true,
+        Err(e) => absent(AwsError::from_sdk("GetLoginProfile", e))?,
+    }
+    state.access_keys = iam
+        .list_access_keys()
+        .user_name(user.as_str())
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListAccessKeys", e))?
+        .access_key_metadata
+        .len();
+    Ok(state)
+}
+
 /// The ARNs of the managed policies attached to `group`.
 pub(crate) async fn attached_group_policies(
     iam: &aws_sdk_iam::Client,

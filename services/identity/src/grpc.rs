@@ -221,6 +221,35 @@ impl Identity for IdentityApi {
         }))
     }
 
+    #[tracing::instrument(skip_all, fields(user = %request.get_ref().user_name, group = %request.get_ref().group_name))]
+    async fn describe_admin(
+        &self,
+        request: Request<pb::DescribeAdminRequest>,
+    ) -> Result<Response<pb::DescribeAdminResponse>, Status> {
+        let r = request.into_inner();
+        if r.user_name.is_empty() && r.group_name.is_empty() {
+            return Err(Status::invalid_argument(
+                "user_name, group_name: give the user, the group, or both",
+            ));
+        }
+        let user = (!r.user_name.is_empty())
+            .then(|| UserName::parse("user_name", &r.user_name))
+            .transpose()?;
+        let group = (!r.group_name.is_empty())
+            .then(|| GroupName::parse("group_name", &r.group_name))
+            .transpose()?;
+        let state = admin::describe_admin(&self.service, user.as_ref(), group.as_ref()).await?;
+        Ok(Response::new(pb::DescribeAdminResponse {
+            user_exists: state.user_exists,
+            group_exists: state.group_exists,
+            in_group: state.in_group,
+            group_policy_arns: state.group_policy_arns,
+            user_policy_arns: state.user_policy_arns,
+            console_access: state.console_access,
+            access_keys: u32::try_from(state.access_keys).unwrap_or(u32::MAX),
+        }))
+    }
+
     #[tracing::instrument(skip_all, fields(policies = request.get_ref().policy_arns.len()))]
     async fn check_policies(
         &self,

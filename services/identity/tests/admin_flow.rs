@@ -184,6 +184,67 @@ async fn audit_ensure_mfa_ensure_again_audit() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn describe_admin_reads_membership_policies_and_console_access() {
+    let stack = Stack::start().await;
+    let mut client = stack.client().await;
+    let describe = |user: &str, group: &str| pb::DescribeAdminRequest {
+        user_name: user.into(),
+        group_name: group.into(),
+    };
+    let nothing = client
+        .describe_admin(describe("admin", "Admins"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(nothing, pb::DescribeAdminResponse::default());
+
+    client.ensure_admin(admin_request()).await.unwrap();
+    let made = client
+        .describe_admin(describe("admin", "Admins"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(made.user_exists && made.group_exists && made.in_group && made.console_access);
+    assert_eq!(
+        made.group_policy_arns,
+        ["arn:aws:iam::aws:policy/AdministratorAccess"]
+    );
+    assert!(made.user_policy_arns.is_empty());
+    assert_eq!(made.access_keys, 0);
+
+    // Only the group, and a change made by hand.
+    stack
+        .iam()
+        .await
+        .remove_user_from_group()
+        .group_name("Admins")
+        .user_name("admin")
+        .send()
+        .await
+        .unwrap();
+    let group = client
+        .describe_admin(describe("", "Admins"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(group.group_exists && !group.user_exists && !group.in_group);
+    let user = client
+        .describe_admin(describe("admin", "Admins"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(user.user_exists && !user.in_group);
+
+    // Neither: a person-readable refusal.
+    let refused = client.describe_admin(describe("", "")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("user_name"), "{refused:?}");
+    // Reads change nothing and say nothing on the bus.
+    assert_eq!(stack.detail_types().await, ["Admin User Created"]);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_half_made_admin_is_completed_by_the_next_call() {
     let stack = Stack::start().await;
     let mut client = stack.client().await;
