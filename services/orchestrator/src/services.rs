@@ -178,6 +178,54 @@ fn strings(fields: &Fields, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The admin resource's fields as IAM has them. Policy lists hold the spec's policies that
+/// are attached (others on the group, such as the MFA policy, are not this resource's);
+/// fields that only ever add (an access key) or that are a choice of the run
+/// (`allow_root_bootstrap`) are as asked when satisfied.
+fn admin_live_fields(f: &Fields, state: &pb::DescribeAdminResponse) -> Fields {
+    let attached = |key: &str, arns: &[String]| {
+        json!(
+            strings(f, key)
+                .into_iter()
+                .filter(|p| arns.contains(p))
+                .collect::<Vec<_>>()
+        )
+    };
+    let mut live = f.clone();
+    live.insert(
+        "group".into(),
+        json!(if state.in_group {
+            s(f, "group")
+        } else {
+            String::new()
+        }),
+    );
+    live.insert(
+        "group_policies".into(),
+        attached("group_policies", &state.group_policy_arns),
+    );
+    live.insert(
+        "user_policies".into(),
+        attached("user_policies", &state.user_policy_arns),
+    );
+    live.insert("console_access".into(), json!(state.console_access));
+    if b(f, "programmatic_access") {
+        live.insert("programmatic_access".into(), json!(state.access_keys > 0));
+    }
+    live
+}
+
+/// The spec field an alarm field that differs belongs to.
+fn alarm_field(aws_field: &str) -> &'static str {
+    match aws_field {
+        "threshold" => "threshold_usd",
+        "description" => "description",
+        "alarm_actions" | "ok_actions" | "insufficient_data_actions" | "actions_enabled" => "topic",
+        "alarm_name" => "alarm_name",
+        _ => "kind",
+    }
+}
+
 fn outputs<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> {
     pairs
         .into_iter()
@@ -340,18 +388,7 @@ impl Services {
                 }
             }
             Kind::BillingAlarm => {
-                let kind = if s(f, "kind") == "daily_charges" {
-                    pb::BillingAlarmKind::DailyCharges
-                } else {
-                    pb::BillingAlarmKind::Total
-                };
-                let req = pb::EnsureBillingAlarmRequest {
-                    alarm_name: s(f, "alarm_name"),
-                    kind: kind as i32,
-                    threshold_usd: s(f, "threshold_usd").parse().unwrap_or_default(),
-                    topic: s(f, "topic"),
-                    description: s(f, "description"),
-                };
+                let req = Self::alarm_request(f, false);
                 match self.alerting.clone().ensure_billing_alarm(req).await {
                     Ok(resp) => {
                         let resp = resp.into_inner();
@@ -421,6 +458,38 @@ impl Services {
             }
             Err(e) => failed("StartMfaEnrollment", &e),
         }
+    }
+
+    fn alarm_request(f: &Fields, dry_run: bool) -> pb::EnsureBillingAlarmRequest {
+        let kind = if s(f, "kind") == "daily_charges" {
+            pb::BillingAlarmKind::DailyCharges
+        } else {
+            pb::BillingAlarmKind::Total
+        };
+        pb::EnsureBillingAlarmRequest {
+            alarm_name: s(f, "alarm_name"),
+            kind: kind as i32,
+            threshold_usd: s(f, "threshold_usd").parse().unwrap_or_default(),
+            topic: s(f, "topic"),
+            description: s(f, "description"),
+            dry_run,
+        }
+    }
+
+    async fn describe_admin(
+        &self,
+        user: &str,
+        group: &str,
+    ) -> Result<pb::DescribeAdminResponse, tonic::Status> {
+        Ok(self
+            .identity
+            .clone()
+            .describe_admin(pb::DescribeAdminRequest {
+                user_name: user.into(),
+                group_name: group.into(),
+            })
+            .await?
+            .into_inner())
     }
 
     async fn user_mfa_active(&self, user: &str) -> Result<bool, tonic::Status> {
@@ -739,12 +808,9 @@ impl Services {
             }
         };
         let mut live = LiveState::new();
-        let needs_audit = resources.iter().any(|r| {
-            matches!(
-                r.kind,
-                Kind::AdminUser | Kind::MfaDevice | Kind::PasswordPolicy
-            )
-        });
+        let needs_audit = resources
+            .iter()
+            .any(|r| matches!(r.kind, Kind::MfaDevice | Kind::PasswordPolicy));
         let audit = if needs_audit {
             Some(
                 self.identity
@@ -766,16 +832,12 @@ impl Services {
             let f = &r.fields;
             match r.kind {
                 Kind::AdminUser => {
-                    if let Some(u) = audit
-                        .iter()
-                        .flat_map(|a| &a.users)
-                        .find(|u| u.user_name == s(f, "user_name"))
-                    {
-                        // Identity reports the user and its console access; the group
-                        // and policies are converged by EnsureAdmin and read as asked.
-                        let mut fields = f.clone();
-                        fields.insert("console_access".into(), json!(u.password_enabled));
-                        live.insert(r.id.clone(), fields);
+                    let state = self
+                        .describe_admin(&s(f, "user_name"), &s(f, "group"))
+                        .await
+                        .map_err(|e| unavailable("identity DescribeAdmin", e))?;
+                    if state.user_exists {
+                        live.insert(r.id.clone(), admin_live_fields(f, &state));
                     }
                 }
                 Kind::MfaDevice => {
@@ -808,9 +870,17 @@ impl Services {
                     }
                 }
                 Kind::MfaPolicy => {
-                    // Identity has no read of policies; the policy exists once the admin
-                    // does and EnsureMfaPolicy ran, which a plan cannot tell apart.
-                    if audit.iter().flat_map(|a| &a.users).any(|u| u.mfa_active) {
+                    // In place when a policy of that name is attached to the group.
+                    let state = self
+                        .describe_admin("", &s(f, "group"))
+                        .await
+                        .map_err(|e| unavailable("identity DescribeAdmin", e))?;
+                    let suffix = format!("/{}", s(f, "policy_name"));
+                    if state
+                        .group_policy_arns
+                        .iter()
+                        .any(|arn| arn.contains(":policy/") && arn.ends_with(&suffix))
+                    {
                         live.insert(r.id.clone(), f.clone());
                     }
                 }
@@ -886,9 +956,28 @@ impl Services {
                             }
                         }
                         _ => {
-                            // Alerting has no read of alarms: with its topic in place the
-                            // alarm is taken as converged by EnsureBillingAlarm.
-                            live.insert(r.id.clone(), f.clone());
+                            let planned = self
+                                .alerting
+                                .clone()
+                                .ensure_billing_alarm(Self::alarm_request(f, true))
+                                .await
+                                .map_err(|e| {
+                                    unavailable("alerting EnsureBillingAlarm (dry run)", e)
+                                })?
+                                .into_inner();
+                            match planned.change() {
+                                pb::AlertingChange::Created => {}
+                                pb::AlertingChange::Updated => {
+                                    let mut fields = f.clone();
+                                    for d in &planned.differing {
+                                        fields.insert(alarm_field(d).into(), json!("(differs)"));
+                                    }
+                                    live.insert(r.id.clone(), fields);
+                                }
+                                _ => {
+                                    live.insert(r.id.clone(), f.clone());
+                                }
+                            }
                         }
                     }
                 }
