@@ -147,6 +147,27 @@ impl Drop for OrchestratorProcess {
     }
 }
 
+/// How long the test stack's services wait for NATS before answering UNAVAILABLE.
+const NATS_TIMEOUT_MS: u64 = 1500;
+
+/// The orchestrator's settings in the test stack, in-process or as a child process: quick
+/// retries, and the periodic check of waiting steps left at a minute, so that a waiting
+/// step the test finishes is finished by the event the owning service publishes.
+pub fn orchestrator_settings(
+    nats: &str,
+    identity: &str,
+    budget: &str,
+    alerting: &str,
+    eventbus: &str,
+) -> groundwork_orchestrator::Settings {
+    let mut s = groundwork_orchestrator::Settings::for_nats(nats, identity, budget, alerting);
+    s.eventbus_url = eventbus.to_owned();
+    s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
+    s.backoff_ms = 100;
+    s.recheck_ms = 60_000;
+    s
+}
+
 impl Stack {
     /// Starts everything, the orchestrator in-process, and waits until every service
     /// answers health checks.
@@ -169,11 +190,10 @@ impl Stack {
         let front = sdk_for(&inbox.endpoint()).await;
         let shutdown = Shutdown::new();
         let mut tasks = Vec::new();
-        let timeout_ms = 1500;
 
         // The event bus: the default bus stream every service publishes to.
         let mut s = groundwork_eventbus::Settings::for_nats(nats.url());
-        s.common.nats_timeout_ms = timeout_ms;
+        s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
         let listener = groundwork_kit::grpc::bind(s.listen)
             .await
             .map_err(|e| err("bind")(&e))?;
@@ -189,7 +209,7 @@ impl Stack {
 
         // Identity.
         let mut s = groundwork_identity::Settings::for_nats(nats.url());
-        s.common.nats_timeout_ms = timeout_ms;
+        s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
         let listener = groundwork_kit::grpc::bind(s.listen)
             .await
             .map_err(|e| err("bind")(&e))?;
@@ -205,7 +225,7 @@ impl Stack {
         // Budget: moto does not implement DescribeSubscribersForNotification, and the
         // watcher has nothing to watch in a test.
         let mut s = groundwork_budget::Settings::for_nats(nats.url());
-        s.common.nats_timeout_ms = timeout_ms;
+        s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
         s.read_subscribers = false;
         s.watch_interval_secs = 0;
         let listener = groundwork_kit::grpc::bind(s.listen)
@@ -229,7 +249,7 @@ impl Stack {
         // Alerting: email subscriptions wait for a person (the front); its watchers look
         // every 200 ms, so that a confirmation becomes an event quickly.
         let mut s = groundwork_alerting::Settings::for_nats(nats.url());
-        s.common.nats_timeout_ms = timeout_ms;
+        s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
         s.eventbus_url = format!("http://{eventbus}");
         s.poll_interval_ms = 200;
         let listener = groundwork_kit::grpc::bind(s.listen)
@@ -252,9 +272,7 @@ impl Stack {
             wait_ready(addr, name).await?;
         }
 
-        // The orchestrator, with quick retries. The periodic check of waiting steps is
-        // left at a minute, so that a waiting step the test finishes is finished by the
-        // event the owning service publishes, not by the check.
+        // The orchestrator (see `orchestrator_settings`).
         let mut orchestrator_process = None;
         let orchestrator = if let Some(binary) = orchestrator_binary {
             let port = groundwork_testkit::process::free_port()
@@ -277,16 +295,13 @@ impl Stack {
             orchestrator_process = Some(process);
             addr
         } else {
-            let mut s = groundwork_orchestrator::Settings::for_nats(
-                nats.url(),
+            let s = orchestrator_settings(
+                &nats.url(),
                 &format!("http://{identity}"),
                 &format!("http://{budget}"),
                 &format!("http://{alerting}"),
+                &format!("http://{eventbus}"),
             );
-            s.eventbus_url = format!("http://{eventbus}");
-            s.common.nats_timeout_ms = timeout_ms;
-            s.backoff_ms = 100;
-            s.recheck_ms = 60_000;
             let listener = groundwork_kit::grpc::bind(s.listen)
                 .await
                 .map_err(|e| err("bind")(&e))?;

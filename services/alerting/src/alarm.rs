@@ -35,6 +35,22 @@ pub async fn describe(cw: &Client, name: &str) -> Result<Option<MetricAlarm>, Er
         .cloned())
 }
 
+/// What putting `spec` would do to the alarm in place (`existing`, from [`describe`]),
+/// and the fields that differ.
+pub fn compare(existing: Option<&MetricAlarm>, spec: &AlarmSpec) -> (Change, Vec<&'static str>) {
+    let Some(found) = existing else {
+        return (Change::Created, Vec::new());
+    };
+    // An alarm DescribeAlarms reports without a usable name is put again.
+    let differing = AlarmSpec::from_described(found)
+        .map_or_else(|| vec!["alarm_name"], |current| spec.differing(&current));
+    if differing.is_empty() {
+        (Change::Unchanged, differing)
+    } else {
+        (Change::Updated, differing)
+    }
+}
+
 /// Deletes a metric alarm; its ARN, or `None` when there was no such alarm.
 pub async fn delete(cw: &Client, name: &str) -> Result<Option<String>, Error> {
     let Some(found) = describe(cw, name).await? else {
@@ -75,11 +91,7 @@ pub async fn ensure(
     tags: &[(String, String)],
 ) -> Result<(MetricAlarm, Change), Error> {
     let existing = describe(cw, spec.name.as_str()).await?;
-    let change = match &existing {
-        Some(alarm) if AlarmSpec::from_described(alarm).as_ref() == Some(spec) => Change::Unchanged,
-        Some(_) => Change::Updated,
-        None => Change::Created,
-    };
+    let (change, _) = compare(existing.as_ref(), spec);
     if change != Change::Unchanged {
         spec.put_request(cw)
             .send()

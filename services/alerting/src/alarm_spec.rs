@@ -213,52 +213,68 @@ impl AlarmSpec {
     /// The names of the fields in which `current` (the alarm in place) differs from this
     /// spec, in declaration order; empty when they are equal.
     pub fn differing(&self, current: &AlarmSpec) -> Vec<&'static str> {
-        let mut out = Vec::new();
-        let mut check = |name: &'static str, same: bool| {
-            if !same {
-                out.push(name);
-            }
-        };
-        check("alarm_name", self.name == current.name);
-        check("description", self.description == current.description);
-        check(
-            "actions_enabled",
-            self.actions_enabled == current.actions_enabled,
-        );
-        check("alarm_actions", self.alarm_actions == current.alarm_actions);
-        check("ok_actions", self.ok_actions == current.ok_actions);
-        check(
-            "insufficient_data_actions",
-            self.insufficient_data_actions == current.insufficient_data_actions,
-        );
-        check("metric", self.metric == current.metric);
-        check(
-            "evaluation_periods",
-            self.evaluation_periods == current.evaluation_periods,
-        );
-        check(
-            "datapoints_to_alarm",
-            self.datapoints_to_alarm == current.datapoints_to_alarm,
-        );
-        check("threshold", self.threshold == current.threshold);
-        check(
-            "threshold_metric_id",
-            self.threshold_metric_id == current.threshold_metric_id,
-        );
-        check(
-            "comparison_operator",
-            self.comparison_operator == current.comparison_operator,
-        );
-        check(
-            "treat_missing_data",
-            self.treat_missing_data == current.treat_missing_data,
-        );
-        check(
-            "evaluate_low_sample_count_percentile",
-            self.evaluate_low_sample_count_percentile
-                == current.evaluate_low_sample_count_percentile,
-        );
-        out
+        // Destructured, so that a field added to the spec cannot be left out here.
+        let AlarmSpec {
+            name,
+            description,
+            actions_enabled,
+            alarm_actions,
+            ok_actions,
+            insufficient_data_actions,
+            metric,
+            evaluation_periods,
+            datapoints_to_alarm,
+            threshold,
+            threshold_metric_id,
+            comparison_operator,
+            treat_missing_data,
+            evaluate_low_sample_count_percentile,
+        } = self;
+        [
+            ("alarm_name", *name == current.name),
+            ("description", *description == current.description),
+            (
+                "actions_enabled",
+                *actions_enabled == current.actions_enabled,
+            ),
+            ("alarm_actions", *alarm_actions == current.alarm_actions),
+            ("ok_actions", *ok_actions == current.ok_actions),
+            (
+                "insufficient_data_actions",
+                *insufficient_data_actions == current.insufficient_data_actions,
+            ),
+            ("metric", *metric == current.metric),
+            (
+                "evaluation_periods",
+                *evaluation_periods == current.evaluation_periods,
+            ),
+            (
+                "datapoints_to_alarm",
+                *datapoints_to_alarm == current.datapoints_to_alarm,
+            ),
+            ("threshold", *threshold == current.threshold),
+            (
+                "threshold_metric_id",
+                *threshold_metric_id == current.threshold_metric_id,
+            ),
+            (
+                "comparison_operator",
+                *comparison_operator == current.comparison_operator,
+            ),
+            (
+                "treat_missing_data",
+                *treat_missing_data == current.treat_missing_data,
+            ),
+            (
+                "evaluate_low_sample_count_percentile",
+                *evaluate_low_sample_count_percentile
+                    == current.evaluate_low_sample_count_percentile,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, same)| !same)
+        .map(|(field, _)| field)
+        .collect()
     }
 
     /// The alarm as DescribeAlarms reports it, normalised; `None` for a reported alarm

@@ -206,21 +206,7 @@ impl Alerting {
     /// What [`Self::ensure_alarm`] would do, without doing it: one DescribeAlarms.
     pub async fn plan_alarm(&self, spec: &AlarmSpec) -> Result<AlarmOutcome, Error> {
         let existing = alarm::describe(&self.cloudwatch, spec.name.as_str()).await?;
-        let (change, differing) = match &existing {
-            None => (Change::Created, Vec::new()),
-            Some(found) => match AlarmSpec::from_described(found) {
-                Some(current) => {
-                    let differing = spec.differing(&current);
-                    let change = if differing.is_empty() {
-                        Change::Unchanged
-                    } else {
-                        Change::Updated
-                    };
-                    (change, differing)
-                }
-                None => (Change::Updated, vec!["alarm_name"]),
-            },
-        };
+        let (change, differing) = alarm::compare(existing.as_ref(), spec);
         Ok(AlarmOutcome {
             name: spec.name.as_str().to_owned(),
             arn: existing

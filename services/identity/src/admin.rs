@@ -174,18 +174,7 @@ pub async fn ensure_admin(service: &Service, spec: AdminSpec) -> Result<AdminRes
             out.user.map(|u| u.arn).unwrap_or_default()
         }
     };
-    let groups: Vec<String> = iam
-        .list_groups_for_user()
-        .user_name(spec.user.as_str())
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| AwsError::from_sdk("ListGroupsForUser", e))?
-        .into_iter()
-        .map(|g| g.group_name)
-        .collect();
+    let groups = groups_of_user(iam, &spec.user).await?;
     if !groups.iter().any(|g| g == spec.group.as_str()) {
         iam.add_user_to_group()
             .group_name(spec.group.as_str())
@@ -196,18 +185,7 @@ pub async fn ensure_admin(service: &Service, spec: AdminSpec) -> Result<AdminRes
         changes.push(format!("added {} to group {}", spec.user, spec.group));
     }
     if !spec.user_policies.is_empty() {
-        let attached: Vec<String> = iam
-            .list_attached_user_policies()
-            .user_name(spec.user.as_str())
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| AwsError::from_sdk("ListAttachedUserPolicies", e))?
-            .into_iter()
-            .filter_map(|p| p.policy_arn)
-            .collect();
+        let attached = attached_user_policies(iam, &spec.user).await?;
         for (_, arn) in &spec.user_policies {
             if !attached.iter().any(|a| a == arn.as_str()) {
                 iam.attach_user_policy()
@@ -472,16 +450,7 @@ pub async fn delete_admin(
             }
         }
     }
-    let attached = iam
-        .list_attached_user_policies()
-        .user_name(user.as_str())
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| AwsError::from_sdk("ListAttachedUserPolicies", e))?;
-    for arn in attached.into_iter().filter_map(|p| p.policy_arn) {
+    for arn in attached_user_policies(iam, &user).await? {
         iam.detach_user_policy()
             .user_name(user.as_str())
             .policy_arn(&arn)
@@ -506,23 +475,14 @@ pub async fn delete_admin(
             .map_err(|e| AwsError::from_sdk("DeleteUserPolicy", e))?;
         removed.push(format!("inline policy {name}"));
     }
-    let groups = iam
-        .list_groups_for_user()
-        .user_name(user.as_str())
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| AwsError::from_sdk("ListGroupsForUser", e))?;
-    for group in groups {
+    for group in groups_of_user(iam, &user).await? {
         iam.remove_user_from_group()
             .user_name(user.as_str())
-            .group_name(&group.group_name)
+            .group_name(&group)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("RemoveUserFromGroup", e))?;
-        removed.push(format!("membership of group {}", group.group_name));
+        removed.push(format!("membership of group {group}"));
     }
     if let Err(e) = iam.delete_user().user_name(user.as_str()).send().await {
         let e = AwsError::from_sdk("DeleteUser", e);
@@ -582,8 +542,6 @@ async fn abandoned_mfa_devices(service: &Service, user: &UserName) -> Result<Vec
     Ok(removed)
 }
 
-/// Deletes `group` (its managed policies detached, its inline policies deleted) unless
-/// someone is still in it; says what it did either way.
 /// The admin user and its group as IAM has them (see [`describe_admin`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AdminState {
@@ -631,30 +589,12 @@ pub async fn describe_admin(
         }
     }
     if let Some(group) = group {
-        state.in_group = iam
-            .list_groups_for_user()
-            .user_name(user.as_str())
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| AwsError::from_sdk("ListGroupsForUser", e))?
+        state.in_group = groups_of_user(iam, user)
+            .await?
             .iter()
-            .any(|g| g.group_name == group.as_str());
+            .any(|g| g == group.as_str());
     }
-    state.user_policy_arns = iam
-        .list_attached_user_policies()
-        .user_name(user.as_str())
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| AwsError::from_sdk("ListAttachedUserPolicies", e))?
-        .into_iter()
-        .filter_map(|p| p.policy_arn)
-        .collect();
+    state.user_policy_arns = attached_user_policies(iam, user).await?;
     match iam
         .get_login_profile()
         .user_name(user.as_str())
@@ -673,6 +613,44 @@ pub async fn describe_admin(
         .access_key_metadata
         .len();
     Ok(state)
+}
+
+/// The names of the groups `user` is in.
+async fn groups_of_user(
+    iam: &aws_sdk_iam::Client,
+    user: &UserName,
+) -> Result<Vec<String>, AwsError> {
+    Ok(iam
+        .list_groups_for_user()
+        .user_name(user.as_str())
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListGroupsForUser", e))?
+        .into_iter()
+        .map(|g| g.group_name)
+        .collect())
+}
+
+/// The ARNs of the managed policies attached to `user`.
+async fn attached_user_policies(
+    iam: &aws_sdk_iam::Client,
+    user: &UserName,
+) -> Result<Vec<String>, AwsError> {
+    Ok(iam
+        .list_attached_user_policies()
+        .user_name(user.as_str())
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListAttachedUserPolicies", e))?
+        .into_iter()
+        .filter_map(|p| p.policy_arn)
+        .collect())
 }
 
 /// The ARNs of the managed policies attached to `group`.
@@ -694,6 +672,8 @@ pub(crate) async fn attached_group_policies(
         .collect())
 }
 
+/// Deletes `group` (its managed policies detached, its inline policies deleted) unless
+/// someone is still in it; says what it did either way.
 async fn delete_group_if_empty(service: &Service, group: &GroupName) -> Result<Vec<String>, Error> {
     let iam = &service.iam;
     let members = match iam.get_group().group_name(group.as_str()).send().await {

@@ -95,6 +95,20 @@ impl GroupName {
     }
 }
 
+impl PolicyName {
+    /// The named policy, or the MFA policy's default name when the field is empty.
+    pub fn or_default_mfa(field: &str, value: &str) -> Result<Self, Error> {
+        Self::parse(
+            field,
+            if value.is_empty() {
+                DEFAULT_MFA_POLICY
+            } else {
+                value
+            },
+        )
+    }
+}
+
 /// A managed policy ARN: `arn:<partition>:iam::<aws|account>:policy/<path/>name`.
 /// Whether it exists is checked against IAM separately (GetPolicy).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

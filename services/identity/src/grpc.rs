@@ -11,8 +11,8 @@ use crate::admin::{self, AdminSpec};
 use crate::audit::{self, CheckStatus, Severity};
 use crate::billing::{self, BillingState};
 use crate::domain::{
-    self, ADMINISTRATOR_ACCESS, AuthenticationCode, DEFAULT_MFA_POLICY, DeviceName, GroupName,
-    Outcome, PolicyName, SerialNumber, UserName,
+    self, ADMINISTRATOR_ACCESS, AuthenticationCode, DeviceName, GroupName, Outcome, PolicyName,
+    SerialNumber, UserName,
 };
 use crate::error::Error;
 use crate::mfa;
@@ -322,11 +322,7 @@ impl Identity for IdentityApi {
     ) -> Result<Response<pb::EnsureMfaPolicyResponse>, Status> {
         let r = request.into_inner();
         let group = GroupName::or_default("group_name", &r.group_name)?;
-        let policy = if r.policy_name.is_empty() {
-            PolicyName::parse("policy_name", DEFAULT_MFA_POLICY)?
-        } else {
-            PolicyName::parse("policy_name", &r.policy_name)?
-        };
+        let policy = PolicyName::or_default_mfa("policy_name", &r.policy_name)?;
         let (policy_arn, outcome, changes) =
             mfa_policy::ensure(&self.service, group, policy).await?;
         Ok(Response::new(pb::EnsureMfaPolicyResponse {
@@ -342,12 +338,7 @@ impl Identity for IdentityApi {
         request: Request<pb::DeleteMfaPolicyRequest>,
     ) -> Result<Response<pb::DeleteMfaPolicyResponse>, Status> {
         let r = request.into_inner();
-        let name = if r.policy_name.is_empty() {
-            DEFAULT_MFA_POLICY
-        } else {
-            r.policy_name.as_str()
-        };
-        let policy = PolicyName::parse("policy_name", name)?;
+        let policy = PolicyName::or_default_mfa("policy_name", &r.policy_name)?;
         let (outcome, removed) = mfa_policy::delete(&self.service, policy).await?;
         Ok(Response::new(pb::DeleteMfaPolicyResponse {
             outcome: outcome_to_pb(outcome),

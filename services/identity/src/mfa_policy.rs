@@ -5,7 +5,7 @@
 //! absent) everything is denied except managing their own MFA device, and, because the
 //! admin's first sign-in requires a new password, changing their own password.
 
-use groundwork_cloud::{AwsError, AwsErrorKind, RootPolicy};
+use groundwork_cloud::{AwsError, AwsErrorKind, CallerIdentity, RootPolicy};
 use serde_json::{Value, json};
 
 use crate::domain::{GroupName, Outcome, PolicyName};
@@ -115,11 +115,7 @@ pub async fn ensure(
         }
         return Err(e.into());
     }
-    let arn = format!(
-        "arn:{}:iam::{}:policy/{policy}",
-        partition_of(&caller.arn),
-        caller.account
-    );
+    let arn = policy_arn(&caller, &policy);
     let wanted = document();
     let mut changes = Vec::new();
     let mut created = false;
@@ -188,7 +184,15 @@ pub async fn ensure(
     Ok((arn, outcome, changes))
 }
 
-/// Deletes the oldest non-default version when the policy has the maximum.
+/// The ARN of the customer managed policy `policy` in the caller's account.
+fn policy_arn(caller: &CallerIdentity, policy: &PolicyName) -> String {
+    format!(
+        "arn:{}:iam::{}:policy/{policy}",
+        partition_of(&caller.arn),
+        caller.account
+    )
+}
+
 /// Removes the policy: detached from every group, user and role, its non-default versions
 /// deleted, then the policy itself. Absent when there is no such policy.
 #[tracing::instrument(skip_all, fields(policy = %policy))]
@@ -198,11 +202,7 @@ pub async fn delete(
 ) -> Result<(Outcome, Vec<String>), Error> {
     let caller = service.guard("DeleteMfaPolicy", RootPolicy::Refuse).await?;
     let iam = &service.iam;
-    let arn = format!(
-        "arn:{}:iam::{}:policy/{policy}",
-        partition_of(&caller.arn),
-        caller.account
-    );
+    let arn = policy_arn(&caller, &policy);
     if let Err(e) = iam.get_policy().policy_arn(&arn).send().await {
         let e = AwsError::from_sdk("GetPolicy", e);
         if e.kind == AwsErrorKind::NotFound {
@@ -277,6 +277,7 @@ pub async fn delete(
     Ok((Outcome::Deleted, removed))
 }
 
+/// Deletes the oldest non-default version when the policy has the maximum.
 async fn make_room_for_a_version(service: &Service, arn: &str) -> Result<(), Error> {
     let mut versions = service
         .iam

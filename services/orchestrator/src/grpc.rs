@@ -155,7 +155,6 @@ fn secrets_to_pb(secrets: Vec<OneTimeSecret>) -> Vec<pb::OneTimeSecret> {
 }
 
 impl OrchestratorApi {
-    /// Follows a run until it is terminal, merging secrets (apply only) into the updates.
     /// What only the account can tell about a valid spec: that every IAM policy it names
     /// exists. Problems carry the spec path and, when the ARN is found in `text`, its line.
     async fn live_problems(&self, spec: &Spec, text: &str) -> Result<Vec<SpecProblem>, Error> {
@@ -203,6 +202,7 @@ impl OrchestratorApi {
         }
     }
 
+    /// Follows a run until it is terminal, merging secrets (apply only) into the updates.
     async fn follow(&self, run_id: &str, with_secrets: bool) -> Result<RunStream, Error> {
         let secrets = with_secrets.then(|| self.engine.secrets().attach(run_id));
         let watch = self.engine.store().watch(run_id).await?;

@@ -40,14 +40,27 @@ fn wanted_targets(fields: &Fields) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// What the bus holds for a rule, in the fields the spec's resource has.
+/// What the bus holds for a rule.
 #[derive(Debug)]
 pub(crate) struct LiveRule {
     pub arn: String,
-    pub fields: Fields,
     targets: BTreeMap<String, String>,
     pattern: Value,
     enabled: bool,
+}
+
+impl LiveRule {
+    /// The rule in the fields of the spec's resource (`wanted`).
+    pub fn fields(&self, wanted: &Fields) -> Fields {
+        let mut live = wanted.clone();
+        live.insert("event_pattern".into(), self.pattern.clone());
+        live.insert("targets".into(), json!(self.targets));
+        live.insert(
+            "state".into(),
+            json!(if self.enabled { "ENABLED" } else { "DISABLED" }),
+        );
+        live
+    }
 }
 
 async fn all_targets(
@@ -93,20 +106,11 @@ pub(crate) async fn read(client: &mut Client, fields: &Fields) -> Result<Option<
     // A pattern the bus stored is JSON; one that is not reads as its text, which differs.
     let pattern = serde_json::from_str(&rule.event_pattern)
         .unwrap_or_else(|_| Value::String(rule.event_pattern.clone()));
-    let enabled = rule.state.is_empty() || rule.state == "ENABLED";
-    let mut live = fields.clone();
-    live.insert("event_pattern".into(), pattern.clone());
-    live.insert("targets".into(), json!(targets));
-    live.insert(
-        "state".into(),
-        json!(if enabled { "ENABLED" } else { "DISABLED" }),
-    );
     Ok(Some(LiveRule {
         arn: rule.arn,
-        fields: live,
         targets,
         pattern,
-        enabled,
+        enabled: rule.state.is_empty() || rule.state == "ENABLED",
     }))
 }
 

@@ -826,6 +826,8 @@ impl Services {
             None
         };
         let empty_run = Run::new(String::new(), RunKind::Apply, Vec::new());
+        // The managed policies of each group read so far (the admin's read includes them).
+        let mut group_policies: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut topics_seen: BTreeMap<String, Option<Vec<pb::AlertingSubscription>>> =
             BTreeMap::new();
         for r in resources {
@@ -836,6 +838,7 @@ impl Services {
                         .describe_admin(&s(f, "user_name"), &s(f, "group"))
                         .await
                         .map_err(|e| unavailable("identity DescribeAdmin", e))?;
+                    group_policies.insert(s(f, "group"), state.group_policy_arns.clone());
                     if state.user_exists {
                         live.insert(r.id.clone(), admin_live_fields(f, &state));
                     }
@@ -871,13 +874,16 @@ impl Services {
                 }
                 Kind::MfaPolicy => {
                     // In place when a policy of that name is attached to the group.
-                    let state = self
-                        .describe_admin("", &s(f, "group"))
-                        .await
-                        .map_err(|e| unavailable("identity DescribeAdmin", e))?;
+                    let group = s(f, "group");
+                    if !group_policies.contains_key(&group) {
+                        let state = self
+                            .describe_admin("", &group)
+                            .await
+                            .map_err(|e| unavailable("identity DescribeAdmin", e))?;
+                        group_policies.insert(group.clone(), state.group_policy_arns);
+                    }
                     let suffix = format!("/{}", s(f, "policy_name"));
-                    if state
-                        .group_policy_arns
+                    if group_policies[&group]
                         .iter()
                         .any(|arn| arn.contains(":policy/") && arn.ends_with(&suffix))
                     {
@@ -990,7 +996,7 @@ impl Services {
                         .await
                         .map_err(|e| unavailable("event bus DescribeRule", e))?
                     {
-                        live.insert(r.id.clone(), rule.fields);
+                        live.insert(r.id.clone(), rule.fields(f));
                     }
                 }
                 Kind::ConsoleStep => {}

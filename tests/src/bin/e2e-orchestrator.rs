@@ -22,11 +22,7 @@ async fn main() -> ExitCode {
         eprintln!("telemetry: {e}");
     }
     let mut settings =
-        groundwork_orchestrator::Settings::for_nats(nats, identity, budget, alerting);
-    settings.eventbus_url.clone_from(eventbus);
-    settings.common.nats_timeout_ms = 1500;
-    settings.backoff_ms = 100;
-    settings.recheck_ms = 60_000;
+        groundwork_e2e::orchestrator_settings(nats, identity, budget, alerting, eventbus);
     settings.listen = match listen.parse() {
         Ok(addr) => addr,
         Err(e) => {
