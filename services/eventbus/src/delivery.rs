@@ -11,6 +11,7 @@
 //! both streams, so an event routed again after a crash produces no duplicate.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
 use bytes::Bytes;
@@ -44,7 +45,7 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn event_id(&self) -> &str {
-        self.event.get("id").and_then(Value::as_str).unwrap_or("")
+        event_id_of(&self.event)
     }
 }
 
@@ -128,12 +129,78 @@ pub fn nats_message(
     publish
 }
 
+/// An event being routed: its id, the text stored on its bus when the caller has it, and
+/// its decoded value, decoded only once a delivery needs more than the stored text (an
+/// input to render, or a [`Delivery`] document). Matching reads the text itself, so an
+/// event whose targets all take it whole is never decoded.
+#[derive(Debug)]
+pub struct Routed {
+    id: String,
+    stored: Option<Bytes>,
+    value: OnceLock<Value>,
+}
+
+impl Routed {
+    /// An event as stored on its bus stream. `message_id` is the stream's `Nats-Msg-Id`,
+    /// which the bus sets to the event id (it deduplicates on it); without one, the id is
+    /// read from the event.
+    pub fn stored(stored: Bytes, message_id: Option<&str>) -> Result<Self, Error> {
+        let routed = Self {
+            id: message_id.unwrap_or_default().to_owned(),
+            stored: Some(stored),
+            value: OnceLock::new(),
+        };
+        if routed.id.is_empty() {
+            let id = event_id_of(routed.value()?).to_owned();
+            return Ok(Self { id, ..routed });
+        }
+        Ok(routed)
+    }
+
+    /// An event already decoded (replays read and filter it first).
+    pub fn decoded(value: Value) -> Self {
+        Self {
+            id: event_id_of(&value).to_owned(),
+            stored: None,
+            value: OnceLock::from(value),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The decoded event; decodes the stored text on first use.
+    pub fn value(&self) -> Result<&Value, Error> {
+        if let Some(value) = self.value.get() {
+            return Ok(value);
+        }
+        let stored = self.stored.as_deref().unwrap_or_default();
+        let value = serde_json::from_slice::<Value>(stored).map_err(|e| unreadable(&e))?;
+        if !value.is_object() {
+            return Err(unreadable(&"not a JSON object"));
+        }
+        Ok(self.value.get_or_init(|| value))
+    }
+}
+
+/// An event that cannot be decoded: it can never be delivered, so the router skips it.
+fn unreadable(e: &dyn std::fmt::Display) -> Error {
+    Error::InvalidArgument {
+        field: "event".into(),
+        reason: format!("not a readable event: {e}"),
+    }
+}
+
+fn event_id_of(event: &Value) -> &str {
+    event.get("id").and_then(Value::as_str).unwrap_or_default()
+}
+
 /// One event's deliveries being made.
 struct FanOut<'a> {
     js: &'a jetstream::Context,
     bus: &'a str,
-    event: &'a Value,
-    event_id: &'a str,
+    event: &'a Routed,
     ingested_ms: i64,
     replay: Option<&'a str>,
     targets_subject: String,
@@ -154,7 +221,7 @@ impl FanOut<'_> {
             rule: rule_name.to_owned(),
             rule_arn: rule.arn.clone(),
             target: target.clone(),
-            event: self.event.clone(),
+            event: self.event.value()?.clone(),
             ingested_ms: self.ingested_ms,
             replay_name: self.replay.map(str::to_owned),
         };
@@ -175,18 +242,17 @@ impl FanOut<'_> {
 /// `TARGETS` (everything else, and NATS-subject deliveries that could not be stored
 /// directly). All stores are in flight at once.
 ///
-/// `stored` is the event as stored on its bus, when the caller has it: a target that
-/// takes the whole event (no input settings) then receives those bytes as they are,
-/// instead of the event parsed and written again (the same JSON text for every event
-/// the bus stored itself, as it writes events exactly as serde_json writes a value).
-#[allow(clippy::too_many_arguments)]
+/// A target that takes the whole event (no input settings) receives the text stored on
+/// the bus as it is, when the event has it, instead of the event decoded and written
+/// again (the same JSON text for every event the bus stored itself, as it writes events
+/// exactly as serde_json writes a value). Fails with `InvalidArgument` for an event that
+/// cannot be decoded, which can never be delivered.
 pub async fn fan_out(
     js: &jetstream::Context,
     bus: &str,
     table: &BusRules,
     matched: &[String],
-    event: &Value,
-    stored: Option<&Bytes>,
+    event: &Routed,
     ingested_ms: i64,
     replay: Option<&str>,
 ) -> Result<usize, Error> {
@@ -194,12 +260,11 @@ pub async fn fan_out(
         js,
         bus,
         event,
-        event_id: event.get("id").and_then(Value::as_str).unwrap_or_default(),
         ingested_ms,
         replay,
         targets_subject: names::targets_subject(bus),
     };
-    let shown = event_for_targets(event, replay);
+    let mut shown = None;
     let mut ingestion = None;
     let mut direct_acks = Vec::new();
     let mut direct = Vec::new();
@@ -209,22 +274,28 @@ pub async fn fan_out(
             continue;
         };
         for target in &rule.targets {
-            let id = delivery_id(fan.event_id, rule_name, &target.id, replay);
+            let id = delivery_id(event.id(), rule_name, &target.id, replay);
             if let Ok(TargetKind::Nats { subject }) = TargetKind::parse(&target.arn) {
-                let whole_event = stored.filter(|_| replay.is_none() && target.takes_whole_event());
+                let whole_event = event
+                    .stored
+                    .as_ref()
+                    .filter(|_| replay.is_none() && target.takes_whole_event());
                 let body = match whole_event {
                     Some(bytes) => Ok(bytes.clone()),
                     None => {
+                        if shown.is_none() {
+                            shown = Some(event_for_targets(event.value()?, replay));
+                        }
+                        let shown = shown.as_deref().unwrap_or(&Value::Null);
                         let ingestion_time =
                             ingestion.get_or_insert_with(|| ingestion_time(ingested_ms));
-                        render(target, &shown, rule_name, &rule.arn, ingestion_time)
-                            .map(Bytes::from)
+                        render(target, shown, rule_name, &rule.arn, ingestion_time).map(Bytes::from)
                     }
                 };
                 // An input that cannot be rendered goes to the deliverer, which
                 // dead-letters it with the reason.
                 if let Ok(body) = body {
-                    let message = nats_message(body, &id, fan.event_id, &rule.arn, replay);
+                    let message = nats_message(body, &id, event.id(), &rule.arn, replay);
                     match js.send_publish(subject, message).await {
                         Ok(ack) => {
                             direct_acks.push(std::future::IntoFuture::into_future(ack));

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::arn::{Arns, archive_name_from, rule_from_arn};
 use crate::buses::{encode, now_ms};
 use crate::catalog::Catalog;
-use crate::delivery::fan_out;
+use crate::delivery::{Routed, fan_out};
 use crate::error::{Error, unavailable};
 
 /// Where a replay is.
@@ -373,13 +373,13 @@ impl Replays {
                         .into_iter()
                         .filter(|r| only.is_empty() || only.contains(r))
                         .collect();
+                    let event = Routed::decoded(event);
                     let count = fan_out(
                         &self.js,
                         &bus,
                         &table,
                         &matched,
                         &event,
-                        None,
                         stored_ms,
                         Some(name),
                     )

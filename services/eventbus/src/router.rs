@@ -10,12 +10,12 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind, consumer};
 use futures::StreamExt;
 use groundwork_bus::names;
-use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
-use crate::delivery::fan_out;
+use crate::delivery::{Routed, fan_out};
+use crate::error::Error;
 
 /// What every bus's router shares.
 #[derive(Debug, Clone)]
@@ -100,31 +100,43 @@ impl Router {
             .info()
             .map(|i| i64::try_from(i.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
             .unwrap_or_else(|_| crate::buses::now_ms());
-        let Ok(event) = serde_json::from_slice::<Value>(&message.payload) else {
-            tracing::warn!(%bus, "an unreadable event on the bus stream was skipped");
-            let _ = message.ack().await;
-            return;
-        };
         let table = self.catalog.rules(bus);
-        let matched = table.matcher.matches(&event);
-        if !matched.is_empty()
-            && let Err(e) = fan_out(
-                &self.js,
-                bus,
-                &table,
-                &matched,
-                &event,
-                Some(&message.payload),
-                ingested_ms,
-                None,
-            )
-            .await
-        {
-            tracing::warn!(%bus, error = %e, "deliveries not stored; the event will be routed again");
-            let _ = message
-                .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
-                .await;
-            return;
+        // Matching reads the stored text; the event is decoded only if a delivery needs it.
+        let matched = std::str::from_utf8(&message.payload)
+            .map_err(|e| e.to_string())
+            .and_then(|text| table.matcher.matches_json(text).map_err(|e| e.to_string()));
+        let outcome = match matched {
+            Ok(matched) if matched.is_empty() => Ok(0),
+            Ok(matched) => {
+                let message_id = message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+                    .map(|v| v.as_str());
+                match Routed::stored(message.payload.clone(), message_id) {
+                    Ok(event) => {
+                        fan_out(&self.js, bus, &table, &matched, &event, ingested_ms, None).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(Error::InvalidArgument {
+                field: "event".into(),
+                reason: e,
+            }),
+        };
+        match outcome {
+            Ok(_) => {}
+            Err(e @ Error::InvalidArgument { .. }) => {
+                tracing::warn!(%bus, error = %e, "an unreadable event on the bus stream was skipped");
+            }
+            Err(e) => {
+                tracing::warn!(%bus, error = %e, "deliveries not stored; the event will be routed again");
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
+                    .await;
+                return;
+            }
         }
         if let Err(e) = message.ack().await {
             tracing::debug!(%bus, error = %e, "ack lost; the event will be routed again (deduplicated)");

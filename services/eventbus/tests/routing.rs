@@ -230,3 +230,89 @@ async fn rule_changes_apply_without_a_restart_and_disabled_rules_route_nothing()
     assert_eq!(ids, [first, third]);
     stack.stop().await;
 }
+
+/// Events written straight to a bus stream (not through PutEvents): one without a message
+/// id is routed under the id inside it, to a whole-event target and to one that needs the
+/// event decoded; unreadable ones and a non-object are skipped without holding up the
+/// events after them.
+#[tokio::test]
+async fn events_stored_by_hand_are_routed_by_their_own_id_and_unreadable_ones_skipped() {
+    let stack = Stack::start().await;
+    let mut c = stack.client().await;
+    c.put_rule(pb::PutRuleRequest {
+        name: "raw".into(),
+        event_pattern: r#"{"source": ["test.raw"]}"#.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut shaped = target("shaped", "nats:raw.shaped");
+    shaped.input_transformer = Some(pb::InputTransformer {
+        input_paths_map: [("n".to_owned(), "$.detail.n".to_owned())].into(),
+        input_template: r#"{"n": <n>, "rule": "<aws.events.rule-name>"}"#.into(),
+    });
+    let put = c
+        .put_targets(pb::PutTargetsRequest {
+            rule: "raw".into(),
+            event_bus_name: String::new(),
+            targets: vec![target("whole", "nats:raw.whole"), shaped],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(put.failed_entry_count, 0, "{put:?}");
+    let js = jetstream::new(stack.nats_client().await);
+    let event = |id: &str, n: u32| {
+        format!(
+            r#"{{"version":"0","id":"{id}","detail-type":"T","source":"test.raw","account":"123456789012","time":"2026-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":{{"n":{n}}}}}"#
+        )
+    };
+    let subject = groundwork_bus::names::events_subject("default");
+    for payload in [
+        event("hand-1", 1),
+        r#"{"source": "test.raw", "id": "#.to_owned(),
+        "[1, 2]".to_owned(),
+        "\u{fffd}".to_owned(),
+        event("hand-2", 2),
+    ] {
+        js.publish(subject.clone(), payload.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let js = js.clone();
+            async move {
+                stream_len(&js, "DELIVERIES").await >= 4
+                    && consumer_idle(&js, "EVENTS_default", "router").await
+            }
+        })
+        .await,
+        "the readable events were not all routed: {:?}",
+        deliveries(&js).await
+    );
+    let mut got: Vec<(String, String, String)> = deliveries(&js)
+        .await
+        .into_iter()
+        .map(|r| (r.subject, r.event_id, r.payload))
+        .collect();
+    got.sort();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[0].0, "groundwork.deliver.raw.shaped");
+    assert_eq!(got[0].1, "hand-1");
+    let shaped: Value = serde_json::from_str(&got[0].2).unwrap();
+    assert_eq!(shaped["n"], 1);
+    assert_eq!(got[2].0, "groundwork.deliver.raw.whole");
+    assert_eq!(
+        (got[2].1.as_str(), got[2].2.as_str()),
+        ("hand-1", event("hand-1", 1).as_str())
+    );
+    assert_eq!(
+        (got[3].1.as_str(), got[3].2.as_str()),
+        ("hand-2", event("hand-2", 2).as_str())
+    );
+    assert_eq!(stream_len(&js, "DLQ_default").await, 0);
+    stack.stop().await;
+}
