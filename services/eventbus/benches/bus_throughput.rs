@@ -145,8 +145,11 @@ async fn collect(mut messages: consumer::pull::Stream, n: usize) -> (Vec<u64>, I
                 .unwrap(),
             None => text.parse().unwrap(),
         };
-        // No ack: the consumers are `AckPolicy::None`, and an ack would only cost the
-        // server a message to drop.
+        match std::env::var("BENCH_RAW_ACK").as_deref() {
+            Ok("explicit") => m.ack().await.unwrap(),
+            Ok("all") if latencies.len() % 100 == 99 => m.ack().await.unwrap(),
+            _ => {}
+        }
         latencies.push(now_micros().saturating_sub(sent));
     }
     (latencies, Instant::now())
@@ -164,7 +167,12 @@ async fn raw_jetstream(js: &jetstream::Context, events: usize, callers: usize) -
     let consumer = s
         .create_consumer(consumer::pull::Config {
             durable_name: Some("bench".into()),
-            ack_policy: consumer::AckPolicy::None,
+            ack_policy: match std::env::var("BENCH_RAW_ACK").as_deref() {
+                Ok("explicit") => consumer::AckPolicy::Explicit,
+                Ok("all") => consumer::AckPolicy::All,
+                _ => consumer::AckPolicy::None,
+            },
+            max_ack_pending: 20_000,
             ..Default::default()
         })
         .await
@@ -187,11 +195,12 @@ async fn raw_jetstream(js: &jetstream::Context, events: usize, callers: usize) -
             while next.fetch_add(10, Ordering::Relaxed) < events {
                 let mut acks = Vec::new();
                 for _ in 0..10 {
-                    acks.push(
-                        js.publish("bench.raw.x", now_micros().to_string().into())
-                            .await
-                            .unwrap(),
-                    );
+                    let mut m = async_nats::jetstream::message::PublishMessage::build()
+                        .payload(now_micros().to_string().into());
+                    if std::env::var_os("BENCH_RAW_MSGID").is_some() {
+                        m = m.message_id(uuid_like());
+                    }
+                    acks.push(js.send_publish("bench.raw.x", m).await.unwrap());
                 }
                 for ack in acks {
                     ack.await.unwrap();
@@ -209,6 +218,14 @@ async fn raw_jetstream(js: &jetstream::Context, events: usize, callers: usize) -
         latencies_us,
         cpu: cpu_since(cpu),
     }
+}
+
+fn uuid_like() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "6a7e8feb-b491-4cf7-a9f1-{:012}",
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn entries(first: usize, count: usize) -> Vec<pb::PutEventsRequestEntry> {
@@ -510,6 +527,9 @@ fn main() {
         );
         let mut raw = raw_jetstream(&js, events, callers).await;
         raw.report("raw JetStream publish → consume");
+        if std::env::var_os("BENCH_ONLY_RAW").is_some() {
+            return;
+        }
         let mut max = bus_max(&bus, &js, events, callers).await;
         max.report("PutEvents → router → NATS target");
         let mut paced = bus_paced(&bus, &js, rate, seconds, callers.min(10)).await;
