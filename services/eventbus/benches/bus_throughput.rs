@@ -7,7 +7,9 @@
 //! benchmark's own gRPC callers and consumer) spent per 1,000 events, read from `/proc`.
 //!
 //! Run: `cargo bench -p groundwork-eventbus --bench bus_throughput`
-//! (`BENCH_EVENTS`, `BENCH_CALLERS`, `BENCH_RATE`, `BENCH_SECONDS` change the defaults).
+//! (`BENCH_EVENTS`, `BENCH_CALLERS`, `BENCH_RATE`, `BENCH_SECONDS` change the defaults;
+//! `BENCH_ONLY_RAW` runs only the baseline, `BENCH_RAW_MSGID` and `BENCH_RAW_ACK=explicit|all`
+//! add message ids and consumer acks to it, to measure what they cost the server).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
