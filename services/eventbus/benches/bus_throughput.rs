@@ -129,7 +129,11 @@ impl Run {
 
 /// Collects `n` messages from a consumer, returning the latency of each (payload starts
 /// with the send time in microseconds, or carries `"t":<micros>`).
-async fn collect(mut messages: consumer::pull::Stream, n: usize) -> (Vec<u64>, Instant) {
+async fn collect(
+    mut messages: consumer::pull::Stream,
+    n: usize,
+    ack: consumer::AckPolicy,
+) -> (Vec<u64>, Instant) {
     let mut latencies = Vec::with_capacity(n);
     while latencies.len() < n {
         let m = tokio::time::timeout(Duration::from_secs(60), messages.next())
@@ -147,9 +151,9 @@ async fn collect(mut messages: consumer::pull::Stream, n: usize) -> (Vec<u64>, I
                 .unwrap(),
             None => text.parse().unwrap(),
         };
-        match std::env::var("BENCH_RAW_ACK").as_deref() {
-            Ok("explicit") => m.ack().await.unwrap(),
-            Ok("all") if latencies.len() % 100 == 99 => m.ack().await.unwrap(),
+        match ack {
+            consumer::AckPolicy::Explicit => m.ack().await.unwrap(),
+            consumer::AckPolicy::All if latencies.len() % 100 == 99 => m.ack().await.unwrap(),
             _ => {}
         }
         latencies.push(now_micros().saturating_sub(sent));
@@ -158,6 +162,13 @@ async fn collect(mut messages: consumer::pull::Stream, n: usize) -> (Vec<u64>, I
 }
 
 async fn raw_jetstream(js: &jetstream::Context, events: usize, callers: usize) -> Run {
+    // Knobs read once, outside the measured loops.
+    let ack = match std::env::var("BENCH_RAW_ACK").as_deref() {
+        Ok("explicit") => consumer::AckPolicy::Explicit,
+        Ok("all") => consumer::AckPolicy::All,
+        _ => consumer::AckPolicy::None,
+    };
+    let message_ids = std::env::var_os("BENCH_RAW_MSGID").is_some();
     let s = js
         .get_or_create_stream(stream::Config {
             name: "BENCH_RAW".into(),
@@ -169,11 +180,7 @@ async fn raw_jetstream(js: &jetstream::Context, events: usize, callers: usize) -
     let consumer = s
         .create_consumer(consumer::pull::Config {
             durable_name: Some("bench".into()),
-            ack_policy: match std::env::var("BENCH_RAW_ACK").as_deref() {
-                Ok("explicit") => consumer::AckPolicy::Explicit,
-                Ok("all") => consumer::AckPolicy::All,
-                _ => consumer::AckPolicy::None,
-            },
+            ack_policy: ack,
             max_ack_pending: 20_000,
             ..Default::default()
         })
@@ -187,7 +194,7 @@ async fn raw_jetstream(js: &jetstream::Context, events: usize, callers: usize) -
         .unwrap();
     let cpu = cpu_now();
     let start = Instant::now();
-    let collector = tokio::spawn(async move { collect(messages, events).await });
+    let collector = tokio::spawn(async move { collect(messages, events, ack).await });
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..callers {
@@ -199,7 +206,7 @@ async fn raw_jetstream(js: &jetstream::Context, events: usize, callers: usize) -
                 for _ in 0..10 {
                     let mut m = async_nats::jetstream::message::PublishMessage::build()
                         .payload(now_micros().to_string().into());
-                    if std::env::var_os("BENCH_RAW_MSGID").is_some() {
+                    if message_ids {
                         m = m.message_id(uuid_like());
                     }
                     acks.push(js.send_publish("bench.raw.x", m).await.unwrap());
@@ -270,7 +277,8 @@ async fn bus_max(
     let messages = deliveries_consumer(js, "bench-max").await;
     let cpu = cpu_now();
     let start = Instant::now();
-    let collector = tokio::spawn(async move { collect(messages, events).await });
+    let collector =
+        tokio::spawn(async move { collect(messages, events, consumer::AckPolicy::None).await });
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..callers {
@@ -321,7 +329,8 @@ async fn bus_paced(
     let messages = deliveries_consumer(js, "bench-paced").await;
     let cpu = cpu_now();
     let start = Instant::now();
-    let collector = tokio::spawn(async move { collect(messages, events).await });
+    let collector =
+        tokio::spawn(async move { collect(messages, events, consumer::AckPolicy::None).await });
     let calls_per_caller_per_sec = (rate / 10 / callers).max(1);
     let mut tasks = Vec::new();
     for c in 0..callers {

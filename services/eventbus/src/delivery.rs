@@ -145,14 +145,13 @@ impl Routed {
     /// which the bus sets to the event id (it deduplicates on it); without one, the id is
     /// read from the event.
     pub fn stored(stored: Bytes, message_id: Option<&str>) -> Result<Self, Error> {
-        let routed = Self {
+        let mut routed = Self {
             id: message_id.unwrap_or_default().to_owned(),
             stored: Some(stored),
             value: OnceLock::new(),
         };
         if routed.id.is_empty() {
-            let id = event_id_of(routed.value()?).to_owned();
-            return Ok(Self { id, ..routed });
+            routed.id = event_id_of(routed.value()?).to_owned();
         }
         Ok(routed)
     }
@@ -185,7 +184,7 @@ impl Routed {
 }
 
 /// An event that cannot be decoded: it can never be delivered, so the router skips it.
-fn unreadable(e: &dyn std::fmt::Display) -> Error {
+pub(crate) fn unreadable(e: &dyn std::fmt::Display) -> Error {
     Error::InvalidArgument {
         field: "event".into(),
         reason: format!("not a readable event: {e}"),

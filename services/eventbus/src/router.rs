@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
-use crate::delivery::{Routed, fan_out};
+use crate::delivery::{Routed, fan_out, unreadable};
 use crate::error::Error;
 
 /// What every bus's router shares.
@@ -96,36 +96,7 @@ impl Router {
     }
 
     async fn route(&self, bus: &str, message: jetstream::Message) {
-        let ingested_ms = message
-            .info()
-            .map(|i| i64::try_from(i.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
-            .unwrap_or_else(|_| crate::buses::now_ms());
-        let table = self.catalog.rules(bus);
-        // Matching reads the stored text; the event is decoded only if a delivery needs it.
-        let matched = std::str::from_utf8(&message.payload)
-            .map_err(|e| e.to_string())
-            .and_then(|text| table.matcher.matches_json(text).map_err(|e| e.to_string()));
-        let outcome = match matched {
-            Ok(matched) if matched.is_empty() => Ok(0),
-            Ok(matched) => {
-                let message_id = message
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-                    .map(|v| v.as_str());
-                match Routed::stored(message.payload.clone(), message_id) {
-                    Ok(event) => {
-                        fan_out(&self.js, bus, &table, &matched, &event, ingested_ms, None).await
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Err(e) => Err(Error::InvalidArgument {
-                field: "event".into(),
-                reason: e,
-            }),
-        };
-        match outcome {
+        match self.deliver(bus, &message).await {
             Ok(_) => {}
             Err(e @ Error::InvalidArgument { .. }) => {
                 tracing::warn!(%bus, error = %e, "an unreadable event on the bus stream was skipped");
@@ -141,5 +112,30 @@ impl Router {
         if let Err(e) = message.ack().await {
             tracing::debug!(%bus, error = %e, "ack lost; the event will be routed again (deduplicated)");
         }
+    }
+
+    /// Matches the event and stores its deliveries; returns how many. Matching reads the
+    /// stored text; the event is decoded only if a delivery needs it.
+    async fn deliver(&self, bus: &str, message: &jetstream::Message) -> Result<usize, Error> {
+        let table = self.catalog.rules(bus);
+        let text = std::str::from_utf8(&message.payload).map_err(|e| unreadable(&e))?;
+        let matched = table
+            .matcher
+            .matches_json(text)
+            .map_err(|e| unreadable(&e))?;
+        if matched.is_empty() {
+            return Ok(0);
+        }
+        let message_id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(|v| v.as_str());
+        let event = Routed::stored(message.payload.clone(), message_id)?;
+        let ingested_ms = message
+            .info()
+            .map(|i| i64::try_from(i.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
+            .unwrap_or_else(|_| crate::buses::now_ms());
+        fan_out(&self.js, bus, &table, &matched, &event, ingested_ms, None).await
     }
 }
