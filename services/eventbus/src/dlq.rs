@@ -54,7 +54,7 @@ pub async fn store(
     source_sequence: u64,
 ) -> Result<(), Error> {
     let payload = serde_json::to_vec(delivery)
-        .map_err(|e| Error::Internal(format!("cannot encode a dead letter: {e}")))?;
+        .map_err(|e| Error::internal(format!("cannot encode a dead letter: {e}")))?;
     let mut message = PublishMessage::build()
         .payload(payload.into())
         .message_id(format!("{}:{source_sequence}", delivery.id))
@@ -147,7 +147,7 @@ pub async fn redrive(js: &jetstream::Context, bus: &str, count: usize) -> Result
     let mut redriven = 0;
     for letter in letters {
         let payload = serde_json::to_vec(&letter.delivery)
-            .map_err(|e| Error::Internal(format!("cannot encode a delivery: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot encode a delivery: {e}")))?;
         let message = PublishMessage::build()
             .payload(payload.into())
             .message_id(format!(
