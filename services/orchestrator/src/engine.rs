@@ -161,6 +161,17 @@ impl Engine {
         Ok(Run::new(uuid::Uuid::new_v4().to_string(), kind, resources))
     }
 
+    /// A new apply run of `resources` that also deletes `removed` (see
+    /// [`Run::apply_with_deletions`]), checked but neither stored nor started.
+    pub fn prepare_apply(resources: Vec<Resource>, removed: Vec<Resource>) -> Result<Run, Error> {
+        let run = Run::apply_with_deletions(uuid::Uuid::new_v4().to_string(), resources, removed);
+        Graph::new(&run.resources()).map_err(|e| Error::InvalidArgument {
+            field: "spec".into(),
+            reason: e.to_string(),
+        })?;
+        Ok(run)
+    }
+
     /// Stores a prepared run and starts driving it.
     pub async fn launch(&self, run: &Run) -> Result<(), Error> {
         self.inner.store.create(run).await?;
