@@ -12,7 +12,8 @@
 //! - [`runner`]: what a step needs from the outside world; [`services`] does it over gRPC,
 //!   with one module per resource kind (`resources/`, one `Managed` trait) and the clients
 //!   and the retryable decision in [`clients`].
-//! - [`engine`]: drives runs (parallel steps, retries with backoff, waiting, resuming).
+//! - [`scheduler`]: the engine's decisions as pure functions of (run, graph, now).
+//! - [`engine`]: drives runs: persists the scheduler's decisions and launches the calls.
 //! - [`resume`]: waiting steps finished by `MFA Device Enabled` / `Subscription Confirmed`.
 //! - [`grpc`]: the `groundwork.v1.Orchestrator` service.
 //! - [`settings`], [`error`].
@@ -30,6 +31,7 @@ mod resources;
 pub mod resume;
 pub mod run;
 pub mod runner;
+pub mod scheduler;
 pub mod services;
 pub mod settings;
 pub mod store;
