@@ -7,8 +7,13 @@
 //! topic or to a webhook) live in [`validate`].
 //!
 //! Layout: this module holds the document's shape; [`types`] the validated scalars;
-//! [`validate`] parsing plus cross-field checks.
+//! [`validate`] parsing plus cross-field checks; [`resource`] the spec as a flat list of
+//! resources with dependencies; [`diagram`] the architecture in Mermaid. The CLI and the
+//! orchestrator both depend on this crate, so the CLI needs no service code to validate
+//! or draw a spec.
 
+pub mod diagram;
+pub mod resource;
 pub mod types;
 pub mod validate;
 

@@ -10,9 +10,9 @@
 
 use std::fmt::Write as _;
 
-use crate::plan::LiveState;
+use crate::Spec;
+use crate::resource::LiveState;
 use crate::resource::{Kind, Resource, resources};
-use crate::spec::Spec;
 
 /// Both diagrams, as Mermaid `flowchart` sources.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,12 +127,12 @@ fn conceptual(spec: &Spec) -> String {
 
 fn status_suffix(r: &Resource, live: Option<&LiveState>) -> &'static str {
     let Some(live) = live else { return "" };
-    if r.kind == Kind::ConsoleStep {
+    if r.kind() == Kind::ConsoleStep {
         return "";
     }
     match live.get(&r.id) {
         None => " (missing)",
-        Some(fields) if r.fields.iter().all(|(k, v)| fields.get(k) == Some(v)) => " (in place)",
+        Some(fields) if r.fields().iter().all(|(k, v)| fields.get(k) == Some(v)) => " (in place)",
         Some(_) => " (differs)",
     }
 }
@@ -186,7 +186,7 @@ fn logical(rs: &[Resource], live: Option<&LiveState>) -> String {
         ),
     ];
     for (gid, title, kinds) in groups {
-        let members: Vec<&Resource> = rs.iter().filter(|r| kinds.contains(&r.kind)).collect();
+        let members: Vec<&Resource> = rs.iter().filter(|r| kinds.contains(&r.kind())).collect();
         if members.is_empty() {
             continue;
         }
@@ -194,7 +194,7 @@ fn logical(rs: &[Resource], live: Option<&LiveState>) -> String {
         for r in &members {
             let text = format!(
                 "{} {}{}",
-                r.kind.as_str(),
+                r.kind().as_str(),
                 r.id.name(),
                 status_suffix(r, live)
             );
@@ -225,7 +225,7 @@ fn logical(rs: &[Resource], live: Option<&LiveState>) -> String {
         }
     }
     for r in rs {
-        if r.kind == Kind::ConsoleStep {
+        if r.kind() == Kind::ConsoleStep {
             continue;
         }
         for dep in &r.depends_on {
@@ -237,7 +237,10 @@ fn logical(rs: &[Resource], live: Option<&LiveState>) -> String {
             );
         }
     }
-    let console: Vec<&Resource> = rs.iter().filter(|r| r.kind == Kind::ConsoleStep).collect();
+    let console: Vec<&Resource> = rs
+        .iter()
+        .filter(|r| r.kind() == Kind::ConsoleStep)
+        .collect();
     if !console.is_empty() {
         let _ = writeln!(d, "  subgraph console[Console-only steps, checked]");
         for r in console {
@@ -255,7 +258,7 @@ mod tests {
     use crate::resource::{Fields, ResourceId};
 
     fn example() -> Spec {
-        crate::spec::parse(include_str!("../../../examples/groundwork.toml")).unwrap()
+        crate::parse(include_str!("../../../examples/groundwork.toml")).unwrap()
     }
 
     #[test]
@@ -294,7 +297,7 @@ targets = ["ops-hook"]
 source = ["groundwork.orchestrator"]
 "#
         );
-        let d = draw(&crate::spec::parse(&text).unwrap(), None).logical;
+        let d = draw(&crate::parse(&text).unwrap(), None).logical;
         assert!(d.contains("svc_orchestrator -- gRPC PutRule, PutTargets --> svc_eventbus"));
         assert!(d.contains("svc_eventbus -- rules in KV, POST to webhooks --> bus_rules"));
         assert!(d.contains("n_rule_default_setup_finished[\"rule default:setup-finished\"]"));
@@ -305,9 +308,9 @@ source = ["groundwork.orchestrator"]
     fn live_state_marks_each_resource() {
         let spec = example();
         let rs = resources(&spec);
-        let topic = rs.iter().find(|r| r.kind == Kind::Topic).unwrap();
+        let topic = rs.iter().find(|r| r.kind() == Kind::Topic).unwrap();
         let mut live = LiveState::new();
-        live.insert(topic.id.clone(), topic.fields.clone());
+        live.insert(topic.id.clone(), topic.fields());
         live.insert(
             ResourceId::new(Kind::Budget, "monthly-spend"),
             Fields::from([("limit_usd".into(), serde_json::json!("5"))]),

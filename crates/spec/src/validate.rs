@@ -341,7 +341,7 @@ fn check_sqs_arn(text: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../../../../examples/groundwork.toml");
+    const EXAMPLE: &str = include_str!("../../../examples/groundwork.toml");
 
     fn problems(text: &str) -> Vec<SpecProblem> {
         parse(text)

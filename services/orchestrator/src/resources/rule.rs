@@ -7,59 +7,62 @@
 use std::collections::BTreeMap;
 
 use groundwork_proto::v1 as pb;
+use groundwork_spec::resource::Rule;
 use pb::event_bus_client::EventBusClient;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tonic::Status;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
-use crate::resource::Fields;
+use super::{Ctx, LiveCtx, Managed, Reads, failed, outputs};
+use crate::clients::{Clients, Conn, read_error};
+use crate::error::Error;
+use crate::runner::StepResult;
 
-pub(crate) type Client = EventBusClient<InterceptedService<Channel, crate::services::Bearer>>;
+type Client = EventBusClient<Conn>;
+
+impl Managed for Rule {
+    async fn apply(&self, cx: Ctx<'_>) -> StepResult {
+        match ensure(&mut cx.clients.eventbus.clone(), self).await {
+            Ok((outcome, arn)) => StepResult::done(outcome, outputs([("rule_arn", arn)])),
+            Err(e) => failed("event bus PutRule/PutTargets", &e),
+        }
+    }
+
+    async fn destroy(&self, clients: &Clients) -> StepResult {
+        match delete(&mut clients.eventbus.clone(), self).await {
+            Ok(outcome) => StepResult::done(outcome, BTreeMap::new()),
+            Err(e) => failed("event bus RemoveTargets/DeleteRule", &e),
+        }
+    }
+
+    async fn read_live(&self, cx: LiveCtx<'_>, _reads: &mut Reads) -> Result<Option<Self>, Error> {
+        Ok(read(&mut cx.clients.eventbus.clone(), self)
+            .await
+            .map_err(|e| read_error("event bus DescribeRule", &e))?
+            .map(|live| live.state(self)))
+    }
+}
 
 const DESCRIPTION: &str = "Managed by groundwork (notifications.rules of the spec)";
 
-fn text(fields: &Fields, key: &str) -> String {
-    fields
-        .get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The rule's targets as the spec wants them: id (webhook name) → URL.
-fn wanted_targets(fields: &Fields) -> BTreeMap<String, String> {
-    fields
-        .get("targets")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// What the bus holds for a rule.
 #[derive(Debug)]
-pub(crate) struct LiveRule {
-    pub arn: String,
+struct LiveRule {
+    arn: String,
     targets: BTreeMap<String, String>,
     pattern: Value,
     enabled: bool,
 }
 
 impl LiveRule {
-    /// The rule in the fields of the spec's resource (`wanted`).
-    pub fn fields(&self, wanted: &Fields) -> Fields {
-        let mut live = wanted.clone();
-        live.insert("event_pattern".into(), self.pattern.clone());
-        live.insert("targets".into(), json!(self.targets));
-        live.insert(
-            "state".into(),
-            json!(if self.enabled { "ENABLED" } else { "DISABLED" }),
-        );
-        live
+    /// The rule under the spec's fields (`wanted` names it).
+    fn state(self, wanted: &Rule) -> Rule {
+        Rule {
+            bus: wanted.bus.clone(),
+            name: wanted.name.clone(),
+            event_pattern: self.pattern,
+            targets: self.targets,
+            state: if self.enabled { "ENABLED" } else { "DISABLED" }.into(),
+        }
     }
 }
 
@@ -88,9 +91,9 @@ async fn all_targets(
     }
 }
 
-/// The rule named by `fields` (`bus`, `name`) as the bus holds it; `None` when absent.
-pub(crate) async fn read(client: &mut Client, fields: &Fields) -> Result<Option<LiveRule>, Status> {
-    let (bus, name) = (text(fields, "bus"), text(fields, "name"));
+/// The rule named by `rule` (`bus`, `name`) as the bus holds it; `None` when absent.
+async fn read(client: &mut Client, rule: &Rule) -> Result<Option<LiveRule>, Status> {
+    let (bus, name) = (rule.bus.clone(), rule.name.clone());
     let rule = match client
         .describe_rule(pb::DescribeRuleRequest {
             name: name.clone(),
@@ -147,20 +150,17 @@ async fn ensure_bus(client: &mut Client, bus: &str) -> Result<(), Status> {
     Ok(())
 }
 
-/// Makes the rule and its targets what `fields` say. Returns the outcome (`created`,
+/// Makes the rule and its targets what `wanted` says. Returns the outcome (`created`,
 /// `updated`, `unchanged`) and the rule's ARN.
-pub(crate) async fn ensure(
-    client: &mut Client,
-    fields: &Fields,
-) -> Result<(&'static str, String), Status> {
-    let (bus, name) = (text(fields, "bus"), text(fields, "name"));
-    let pattern = fields.get("event_pattern").cloned().unwrap_or(Value::Null);
-    let wanted = wanted_targets(fields);
-    let current = read(client, fields).await?;
+async fn ensure(client: &mut Client, rule: &Rule) -> Result<(&'static str, String), Status> {
+    let (bus, name) = (rule.bus.clone(), rule.name.clone());
+    let pattern = &rule.event_pattern;
+    let wanted = &rule.targets;
+    let current = read(client, rule).await?;
     let mut arn = current.as_ref().map(|c| c.arn.clone()).unwrap_or_default();
     let rule_ok = current
         .as_ref()
-        .is_some_and(|c| c.enabled && c.pattern == pattern);
+        .is_some_and(|c| c.enabled && &c.pattern == pattern);
     if !rule_ok {
         ensure_bus(client, &bus).await?;
         arn = client
@@ -228,8 +228,8 @@ pub(crate) async fn ensure(
 }
 
 /// Removes the rule's targets, then the rule. Returns `deleted` or `absent`.
-pub(crate) async fn delete(client: &mut Client, fields: &Fields) -> Result<&'static str, Status> {
-    let (bus, name) = (text(fields, "bus"), text(fields, "name"));
+async fn delete(client: &mut Client, rule: &Rule) -> Result<&'static str, Status> {
+    let (bus, name) = (rule.bus.clone(), rule.name.clone());
     let targets = match all_targets(client, &bus, &name).await {
         Ok(t) => t,
         Err(e) if e.code() == tonic::Code::NotFound => return Ok("absent"),
