@@ -29,6 +29,17 @@ pub struct AlarmOutcome {
     pub state_value: String,
     /// Dry runs: the fields of the alarm in place that differ from the spec.
     pub differing: Vec<&'static str>,
+    /// Dry runs: the alarm in place, for a plan to show its values.
+    pub in_place: Option<AlarmInPlace>,
+}
+
+/// The fields of an alarm in place that a billing alarm sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmInPlace {
+    pub threshold: Option<f64>,
+    pub description: String,
+    pub alarm_actions: Vec<String>,
+    pub metric_math: bool,
 }
 
 /// Whether billing metrics arrive.
@@ -201,6 +212,7 @@ impl Alerting {
             change,
             state_value: state.value,
             differing: Vec::new(),
+            in_place: None,
         })
     }
 
@@ -221,6 +233,12 @@ impl Alerting {
                 .map(|a| AlarmState::of(a).value)
                 .unwrap_or_default(),
             differing,
+            in_place: existing.as_ref().map(|a| AlarmInPlace {
+                threshold: a.threshold(),
+                description: a.alarm_description().unwrap_or_default().to_owned(),
+                alarm_actions: a.alarm_actions().to_vec(),
+                metric_math: !a.metrics().is_empty(),
+            }),
         })
     }
 

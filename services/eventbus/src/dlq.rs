@@ -74,7 +74,7 @@ pub async fn store(
     let mut letter = delivery.clone();
     letter.target.arn = redact_target_arn(&delivery.target.arn);
     let payload = serde_json::to_vec(&letter)
-        .map_err(|e| Error::Internal(format!("cannot encode a dead letter: {e}")))?;
+        .map_err(|e| Error::internal(format!("cannot encode a dead letter: {e}")))?;
     let mut message = PublishMessage::build()
         .payload(payload.into())
         .message_id(format!("{}:{source_sequence}", delivery.id))
@@ -187,7 +187,7 @@ pub async fn redrive(
         };
         letter.delivery.target = target;
         let payload = serde_json::to_vec(&letter.delivery)
-            .map_err(|e| Error::Internal(format!("cannot encode a delivery: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot encode a delivery: {e}")))?;
         let message = PublishMessage::build()
             .payload(payload.into())
             .message_id(format!(

@@ -9,7 +9,7 @@ use groundwork_events::transform::{InputTransformer, TargetInput, TransformError
 use serde::{Deserialize, Serialize};
 
 use crate::buses::page;
-use crate::error::Error;
+use crate::error::{Error, validation};
 use crate::retry::RetryPolicy;
 use crate::rules::{LIMIT_EXCEEDED, Rules, rule_not_found, validate_name};
 
@@ -121,16 +121,14 @@ pub async fn put_targets(
 ) -> Result<Vec<FailedEntry>, Error> {
     validate_name(rule, "rule")?;
     if targets.is_empty() || targets.len() > 10 {
-        return Err(Error::Validation(format!(
+        return Err(validation(format!(
             "1 validation error detected: Value at 'targets' failed to satisfy constraint: Member must have length between 1 and 10 (got {})",
             targets.len()
         )));
     }
     for (i, target) in targets.iter().enumerate() {
         validate_name(&target.id, &format!("targets.{}.member.id", i + 1))?;
-        target
-            .input()
-            .map_err(|e| Error::Validation(e.to_string()))?;
+        target.input().map_err(|e| validation(e.to_string()))?;
     }
     let mut failed = Vec::new();
     let mut accepted = Vec::new();
@@ -164,7 +162,7 @@ pub async fn put_targets(
                     }
                 }
                 if record.targets.len() > MAX_TARGETS_PER_RULE {
-                    return Err(Error::LimitExceeded(LIMIT_EXCEEDED.into()));
+                    return Err(Error::limit_exceeded(LIMIT_EXCEEDED));
                 }
                 Ok(record)
             })
@@ -181,8 +179,8 @@ pub async fn remove_targets(
     ids: &[String],
 ) -> Result<Vec<FailedEntry>, Error> {
     if ids.is_empty() {
-        return Err(Error::Validation(
-            "1 validation error detected: Value at 'ids' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
+        return Err(validation(
+            "1 validation error detected: Value at 'ids' failed to satisfy constraint: Member must have length greater than or equal to 1",
         ));
     }
     rules

@@ -27,7 +27,7 @@ impl WebhookClient {
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Internal(format!("TLS setup failed: {e}")))?;
+            .map_err(|e| Error::internal(format!("TLS setup failed: {e}")))?;
         let tls = match builder.clone().with_native_roots() {
             Ok(b) => b.with_no_client_auth(),
             Err(e) => {

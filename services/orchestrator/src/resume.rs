@@ -16,7 +16,6 @@ use groundwork_kit::Shutdown;
 use serde_json::Value;
 
 use crate::engine::Engine;
-use crate::resource::Kind;
 use crate::run::StepRecord;
 
 /// The durable consumer's name on `EVENTS_default`.
@@ -25,33 +24,9 @@ pub const CONSUMER: &str = "orchestrator-resume";
 /// The events that finish a waiting step.
 pub const PATTERN: &str = r#"{"source": ["groundwork.identity", "groundwork.alerting"], "detail-type": ["MFA Device Enabled", "Subscription Confirmed"]}"#;
 
-/// Which waiting steps an event finishes.
+/// Which waiting steps an event finishes: the step's resource kind decides.
 pub fn finishes(event: &Value, step: &StepRecord) -> bool {
-    let detail = &event["detail"];
-    let field = |k: &str| {
-        step.resource
-            .fields
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    };
-    match (event["detail-type"].as_str(), step.resource.kind) {
-        (Some("MFA Device Enabled"), Kind::MfaDevice) => {
-            detail["userName"].as_str() == Some(field("user_name"))
-        }
-        (Some("Subscription Confirmed"), Kind::Subscription) => {
-            detail["endpoint"].as_str() == Some(field("endpoint"))
-                && detail["protocol"]
-                    .as_str()
-                    .map(str::to_ascii_lowercase)
-                    .as_deref()
-                    == Some(field("protocol"))
-                && detail["topicArn"]
-                    .as_str()
-                    .is_some_and(|arn| arn.rsplit(':').next() == Some(field("topic")))
-        }
-        _ => false,
-    }
+    crate::resources::finished_by(event, step)
 }
 
 /// Consumes the bus until shutdown, reconnecting after errors.
