@@ -99,7 +99,7 @@ pub async fn ensure(
             .map_err(|e| AwsError::from_sdk("PutMetricAlarm", e))?;
     }
     let alarm = describe(cw, spec.name.as_str()).await?.ok_or_else(|| {
-        Error::Unavailable(format!(
+        Error::unavailable(format!(
             "alarm {} was put but DescribeAlarms does not show it yet; try again",
             spec.name
         ))

@@ -653,9 +653,10 @@ mod tests {
     const EXAMPLE: &str = include_str!("../../../examples/alarm_config.json");
 
     fn field_of(text: &str) -> String {
-        match parse_alarm_config(text).unwrap_err() {
-            Error::InvalidArgument { field, .. } => field,
-            other => format!("not an invalid argument: {other}"),
+        let e = parse_alarm_config(text).unwrap_err();
+        match e.field() {
+            Some(field) => field.to_owned(),
+            None => format!("not an invalid argument: {e}"),
         }
     }
 

@@ -124,7 +124,7 @@ pub async fn serve(
         Duration::from_millis(settings.notify_backoff_ms),
     );
     // A rule whose pattern does not parse is a bug here, not a problem for the bus.
-    Rules::standard().map_err(|e| Error::Internal(e.to_string()))?;
+    Rules::standard().map_err(|e| Error::internal(e.to_string()))?;
 
     let mut tasks = Vec::new();
     if settings.watch {
@@ -195,5 +195,5 @@ pub async fn serve(
     if let Err(e) = client.drain().await {
         tracing::debug!(error = %e, "draining the NATS connection");
     }
-    served.map_err(|e| Error::Internal(e.to_string()))
+    served.map_err(|e| Error::internal(e.to_string()))
 }

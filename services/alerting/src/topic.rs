@@ -121,7 +121,7 @@ pub async fn resolve_topic(sns: &Client, topic: &TopicRef) -> Result<TopicArn, E
         TopicRef::Name(name) => find_topic(sns, name.as_str()).await?,
     };
     found.ok_or_else(|| {
-        Error::NotFound(format!(
+        Error::not_found(format!(
             "SNS topic {} does not exist in us-east-1; create it first (`groundwork alerting topic {}`)",
             topic.name(),
             topic.name()
@@ -286,7 +286,7 @@ pub async fn ensure_subscription(
 pub async fn delete_topic(sns: &Client, topic: &TopicRef) -> Result<Option<TopicArn>, Error> {
     let arn = match resolve_topic(sns, topic).await {
         Ok(arn) => arn,
-        Err(Error::NotFound(_)) => return Ok(None),
+        Err(e) if e.kind() == crate::error::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
     sns.delete_topic()
@@ -305,7 +305,9 @@ pub async fn delete_subscription(
 ) -> Result<(Deletion, Option<SubscriptionInfo>), Error> {
     let arn = match resolve_topic(sns, topic).await {
         Ok(arn) => arn,
-        Err(Error::NotFound(_)) => return Ok((Deletion::Absent, None)),
+        Err(e) if e.kind() == crate::error::ErrorKind::NotFound => {
+            return Ok((Deletion::Absent, None));
+        }
         Err(e) => return Err(e),
     };
     let Some(found) = list_subscriptions(sns, &arn)

@@ -67,7 +67,7 @@ impl WatchStore {
                 })
                 .await
                 .map_err(|e| {
-                    Error::Unavailable(format!(
+                    Error::unavailable(format!(
                         "cannot create KV bucket {}: {e}",
                         names::ALERTING_WATCH_BUCKET
                     ))
@@ -89,12 +89,12 @@ impl WatchStore {
             .kv
             .entry(key)
             .await
-            .map_err(|e| Error::Unavailable(format!("cannot read watch state {key}: {e}")))?;
+            .map_err(|e| Error::unavailable(format!("cannot read watch state {key}: {e}")))?;
         let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
             return Ok(None);
         };
         let record = serde_json::from_slice(&entry.value)
-            .map_err(|e| Error::Internal(format!("watch state {key} is unreadable: {e}")))?;
+            .map_err(|e| Error::internal(format!("watch state {key} is unreadable: {e}")))?;
         Ok(Some((record, entry.revision)))
     }
 
@@ -107,19 +107,19 @@ impl WatchStore {
         revision: Option<u64>,
     ) -> Result<Option<u64>, Error> {
         let value = serde_json::to_vec(record)
-            .map_err(|e| Error::Internal(format!("cannot encode watch state: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot encode watch state: {e}")))?;
         match revision {
             None => match self.kv.create(key, value.into()).await {
                 Ok(rev) => Ok(Some(rev)),
                 Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
-                Err(e) => Err(Error::Unavailable(format!(
+                Err(e) => Err(Error::unavailable(format!(
                     "cannot write watch state {key}: {e}"
                 ))),
             },
             Some(rev) => match self.kv.update(key, value.into(), rev).await {
                 Ok(rev) => Ok(Some(rev)),
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
-                Err(e) => Err(Error::Unavailable(format!(
+                Err(e) => Err(Error::unavailable(format!(
                     "cannot write watch state {key}: {e}"
                 ))),
             },
@@ -187,7 +187,7 @@ impl WatchStore {
                 None => Ok(Observed::Recorded),
             };
         }
-        Err(Error::Unavailable(format!(
+        Err(Error::unavailable(format!(
             "watch state {key} kept changing under this replica; trying again next pass"
         )))
     }
@@ -198,7 +198,7 @@ impl WatchStore {
         self.kv
             .purge(key)
             .await
-            .map_err(|e| Error::Unavailable(format!("watch state {key}: {e}")))
+            .map_err(|e| Error::unavailable(format!("watch state {key}: {e}")))
     }
 
     /// Records `now` only if nothing is recorded yet (a baseline taken when the resource

@@ -9,73 +9,26 @@
 //! the event bus cannot be reached this is retried with backoff in the background, so
 //! alerting's own API is up meanwhile.
 
-use std::time::Duration;
-
-use groundwork_events::redact::redact_url;
 use groundwork_kit::Shutdown;
+use groundwork_kit::client::{self, Target};
+use groundwork_kit::retry::{Backoff, retry};
 use groundwork_proto::v1 as pb;
 use pb::event_bus_client::EventBusClient;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 use crate::error::Error;
 use crate::notify::rules::RULES;
 use crate::notify::targets::{TARGET_ID, WebhookTargets, is_webhook_target, target_arn};
 
-type Client = EventBusClient<InterceptedService<Channel, Bearer>>;
-
-/// Adds the API token to every call.
-#[derive(Debug, Clone)]
-pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(v) = &self.0 {
-            request.metadata_mut().insert("authorization", v.clone());
-        }
-        Ok(request)
-    }
+async fn client(url: &str, token: Option<&str>) -> Result<EventBusClient<client::Channel>, Error> {
+    let target = Target::new(url, token.map(str::to_owned), "GROUNDWORK_EVENTBUS_URL");
+    Ok(EventBusClient::new(
+        client::connect(&target, "event bus").await?,
+    ))
 }
 
-async fn client(url: &str, token: Option<&str>) -> Result<Client, Error> {
-    let bearer = match token.filter(|t| !t.is_empty()) {
-        None => Bearer(None),
-        Some(t) => Bearer(Some(format!("Bearer {t}").parse().map_err(|_| {
-            Error::invalid(
-                "api_token",
-                "holds characters that cannot be sent in a header",
-            )
-        })?)),
-    };
-    let channel = Channel::from_shared(url.to_owned())
-        .map_err(|e| {
-            Error::invalid(
-                "eventbus_url",
-                format!("'{}' is not a URL: {e}", redact_url(url)),
-            )
-        })?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .map_err(|e| {
-            Error::Unavailable(format!(
-                "cannot reach the event bus at {}: {e}",
-                redact_url(url)
-            ))
-        })?;
-    Ok(EventBusClient::with_interceptor(channel, bearer))
-}
-
+/// A failed call on the event bus, as the event bus said it (kept retryable or not).
 fn status_error(operation: &str, status: tonic::Status) -> Error {
-    let message = format!("{operation} on the event bus failed: {}", status.message());
-    match status.code() {
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded => Error::Unavailable(message),
-        tonic::Code::InvalidArgument => Error::invalid("rules", message),
-        _ => Error::Internal(message),
-    }
+    Error::from_status(&status).context(format!("{operation} on the event bus"))
 }
 
 /// Makes sure every rule exists with alerting's targets; returns the rules created.
@@ -162,7 +115,7 @@ pub async fn ensure_rules(
             .into_inner();
         // The event bus writes its messages without a webhook's path or query.
         if let Some(failed) = put.failed_entries.first() {
-            return Err(Error::Internal(format!(
+            return Err(Error::internal(format!(
                 "PutTargets on rule {} failed: {}: {}",
                 rule.name, failed.error_code, failed.error_message
             )));
@@ -171,7 +124,8 @@ pub async fn ensure_rules(
     Ok(created)
 }
 
-/// [`ensure_rules`] until it succeeds or shutdown, with backoff from 1 s to 30 s.
+/// [`ensure_rules`] until it succeeds, fails for good, or shutdown: retried with backoff
+/// for as long as the event bus is away.
 pub async fn ensure_rules_in_background(
     url: String,
     token: Option<String>,
@@ -179,21 +133,18 @@ pub async fn ensure_rules_in_background(
     webhooks: WebhookTargets,
     shutdown: Shutdown,
 ) {
-    let mut delay = Duration::from_secs(1);
-    loop {
-        match ensure_rules(&url, token.as_deref(), &bus, &webhooks).await {
-            Ok(created) => {
-                tracing::info!(?created, %bus, "alerting rules are on the event bus");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_s = delay.as_secs(), "alerting rules not set up yet");
-            }
+    let attempt = retry(Backoff::FOREVER, "alerting rules", || async {
+        let result = ensure_rules(&url, token.as_deref(), &bus, &webhooks).await;
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "alerting rules not set up yet");
         }
-        tokio::select! {
-            () = shutdown.wait() => return,
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(30));
+        result
+    });
+    tokio::select! {
+        () = shutdown.wait() => {}
+        result = attempt => match result {
+            Ok(created) => tracing::info!(?created, %bus, "alerting rules are on the event bus"),
+            Err(e) => tracing::error!(error = %e, "alerting rules could not be set up"),
+        },
     }
 }

@@ -28,7 +28,7 @@ pub async fn run(
     let stream_name = names::DELIVERIES_STREAM;
     let subject = names::deliver_subject(names::ALERTING_NOTIFY_TARGET);
     let stream = js.get_stream(stream_name).await.map_err(|e| {
-        Error::Unavailable(format!(
+        Error::unavailable(format!(
             "cannot open stream {stream_name} (is the event bus running?): {e}"
         ))
     })?;
@@ -49,7 +49,7 @@ pub async fn run(
         )
         .await
         .map_err(|e| {
-            Error::Unavailable(format!(
+            Error::unavailable(format!(
                 "cannot create consumer {} on {stream_name}: {e}",
                 names::ALERTING_NOTIFIER_CONSUMER
             ))
@@ -57,7 +57,7 @@ pub async fn run(
     let mut messages = consumer
         .messages()
         .await
-        .map_err(|e| Error::Unavailable(format!("cannot read {stream_name}: {e}")))?;
+        .map_err(|e| Error::unavailable(format!("cannot read {stream_name}: {e}")))?;
     tracing::info!(%subject, "notifier listening");
     loop {
         let message = tokio::select! {
