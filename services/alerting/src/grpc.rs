@@ -259,7 +259,8 @@ impl AlertingRpc for AlertingApi {
                 .map(|d| pb::NotificationDelivery {
                     channel: d.channel.into(),
                     destination: d.destination,
-                    delivered: d.error.is_none(),
+                    delivered: d.error.is_none() && !d.queued,
+                    queued: d.queued,
                     attempts: d.attempts,
                     error: d.error.unwrap_or_default(),
                 })

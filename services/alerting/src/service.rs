@@ -14,6 +14,7 @@ use crate::alarm_spec::AlarmSpec;
 use crate::error::Error;
 use crate::model::{AlarmName, Endpoint, Tags, TopicName, TopicRef};
 use crate::notify::format::Notification;
+use crate::notify::rules::TEST_NOTIFICATION;
 use crate::notify::{Delivery, Notifier};
 use crate::topic::{self, Change, Deletion, SubscriptionInfo};
 use crate::watch_store::WatchStore;
@@ -308,8 +309,53 @@ impl Alerting {
         })
     }
 
+    /// A test notification: published to the SNS topic here (one attempt, with the SDK's
+    /// own retries), and put on the bus as a `Test Notification` event, which alerting's
+    /// test rule routes to every webhook target. The webhooks are reported as queued:
+    /// the event bus delivers them with their retry policy, and what it cannot deliver is
+    /// in its DLQ.
     #[tracing::instrument(skip_all)]
     pub async fn send_test_notification(&self, message: &str) -> Vec<Delivery> {
-        self.notifier.deliver(&Notification::test(message)).await
+        let notification = Notification::test(message);
+        let mut deliveries = Vec::new();
+        if self.notifier.has_topic() {
+            let result = self.notifier.publish(&notification).await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e.message, "test notification not published to SNS");
+            }
+            deliveries.push(Delivery {
+                channel: "sns",
+                destination: self.notifier.topic_destination(),
+                attempts: 1,
+                queued: false,
+                error: result.err().map(|e| e.message),
+            });
+        }
+        if self.notifier.webhooks().is_empty() {
+            return deliveries;
+        }
+        let queued = if self.notifier.webhooks_on_bus() {
+            self.emitter
+                .emit(
+                    TEST_NOTIFICATION,
+                    notification.event["detail"].clone(),
+                    Vec::new(),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("the test event was not put on the event bus: {e}"))
+        } else {
+            Err("webhooks are targets of alerting's rules on the event bus, and there are none: GROUNDWORK_EVENTBUS_URL is empty or notifications are off".to_owned())
+        };
+        for hook in self.notifier.webhooks() {
+            deliveries.push(Delivery {
+                channel: hook.channel(),
+                destination: hook.redacted(),
+                attempts: 0,
+                queued: queued.is_ok(),
+                error: queued.as_ref().err().cloned(),
+            });
+        }
+        deliveries
     }
 }

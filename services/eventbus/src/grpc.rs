@@ -436,7 +436,8 @@ impl EventBus for EventBusApi {
         if !self.ingest.has_bus(&bus) {
             return Err(Error::not_found(format!("Event bus {bus} does not exist.")).into());
         }
-        let redriven = crate::dlq::redrive(&self.js, &bus, r.count as usize).await?;
+        let redriven =
+            crate::dlq::redrive(&self.js, self.rules.catalog(), &bus, r.count as usize).await?;
         Ok(Response::new(pb::RedriveDeadLettersResponse { redriven }))
     }
 }

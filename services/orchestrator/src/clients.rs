@@ -1,35 +1,22 @@
-//! The gRPC clients of the services the steps call, and the one decision of which failed
-//! call may pass later. Both are this crate's stand-ins for kit's client builder and its
-//! decoder of gRPC error details; they stay in this one module so that swapping them is a
-//! change here only.
+//! The gRPC clients of the services the steps call (built by kit's client builder), and the
+//! one decision of which failed call may pass later (kit's decoder of gRPC error details).
 
 use std::time::Duration;
 
+use groundwork_kit::client::{self, Target};
 use groundwork_proto::v1 as pb;
 use pb::alerting_client::AlertingClient;
 use pb::budget_client::BudgetClient;
 use pb::event_bus_client::EventBusClient;
 use pb::identity_client::IdentityClient;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::error::Error;
 
-/// Adds the bearer token to outgoing calls.
-#[derive(Debug, Clone)]
-pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+/// A channel with the API token, from kit.
+pub type Conn = client::Channel;
 
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(v) = &self.0 {
-            req.metadata_mut().insert("authorization", v.clone());
-        }
-        Ok(req)
-    }
-}
-
-/// A channel with the bearer interceptor.
-pub type Conn = InterceptedService<Channel, Bearer>;
+/// How long one call to a service may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where the services are.
 #[derive(Debug, Clone)]
@@ -51,68 +38,30 @@ pub struct Clients {
     pub alerting: AlertingClient<Conn>,
 }
 
-fn channel(url: &str, what: &str) -> Result<Channel, Error> {
-    Ok(Endpoint::from_shared(url.to_owned())
-        .map_err(|e| Error::InvalidArgument {
-            field: format!("{what}_url"),
-            reason: format!("'{url}' is not a URL: {e}"),
-        })?
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(60))
-        .connect_lazy())
-}
-
 impl Clients {
     pub fn new(urls: &ServiceUrls) -> Result<Self, Error> {
-        let bearer = match urls.api_token.as_deref().filter(|t| !t.is_empty()) {
-            None => Bearer(None),
-            Some(t) => Bearer(Some(format!("Bearer {t}").parse().map_err(|_| {
-                Error::InvalidArgument {
-                    field: "api_token".into(),
-                    reason: "holds characters that cannot be sent in a header".into(),
-                }
-            })?)),
+        let channel = |url: &str, setting: &'static str| {
+            client::lazy(
+                &Target::new(url, urls.api_token.clone(), setting).with_timeout(CALL_TIMEOUT),
+            )
         };
         Ok(Self {
-            eventbus: EventBusClient::with_interceptor(
-                channel(&urls.eventbus, "eventbus")?,
-                bearer.clone(),
-            ),
-            identity: IdentityClient::with_interceptor(
-                channel(&urls.identity, "identity")?,
-                bearer.clone(),
-            ),
-            budget: BudgetClient::with_interceptor(
-                channel(&urls.budget, "budget")?,
-                bearer.clone(),
-            ),
-            alerting: AlertingClient::with_interceptor(
-                channel(&urls.alerting, "alerting")?,
-                bearer,
-            ),
+            eventbus: EventBusClient::new(channel(&urls.eventbus, "GROUNDWORK_EVENTBUS_URL")?),
+            identity: IdentityClient::new(channel(&urls.identity, "GROUNDWORK_IDENTITY_URL")?),
+            budget: BudgetClient::new(channel(&urls.budget, "GROUNDWORK_BUDGET_URL")?),
+            alerting: AlertingClient::new(channel(&urls.alerting, "GROUNDWORK_ALERTING_URL")?),
         })
     }
 }
 
-/// Whether a failed call may pass later. The one place that decides it from a status.
+/// Whether a failed call may pass later: what the service marked in the status's error
+/// details (a terminal AWS failure such as AccessDenied is tried once), or, for a status
+/// without them (the transport), whether the service was unreachable.
 pub fn retryable(status: &tonic::Status) -> bool {
-    use tonic::Code as C;
-    matches!(
-        status.code(),
-        C::Unavailable
-            | C::DeadlineExceeded
-            | C::ResourceExhausted
-            | C::Aborted
-            | C::Unknown
-            | C::Internal
-    )
+    Error::from_status(status).is_retryable()
 }
 
-/// A failed read for a plan or a check: retryable failures are the service being away.
+/// A failed read for a plan or a check, as the service said it, with what was being read.
 pub fn read_error(what: &str, status: &tonic::Status) -> Error {
-    if retryable(status) {
-        Error::Unavailable(format!("{what}: {}", status.message()))
-    } else {
-        Error::FailedPrecondition(format!("{what}: {}", status.message()))
-    }
+    Error::from_status(status).context(what)
 }

@@ -155,10 +155,7 @@ impl Engine {
     /// A new run, checked but neither stored nor started: its id is known, so that an
     /// apply stream can attach to its secrets before any step can produce one.
     pub fn prepare(kind: RunKind, resources: Vec<Resource>) -> Result<Run, Error> {
-        Graph::new(&resources).map_err(|e| Error::InvalidArgument {
-            field: "spec".into(),
-            reason: e.to_string(),
-        })?;
+        Graph::new(&resources).map_err(|e| Error::invalid("spec", e.to_string()))?;
         Ok(Run::new(uuid::Uuid::new_v4().to_string(), kind, resources))
     }
 
@@ -166,10 +163,7 @@ impl Engine {
     /// [`Run::apply_with_deletions`]), checked but neither stored nor started.
     pub fn prepare_apply(resources: Vec<Resource>, removed: Vec<Resource>) -> Result<Run, Error> {
         let run = Run::apply_with_deletions(uuid::Uuid::new_v4().to_string(), resources, removed);
-        Graph::new(&run.resources()).map_err(|e| Error::InvalidArgument {
-            field: "spec".into(),
-            reason: e.to_string(),
-        })?;
+        Graph::new(&run.resources()).map_err(|e| Error::invalid("spec", e.to_string()))?;
         Ok(run)
     }
 
@@ -285,26 +279,33 @@ async fn emit(inner: &Inner, detail_type: &str, detail: serde_json::Value) {
 /// blinked); gives up at shutdown. A macro, because the operation borrows from the caller.
 macro_rules! persist {
     ($inner:expr, $op:expr) => {{
-        let mut delay = Duration::from_millis(100);
+        let mut failures = 0u32;
         loop {
             match async { $op }.await {
                 Ok(v) => break Ok::<_, Error>(v),
-                Err(Error::Unavailable(e)) => {
+                Err(e) if e.is_retryable() => {
                     tracing::warn!(error = %e, "run store unavailable; retrying");
                     if $inner.shutdown.is_triggered() {
-                        break Err(Error::Unavailable(e));
+                        break Err(e);
                     }
+                    failures += 1;
                     tokio::select! {
                         () = $inner.shutdown.wait() => {}
-                        () = tokio::time::sleep(delay) => {}
+                        () = tokio::time::sleep(STORE_BACKOFF.jittered(failures)) => {}
                     }
-                    delay = (delay * 2).min(Duration::from_secs(2));
                 }
                 Err(e) => break Err(e),
             }
         }
     }};
 }
+
+/// How the run store is retried while NATS is away: quickly, for as long as it takes.
+const STORE_BACKOFF: groundwork_kit::retry::Backoff = groundwork_kit::retry::Backoff {
+    first: Duration::from_millis(100),
+    max: Duration::from_secs(2),
+    ..groundwork_kit::retry::Backoff::FOREVER
+};
 
 async fn drive(inner: &Inner, id: &str, notify: &Notify) -> Result<(), Error> {
     // Steps left RUNNING belong to a process that is gone: run them again.
@@ -324,13 +325,13 @@ async fn drive(inner: &Inner, id: &str, notify: &Notify) -> Result<(), Error> {
                 .store
                 .get(id)
                 .await?
-                .ok_or_else(|| Error::NotFound(format!("no run {id}")))
+                .ok_or_else(|| Error::not_found(format!("no run {id}")))
         })?;
         if scheduler::is_over(&run, inflight.len()) {
             return Ok(());
         }
         let before = run.clone();
-        let graph = Graph::new(&run.resources()).map_err(|e| Error::Internal(e.to_string()))?;
+        let graph = Graph::new(&run.resources()).map_err(|e| Error::internal(e.to_string()))?;
 
         // Start the run, cancel what cannot run, start what is ready.
         let now = now_ms();

@@ -11,7 +11,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::engine::Engine;
-use crate::error::Error;
+use crate::error::{Error, invalid_spec};
 use crate::machine::{RunStatus, StepState};
 use crate::plan::{Action, Plan, diff};
 use crate::resource::{Kind, Resource, resources};
@@ -203,12 +203,12 @@ impl OrchestratorApi {
     }
 
     async fn checked(&self, text: &str) -> Result<Spec, Error> {
-        let spec = spec::parse(text)?;
+        let spec = spec::parse(text).map_err(invalid_spec)?;
         let problems = self.live_problems(&spec, text).await?;
         if problems.is_empty() {
             Ok(spec)
         } else {
-            Err(Error::InvalidSpec(SpecError { problems }))
+            Err(invalid_spec(SpecError { problems }))
         }
     }
 
@@ -339,7 +339,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         &self,
         request: Request<pb::DestroySpecRequest>,
     ) -> Result<Response<Self::DestroySpecStream>, Status> {
-        let spec = spec::parse(&request.get_ref().spec_toml).map_err(Error::from)?;
+        let spec = spec::parse(&request.get_ref().spec_toml).map_err(invalid_spec)?;
         // The account password policy is removed only when an apply of ours created it;
         // one that was there before stays as it is.
         let runs = self.engine.store().list().await?;
@@ -374,7 +374,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
     ) -> Result<Response<Self::WatchRunStream>, Status> {
         let id = &request.get_ref().run_id;
         if self.engine.store().get(id).await?.is_none() {
-            return Err(Error::NotFound(format!("no run {id}")).into());
+            return Err(Error::not_found(format!("no run {id}")).into());
         }
         Ok(Response::new(self.follow(id, false).await?))
     }
@@ -386,7 +386,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         let id = &request.get_ref().run_id;
         match self.engine.store().get(id).await? {
             Some((run, _)) => Ok(Response::new(run_to_pb(&run))),
-            None => Err(Error::NotFound(format!("no run {id}")).into()),
+            None => Err(Error::not_found(format!("no run {id}")).into()),
         }
     }
 
@@ -409,7 +409,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         request: Request<pb::DrawDiagramRequest>,
     ) -> Result<Response<pb::DrawDiagramResponse>, Status> {
         let req = request.get_ref();
-        let spec = spec::parse(&req.spec_toml).map_err(Error::from)?;
+        let spec = spec::parse(&req.spec_toml).map_err(invalid_spec)?;
         let live = if req.include_live {
             Some(self.engine.runner().read_live(&planned(&spec)).await?)
         } else {

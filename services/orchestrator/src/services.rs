@@ -103,11 +103,10 @@ impl StepRunner for Services {
                 .await
             {
                 Ok(resp) => Ok(resp.into_inner().missing),
-                Err(e) if e.code() == tonic::Code::InvalidArgument => Err(Error::InvalidArgument {
-                    field: "identity".into(),
-                    reason: e.message().to_owned(),
-                }),
-                Err(e) => Err(Error::Unavailable(format!(
+                Err(e) if e.code() == tonic::Code::InvalidArgument => {
+                    Err(Error::invalid("identity", e.message().to_owned()))
+                }
+                Err(e) => Err(Error::unavailable(format!(
                     "identity CheckPolicies: {}",
                     e.message()
                 ))),

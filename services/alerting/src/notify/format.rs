@@ -1,5 +1,6 @@
-//! What a notification says: a subject and a text for people (SNS, Slack), and the event
-//! itself for machines (JSON webhooks). Pure.
+//! What an SNS notification says: a subject and a text for people, then the event itself.
+//! Pure. (Slack says the same subject and text, made by the event bus's input transformer
+//! of each rule: see [`rules`](super::rules).)
 
 use serde_json::{Value, json};
 
@@ -87,11 +88,6 @@ impl Notification {
             serde_json::to_string_pretty(&self.event).unwrap_or_default()
         )
     }
-
-    /// Slack's incoming-webhook body.
-    pub fn slack_body(&self) -> Value {
-        json!({"text": format!("*{}*\n{}", self.subject, self.text)})
-    }
 }
 
 /// SNS subjects are ASCII without line breaks, at most `max` characters.
@@ -129,10 +125,6 @@ mod tests {
         let n = Notification::for_event(&event);
         assert_eq!(n.subject, "ALARM: \"billing-alarm\" in us-east-1");
         assert!(n.text.contains("is now ALARM (was OK)"));
-        assert_eq!(
-            n.slack_body()["text"],
-            format!("*{}*\n{}", n.subject, n.text)
-        );
         assert!(n.sns_message().contains("\"alarmName\": \"billing-alarm\""));
     }
 

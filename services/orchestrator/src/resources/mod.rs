@@ -150,7 +150,7 @@ impl Reads {
         }
         self.audit
             .as_ref()
-            .ok_or_else(|| Error::Internal("audit not kept".into()))
+            .ok_or_else(|| Error::internal("audit not kept"))
     }
 
     /// Remembers a group's policies read with its admin.
