@@ -8,6 +8,8 @@
 //! Layout:
 //! - [`Stack`]: the servers and services, gRPC clients, AWS clients straight to moto, the
 //!   events stored on the bus.
+//!   [`Stack::start_with_iam_user`] runs the services as an IAM user without permissions in
+//!   a moto that enforces IAM.
 //! - [`inbox`]: an SNS front for moto that keeps email subscriptions pending until they are
 //!   confirmed, as AWS does (moto confirms every subscription at once), and holds the
 //!   confirmation token AWS would email.
