@@ -14,7 +14,10 @@
 //! - `ConfirmSubscription` with the right topic and token (what the email's link calls):
 //!   the subscription is confirmed from then on.
 //!
-//! Every other request goes to moto unchanged. The front also records the action of every
+//! Every other request goes to moto unchanged. One answer of moto's is re-wrapped: the
+//! refusal of a sandbox that enforces IAM (see [`crate::Stack::start_with_iam_user`]) comes
+//! in an envelope the AWS SDK for Rust cannot read, and goes on, code and message unchanged,
+//! in the envelope AWS uses (see `aws_error_envelope`). The front also records the action of every
 //! AWS call it passes on (`Action=` of the query protocols, `X-Amz-Target` of the JSON
 //! ones), so that a test can say which calls a run made.
 
@@ -275,10 +278,26 @@ async fn answer(
         });
     }
 
-    let (head, mut text) = match forward(&parts, body, &client, &upstream).await {
+    let json_protocol = parts.headers.contains_key("x-amz-target");
+    let (mut head, mut text) = match forward(&parts, body, &client, &upstream).await {
         Ok(r) => r,
         Err(e) => return Ok(xml(502, e)),
     };
+    if !head.status.is_success()
+        && let Some(rewrapped) = aws_error_envelope(json_protocol, &text)
+    {
+        text = rewrapped.body;
+        head.headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(rewrapped.content_type),
+        );
+        if let Some(code) = rewrapped
+            .json_code
+            .and_then(|c| http::HeaderValue::from_str(&c).ok())
+        {
+            head.headers.insert("x-amzn-errortype", code);
+        }
+    }
     if head.status.is_success() {
         match action.as_str() {
             "Subscribe" if email(&params) => {
@@ -345,7 +364,53 @@ async fn answer(
     ))
 }
 
+/// An error re-wrapped by [`aws_error_envelope`].
+struct Rewrapped {
+    body: String,
+    content_type: &'static str,
+    /// The code, for the `x-amzn-errortype` header of the JSON protocols.
+    json_code: Option<String>,
+}
+
+/// moto answers a request that IAM authentication or authorization refuses (AccessDenied,
+/// InvalidClientTokenId, SignatureDoesNotMatch) in one envelope for every service,
+/// `<ErrorResponse><Errors><Error><Code>…`, without an `x-amzn-errortype` header
+/// (moto 5: `_RESTError` in moto/core/exceptions.py, returned by `call_action` in
+/// moto/core/responses.py). AWS wraps errors of the query protocols (IAM, SNS, CloudWatch)
+/// as `<ErrorResponse><Error>…` and those of the JSON protocols (Budgets) as JSON, and the
+/// AWS SDK for Rust reads only those: given moto's envelope, it finds no code and reports
+/// `Unknown` with an empty message. So that the services meet the failure as AWS sends
+/// it, the front re-wraps such an answer in the envelope of the request's protocol. The
+/// status, the code and the message stay moto's, unchanged.
+fn aws_error_envelope(json_protocol: bool, text: &str) -> Option<Rewrapped> {
+    let error = between(text, "<ErrorResponse><Errors><Error>", "</Error></Errors>")?;
+    let code = between(error, "<Code>", "</Code>")?;
+    let message = between(error, "<Message>", "</Message>").unwrap_or_default();
+    Some(if json_protocol {
+        let message = message
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&");
+        Rewrapped {
+            body: serde_json::json!({ "__type": code, "message": message }).to_string(),
+            content_type: "application/x-amz-json-1.1",
+            json_code: Some(code.to_owned()),
+        }
+    } else {
+        Rewrapped {
+            body: format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>inbox</RequestId></ErrorResponse>"
+            ),
+            content_type: "text/xml",
+            json_code: None,
+        }
+    })
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -356,5 +421,32 @@ mod tests {
         assert_eq!(f["TopicArn"], "arn:aws:sns:us-east-1:1:t");
         assert_eq!(f["Endpoint"], "ops@example.com");
         assert_eq!(f["X"], "a b");
+    }
+
+    #[test]
+    fn motos_auth_errors_are_rewrapped_as_aws_sends_them() {
+        let moto = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<ErrorResponse><Errors><Error><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/u is not authorized to perform: budgets:DescribeBudget &amp; more</Message><Type>Sender</Type></Error></Errors></ErrorResponse>";
+        let query = aws_error_envelope(false, moto).unwrap();
+        assert_eq!(
+            query.body,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/u is not authorized to perform: budgets:DescribeBudget &amp; more</Message></Error><RequestId>inbox</RequestId></ErrorResponse>"
+        );
+        assert_eq!(query.json_code, None);
+        let json = aws_error_envelope(true, moto).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+        assert_eq!(body["__type"], "AccessDenied");
+        assert_eq!(
+            body["message"],
+            "User: arn:aws:iam::123456789012:user/u is not authorized to perform: budgets:DescribeBudget & more"
+        );
+        assert_eq!(json.json_code.as_deref(), Some("AccessDenied"));
+        // AWS-shaped errors, moto's own service errors included, pass unchanged.
+        assert!(
+            aws_error_envelope(
+                false,
+                "<ErrorResponse><Error><Code>NoSuchEntity</Code></Error></ErrorResponse>"
+            )
+            .is_none()
+        );
     }
 }

@@ -8,6 +8,8 @@
 //! Layout:
 //! - [`Stack`]: the servers and services, gRPC clients, AWS clients straight to moto, the
 //!   events stored on the bus.
+//!   [`Stack::start_with_iam_user`] runs the services as an IAM user without permissions in
+//!   a moto that enforces IAM.
 //! - [`inbox`]: an SNS front for moto that keeps email subscriptions pending until they are
 //!   confirmed, as AWS does (moto confirms every subscription at once), and holds the
 //!   confirmation token AWS would email.
@@ -61,13 +63,79 @@ fn err(what: &str) -> impl Fn(&dyn std::fmt::Display) -> StartError + '_ {
 
 /// The SDK configuration for `endpoint`, with the test credentials.
 pub async fn sdk_for(endpoint: &str) -> SdkConfig {
+    sdk_with(
+        endpoint,
+        Credentials::new("testing", "testing", None, None, "tests"),
+    )
+    .await
+}
+
+/// The SDK configuration for `endpoint`, with `credentials`.
+pub async fn sdk_with(endpoint: &str, credentials: Credentials) -> SdkConfig {
     groundwork_cloud::config::load(&AwsSettings::sandbox(endpoint))
         .await
         .into_builder()
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "testing", "testing", None, None, "tests",
-        )))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
         .build()
+}
+
+/// The IAM user whose access key [`Stack::aws`] holds when the sandbox enforces IAM: it has
+/// `AdministratorAccess`, so that a test can look at and change the account.
+pub const OPERATOR: &str = "e2e-operator";
+
+/// The AWS calls [`create_iam_users`] makes, all of them in moto's window without
+/// authentication (see [`MotoServer::start_with_auth`]).
+const IAM_SETUP_CALLS: u32 = 5;
+
+/// Creates [`OPERATOR`] with `AdministratorAccess` and `services_user` with no permission
+/// at all, each with an access key; returns their credentials (operator, services).
+async fn create_iam_users(
+    open: &SdkConfig,
+    services_user: &str,
+) -> Result<(Credentials, Credentials), StartError> {
+    let iam = aws_sdk_iam::Client::new(open);
+    let mut keys = Vec::new();
+    for (user, policy) in [
+        (
+            OPERATOR,
+            Some("arn:aws:iam::aws:policy/AdministratorAccess"),
+        ),
+        (services_user, None),
+    ] {
+        iam.create_user()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| StartError(format!("CreateUser {user}: {e:?}")))?;
+        if let Some(arn) = policy {
+            iam.attach_user_policy()
+                .user_name(user)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| StartError(format!("AttachUserPolicy {user}: {e:?}")))?;
+        }
+        let key = iam
+            .create_access_key()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| StartError(format!("CreateAccessKey {user}: {e:?}")))?;
+        let key = key
+            .access_key()
+            .ok_or_else(|| StartError(format!("CreateAccessKey {user}: no key returned")))?;
+        keys.push(Credentials::new(
+            key.access_key_id(),
+            key.secret_access_key(),
+            None,
+            None,
+            "e2e-iam-user",
+        ));
+    }
+    match <[Credentials; 2]>::try_from(keys) {
+        Ok([operator, services]) => Ok((operator, services)),
+        Err(_) => Err(StartError("two access keys were expected".into())),
+    }
 }
 
 type Task = JoinHandle<()>;
@@ -172,22 +240,51 @@ impl Stack {
     /// Starts everything, the orchestrator in-process, and waits until every service
     /// answers health checks.
     pub async fn start() -> Result<Self, StartError> {
-        Self::start_with(None).await
+        Self::start_with(None, None).await
+    }
+
+    /// Starts everything, the orchestrator in-process, with a sandbox that enforces IAM as
+    /// AWS does: the services' AWS credentials are those of the IAM user `services_user`,
+    /// created with no permission at all, so every AWS call they make but
+    /// `sts:GetCallerIdentity` is denied until a test grants it. [`Stack::aws`] holds the
+    /// credentials of [`OPERATOR`], an administrator, for looking at and changing the
+    /// account; the test credentials of [`sdk_for`] are refused by this sandbox.
+    pub async fn start_with_iam_user(services_user: &str) -> Result<Self, StartError> {
+        Self::start_with(None, Some(services_user)).await
     }
 
     /// Starts everything with the orchestrator as a child process run from `binary`
     /// (`env!("CARGO_BIN_EXE_e2e-orchestrator")`), so that a test can kill it.
     pub async fn start_with_orchestrator_process(binary: &Path) -> Result<Self, StartError> {
-        Self::start_with(Some(binary)).await
+        Self::start_with(Some(binary), None).await
     }
 
-    async fn start_with(orchestrator_binary: Option<&Path>) -> Result<Self, StartError> {
+    async fn start_with(
+        orchestrator_binary: Option<&Path>,
+        services_user: Option<&str>,
+    ) -> Result<Self, StartError> {
         let nats = NatsServer::start().map_err(|e| err("nats-server")(&e))?;
-        let moto = MotoServer::start().map_err(|e| err("moto_server")(&e))?;
+        let (moto, aws, front) = match services_user {
+            None => {
+                let moto = MotoServer::start().map_err(|e| err("moto_server")(&e))?;
+                let aws = sdk_for(&moto.endpoint()).await;
+                (moto, aws, None)
+            }
+            Some(user) => {
+                let moto = MotoServer::start_with_auth(IAM_SETUP_CALLS)
+                    .map_err(|e| err("moto_server")(&e))?;
+                let (operator, services) =
+                    create_iam_users(&sdk_for(&moto.endpoint()).await, user).await?;
+                let aws = sdk_with(&moto.endpoint(), operator).await;
+                (moto, aws, Some(services))
+            }
+        };
         let inbox = Inbox::start(moto.endpoint()).await?;
-        let aws = sdk_for(&moto.endpoint()).await;
         // The services reach moto through the front (see [`inbox`]).
-        let front = sdk_for(&inbox.endpoint()).await;
+        let front = match front {
+            None => sdk_for(&inbox.endpoint()).await,
+            Some(credentials) => sdk_with(&inbox.endpoint(), credentials).await,
+        };
         let shutdown = Shutdown::new();
         let mut tasks = Vec::new();
 

@@ -19,8 +19,25 @@ pub struct MotoServer {
 }
 
 impl MotoServer {
-    /// Starts a server and waits until it answers HTTP.
+    /// Starts a server and waits until it answers HTTP. Every request is accepted whatever
+    /// its credentials, as moto does by default.
     pub fn start() -> Result<Self, TestkitError> {
+        Self::spawn(None)
+    }
+
+    /// Starts a server that authenticates and authorizes requests as IAM does, after the
+    /// first `no_auth_actions` AWS requests: those are accepted whatever their credentials,
+    /// so that a test can create the IAM users, policies and access keys it needs (moto's
+    /// `INITIAL_NO_AUTH_ACTION_COUNT`). From then on a request must be signed with an access
+    /// key of an IAM user of this server (`InvalidClientTokenId` otherwise, and
+    /// `SignatureDoesNotMatch` for a wrong secret), and an action its policies do not allow
+    /// is answered `AccessDenied`. Requests to `/moto-api/` (readiness, reset) are not
+    /// counted.
+    pub fn start_with_auth(no_auth_actions: u32) -> Result<Self, TestkitError> {
+        Self::spawn(Some(no_auth_actions))
+    }
+
+    fn spawn(no_auth_actions: Option<u32>) -> Result<Self, TestkitError> {
         let binary: PathBuf = find_binary("moto_server", "MOTO_SERVER_BIN", crate::INSTALL_HINT)?;
         let dir = tempfile::Builder::new()
             .prefix("groundwork-moto-")
@@ -28,10 +45,15 @@ impl MotoServer {
         let port = free_port()?;
         let log = dir.path().join("moto.log");
         let log_file = std::fs::File::create(&log)?;
-        let mut child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        command
             .args(["-H", "127.0.0.1", "-p"])
             .arg(port.to_string())
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true");
+        if let Some(n) = no_auth_actions {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+        }
+        let mut child = command
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
