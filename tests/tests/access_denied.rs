@@ -210,8 +210,6 @@ async fn access_denied_is_one_error_from_every_service_and_attempted_once_by_a_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "alerting still maps AWS failures with its own error enum, into a status without \
-            error details; run it once alerting uses groundwork_kit::Error"]
 async fn alerting_answers_access_denied_as_the_other_services_do() {
     let stack = Stack::start_with_iam_user(USER).await.unwrap();
     assert_denied("alerting", &ensure_topic(&stack).await);
