@@ -141,6 +141,11 @@ impl Engine {
         &self.inner.secrets
     }
 
+    /// The service's shutdown: streams that follow a run end with it.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.inner.shutdown
+    }
+
     pub fn runner(&self) -> &Arc<dyn StepRunner> {
         &self.inner.runner
     }

@@ -264,7 +264,24 @@ impl OrchestratorApi {
             })
             .take_while(|item| futures::future::ready(item.is_some()))
             .filter_map(futures::future::ready);
-        Ok(Box::pin(stream.map(|r| r.map(|(u, _)| u))))
+        // A follower must not hold the server open at shutdown: its stream ends with
+        // UNAVAILABLE, and the run goes on where another orchestrator picks it up.
+        let shutdown = self.engine.shutdown().clone();
+        let stopped = shutdown.clone();
+        let watch_again = format!(
+            "the orchestrator is shutting down; run {run_id} goes on: follow it again with \
+             `groundwork watch {run_id}` once an orchestrator is up"
+        );
+        let stream = stream
+            .map(|r| Some(r.map(|(u, _)| u)))
+            .take_until(shutdown.wait_owned())
+            .chain(futures::stream::once(async move {
+                stopped
+                    .is_triggered()
+                    .then(|| Err(Status::unavailable(watch_again)))
+            }))
+            .filter_map(futures::future::ready);
+        Ok(Box::pin(stream))
     }
 }
 

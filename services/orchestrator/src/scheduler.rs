@@ -33,25 +33,32 @@ pub fn advance(run: &mut Run, graph: &Graph, now: i64) -> bool {
     if run.status.is_terminal() {
         return changed;
     }
-    let bad: BTreeSet<ResourceId> = run
-        .steps
-        .iter()
-        .filter(|s| matches!(s.state, StepState::Failed | StepState::Cancelled))
-        .map(|s| s.resource.id.clone())
-        .collect();
-    let blocked: Vec<ResourceId> = run
-        .steps
-        .iter()
-        .filter(|s| matches!(s.state, StepState::Pending | StepState::Backoff))
-        .filter(|s| {
-            deps(graph, run.kind, &s.resource.id)
-                .iter()
-                .any(|d| bad.contains(*d))
-        })
-        .map(|s| s.resource.id.clone())
-        .collect();
-    for b in blocked {
-        changed |= run.step_event(&b, StepEvent::DependencyFailed);
+    // Cancel everything behind a failed or cancelled step, transitively, in this one pass:
+    // a run whose step failed for good ends now, not one dependency level per pass.
+    loop {
+        let bad: BTreeSet<ResourceId> = run
+            .steps
+            .iter()
+            .filter(|s| matches!(s.state, StepState::Failed | StepState::Cancelled))
+            .map(|s| s.resource.id.clone())
+            .collect();
+        let blocked: Vec<ResourceId> = run
+            .steps
+            .iter()
+            .filter(|s| matches!(s.state, StepState::Pending | StepState::Backoff))
+            .filter(|s| {
+                deps(graph, run.kind, &s.resource.id)
+                    .iter()
+                    .any(|d| bad.contains(*d))
+            })
+            .map(|s| s.resource.id.clone())
+            .collect();
+        if blocked.is_empty() {
+            break;
+        }
+        for b in blocked {
+            changed |= run.step_event(&b, StepEvent::DependencyFailed);
+        }
     }
     let ready: Vec<ResourceId> = run
         .steps
@@ -82,13 +89,17 @@ pub fn to_launch<'a>(run: &'a Run, in_flight: &BTreeSet<ResourceId>) -> Vec<&'a 
         .collect()
 }
 
-/// The delay before the `attempts`-th retry: doubles per attempt up to the cap.
+/// The delay before the `attempts`-th retry: doubles per attempt up to the cap (kit's
+/// backoff, without jitter: the delay is persisted in the run).
 pub fn backoff(settings: &EngineSettings, attempts: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(16));
-    settings
-        .backoff_base
-        .saturating_mul(factor)
-        .min(settings.backoff_max)
+    groundwork_kit::retry::Backoff {
+        first: settings.backoff_base,
+        max: settings.backoff_max,
+        attempts: None,
+        within: None,
+        jitter: false,
+    }
+    .delay(attempts)
 }
 
 /// Records the result of a step's call at `now`: a retryable failure with attempts left
@@ -364,8 +375,11 @@ mod tests {
         assert_eq!(state(&run, "d"), StepState::Failed, "terminal at once");
         advance(&mut run, &graph, 2_000);
         assert_eq!(state(&run, "b"), StepState::Cancelled);
-        advance(&mut run, &graph, 2_000);
-        assert_eq!(state(&run, "c"), StepState::Cancelled);
+        assert_eq!(
+            state(&run, "c"),
+            StepState::Cancelled,
+            "dependents of dependents are cancelled in the same pass"
+        );
         assert_eq!(run.status, RunStatus::Failed);
         assert!(is_over(&run, 0));
         assert!(!is_over(&run, 1), "a call still in flight is awaited");
