@@ -19,6 +19,11 @@ impl Shutdown {
         self.token.cancel();
     }
 
+    /// The cancellation token behind it, for code that takes one (consumer loops).
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
     pub fn is_triggered(&self) -> bool {
         self.token.is_cancelled()
     }

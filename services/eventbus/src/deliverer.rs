@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, AckKind, consumer};
-use futures::StreamExt;
+use async_nats::jetstream::{self, AckKind};
+use groundwork_bus::consumer::{self, Durable};
 use groundwork_bus::{EventPublisher, names};
 use groundwork_events::envelope::Event;
 use groundwork_kit::Shutdown;
@@ -75,70 +75,32 @@ fn forwarded_event_id(delivery_id: &str) -> String {
 }
 
 impl Deliverer {
-    /// Delivers until shutdown; reconnects its consumer after errors.
+    /// Delivers until shutdown through the shared durable consumer of `TARGETS` (kept
+    /// going after errors by the consumer runner), many deliveries at once.
     pub async fn run(self, shutdown: Shutdown) {
         let this = Arc::new(self);
-        while !shutdown.is_triggered() {
-            if let Err(e) = this.consume(&shutdown).await {
-                tracing::warn!(error = %e, "deliverer interrupted; resuming shortly");
+        let durable = Durable::new(
+            names::TARGETS_STREAM,
+            names::DELIVERY_CONSUMER,
+            "Makes deliveries to targets",
+        )
+        .ack_wait(this.ack_wait)
+        .max_ack_pending(20_000)
+        .batch(1000);
+        let js = this.js.clone();
+        consumer::run(&js, &durable, shutdown.token(), |message| {
+            let this = Arc::clone(&this);
+            async move {
+                let Ok(permit) = this.in_flight.clone().acquire_owned().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    this.handle(message).await;
+                    drop(permit);
+                });
             }
-            tokio::select! {
-                () = shutdown.wait() => break,
-                () = tokio::time::sleep(Duration::from_millis(500)) => {}
-            }
-        }
-    }
-
-    async fn consume(self: &Arc<Self>, shutdown: &Shutdown) -> Result<(), String> {
-        let stream = self
-            .js
-            .get_stream(names::TARGETS_STREAM)
-            .await
-            .map_err(|e| e.to_string())?;
-        let consumer = stream
-            .get_or_create_consumer(
-                names::DELIVERY_CONSUMER,
-                consumer::pull::Config {
-                    durable_name: Some(names::DELIVERY_CONSUMER.to_owned()),
-                    description: Some("Makes deliveries to targets".into()),
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait: self.ack_wait,
-                    max_ack_pending: 20_000,
-                    max_deliver: -1,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(1000)
-            .messages()
-            .await
-            .map_err(|e| e.to_string())?;
-        tracing::info!("deliverer started");
-        loop {
-            let next = tokio::select! {
-                () = shutdown.wait() => return Ok(()),
-                next = messages.next() => next,
-            };
-            let message = match next {
-                Some(Ok(m)) => m,
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "deliverer consumer error");
-                    continue;
-                }
-                None => return Err("the consumer stream ended".into()),
-            };
-            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
-                return Ok(());
-            };
-            let this = Arc::clone(self);
-            tokio::spawn(async move {
-                this.handle(message).await;
-                drop(permit);
-            });
-        }
+        })
+        .await;
     }
 
     async fn handle(&self, message: jetstream::Message) {

@@ -7,8 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, AckKind, consumer};
-use futures::StreamExt;
+use async_nats::jetstream;
+use async_nats::jetstream::consumer::DeliverPolicy;
+use groundwork_bus::consumer::{self, Durable};
 use groundwork_bus::names;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -27,72 +28,35 @@ pub struct Router {
 }
 
 impl Router {
-    /// Routes `bus` until `stop`; reconnects its consumer after errors.
+    /// Routes `bus` until `stop`, through the bus's shared durable consumer (kept going
+    /// after errors by the consumer runner). Many events are routed at once, up to the
+    /// in-flight limit.
     pub async fn run(self, bus: String, stop: CancellationToken) {
         let this = Arc::new(self);
-        while !stop.is_cancelled() {
-            if let Err(e) = this.consume(&bus, &stop).await {
-                tracing::warn!(%bus, error = %e, "router interrupted; resuming shortly");
+        let durable = Durable::new(
+            names::events_stream(&bus),
+            names::ROUTER_CONSUMER,
+            format!("Routes the events of bus {bus}"),
+        )
+        .ack_wait(this.ack_wait)
+        .max_ack_pending(20_000)
+        .batch(1000)
+        .deliver_policy(DeliverPolicy::All);
+        let js = this.js.clone();
+        consumer::run(&js, &durable, &stop, |message| {
+            let this = Arc::clone(&this);
+            let bus = bus.clone();
+            async move {
+                let Ok(permit) = this.in_flight.clone().acquire_owned().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    this.route(&bus, message).await;
+                    drop(permit);
+                });
             }
-            tokio::select! {
-                () = stop.cancelled() => break,
-                () = tokio::time::sleep(Duration::from_millis(500)) => {}
-            }
-        }
-    }
-
-    async fn consume(self: &Arc<Self>, bus: &str, stop: &CancellationToken) -> Result<(), String> {
-        let stream = self
-            .js
-            .get_stream(names::events_stream(bus))
-            .await
-            .map_err(|e| e.to_string())?;
-        let consumer = stream
-            .get_or_create_consumer(
-                names::ROUTER_CONSUMER,
-                consumer::pull::Config {
-                    durable_name: Some(names::ROUTER_CONSUMER.to_owned()),
-                    description: Some(format!("Routes the events of bus {bus}")),
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait: self.ack_wait,
-                    max_ack_pending: 20_000,
-                    max_deliver: -1,
-                    deliver_policy: consumer::DeliverPolicy::All,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(1000)
-            .messages()
-            .await
-            .map_err(|e| e.to_string())?;
-        tracing::info!(%bus, "router started");
-        loop {
-            let next = tokio::select! {
-                () = stop.cancelled() => return Ok(()),
-                next = messages.next() => next,
-            };
-            let message = match next {
-                Some(Ok(m)) => m,
-                Some(Err(e)) => {
-                    tracing::debug!(%bus, error = %e, "router consumer error");
-                    continue;
-                }
-                None => return Err("the consumer stream ended".into()),
-            };
-            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
-                return Ok(());
-            };
-            let this = Arc::clone(self);
-            let bus = bus.to_owned();
-            tokio::spawn(async move {
-                this.route(&bus, message).await;
-                drop(permit);
-            });
-        }
+        })
+        .await;
     }
 
     async fn route(&self, bus: &str, message: jetstream::Message) {
@@ -103,15 +67,11 @@ impl Router {
             }
             Err(e) => {
                 tracing::warn!(%bus, error = %e, "deliveries not stored; the event will be routed again");
-                let _ = message
-                    .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
-                    .await;
+                consumer::nak_after(&message, Duration::from_millis(500)).await;
                 return;
             }
         }
-        if let Err(e) = message.ack().await {
-            tracing::debug!(%bus, error = %e, "ack lost; the event will be routed again (deduplicated)");
-        }
+        consumer::ack(&message).await;
     }
 
     /// Matches the event and stores its deliveries; returns how many. Matching reads the
