@@ -88,7 +88,7 @@ fn unavailable(bucket: &str, what: &str, key: &str, e: impl std::fmt::Display) -
     ))
 }
 
-impl<T: Serialize + DeserializeOwned> Records<T> {
+impl<T> Records<T> {
     pub fn new(kv: kv::Store, bucket: &Bucket) -> Self {
         Self {
             kv,
@@ -97,20 +97,13 @@ impl<T: Serialize + DeserializeOwned> Records<T> {
         }
     }
 
-    /// Opens (or creates) `bucket` and its records.
-    pub async fn open(
-        js: &jetstream::Context,
-        bucket: &Bucket,
-        replicas: usize,
-    ) -> Result<Self, BusError> {
-        Ok(Self::new(open_bucket(js, bucket, replicas).await?, bucket))
-    }
-
     /// The underlying store, for watching keys.
     pub fn store(&self) -> &kv::Store {
         &self.kv
     }
+}
 
+impl<T: Serialize> Records<T> {
     fn encode(&self, value: &T) -> Result<bytes::Bytes, BusError> {
         serde_json::to_vec(value).map(Into::into).map_err(|e| {
             BusError::new(
@@ -118,31 +111,6 @@ impl<T: Serialize + DeserializeOwned> Records<T> {
                 format!("cannot encode a record of {}: {e}", self.bucket),
             )
         })
-    }
-
-    fn decode(&self, key: &str, bytes: &[u8]) -> Result<T, BusError> {
-        serde_json::from_slice(bytes).map_err(|e| {
-            BusError::new(
-                BusErrorKind::Internal,
-                format!("record {key} of {} is unreadable: {e}", self.bucket),
-            )
-        })
-    }
-
-    /// The record under `key`, if there is one.
-    pub async fn get(&self, key: &str) -> Result<Option<Versioned<T>>, BusError> {
-        let entry = self
-            .kv
-            .entry(key)
-            .await
-            .map_err(|e| unavailable(self.bucket, "read", key, e))?;
-        match entry {
-            Some(e) if e.operation == kv::Operation::Put => Ok(Some(Versioned {
-                value: self.decode(key, &e.value)?,
-                revision: e.revision,
-            })),
-            _ => Ok(None),
-        }
     }
 
     /// Writes `value` whatever is there; returns the new revision.
@@ -179,6 +147,42 @@ impl<T: Serialize + DeserializeOwned> Records<T> {
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
                 Err(e) => Err(unavailable(self.bucket, "update", key, e)),
             },
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Records<T> {
+    /// Opens (or creates) `bucket` and its records.
+    pub async fn open(
+        js: &jetstream::Context,
+        bucket: &Bucket,
+        replicas: usize,
+    ) -> Result<Self, BusError> {
+        Ok(Self::new(open_bucket(js, bucket, replicas).await?, bucket))
+    }
+
+    fn decode(&self, key: &str, bytes: &[u8]) -> Result<T, BusError> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            BusError::new(
+                BusErrorKind::Internal,
+                format!("record {key} of {} is unreadable: {e}", self.bucket),
+            )
+        })
+    }
+
+    /// The record under `key`, if there is one.
+    pub async fn get(&self, key: &str) -> Result<Option<Versioned<T>>, BusError> {
+        let entry = self
+            .kv
+            .entry(key)
+            .await
+            .map_err(|e| unavailable(self.bucket, "read", key, e))?;
+        match entry {
+            Some(e) if e.operation == kv::Operation::Put => Ok(Some(Versioned {
+                value: self.decode(key, &e.value)?,
+                revision: e.revision,
+            })),
+            _ => Ok(None),
         }
     }
 
@@ -218,6 +222,15 @@ impl<T: Serialize + DeserializeOwned> Records<T> {
             .delete(key)
             .await
             .map_err(|e| unavailable(self.bucket, "delete", key, e))
+    }
+
+    /// Deletes `key` only if it is still at `revision`; `false` when it changed meanwhile.
+    pub async fn delete_at(&self, key: &str, revision: u64) -> Result<bool, BusError> {
+        match self.kv.delete_expect_revision(key, Some(revision)).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == kv::DeleteErrorKind::WrongLastRevision => Ok(false),
+            Err(e) => Err(unavailable(self.bucket, "delete", key, e)),
+        }
     }
 
     /// Removes `key` and its history.

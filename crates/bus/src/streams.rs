@@ -126,31 +126,17 @@ pub async fn ensure_dlq_stream(
         .map_err(|e| stream_error(&names::dlq_stream(bus), e))
 }
 
+/// The KV bucket of buses, rules, targets, archives and replays.
+pub const RULES: crate::kv::Bucket = crate::kv::Bucket {
+    name: names::RULES_BUCKET,
+    description: "Event bus buses, rules and targets, archives and replays",
+    history: 1,
+};
+
 /// Opens (or creates) the KV bucket of buses, rules, targets, archives and replays.
 pub async fn ensure_rules_bucket(
     js: &jetstream::Context,
     settings: &StreamSettings,
 ) -> Result<jetstream::kv::Store, BusError> {
-    if let Ok(store) = js.get_key_value(names::RULES_BUCKET).await {
-        return Ok(store);
-    }
-    js.create_key_value(jetstream::kv::Config {
-        bucket: names::RULES_BUCKET.to_owned(),
-        description: "Event bus buses, rules and targets, archives and replays".into(),
-        history: 1,
-        num_replicas: settings.replicas,
-        storage: stream::StorageType::File,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| {
-        let kind = match e.kind() {
-            jetstream::context::CreateKeyValueErrorKind::TimedOut => BusErrorKind::Unavailable,
-            _ => BusErrorKind::Rejected,
-        };
-        BusError::new(
-            kind,
-            format!("cannot create KV bucket {}: {e}", names::RULES_BUCKET),
-        )
-    })
+    crate::kv::open_bucket(js, &RULES, settings.replicas).await
 }

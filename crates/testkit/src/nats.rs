@@ -33,8 +33,19 @@ impl NatsServer {
             port: free_port()?,
             child: None,
         };
-        server.start_again()?;
-        Ok(server)
+        // The free port was released before the server bound it, so another process may
+        // have taken it meanwhile: try a few fresh ports before giving up.
+        let mut tries = 0;
+        loop {
+            match server.start_again() {
+                Ok(()) => return Ok(server),
+                Err(e) if tries < 4 && e.to_string().contains("address already in use") => {
+                    tries += 1;
+                    server.port = free_port()?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// `nats://127.0.0.1:<port>`.

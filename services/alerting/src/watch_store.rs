@@ -11,13 +11,20 @@
 //! - a restart: the last observation is in KV, nothing is published again;
 //! - a crash after the write: the outbox is published by the next pass.
 
-use async_nats::jetstream::{self, kv};
+use async_nats::jetstream::kv;
+use groundwork_bus::kv::{Bucket, Records, open_bucket};
 use groundwork_bus::{EventPublisher, names};
 use groundwork_events::envelope::Event;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+
+const BUCKET: Bucket = Bucket {
+    name: names::ALERTING_WATCH_BUCKET,
+    description: "What the alerting watchers saw last",
+    history: 1,
+};
 
 /// A stored observation and the event it still has to publish.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,26 +60,7 @@ impl WatchStore {
         bus: impl Into<String>,
         replicas: usize,
     ) -> Result<Self, Error> {
-        let js = publisher.jetstream();
-        let kv = match js.get_key_value(names::ALERTING_WATCH_BUCKET).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: names::ALERTING_WATCH_BUCKET.to_owned(),
-                    description: "What the alerting watchers saw last".into(),
-                    history: 1,
-                    num_replicas: replicas,
-                    storage: jetstream::stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| {
-                    Error::unavailable(format!(
-                        "cannot create KV bucket {}: {e}",
-                        names::ALERTING_WATCH_BUCKET
-                    ))
-                })?,
-        };
+        let kv = open_bucket(publisher.jetstream(), &BUCKET, replicas).await?;
         Ok(Self {
             kv,
             publisher,
@@ -80,22 +68,21 @@ impl WatchStore {
         })
     }
 
+    /// The typed view of the bucket for records of `T`.
+    fn records<T>(&self) -> Records<Record<T>> {
+        Records::new(self.kv.clone(), &BUCKET)
+    }
+
     /// The record under `key` and its revision.
-    pub async fn get<T: DeserializeOwned>(
+    pub async fn get<T: Serialize + DeserializeOwned>(
         &self,
         key: &str,
     ) -> Result<Option<(Record<T>, u64)>, Error> {
-        let entry = self
-            .kv
-            .entry(key)
-            .await
-            .map_err(|e| Error::unavailable(format!("cannot read watch state {key}: {e}")))?;
-        let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
-            return Ok(None);
-        };
-        let record = serde_json::from_slice(&entry.value)
-            .map_err(|e| Error::internal(format!("watch state {key} is unreadable: {e}")))?;
-        Ok(Some((record, entry.revision)))
+        Ok(self
+            .records::<T>()
+            .get(key)
+            .await?
+            .map(|v| (v.value, v.revision)))
     }
 
     /// Writes `record` if `key` is still at `revision` (`None`: if it does not exist).
@@ -106,24 +93,7 @@ impl WatchStore {
         record: &Record<T>,
         revision: Option<u64>,
     ) -> Result<Option<u64>, Error> {
-        let value = serde_json::to_vec(record)
-            .map_err(|e| Error::internal(format!("cannot encode watch state: {e}")))?;
-        match revision {
-            None => match self.kv.create(key, value.into()).await {
-                Ok(rev) => Ok(Some(rev)),
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
-                Err(e) => Err(Error::unavailable(format!(
-                    "cannot write watch state {key}: {e}"
-                ))),
-            },
-            Some(rev) => match self.kv.update(key, value.into(), rev).await {
-                Ok(rev) => Ok(Some(rev)),
-                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
-                Err(e) => Err(Error::unavailable(format!(
-                    "cannot write watch state {key}: {e}"
-                ))),
-            },
-        }
+        Ok(self.records::<T>().swap(key, record, revision).await?)
     }
 
     /// Publishes the outbox of the record at `revision`, then clears it. Another replica

@@ -13,24 +13,33 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv};
-use futures::TryStreamExt;
+use async_nats::jetstream;
+use groundwork_bus::kv::{Bucket, Change, Records, open_bucket};
 use groundwork_bus::names::{BUDGET_WATCH_BUCKET, escape_token, unescape_token};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::BudgetName;
 use crate::error::Error;
 
-/// The KV bucket, opened (or created) once.
+const BUCKET: Bucket = Bucket {
+    name: BUDGET_WATCH_BUCKET,
+    description: "Budget watcher: managed budgets, crossings published, lease",
+    history: 1,
+};
+
+/// The bucket's records, opened (or created) once; one typed view per kind of key.
 #[derive(Debug, Clone)]
 pub struct WatchStore {
-    kv: kv::Store,
+    managed: Records<Managed>,
+    crossings: Records<Crossing>,
+    lease: Records<Lease>,
+    passes: Records<Pass>,
 }
 
-fn unavailable(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::unavailable(format!(
-        "NATS JetStream KV ({BUDGET_WATCH_BUCKET}) could not {what}: {e}; try again shortly"
-    ))
+/// A budget Groundwork manages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Managed {
+    budget: String,
 }
 
 /// A crossing, as recorded.
@@ -60,12 +69,6 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn to_bytes<T: Serialize>(v: &T) -> Result<bytes::Bytes, Error> {
-    serde_json::to_vec(v)
-        .map(Into::into)
-        .map_err(|e| Error::internal(format!("cannot encode KV value: {e}")))
-}
-
 /// The key of a budget in the `managed.` space.
 pub fn managed_key(name: &BudgetName) -> String {
     format!("managed.{}", escape_token(name.as_str()))
@@ -84,60 +87,37 @@ pub fn crossing_key(name: &BudgetName, period: &str, threshold: &str) -> String 
 impl WatchStore {
     /// Opens the bucket, creating it when it does not exist.
     pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<Self, Error> {
-        let kv = match js.get_key_value(BUDGET_WATCH_BUCKET).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: BUDGET_WATCH_BUCKET.to_owned(),
-                    description: "Budget watcher: managed budgets, crossings published, lease"
-                        .to_owned(),
-                    history: 1,
-                    num_replicas: replicas.max(1),
-                    storage: jetstream::stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| unavailable("be created", e))?,
-        };
-        Ok(Self { kv })
+        let kv = open_bucket(js, &BUCKET, replicas).await?;
+        Ok(Self {
+            managed: Records::new(kv.clone(), &BUCKET),
+            crossings: Records::new(kv.clone(), &BUCKET),
+            lease: Records::new(kv.clone(), &BUCKET),
+            passes: Records::new(kv, &BUCKET),
+        })
     }
 
     pub async fn mark_managed(&self, name: &BudgetName) -> Result<(), Error> {
-        let value = to_bytes(&serde_json::json!({ "budget": name.as_str() }))?;
-        self.kv
-            .put(managed_key(name), value)
-            .await
-            .map_err(|e| unavailable("record a managed budget", e))?;
+        let managed = Managed {
+            budget: name.as_str().to_owned(),
+        };
+        self.managed.put(&managed_key(name), &managed).await?;
         Ok(())
     }
 
     pub async fn unmark_managed(&self, name: &BudgetName) -> Result<(), Error> {
-        self.kv
-            .delete(managed_key(name))
-            .await
-            .map_err(|e| unavailable("forget a managed budget", e))
+        Ok(self.managed.delete(&managed_key(name)).await?)
     }
 
     pub async fn is_managed(&self, name: &BudgetName) -> Result<bool, Error> {
-        Ok(self
-            .kv
-            .get(managed_key(name))
-            .await
-            .map_err(|e| unavailable("read", e))?
-            .is_some())
+        Ok(self.managed.get(&managed_key(name)).await?.is_some())
     }
 
     /// Every managed budget.
     pub async fn managed(&self) -> Result<Vec<BudgetName>, Error> {
-        let keys: Vec<String> = self
-            .kv
-            .keys()
-            .await
-            .map_err(|e| unavailable("list keys", e))?
-            .try_collect()
-            .await
-            .map_err(|e| unavailable("list keys", e))?;
-        Ok(keys
+        Ok(self
+            .managed
+            .keys("managed.")
+            .await?
             .iter()
             .filter_map(|k| k.strip_prefix("managed."))
             .filter_map(unescape_token)
@@ -147,81 +127,43 @@ impl WatchStore {
 
     /// Claims a crossing: `true` when this caller is the first (and must publish it).
     pub async fn claim(&self, key: &str, crossing: &Crossing) -> Result<bool, Error> {
-        match self.kv.create(key, to_bytes(crossing)?).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(unavailable("claim a crossing", e)),
-        }
+        Ok(self.crossings.create(key, crossing).await?.is_some())
     }
 
     /// Gives a claim back (the event could not be published; the next pass retries).
     pub async fn release(&self, key: &str) -> Result<(), Error> {
-        self.kv
-            .purge(key)
-            .await
-            .map_err(|e| unavailable("release a crossing", e))
+        Ok(self.crossings.purge(key).await?)
     }
 
     pub async fn crossing(&self, key: &str) -> Result<Option<Crossing>, Error> {
-        let value = self.kv.get(key).await.map_err(|e| unavailable("read", e))?;
-        Ok(value.and_then(|v| serde_json::from_slice(&v).ok()))
+        Ok(self.crossings.get(key).await?.map(|v| v.value))
     }
 
     /// Takes or renews the leadership lease; `false` when another holder has it.
     pub async fn acquire_lease(&self, holder: &str, ttl: Duration) -> Result<bool, Error> {
         let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-        let lease = to_bytes(&Lease {
-            holder: holder.to_owned(),
-            until: now().saturating_add(ttl),
-        })?;
-        let entry = self
-            .kv
-            .entry("leader")
-            .await
-            .map_err(|e| unavailable("read the lease", e))?;
-        let result = match entry {
-            Some(e) if e.operation == kv::Operation::Put => {
-                let current: Option<Lease> = serde_json::from_slice(&e.value).ok();
-                let free = current.is_none_or(|l| l.holder == holder || l.until < now());
-                if !free {
-                    return Ok(false);
+        let (_, taken) = self
+            .lease
+            .modify("leader", |current| {
+                let at = now();
+                if current.is_some_and(|l| l.holder != holder && l.until >= at) {
+                    return Change::Keep;
                 }
-                self.kv
-                    .update("leader", lease, e.revision)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.kind() == kv::UpdateErrorKind::WrongLastRevision)
-            }
-            _ => self
-                .kv
-                .create("leader", lease)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.kind() == kv::CreateErrorKind::AlreadyExists),
-        };
-        match result {
-            Ok(()) => Ok(true),
-            // Another replica got there first.
-            Err(true) => Ok(false),
-            Err(false) => Err(unavailable("write the lease", "compare-and-set failed")),
-        }
+                Change::Write(Lease {
+                    holder: holder.to_owned(),
+                    until: at.saturating_add(ttl),
+                })
+            })
+            .await?;
+        Ok(taken)
     }
 
     /// Gives the lease up (on shutdown) so that another replica takes over at once.
     pub async fn release_lease(&self, holder: &str) -> Result<(), Error> {
-        let entry = self
-            .kv
-            .entry("leader")
-            .await
-            .map_err(|e| unavailable("read the lease", e))?;
-        if let Some(e) = entry
-            && e.operation == kv::Operation::Put
-            && serde_json::from_slice::<Lease>(&e.value).is_ok_and(|l| l.holder == holder)
+        if let Some(lease) = self.lease.get("leader").await?
+            && lease.value.holder == holder
         {
-            self.kv
-                .delete_expect_revision("leader", Some(e.revision))
-                .await
-                .map_err(|e| unavailable("release the lease", e))?;
+            self.lease.delete_at("leader", lease.revision).await?;
         }
         Ok(())
     }
@@ -232,19 +174,11 @@ impl WatchStore {
             passes,
             at: now(),
         };
-        self.kv
-            .put("pass", to_bytes(&pass)?)
-            .await
-            .map_err(|e| unavailable("record a pass", e))?;
+        self.passes.put("pass", &pass).await?;
         Ok(())
     }
 
     pub async fn last_pass(&self) -> Result<Option<Pass>, Error> {
-        let value = self
-            .kv
-            .get("pass")
-            .await
-            .map_err(|e| unavailable("read", e))?;
-        Ok(value.and_then(|v| serde_json::from_slice(&v).ok()))
+        Ok(self.passes.get("pass").await?.map(|v| v.value))
     }
 }
