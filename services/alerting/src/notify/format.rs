@@ -1,6 +1,9 @@
 //! What a notification says: a subject and a text for people (SNS, Slack), and the event
 //! itself for machines (JSON webhooks). Pure.
 
+use groundwork_events::catalog::{
+    BudgetThresholdCrossed, CatalogEvent, CloudWatchAlarmStateChange, TestNotification,
+};
 use serde_json::{Value, json};
 
 /// A notification about one event.
@@ -21,42 +24,39 @@ impl Notification {
         let detail_type = event["detail-type"].as_str().unwrap_or_default();
         let detail = &event["detail"];
         let region = event["region"].as_str().unwrap_or_default();
-        let (subject, text) = match (source, detail_type) {
-            ("aws.cloudwatch", "CloudWatch Alarm State Change") => {
-                let name = detail["alarmName"].as_str().unwrap_or_default();
-                let now = detail["state"]["value"].as_str().unwrap_or_default();
-                let before = detail["previousState"]["value"]
-                    .as_str()
-                    .unwrap_or_default();
-                let reason = detail["state"]["reason"].as_str().unwrap_or_default();
-                (
-                    format!("{now}: \"{name}\" in {region}"),
-                    format!("Alarm \"{name}\" is now {now} (was {before}).\nReason: {reason}"),
-                )
-            }
-            (_, "Budget Threshold Crossed") => {
-                let field = |k: &str| match &detail[k] {
-                    Value::String(s) => s.clone(),
-                    Value::Null => "?".to_owned(),
-                    other => other.to_string(),
-                };
-                let budget = field("budget");
-                (
-                    format!("Budget \"{budget}\" crossed {}", field("threshold")),
-                    format!(
-                        "Budget \"{budget}\" crossed its threshold {}.\nActual: {} {}; forecast: {} {}",
-                        field("threshold"),
-                        field("actual"),
-                        field("currency"),
-                        field("forecast"),
-                        field("currency"),
-                    ),
-                )
-            }
-            _ => (
+        // A detail that does not have its type's shape gets the generic text.
+        let budget = (detail_type == BudgetThresholdCrossed::DETAIL_TYPE)
+            .then(|| BudgetThresholdCrossed::from_detail(detail).ok())
+            .flatten();
+        let (subject, text) = if let Some(Ok(alarm)) = CloudWatchAlarmStateChange::decode(event) {
+            let name = &alarm.alarm_name;
+            let now = &alarm.state.value;
+            let before = &alarm.previous_state.value;
+            let reason = &alarm.state.reason;
+            (
+                format!("{now}: \"{name}\" in {region}"),
+                format!("Alarm \"{name}\" is now {now} (was {before}).\nReason: {reason}"),
+            )
+        } else if let Some(crossed) = budget {
+            // Numbers as JSON writes them (`80.0`), as these texts always showed them.
+            let number =
+                |n: Option<f64>| n.map_or_else(|| "?".to_owned(), |n| Value::from(n).to_string());
+            let threshold = number(Some(crossed.threshold));
+            let budget = &crossed.budget;
+            let currency = &crossed.currency;
+            (
+                format!("Budget \"{budget}\" crossed {threshold}"),
+                format!(
+                    "Budget \"{budget}\" crossed its threshold {threshold}.\nActual: {} {currency}; forecast: {} {currency}",
+                    number(crossed.actual),
+                    number(crossed.forecast),
+                ),
+            )
+        } else {
+            (
                 format!("{detail_type} ({source})"),
                 format!("{detail_type} from {source}:\n{detail}"),
-            ),
+            )
         };
         Self {
             subject: truncate(&subject, 100),
@@ -75,7 +75,11 @@ impl Notification {
         Self {
             subject: "Groundwork test notification".into(),
             text: text.to_owned(),
-            event: json!({"source": "groundwork.alerting", "detail-type": "Test Notification", "detail": {"message": text}}),
+            event: json!({
+                "source": TestNotification::SOURCE,
+                "detail-type": TestNotification::DETAIL_TYPE,
+                "detail": TestNotification { message: text.to_owned() }.to_detail().unwrap_or_default(),
+            }),
         }
     }
 
