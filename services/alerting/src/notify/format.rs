@@ -141,6 +141,32 @@ mod tests {
     }
 
     #[test]
+    fn a_budget_notification_shows_the_threshold_and_the_spend() {
+        let event = json!({
+            "source": "groundwork.budget", "detail-type": "Budget Threshold Crossed",
+            "region": "us-east-1",
+            "detail": {"budget": "monthly", "threshold": 80.0, "thresholdType": "PERCENTAGE",
+                       "notificationType": "ACTUAL", "comparisonOperator": "GREATER_THAN",
+                       "thresholdAmount": 8.0, "limit": 10.0, "actual": 8.5, "forecast": null,
+                       "currency": "USD", "period": "2024-05"}
+        });
+        let n = Notification::for_event(&event);
+        assert_eq!(n.subject, "Budget \"monthly\" crossed 80.0");
+        assert_eq!(
+            n.text,
+            "Budget \"monthly\" crossed its threshold 80.0.\nActual: 8.5 USD; forecast: ? USD"
+        );
+    }
+
+    #[test]
+    fn an_event_of_another_shape_gets_the_generic_text() {
+        let event = json!({"source": "groundwork.budget", "detail-type": "Budget Threshold Crossed",
+                           "detail": {"budget": 3}});
+        let n = Notification::for_event(&event);
+        assert_eq!(n.subject, "Budget Threshold Crossed (groundwork.budget)");
+    }
+
+    #[test]
     fn subjects_fit_sns() {
         let long = "é".repeat(200);
         let n = Notification::for_event(&json!({"source": "x", "detail-type": long, "detail": {}}));
