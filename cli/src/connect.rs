@@ -1,11 +1,8 @@
 //! Where the services are (flags or `GROUNDWORK_*_URL`) and connecting to them with the
 //! API token (`GROUNDWORK_API_TOKEN`).
 
-use std::time::Duration;
-
 use clap::Args;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use groundwork_kit::client::Target;
 
 use crate::error::CliError;
 
@@ -67,26 +64,8 @@ pub struct Endpoints {
     pub api_token: Option<String>,
 }
 
-/// Adds the bearer token to every call.
-#[derive(Debug, Clone)]
-pub struct Token(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
-
-impl tonic::service::Interceptor for Token {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
-
-/// A channel to one service, with the token interceptor.
-pub type Conn = InterceptedService<Channel, Token>;
+/// A channel to one service, with the API token (kit's client builder).
+pub type Conn = groundwork_kit::client::Channel;
 
 impl Endpoints {
     /// Every service with its URL, in start-up order.
@@ -100,31 +79,17 @@ impl Endpoints {
         ]
     }
 
-    fn token(&self) -> Result<Token, CliError> {
-        match self.api_token.as_deref().filter(|t| !t.is_empty()) {
-            None => Ok(Token(None)),
-            Some(t) => format!("Bearer {t}")
-                .parse()
-                .map(|v| Token(Some(v)))
-                .map_err(|_| {
-                    CliError::usage(
-                        "GROUNDWORK_API_TOKEN holds characters that cannot be sent in a header",
-                    )
-                }),
-        }
-    }
-
     /// Connects to the service at `url`; `what` and `env` name it in errors.
-    pub async fn connect(&self, url: &str, what: &str, env: &str) -> Result<Conn, CliError> {
-        let endpoint = Channel::from_shared(url.to_owned())
-            .map_err(|e| CliError::usage(format!("{env}: '{url}' is not a URL: {e}")))?
-            .connect_timeout(Duration::from_secs(5));
-        let channel = endpoint.connect().await.map_err(|e| {
-            CliError::failed(format!(
-                "cannot reach the {what} at {url}: {e}. Is it running? (`groundwork up` starts a local stack; {env} points elsewhere)"
-            ))
-        })?;
-        Ok(InterceptedService::new(channel, self.token()?))
+    pub async fn connect(
+        &self,
+        url: &str,
+        what: &str,
+        env: &'static str,
+    ) -> Result<Conn, CliError> {
+        let target = Target::new(url, self.api_token.clone(), env);
+        groundwork_kit::client::connect(&target, what)
+            .await
+            .map_err(CliError::from)
     }
 
     pub async fn eventbus(

@@ -1,5 +1,7 @@
 //! The CLI's error, which decides the exit code.
 
+use groundwork_kit::ErrorKind;
+
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -31,9 +33,20 @@ impl CliError {
 impl From<tonic::Status> for CliError {
     fn from(status: tonic::Status) -> Self {
         let message = format!("{} ({:?})", status.message(), status.code());
-        match status.code() {
-            tonic::Code::InvalidArgument | tonic::Code::OutOfRange => Self::Usage(message),
+        match groundwork_kit::Error::from_status(&status).kind() {
+            ErrorKind::InvalidArgument => Self::Usage(message),
             _ => Self::Failed(message),
+        }
+    }
+}
+
+/// A failure before any call was made (a bad URL or token, a service that cannot be
+/// reached).
+impl From<groundwork_kit::Error> for CliError {
+    fn from(e: groundwork_kit::Error) -> Self {
+        match e.kind() {
+            ErrorKind::InvalidArgument => Self::Usage(e.to_string()),
+            _ => Self::Failed(e.to_string()),
         }
     }
 }

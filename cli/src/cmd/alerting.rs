@@ -300,8 +300,8 @@ pub async fn run(
                         .iter()
                         .map(
                             |d| json!({"channel": d.channel, "destination": d.destination,
-                                        "delivered": d.delivered, "attempts": d.attempts,
-                                        "error": d.error})
+                                        "delivered": d.delivered, "queued": d.queued,
+                                        "attempts": d.attempts, "error": d.error})
                         )
                         .collect::<Vec<_>>()
                 )),
@@ -313,7 +313,11 @@ pub async fn run(
                             vec![
                                 d.channel.clone(),
                                 d.destination.clone(),
-                                d.delivered.to_string(),
+                                if d.queued {
+                                    "queued".to_owned()
+                                } else {
+                                    d.delivered.to_string()
+                                },
                                 d.attempts.to_string(),
                                 d.error.clone(),
                             ]

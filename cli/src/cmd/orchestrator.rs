@@ -111,33 +111,32 @@ pub async fn validate(
     endpoints: &Endpoints,
     output: OutputFormat,
 ) -> Result<(), CliError> {
-    use groundwork_orchestrator::spec::SpecProblem;
+    use groundwork_spec::SpecProblem;
     let text = read(&args.file)?;
-    let (steps, problems): (usize, Vec<SpecProblem>) =
-        match groundwork_orchestrator::spec::parse(&text) {
-            Err(e) => (0, e.problems),
-            Ok(spec) => {
-                let steps = groundwork_orchestrator::resource::resources(&spec).len();
-                if !args.live {
-                    (steps, Vec::new())
-                } else {
-                    let live = client(endpoints)
-                        .await?
-                        .validate_spec(pb::ValidateSpecRequest { spec_toml: text })
-                        .await?
-                        .into_inner()
-                        .problems
-                        .into_iter()
-                        .map(|p| SpecProblem {
-                            path: p.path,
-                            line: (p.line > 0).then_some(p.line as usize),
-                            reason: p.reason,
-                        })
-                        .collect();
-                    (steps, live)
-                }
+    let (steps, problems): (usize, Vec<SpecProblem>) = match groundwork_spec::parse(&text) {
+        Err(e) => (0, e.problems),
+        Ok(spec) => {
+            let steps = groundwork_spec::resource::resources(&spec).len();
+            if !args.live {
+                (steps, Vec::new())
+            } else {
+                let live = client(endpoints)
+                    .await?
+                    .validate_spec(pb::ValidateSpecRequest { spec_toml: text })
+                    .await?
+                    .into_inner()
+                    .problems
+                    .into_iter()
+                    .map(|p| SpecProblem {
+                        path: p.path,
+                        line: (p.line > 0).then_some(p.line as usize),
+                        reason: p.reason,
+                    })
+                    .collect();
+                (steps, live)
             }
-        };
+        }
+    };
     if problems.is_empty() {
         match output {
             OutputFormat::Json => {
@@ -400,7 +399,7 @@ pub async fn apply(
         Some(f) if args.resume.is_none() => {
             let text = read(f)?;
             // Offline checks first: a bad spec never reaches the orchestrator.
-            groundwork_orchestrator::spec::parse(&text).map_err(|e| {
+            groundwork_spec::parse(&text).map_err(|e| {
                 CliError::usage(
                     e.problems
                         .iter()
@@ -467,9 +466,9 @@ pub async fn diagram(args: DiagramArgs, endpoints: &Endpoints) -> Result<(), Cli
             .into_inner();
         (d.conceptual, d.logical)
     } else {
-        let spec = groundwork_orchestrator::spec::parse(&text)
+        let spec = groundwork_spec::parse(&text)
             .map_err(|e| CliError::usage(format!("{}: {e}", args.file.display())))?;
-        let d = groundwork_orchestrator::diagram::draw(&spec, None);
+        let d = groundwork_spec::diagram::draw(&spec, None);
         (d.conceptual, d.logical)
     };
     match args.out_dir {

@@ -9,6 +9,8 @@ pub enum BusErrorKind {
     Unavailable,
     /// The server refused the request (bad configuration, limits): retrying will not help.
     Rejected,
+    /// A compare-and-set kept losing to other writers: retry shortly.
+    Conflict,
     /// Anything else.
     Internal,
 }
@@ -43,6 +45,53 @@ impl BusError {
     }
 
     pub fn is_retryable(&self) -> bool {
-        self.kind == BusErrorKind::Unavailable
+        matches!(
+            self.kind,
+            BusErrorKind::Unavailable | BusErrorKind::Conflict
+        )
+    }
+}
+
+impl groundwork_kit::retry::Retryable for BusError {
+    fn is_retryable(&self) -> bool {
+        BusError::is_retryable(self)
+    }
+}
+
+/// The one conversion of a NATS failure into the services' error.
+impl From<BusError> for groundwork_kit::Error {
+    fn from(e: BusError) -> Self {
+        use groundwork_kit::Error;
+        match e.kind {
+            BusErrorKind::Unavailable => {
+                Error::unavailable(e.message).with_reason("NATS_UNAVAILABLE")
+            }
+            BusErrorKind::Conflict => Error::conflict(e.message).with_reason("CONCURRENT_CHANGE"),
+            BusErrorKind::Rejected => Error::internal(e.message).with_reason("NATS_REJECTED"),
+            BusErrorKind::Internal => Error::internal(e.message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nats_failures_keep_their_retryability_across_grpc() {
+        let cases = [
+            (BusErrorKind::Unavailable, tonic::Code::Unavailable, true),
+            (BusErrorKind::Conflict, tonic::Code::Aborted, true),
+            (BusErrorKind::Rejected, tonic::Code::Internal, false),
+            (BusErrorKind::Internal, tonic::Code::Internal, false),
+        ];
+        for (kind, code, retryable) in cases {
+            let status = groundwork_kit::Error::from(BusError::new(kind, "m")).into_status();
+            assert_eq!(status.code(), code);
+            assert_eq!(
+                groundwork_kit::Error::from_status(&status).is_retryable(),
+                retryable
+            );
+        }
     }
 }

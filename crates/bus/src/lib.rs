@@ -5,11 +5,17 @@
 //! - [`connect`]: connecting to NATS so that a restart of the server is survived.
 //! - [`streams`]: creating the JetStream streams a bus needs, idempotently.
 //! - [`publish`]: storing events on a bus stream, deduplicated on the event id.
-//! - [`error`]: [`BusError`], with a kind the caller branches on.
+//! - [`error`]: [`BusError`], with a kind the caller branches on, and its one conversion
+//!   into the services' error.
+//! - [`consumer`]: the one durable-consumer runner (restart after errors, ack/nak).
+//! - [`kv`]: opening buckets and typed KV records changed by compare-and-set.
+//! - [`emit`]: services' own events, retried in the background until stored.
 
 pub mod connect;
+pub mod consumer;
 pub mod emit;
 pub mod error;
+pub mod kv;
 pub mod names;
 pub mod publish;
 pub mod streams;

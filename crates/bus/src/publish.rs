@@ -75,7 +75,7 @@ fn publish_error(bus: &str, e: jetstream::context::PublishError) -> BusError {
     let hint = match kind {
         BusErrorKind::Unavailable => "; NATS JetStream did not answer, try again shortly",
         BusErrorKind::Rejected => "; the bus stream does not exist",
-        BusErrorKind::Internal => "",
+        BusErrorKind::Internal | BusErrorKind::Conflict => "",
     };
     BusError::new(
         kind,

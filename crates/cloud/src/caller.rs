@@ -65,6 +65,12 @@ pub struct RootRefused {
     pub arn: String,
 }
 
+impl From<RootRefused> for groundwork_kit::Error {
+    fn from(e: RootRefused) -> Self {
+        groundwork_kit::Error::failed_precondition(e.to_string()).with_reason("ROOT_CREDENTIALS")
+    }
+}
+
 impl CallerIdentity {
     /// Applies the root guard to `operation`.
     pub fn check(&self, operation: &str, policy: RootPolicy) -> Result<(), RootRefused> {

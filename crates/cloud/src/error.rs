@@ -186,3 +186,71 @@ mod tests {
         assert_eq!(e.to_string(), "CreateUser failed: Throttling: slow down");
     }
 }
+
+/// The one conversion of an AWS failure into the services' error: the same AWS failure
+/// gives the same gRPC code, reason and retryability from every service.
+impl From<AwsError> for groundwork_kit::Error {
+    fn from(e: AwsError) -> Self {
+        use groundwork_kit::Error;
+        let message = e.to_string();
+        let error = match e.kind {
+            AwsErrorKind::AlreadyExists => {
+                Error::already_exists(message).with_reason("AWS_ALREADY_EXISTS")
+            }
+            AwsErrorKind::NotFound => Error::not_found(message).with_reason("AWS_NOT_FOUND"),
+            AwsErrorKind::Invalid => {
+                Error::new(groundwork_kit::ErrorKind::InvalidArgument, message)
+                    .with_reason("AWS_INVALID_REQUEST")
+            }
+            AwsErrorKind::AccessDenied => Error::permission_denied(format!(
+                "{message}; the service's AWS credentials need IAM permissions for this"
+            ))
+            .with_reason("AWS_ACCESS_DENIED"),
+            AwsErrorKind::Unauthenticated => Error::unauthenticated(format!(
+                "{message}; check the service's AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID…)"
+            ))
+            .with_reason("AWS_UNAUTHENTICATED"),
+            AwsErrorKind::Throttled => Error::unavailable(message)
+                .with_reason("AWS_THROTTLED")
+                .with_retry(Some(std::time::Duration::from_secs(2))),
+            AwsErrorKind::Unavailable => Error::unavailable(message).with_reason("AWS_UNAVAILABLE"),
+            AwsErrorKind::Other => Error::internal(message).with_reason("AWS_ERROR"),
+        };
+        error
+            .with_metadata("aws_operation", e.operation)
+            .with_metadata("aws_code", e.code)
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    #[test]
+    fn aws_failures_map_to_one_code_reason_and_retryability() {
+        use tonic::Code;
+        let cases = [
+            (AwsErrorKind::AlreadyExists, Code::AlreadyExists, false),
+            (AwsErrorKind::NotFound, Code::NotFound, false),
+            (AwsErrorKind::Invalid, Code::InvalidArgument, false),
+            (AwsErrorKind::AccessDenied, Code::PermissionDenied, false),
+            (AwsErrorKind::Unauthenticated, Code::Unauthenticated, false),
+            (AwsErrorKind::Throttled, Code::Unavailable, true),
+            (AwsErrorKind::Unavailable, Code::Unavailable, true),
+            (AwsErrorKind::Other, Code::Internal, false),
+        ];
+        for (kind, code, retryable) in cases {
+            let aws = AwsError {
+                operation: "CreateUser",
+                code: "X".into(),
+                message: "m".into(),
+                kind,
+            };
+            let status = groundwork_kit::Error::from(aws).into_status();
+            assert_eq!(status.code(), code, "{kind:?}");
+            let back = groundwork_kit::Error::from_status(&status);
+            assert_eq!(back.is_retryable(), retryable, "{kind:?}");
+            assert_eq!(back.metadata("aws_code"), Some("X"));
+        }
+    }
+}

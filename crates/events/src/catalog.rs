@@ -905,8 +905,8 @@ catalog_event!(
     TestNotification,
     sources::ALERTING,
     "Test Notification",
-    "SendTestNotification: sent to the notification channels only, never published on \
-     the bus.",
+    "SendTestNotification: sent to alerting's SNS topic, and published on the bus, where \
+     alerting's test rule routes it to every webhook target.",
     &[field("message", "string", "The text of the test.")],
     TestNotification {
         message: "This is a test notification from Groundwork alerting: this channel works.".into()

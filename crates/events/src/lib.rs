@@ -5,10 +5,14 @@
 //!   PutEvents entry contract (validation, size accounting, per-entry errors).
 //! - [`pattern`]: the event-pattern language: parsing and validation with EventBridge's
 //!   reason texts, a reference matcher, and a compiled [`pattern::RuleSet`] for many rules.
+//! - [`transform`]: target input (`Input`, `InputPath`, `InputTransformer`).
+//! - [`redact`]: webhook URLs and target ARNs as shown in logs, dead letters, events and
+//!   error messages (scheme, host and port only).
 //! - [`catalog`]: every event Groundwork itself publishes: source, detail-type and a typed
 //!   detail struct shared by producers and consumers.
 
 pub mod catalog;
 pub mod envelope;
 pub mod pattern;
+pub mod redact;
 pub mod transform;

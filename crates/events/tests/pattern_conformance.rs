@@ -1,10 +1,10 @@
-//! Runs every EventBridge pattern case AWS recorded (`shared/conformance/eventbridge/patterns`)
+//! Runs every EventBridge pattern case AWS recorded (`conformance/eventbridge/patterns` in this repository)
 //! through the single-pattern matcher and the compiled `RuleSet`.
 //!
 //! File name without suffix: must match; `_NEG`: must not match; `_EXC`: must be rejected
-//! with the exact message in `test_events_patterns.snapshot.json`. The directory is found at
-//! `../../../shared/conformance/eventbridge` from this crate, or at
-//! `GROUNDWORK_CONFORMANCE_DIR`; a missing directory fails the test.
+//! with the exact message in `test_events_patterns.snapshot.json`. The directory is the
+//! repository's `conformance/eventbridge`, or `GROUNDWORK_CONFORMANCE_DIR`; a missing directory
+//! fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
@@ -16,8 +16,7 @@ use serde_json::Value;
 fn conformance_dir() -> PathBuf {
     let dir = match std::env::var_os("GROUNDWORK_CONFORMANCE_DIR") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/conformance/eventbridge"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../conformance/eventbridge"),
     };
     assert!(
         dir.join("patterns").is_dir(),

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 const SNAPSHOT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/conformance/eventbridge/test_events_inputs.snapshot.json"
+    "/../../conformance/eventbridge/test_events_inputs.snapshot.json"
 );
 
 fn event(id: &str, detail: Value) -> Value {

@@ -6,13 +6,23 @@
 //! - [`telemetry`]: the tracing subscriber (terminal or JSON, filtered by `RUST_LOG`).
 //! - [`grpc`]: the gRPC server with `grpc.health.v1`, reflection and bearer-token auth.
 //! - [`auth`]: the bearer-token check.
+//! - [`error`]: the one error model of every service and its mapping to gRPC status codes
+//!   with standard error details (reason, field violations, retry info), both ways.
+//! - [`client`]: every gRPC channel to a Groundwork service, with the API token.
+//! - [`retry`]: in-process retries (one backoff policy, one loop).
+//! - [`settings_file`]: settings in layers: defaults, a TOML file, environment, flags.
 //! - [`shutdown`]: SIGINT/SIGTERM into a cancellation token that every task watches.
 
 pub mod auth;
+pub mod client;
 pub mod config;
+pub mod error;
 pub mod grpc;
+pub mod retry;
+pub mod settings_file;
 pub mod shutdown;
 pub mod telemetry;
 
 pub use config::CommonSettings;
+pub use error::{Error, ErrorKind};
 pub use shutdown::Shutdown;

@@ -61,6 +61,7 @@ impl From<BusError> for Error {
     fn from(e: BusError) -> Self {
         match e.kind() {
             BusErrorKind::Unavailable => Self::Unavailable(e.to_string()),
+            BusErrorKind::Conflict => Self::Unavailable(e.to_string()),
             BusErrorKind::Rejected | BusErrorKind::Internal => Self::Internal(e.to_string()),
         }
     }

@@ -86,6 +86,12 @@ fn alarm_to_pb(a: AlarmOutcome) -> pb::EnsureAlarmResponse {
         change: change_to_pb(a.change),
         state_value: a.state_value,
         differing: a.differing.into_iter().map(str::to_owned).collect(),
+        in_place: a.in_place.map(|p| pb::BillingAlarmInPlace {
+            threshold_usd: p.threshold,
+            description: p.description,
+            alarm_actions: p.alarm_actions,
+            metric_math: p.metric_math,
+        }),
     }
 }
 
@@ -253,7 +259,8 @@ impl AlertingRpc for AlertingApi {
                 .map(|d| pb::NotificationDelivery {
                     channel: d.channel.into(),
                     destination: d.destination,
-                    delivered: d.error.is_none(),
+                    delivered: d.error.is_none() && !d.queued,
+                    queued: d.queued,
                     attempts: d.attempts,
                     error: d.error.unwrap_or_default(),
                 })

@@ -14,8 +14,9 @@
 //! - [`watch_store`]: last-seen states in JetStream KV, changed by compare-and-set, with
 //!   an outbox so each transition is published once.
 //! - [`watchers`]: the alarm and subscription-confirmation watchers.
-//! - [`notify`]: rules on the event bus, the consumer of their NATS-subject target, SNS
-//!   and webhook deliveries with retries.
+//! - [`notify`]: rules on the event bus with their targets (alerting's NATS subject, the
+//!   webhooks, Slack's body by input transformer), and the consumer that publishes the
+//!   deliveries to alerting's subject to SNS.
 //! - [`service`]: the operations on domain types; [`grpc`]: the `groundwork.v1.Alerting`
 //!   service on top.
 //! - [`error`]: the service's error type and its mapping to gRPC status codes.
@@ -52,9 +53,8 @@ pub use settings::Settings;
 
 use crate::model::TopicRef;
 use crate::notify::Notifier;
-use crate::notify::retry::RetryPolicy;
 use crate::notify::rules::Rules;
-use crate::notify::webhook::WebhookClient;
+use crate::notify::targets::{MAX_WEBHOOKS, WebhookTargets};
 use crate::watch_store::WatchStore;
 use crate::watchers::Watchers;
 
@@ -106,16 +106,22 @@ pub async fn serve(
     } else {
         Some(TopicRef::parse("notify_topic", &settings.notify_topic)?)
     };
-    let http = WebhookClient::new(Duration::from_secs(10)).map_err(Error::Internal)?;
+    if settings.webhooks.len() > MAX_WEBHOOKS {
+        return Err(Error::invalid(
+            "webhooks",
+            format!(
+                "at most {MAX_WEBHOOKS}: each is a target of alerting's rules, which take 5 targets with alerting's own"
+            ),
+        ));
+    }
+    let webhooks_on_bus = settings.notify && !settings.eventbus_url.is_empty();
     let notifier = Notifier::new(
         aws_sdk_sns::Client::new(&billing),
         topic,
         settings.webhooks.clone(),
-        http,
-        RetryPolicy::new(
-            settings.notify_attempts,
-            Duration::from_millis(settings.notify_backoff_ms),
-        ),
+        webhooks_on_bus,
+        settings.notify_attempts,
+        Duration::from_millis(settings.notify_backoff_ms),
     );
     // A rule whose pattern does not parse is a bug here, not a problem for the bus.
     Rules::standard().map_err(|e| Error::Internal(e.to_string()))?;
@@ -132,11 +138,15 @@ pub async fn serve(
             watchers.run(settings.poll_interval(), shutdown.clone()),
         ));
     }
-    if settings.notify && !settings.eventbus_url.is_empty() {
+    if webhooks_on_bus {
         tasks.push(tokio::spawn(notify::bus_rules::ensure_rules_in_background(
             settings.eventbus_url.clone(),
             settings.common.api_token.clone(),
             settings.bus.clone(),
+            WebhookTargets {
+                webhooks: settings.webhooks.clone(),
+                attempts: settings.notify_attempts,
+            },
             shutdown.clone(),
         )));
         let js = publisher.jetstream().clone();

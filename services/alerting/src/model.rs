@@ -257,9 +257,13 @@ impl Endpoint {
             {
                 Ok(Self::Https(text.to_owned()))
             }
+            // Shown redacted: the path or query of an endpoint may be a credential.
             _ => Err(Error::invalid(
                 field,
-                format!("'{text}' is not an https URL (https://host/path)"),
+                format!(
+                    "{} is not an https URL (https://host/path)",
+                    groundwork_events::redact::redact_url(text)
+                ),
             )),
         }
     }

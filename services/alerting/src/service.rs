@@ -7,7 +7,7 @@ use groundwork_bus::Emitter;
 use groundwork_cloud::{CallerIdentity, RootPolicy};
 use groundwork_events::catalog::{
     Alarm, AlarmCreated, AlarmDeleted, AlarmUpdated, CatalogEvent, SubscriptionCreated,
-    SubscriptionDeleted, Topic, TopicCreated, TopicDeleted, TopicUpdated,
+    SubscriptionDeleted, TestNotification, Topic, TopicCreated, TopicDeleted, TopicUpdated,
 };
 use tokio::sync::OnceCell;
 
@@ -31,6 +31,17 @@ pub struct AlarmOutcome {
     pub state_value: String,
     /// Dry runs: the fields of the alarm in place that differ from the spec.
     pub differing: Vec<&'static str>,
+    /// Dry runs: the alarm in place, for a plan to show its values.
+    pub in_place: Option<AlarmInPlace>,
+}
+
+/// The fields of an alarm in place that a billing alarm sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmInPlace {
+    pub threshold: Option<f64>,
+    pub description: String,
+    pub alarm_actions: Vec<String>,
+    pub metric_math: bool,
 }
 
 /// Whether billing metrics arrive.
@@ -192,6 +203,7 @@ impl Alerting {
             change,
             state_value: state.value,
             differing: Vec::new(),
+            in_place: None,
         })
     }
 
@@ -212,6 +224,12 @@ impl Alerting {
                 .map(|a| AlarmState::of(a).value)
                 .unwrap_or_default(),
             differing,
+            in_place: existing.as_ref().map(|a| AlarmInPlace {
+                threshold: a.threshold(),
+                description: a.alarm_description().unwrap_or_default().to_owned(),
+                alarm_actions: a.alarm_actions().to_vec(),
+                metric_math: !a.metrics().is_empty(),
+            }),
         })
     }
 
@@ -288,8 +306,54 @@ impl Alerting {
         })
     }
 
+    /// A test notification: published to the SNS topic here (one attempt, with the SDK's
+    /// own retries), and put on the bus as a `Test Notification` event, which alerting's
+    /// test rule routes to every webhook target. The webhooks are reported as queued:
+    /// the event bus delivers them with their retry policy, and what it cannot deliver is
+    /// in its DLQ.
     #[tracing::instrument(skip_all)]
     pub async fn send_test_notification(&self, message: &str) -> Vec<Delivery> {
-        self.notifier.deliver(&Notification::test(message)).await
+        let notification = Notification::test(message);
+        let mut deliveries = Vec::new();
+        if self.notifier.has_topic() {
+            let result = self.notifier.publish(&notification).await;
+            if let Err(e) = &result {
+                tracing::warn!(error = %e.message, "test notification not published to SNS");
+            }
+            deliveries.push(Delivery {
+                channel: "sns",
+                destination: self.notifier.topic_destination(),
+                attempts: 1,
+                queued: false,
+                error: result.err().map(|e| e.message),
+            });
+        }
+        if self.notifier.webhooks().is_empty() {
+            return deliveries;
+        }
+        let queued = if self.notifier.webhooks_on_bus() {
+            self.emitter
+                .emit_event(
+                    &TestNotification {
+                        message: notification.text.clone(),
+                    },
+                    Vec::new(),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("the test event was not put on the event bus: {e}"))
+        } else {
+            Err("webhooks are targets of alerting's rules on the event bus, and there are none: GROUNDWORK_EVENTBUS_URL is empty or notifications are off".to_owned())
+        };
+        for hook in self.notifier.webhooks() {
+            deliveries.push(Delivery {
+                channel: hook.channel(),
+                destination: hook.redacted(),
+                attempts: 0,
+                queued: queued.is_ok(),
+                error: queued.as_ref().err().cloned(),
+            });
+        }
+        deliveries
     }
 }

@@ -7,7 +7,7 @@ use clap::Args;
 use groundwork_kit::CommonSettings;
 use groundwork_kit::config::parse_listen;
 
-use crate::notify::webhook::WebhookSpec;
+use crate::notify::targets::WebhookSpec;
 
 /// Everything the alerting service can be told.
 #[derive(Debug, Clone, Args)]
@@ -61,8 +61,9 @@ pub struct Settings {
     )]
     pub notify_topic: String,
 
-    /// Outbound webhooks (comma separated): `URL` posts the event as JSON,
-    /// `slack=URL` posts Slack's `{"text": …}`.
+    /// Outbound webhooks (comma separated, at most 4): `URL` posts the event as JSON,
+    /// `slack=URL` posts Slack's `{"text": …}`. Each is a target of alerting's rules on
+    /// the event bus, which delivers, retries and dead-letters it.
     #[arg(
         long,
         env = "GROUNDWORK_ALERTING__WEBHOOKS",
@@ -71,7 +72,8 @@ pub struct Settings {
     )]
     pub webhooks: Vec<WebhookSpec>,
 
-    /// Attempts per notification and channel, counting the first.
+    /// Attempts per notification and channel, counting the first: for SNS, and as the
+    /// webhook targets' retry policy (one fewer retries).
     #[arg(
         long,
         env = "GROUNDWORK_ALERTING__NOTIFY_ATTEMPTS",
@@ -79,7 +81,8 @@ pub struct Settings {
     )]
     pub notify_attempts: u32,
 
-    /// First retry delay of a notification, in ms; it doubles up to 30 s.
+    /// First retry delay of an SNS publish, in ms; it doubles up to 30 s. (Webhook
+    /// retries follow the event bus's backoff.)
     #[arg(
         long,
         env = "GROUNDWORK_ALERTING__NOTIFY_BACKOFF_MS",

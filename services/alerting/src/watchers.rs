@@ -139,12 +139,18 @@ impl Watchers {
     }
 }
 
-/// `Subscription Confirmed`, about the subscription's ARN.
+/// `Subscription Confirmed`, about the subscription's ARN. An http(s) endpoint is shown
+/// as scheme, host and port: its path or query may be a credential.
 fn subscription_confirmed(origin: &Origin, sub: &SubscriptionInfo) -> Option<Event> {
+    let endpoint = if matches!(sub.protocol.as_str(), "http" | "https") {
+        groundwork_events::redact::redact_url(&sub.endpoint)
+    } else {
+        sub.endpoint.clone()
+    };
     let detail = SubscriptionConfirmed {
         topic_arn: sub.topic_arn.clone(),
         protocol: sub.protocol.clone(),
-        endpoint: sub.endpoint.clone(),
+        endpoint,
         subscription_arn: sub.subscription_arn.clone(),
     };
     let entry = detail
@@ -152,4 +158,37 @@ fn subscription_confirmed(origin: &Origin, sub: &SubscriptionInfo) -> Option<Eve
         .ok()?;
     let valid = validate_entry(&entry, Producer::TrustedInternal).ok()?;
     Some(valid.into_event(origin, OffsetDateTime::now_utc()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::topic::SubscriptionStatus;
+
+    #[test]
+    fn a_confirmed_https_endpoint_is_published_without_its_path() {
+        let origin = Origin {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+        };
+        let sub = |protocol: &str, endpoint: &str| SubscriptionInfo {
+            topic_arn: "arn:aws:sns:us-east-1:123456789012:billing-alarm".into(),
+            protocol: protocol.into(),
+            endpoint: endpoint.into(),
+            subscription_arn: Some("arn:aws:sns:us-east-1:123456789012:billing-alarm:1".into()),
+            status: SubscriptionStatus::Confirmed,
+        };
+        let https = subscription_confirmed(
+            &origin,
+            &sub(
+                "https",
+                "https://hooks.example.com/services/s3cret?token=s3cret",
+            ),
+        )
+        .unwrap();
+        assert_eq!(https.detail["endpoint"], "https://hooks.example.com/...");
+        let email = subscription_confirmed(&origin, &sub("email", "ops@example.com")).unwrap();
+        assert_eq!(email.detail["endpoint"], "ops@example.com");
+    }
 }

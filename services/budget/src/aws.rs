@@ -69,7 +69,7 @@ pub struct BudgetsApi {
 }
 
 fn build_error(e: aws_smithy_types::error::operation::BuildError) -> Error {
-    Error::Internal(format!("cannot build an AWS Budgets request: {e}"))
+    Error::internal(format!("cannot build an AWS Budgets request: {e}"))
 }
 
 fn to_time(t: &aws_smithy_types::DateTime) -> Option<time::OffsetDateTime> {
@@ -616,7 +616,7 @@ pub fn budget_to_sdk(spec: &BudgetSpec) -> Result<sdk::Budget, Error> {
     let limit = spec
         .limit
         .as_ref()
-        .ok_or_else(|| Error::Internal("a budget without a limit cannot be written".into()))?;
+        .ok_or_else(|| Error::internal("a budget without a limit cannot be written"))?;
     let mut b = sdk::Budget::builder()
         .budget_name(spec.name.as_str())
         .budget_limit(

@@ -65,12 +65,9 @@ impl Budget for BudgetApi {
         request: Request<pb::EnsureBudgetRequest>,
     ) -> Result<Response<pb::EnsureBudgetResponse>, Status> {
         let request = request.into_inner();
-        let def = request.budget.ok_or_else(|| {
-            Error::InvalidArgument(crate::domain::InvalidField::new(
-                "budget",
-                "a budget is required",
-            ))
-        })?;
+        let def = request
+            .budget
+            .ok_or_else(|| Error::invalid("budget", "a budget is required"))?;
         let spec = wire::spec_from_pb(&def, "budget").map_err(Error::from)?;
         let ensured = self.budgets.ensure(spec, request.dry_run).await?;
         Ok(Response::new(ensured_to_pb(&ensured)))

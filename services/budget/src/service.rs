@@ -12,7 +12,7 @@ use groundwork_events::catalog::{
 use crate::aws::{AwsBudget, BudgetsApi};
 use crate::diff::{self, Change, Step};
 use crate::domain::{BudgetName, BudgetSpec, Money};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::sns_policy;
 use crate::state::WatchStore;
 
@@ -128,7 +128,7 @@ impl Budgets {
         let identity = self.aws.identity().await?;
         identity
             .check(operation, RootPolicy::Refuse)
-            .map_err(|e| Error::FailedPrecondition(e.to_string()))?;
+            .map_err(|e| Error::failed_precondition(e.to_string()))?;
         Ok(identity.account)
     }
 
@@ -211,7 +211,7 @@ impl Budgets {
         account: &str,
     ) -> Result<Ensured, Error> {
         if existing.budget_type != "COST" {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "budget {} exists as a {} budget; Groundwork manages COST budgets. Choose another \
                  name, or delete that budget first",
                 spec.name, existing.budget_type
@@ -298,7 +298,7 @@ impl Budgets {
     #[tracing::instrument(skip_all, fields(budget = name.as_str()))]
     pub async fn get(&self, name: &BudgetName) -> Result<View, Error> {
         let budget = self.aws.describe(name).await?.ok_or_else(|| {
-            Error::NotFound(format!("budget {name} does not exist in this account"))
+            Error::not_found(format!("budget {name} does not exist in this account"))
         })?;
         let managed = self.store.is_managed(name).await?;
         Ok(View {
@@ -335,10 +335,10 @@ impl Budgets {
         let account = self.guard("DeleteBudget").await?;
         match self.aws.delete(name).await {
             Ok(()) => {}
-            Err(Error::NotFound(_)) => {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
                 // Forget it anyway, so the watcher stops looking for it.
                 self.store.unmark_managed(name).await?;
-                return Err(Error::NotFound(format!(
+                return Err(Error::not_found(format!(
                     "budget {name} does not exist in this account"
                 )));
             }

@@ -123,7 +123,7 @@ pub async fn ensure_topic_allows_budgets(
     let attributes = match attributes {
         Ok(a) => a,
         Err(e) if e.kind == groundwork_cloud::AwsErrorKind::NotFound => {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "SNS topic {} does not exist; create it first (or use an email subscriber)",
                 topic.as_str()
             )));
@@ -149,7 +149,7 @@ pub async fn ensure_topic_allows_budgets(
         .iter()
         .any(|t| t.key() == MANAGED_TAG.0 && t.value() == MANAGED_TAG.1);
     if !managed {
-        return Err(Error::FailedPrecondition(format!(
+        return Err(Error::failed_precondition(format!(
             "the access policy of SNS topic {topic} does not let AWS Budgets publish to it, so its \
              alerts would be lost. Add this statement to the topic's policy: {statement} \
              (e.g. `aws sns set-topic-attributes --topic-arn {topic} --attribute-name Policy \

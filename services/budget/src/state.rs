@@ -28,7 +28,7 @@ pub struct WatchStore {
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Unavailable(format!(
+    Error::unavailable(format!(
         "NATS JetStream KV ({BUDGET_WATCH_BUCKET}) could not {what}: {e}; try again shortly"
     ))
 }
@@ -63,7 +63,7 @@ fn now() -> i64 {
 fn to_bytes<T: Serialize>(v: &T) -> Result<bytes::Bytes, Error> {
     serde_json::to_vec(v)
         .map(Into::into)
-        .map_err(|e| Error::Internal(format!("cannot encode KV value: {e}")))
+        .map_err(|e| Error::internal(format!("cannot encode KV value: {e}")))
 }
 
 /// The key of a budget in the `managed.` space.

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::arn::Arns;
 use crate::buses::{encode, now_ms};
 use crate::catalog::Catalog;
-use crate::error::{Error, unavailable};
+use crate::error::{Error, unavailable, validation};
 
 /// An archive as stored in KV.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +52,7 @@ impl ArchiveRecord {
         }
         EventPattern::parse(&self.event_pattern)
             .map(Some)
-            .map_err(|e| Error::Validation(e.to_string()))
+            .map_err(|e| validation(e.to_string()))
     }
 }
 
@@ -78,18 +78,18 @@ impl Archives {
     ) -> Result<ArchiveRecord, Error> {
         crate::rules::validate_name(name, "archiveName")?;
         let bus = bus_name_from(event_source_arn).ok_or_else(|| {
-            Error::Validation(format!(
+            validation(format!(
                 "Parameter EventSourceArn is not valid. Reason: '{event_source_arn}' is not an event bus ARN."
             ))
         })?;
         if !self.catalog.has_bus(&bus) {
-            return Err(Error::NotFound(format!("Event bus {bus} does not exist.")));
+            return Err(Error::not_found(format!("Event bus {bus} does not exist.")));
         }
         if !event_pattern.is_empty() {
-            EventPattern::parse(event_pattern).map_err(|e| Error::Validation(e.to_string()))?;
+            EventPattern::parse(event_pattern).map_err(|e| validation(e.to_string()))?;
         }
         let retention_days = u32::try_from(retention_days).map_err(|_| {
-            Error::Validation(format!(
+            validation(format!(
                 "1 validation error detected: Value '{retention_days}' at 'retentionDays' failed to satisfy constraint: Member must have value greater than or equal to 0"
             ))
         })?;
@@ -111,7 +111,7 @@ impl Archives {
         {
             Ok(r) => r,
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
-                return Err(Error::AlreadyExists(format!(
+                return Err(Error::already_exists(format!(
                     "Archive {name} already exists."
                 )));
             }
@@ -123,7 +123,7 @@ impl Archives {
 
     pub async fn delete(&self, name: &str) -> Result<(), Error> {
         if self.catalog.archive(name).is_none() {
-            return Err(Error::NotFound(format!("Archive {name} does not exist.")));
+            return Err(Error::not_found(format!("Archive {name} does not exist.")));
         }
         self.catalog
             .kv()
@@ -145,6 +145,6 @@ impl Archives {
     pub fn get(&self, name: &str) -> Result<ArchiveRecord, Error> {
         self.catalog
             .archive(name)
-            .ok_or_else(|| Error::NotFound(format!("Archive {name} does not exist.")))
+            .ok_or_else(|| Error::not_found(format!("Archive {name} does not exist.")))
     }
 }

@@ -60,9 +60,11 @@ pub fn bus_from_request(field: &str, value: &str) -> Result<String, crate::Error
     if value.is_empty() {
         return Ok(DEFAULT_BUS.to_owned());
     }
-    bus_name_from(value).ok_or_else(|| crate::Error::InvalidArgument {
-        field: field.to_owned(),
-        reason: format!("'{value}' is not a bus name or event bus ARN"),
+    bus_name_from(value).ok_or_else(|| {
+        crate::Error::invalid(
+            field.to_owned(),
+            format!("'{value}' is not a bus name or event bus ARN"),
+        )
     })
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::catalog::Catalog;
-use crate::error::{Error, unavailable};
+use crate::error::{Error, unavailable, validation};
 
 /// A bus as stored in KV.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,12 +55,12 @@ impl Buses {
         let mut last = 0;
         for bus in buses {
             if !is_valid_bus_name(bus) {
-                return Err(Error::InvalidArgument {
-                    field: "buses".into(),
-                    reason: format!(
+                return Err(Error::invalid(
+                    "buses",
+                    format!(
                         "'{bus}' is not a valid bus name ([A-Za-z0-9._/-], 1 to 256 characters)"
                     ),
-                });
+                ));
             }
             self.ensure_streams(bus).await?;
             let record = BusRecord {
@@ -87,12 +87,12 @@ impl Buses {
 
     pub async fn create(&self, name: &str, description: &str) -> Result<BusRecord, Error> {
         if !is_valid_bus_name(name) || name.starts_with("aws.") {
-            return Err(Error::Validation(format!(
+            return Err(validation(format!(
                 "1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: [/\\.\\-_A-Za-z0-9]+"
             )));
         }
         if self.catalog.has_bus(name) {
-            return Err(Error::AlreadyExists(format!(
+            return Err(Error::already_exists(format!(
                 "Event bus {name} already exists."
             )));
         }
@@ -110,7 +110,7 @@ impl Buses {
         {
             Ok(revision) => revision,
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
-                return Err(Error::AlreadyExists(format!(
+                return Err(Error::already_exists(format!(
                     "Event bus {name} already exists."
                 )));
             }
@@ -123,10 +123,12 @@ impl Buses {
     /// Deletes a bus and its rules; its stream (the archive) and DLQ stay.
     pub async fn delete(&self, name: &str) -> Result<(), Error> {
         if name == DEFAULT_BUS {
-            return Err(Error::Validation("Cannot delete event bus default.".into()));
+            return Err(validation("Cannot delete event bus default."));
         }
         if !self.catalog.has_bus(name) {
-            return Err(Error::NotFound(format!("Event bus {name} does not exist.")));
+            return Err(Error::not_found(format!(
+                "Event bus {name} does not exist."
+            )));
         }
         let kv = self.catalog.kv();
         for rule in self.catalog.rules(name).rules.keys() {
@@ -161,7 +163,7 @@ impl Buses {
 pub fn encode<T: Serialize>(record: &T) -> Result<bytes::Bytes, Error> {
     serde_json::to_vec(record)
         .map(bytes::Bytes::from)
-        .map_err(|e| Error::Internal(format!("cannot encode a record: {e}")))
+        .map_err(|e| Error::internal(format!("cannot encode a record: {e}")))
 }
 
 /// Pages through names in order: the page after `next_token` (a name), at most `limit`.
@@ -175,7 +177,7 @@ pub fn page<T>(
         0 => 100,
         1..=100 => usize::try_from(limit).unwrap_or(100),
         _ => {
-            return Err(Error::Validation(format!(
+            return Err(validation(format!(
                 "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value between 1 and 100"
             )));
         }

@@ -168,9 +168,8 @@ impl Catalog {
         let mut rx = self.applied.subscribe();
         match tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|&a| a >= revision)).await {
             Ok(Ok(_)) => Ok(()),
-            _ => Err(Error::Unavailable(
-                "the rules bucket watch is behind; the change is stored and will apply shortly"
-                    .into(),
+            _ => Err(Error::unavailable(
+                "the rules bucket watch is behind; the change is stored and will apply shortly",
             )),
         }
     }

@@ -60,25 +60,18 @@ pub struct Deliverer {
     pub in_flight: Arc<Semaphore>,
 }
 
+/// The UUID namespace of forwarded event ids. Fixed for good: an id is the UUID v5 of
+/// the delivery id in this namespace, so a forward retried after a restart or a toolchain
+/// upgrade gets the same id and JetStream stores it once. Changing this constant changes
+/// every forwarded id.
+const FORWARDED_EVENT_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0xd61a_a0de_d0fc_4c55_a734_7a36_3f88_f0e4);
+
 /// A stable event id for a delivery to another bus, so that a retried delivery is stored
-/// once there.
+/// once there: UUID v5 (SHA-1, RFC 9562) of the delivery id, which does not depend on
+/// the Rust release as `std`'s `DefaultHasher` does.
 fn forwarded_event_id(delivery_id: &str) -> String {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let half = |salt: u8| {
-        let mut h = DefaultHasher::new();
-        salt.hash(&mut h);
-        delivery_id.hash(&mut h);
-        h.finish()
-    };
-    let (a, b) = (half(1), half(2));
-    format!(
-        "{:08x}-{:04x}-5{:03x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0x0fff,
-        ((b >> 48) & 0x3fff) | 0x8000,
-        b & 0xffff_ffff_ffff
-    )
+    uuid::Uuid::new_v5(&FORWARDED_EVENT_NAMESPACE, delivery_id.as_bytes()).to_string()
 }
 
 impl Deliverer {
@@ -308,15 +301,29 @@ impl Deliverer {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The id of one forward, pinned: it must never change, or a forward retried across
+    /// an upgrade would be stored twice on the other bus. (Computed independently with
+    /// Python's `uuid.uuid5(UUID("d61aa0de-d0fc-4c55-a734-7a363f88f0e4"), …)`.)
+    #[test]
+    fn a_forwarded_id_is_pinned() {
+        assert_eq!(
+            forwarded_event_id("6a7e8feb-b491-4cf7-a9f1-bf3703467718:orders:to-audit"),
+            "50433847-0e8c-518d-9e90-f0ccd22d7f07"
+        );
+    }
 
     #[test]
     fn forwarded_ids_are_stable_uuids() {
         let a = forwarded_event_id("e:r:t");
         assert_eq!(a, forwarded_event_id("e:r:t"));
         assert_ne!(a, forwarded_event_id("e:r:u"));
-        assert_eq!(a.len(), 36);
+        let parsed = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(parsed.get_version_num(), 5);
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
         assert_eq!(crate::delivery::ingestion_time(0), "1970-01-01T00:00:00Z");
     }
 }

@@ -185,10 +185,7 @@ impl Routed {
 
 /// An event that cannot be decoded: it can never be delivered, so the router skips it.
 pub(crate) fn unreadable(e: &dyn std::fmt::Display) -> Error {
-    Error::InvalidArgument {
-        field: "event".into(),
-        reason: format!("not a readable event: {e}"),
-    }
+    Error::invalid("event", format!("not a readable event: {e}"))
 }
 
 fn event_id_of(event: &Value) -> &str {
@@ -225,14 +222,14 @@ impl FanOut<'_> {
             replay_name: self.replay.map(str::to_owned),
         };
         let payload = serde_json::to_vec(&delivery)
-            .map_err(|e| Error::Internal(format!("cannot encode a delivery: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot encode a delivery: {e}")))?;
         let message = PublishMessage::build()
             .payload(payload.into())
             .message_id(&delivery.id);
         self.js
             .send_publish(self.targets_subject.clone(), message)
             .await
-            .map_err(|e| Error::Unavailable(format!("cannot store a delivery: {e}")))
+            .map_err(|e| Error::unavailable(format!("cannot store a delivery: {e}")))
     }
 }
 
@@ -322,7 +319,7 @@ pub async fn fan_out(
         futures::future::join_all(queued.into_iter().map(std::future::IntoFuture::into_future))
             .await
     {
-        result.map_err(|e| Error::Unavailable(format!("a delivery was not stored: {e}")))?;
+        result.map_err(|e| Error::unavailable(format!("a delivery was not stored: {e}")))?;
     }
     Ok(count)
 }

@@ -1,14 +1,21 @@
 //! Dead letters: deliveries that exhausted their retry policy (or failed for good) are
 //! stored in `DLQ_<bus>` with EventBridge's DLQ attributes as headers (`RULE_ARN`,
 //! `TARGET_ARN`, `ERROR_CODE`, `ERROR_MESSAGE`, `EXHAUSTED_RETRY_CONDITION`,
-//! `RETRY_ATTEMPTS`) and the delivery as payload. Redrive puts them back in `TARGETS` and
-//! removes each from the DLQ once it is re-queued.
+//! `RETRY_ATTEMPTS`) and the delivery as payload. Neither holds a webhook URL's path,
+//! query or user info, which may be a credential: the target's ARN is written as
+//! [`redact_target_arn`] shows it, in the headers and in the payload. Redrive therefore
+//! takes each target from its rule as it is now (as EventBridge's redrive sends to the
+//! current target), puts the delivery back in `TARGETS` and removes it from the DLQ once
+//! it is re-queued; a dead letter whose rule or target is gone stays.
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, message::PublishMessage};
 use groundwork_bus::names::{self, dlq_headers};
 use time::OffsetDateTime;
 
+use groundwork_events::redact::redact_target_arn;
+
+use crate::catalog::Catalog;
 use crate::delivery::Delivery;
 use crate::error::{Error, unavailable};
 use crate::retry::Exhausted;
@@ -45,6 +52,17 @@ fn header_value(text: &str) -> String {
     line.chars().take(1024).collect()
 }
 
+/// `text` with every occurrence of the target's URL (should one have slipped into an
+/// error message) replaced by its redacted form.
+fn without_url(text: &str, arn: &str) -> String {
+    let shown = redact_target_arn(arn);
+    if arn.is_empty() || shown == arn {
+        text.to_owned()
+    } else {
+        text.replace(arn, &shown)
+    }
+}
+
 /// Stores a dead letter; `source_sequence` (the delivery's position in `TARGETS`) makes
 /// the message id unique per attempt, so a redriven delivery can die again.
 pub async fn store(
@@ -53,8 +71,10 @@ pub async fn store(
     failure: &Failure<'_>,
     source_sequence: u64,
 ) -> Result<(), Error> {
-    let payload = serde_json::to_vec(delivery)
-        .map_err(|e| Error::Internal(format!("cannot encode a dead letter: {e}")))?;
+    let mut letter = delivery.clone();
+    letter.target.arn = redact_target_arn(&delivery.target.arn);
+    let payload = serde_json::to_vec(&letter)
+        .map_err(|e| Error::internal(format!("cannot encode a dead letter: {e}")))?;
     let mut message = PublishMessage::build()
         .payload(payload.into())
         .message_id(format!("{}:{source_sequence}", delivery.id))
@@ -64,7 +84,11 @@ pub async fn store(
             header_value(&delivery.target.display_arn()),
         )
         .header(dlq_headers::ERROR_CODE, header_value(failure.code))
-        .header(dlq_headers::ERROR_MESSAGE, header_value(failure.message))
+        // Messages are written without URLs; a webhook's error text is checked again.
+        .header(
+            dlq_headers::ERROR_MESSAGE,
+            header_value(&without_url(failure.message, &delivery.target.arn)),
+        )
         .header(
             dlq_headers::RETRY_ATTEMPTS,
             failure.retry_attempts.to_string(),
@@ -138,16 +162,32 @@ pub async fn list(
 
 /// Sends up to `count` dead letters (all when 0), oldest first, back for delivery; each
 /// leaves the DLQ once it is stored in `TARGETS` again. Returns how many were redriven.
-pub async fn redrive(js: &jetstream::Context, bus: &str, count: usize) -> Result<u32, Error> {
+pub async fn redrive(
+    js: &jetstream::Context,
+    catalog: &Catalog,
+    bus: &str,
+    count: usize,
+) -> Result<u32, Error> {
     let letters = list(js, bus, if count == 0 { usize::MAX } else { count }).await?;
     let stream = js
         .get_stream(names::dlq_stream(bus))
         .await
         .map_err(|e| unavailable("cannot open the DLQ", e))?;
     let mut redriven = 0;
-    for letter in letters {
+    for mut letter in letters {
+        let current = catalog.rule(bus, &letter.delivery.rule).and_then(|rule| {
+            rule.targets
+                .iter()
+                .find(|t| t.id == letter.delivery.target.id)
+                .cloned()
+        });
+        let Some(target) = current else {
+            tracing::warn!(%bus, rule = %letter.delivery.rule, target = %letter.delivery.target.id, sequence = letter.sequence, "the target of a dead letter is gone; it stays in the DLQ");
+            continue;
+        };
+        letter.delivery.target = target;
         let payload = serde_json::to_vec(&letter.delivery)
-            .map_err(|e| Error::Internal(format!("cannot encode a delivery: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot encode a delivery: {e}")))?;
         let message = PublishMessage::build()
             .payload(payload.into())
             .message_id(format!(
@@ -167,4 +207,22 @@ pub async fn redrive(js: &jetstream::Context, bus: &str, count: usize) -> Result
     }
     tracing::info!(%bus, redriven, "dead letters redriven");
     Ok(redriven)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhook_url_in_an_error_message_is_redacted() {
+        let url = "https://hooks.slack.com/services/T0/B0/s3cret";
+        assert_eq!(
+            without_url(&format!("{url} answered 404"), url),
+            "https://hooks.slack.com/... answered 404"
+        );
+        assert_eq!(
+            without_url("nats:a.b is gone", "nats:a.b"),
+            "nats:a.b is gone"
+        );
+    }
 }

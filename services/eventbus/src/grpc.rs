@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use crate::archive::Archives;
 use crate::arn::bus_from_request;
 use crate::buses::{Buses, page};
-use crate::error::Error;
+use crate::error::{Error, validation};
 use crate::put_events::Ingest;
 use crate::replay::{Replays, StartReplay};
 use crate::rules::{RuleState, Rules};
@@ -41,10 +41,7 @@ fn entry_from_pb(e: pb::PutEventsRequestEntry) -> Result<PutEventsEntry, Error> 
         .map(|t| {
             time::OffsetDateTime::from_unix_timestamp(t.seconds)
                 .map(|d| d + time::Duration::nanoseconds(i64::from(t.nanos)))
-                .map_err(|err| Error::InvalidArgument {
-                    field: "entries.time".into(),
-                    reason: err.to_string(),
-                })
+                .map_err(|err| Error::invalid("entries.time", err.to_string()))
         })
         .transpose()?;
     Ok(PutEventsEntry {
@@ -107,29 +104,27 @@ impl EventBus for EventBusApi {
             groundwork_events::envelope::DEFAULT_BUS.to_owned()
         } else {
             groundwork_events::envelope::bus_name_from(&request.event_bus_name).ok_or_else(
-                || Error::InvalidArgument {
-                    field: "event_bus_name".into(),
-                    reason: format!(
-                        "'{}' is not a bus name or event bus ARN",
-                        request.event_bus_name
-                    ),
+                || {
+                    Error::invalid(
+                        "event_bus_name",
+                        format!(
+                            "'{}' is not a bus name or event bus ARN",
+                            request.event_bus_name
+                        ),
+                    )
                 },
             )?
         };
         if !self.ingest.has_bus(&bus) {
-            return Err(Error::NotFound(format!("Event bus {bus} does not exist.")).into());
+            return Err(Error::not_found(format!("Event bus {bus} does not exist.")).into());
         }
         let start = match request.start {
             None | Some(pb::tail_events_request::Start::FromBeginning(false)) => TailStart::New,
             Some(pb::tail_events_request::Start::FromBeginning(true)) => TailStart::Beginning,
             Some(pb::tail_events_request::Start::Last(n)) => TailStart::Last(n),
             Some(pb::tail_events_request::Start::Since(t)) => TailStart::Since(
-                time::OffsetDateTime::from_unix_timestamp(t.seconds).map_err(|e| {
-                    Error::InvalidArgument {
-                        field: "since".into(),
-                        reason: e.to_string(),
-                    }
-                })?,
+                time::OffsetDateTime::from_unix_timestamp(t.seconds)
+                    .map_err(|e| Error::invalid("since", e.to_string()))?,
             ),
         };
         groundwork_bus::connect::ensure_connected(self.ingest.publisher().client())
@@ -318,9 +313,9 @@ impl EventBus for EventBusApi {
         let r = request.into_inner();
         let result = groundwork_events::pattern::matches(&r.event_pattern, &r.event).map_err(
             |e| match e {
-                MatchError::Pattern(p) => Error::Validation(p.to_string()),
+                MatchError::Pattern(p) => validation(p.to_string()),
                 MatchError::Event(EventError::InvalidJson(_) | EventError::NotAnObject) => {
-                    Error::Validation("Parameter Event is not valid.".into())
+                    validation("Parameter Event is not valid.")
                 }
             },
         )?;
@@ -422,7 +417,7 @@ impl EventBus for EventBusApi {
         let r = request.into_inner();
         let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
         if !self.ingest.has_bus(&bus) {
-            return Err(Error::NotFound(format!("Event bus {bus} does not exist.")).into());
+            return Err(Error::not_found(format!("Event bus {bus} does not exist.")).into());
         }
         let limit = if r.limit == 0 { 100 } else { r.limit as usize };
         let letters = crate::dlq::list(&self.js, &bus, limit).await?;
@@ -439,9 +434,10 @@ impl EventBus for EventBusApi {
         let r = request.into_inner();
         let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
         if !self.ingest.has_bus(&bus) {
-            return Err(Error::NotFound(format!("Event bus {bus} does not exist.")).into());
+            return Err(Error::not_found(format!("Event bus {bus} does not exist.")).into());
         }
-        let redriven = crate::dlq::redrive(&self.js, &bus, r.count as usize).await?;
+        let redriven =
+            crate::dlq::redrive(&self.js, self.rules.catalog(), &bus, r.count as usize).await?;
         Ok(Response::new(pb::RedriveDeadLettersResponse { redriven }))
     }
 }

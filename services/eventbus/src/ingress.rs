@@ -9,7 +9,7 @@ use groundwork_events::envelope::{Producer, PutEventsRequest};
 use groundwork_kit::Shutdown;
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind, VALIDATION};
 use crate::put_events::Ingest;
 
 /// Serves the ingress subject until shutdown; replicas share the work through a queue group.
@@ -22,7 +22,7 @@ pub async fn run(
         .queue_subscribe(names::INGRESS_ALL, names::INGRESS_QUEUE.to_owned())
         .await
         .map_err(|e| {
-            Error::Unavailable(format!("cannot subscribe to {}: {e}", names::INGRESS_ALL))
+            Error::unavailable(format!("cannot subscribe to {}: {e}", names::INGRESS_ALL))
         })?;
     tracing::info!(subject = names::INGRESS_ALL, "NATS ingress listening");
     loop {
@@ -72,8 +72,10 @@ pub async fn handle(ingest: &Ingest, subject: &str, payload: &[u8]) -> serde_jso
         .await
     {
         Ok(result) => serde_json::to_value(result).unwrap_or_default(),
-        Err(Error::InvalidRequest(e)) => error_json("ValidationException", &e.to_string()),
-        Err(e @ Error::Unavailable(_)) => error_json("ServiceUnavailable", &e.to_string()),
+        Err(e) if e.reason() == VALIDATION => error_json("ValidationException", e.message()),
+        Err(e) if e.kind() == ErrorKind::Unavailable => {
+            error_json("ServiceUnavailable", e.message())
+        }
         Err(e) => error_json("InternalException", &e.to_string()),
     }
 }

@@ -187,7 +187,7 @@ pub async fn serve(
             tracing::debug!(error = %e, "draining the NATS connection");
         }
     }
-    served.map_err(|e| Error::Internal(e.to_string()))
+    served.map_err(|e| Error::internal(e.to_string()))
 }
 
 /// Runs one router per bus, starting and stopping them as buses come and go.

@@ -11,7 +11,7 @@ use groundwork_events::envelope::{
 use time::OffsetDateTime;
 
 use crate::catalog::Catalog;
-use crate::error::Error;
+use crate::error::{Error, invalid_request};
 
 /// Accepts PutEvents requests for the buses that exist.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ impl Ingest {
         producer: Producer,
         only_bus: Option<&str>,
     ) -> Result<PutEventsResult, Error> {
-        validate_request(entries, &self.limits)?;
+        validate_request(entries, &self.limits).map_err(invalid_request)?;
         groundwork_bus::connect::ensure_connected(self.publisher.client())?;
         let now = OffsetDateTime::now_utc();
         // Validate every entry first, then store the valid ones concurrently: their acks

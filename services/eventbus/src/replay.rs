@@ -21,7 +21,7 @@ use crate::arn::{Arns, archive_name_from, rule_from_arn};
 use crate::buses::{encode, now_ms};
 use crate::catalog::Catalog;
 use crate::delivery::{Routed, fan_out};
-use crate::error::{Error, unavailable};
+use crate::error::{Error, unavailable, validation};
 
 /// Where a replay is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +119,7 @@ impl Replays {
         match entry {
             Some(e) if matches!(e.operation, kv::Operation::Put) => {
                 let record = serde_json::from_slice(&e.value)
-                    .map_err(|e| Error::Internal(format!("unreadable replay record: {e}")))?;
+                    .map_err(|e| Error::internal(format!("unreadable replay record: {e}")))?;
                 Ok(Some((record, e.revision)))
             }
             _ => Ok(None),
@@ -130,23 +130,21 @@ impl Replays {
         self.read(name)
             .await?
             .map(|(r, _)| r)
-            .ok_or_else(|| Error::NotFound(format!("Replay {name} does not exist.")))
+            .ok_or_else(|| Error::not_found(format!("Replay {name} does not exist.")))
     }
 
     pub async fn start(&self, request: StartReplay) -> Result<ReplayRecord, Error> {
         crate::rules::validate_name(&request.name, "replayName")?;
         let archive_name = archive_name_from(&request.event_source_arn).ok_or_else(|| {
-            Error::Validation(
-                "Parameter EventSourceArn is not valid. Reason: not an archive ARN.".into(),
-            )
+            validation("Parameter EventSourceArn is not valid. Reason: not an archive ARN.")
         })?;
         let archive = self
             .catalog
             .archive(archive_name)
-            .ok_or_else(|| Error::NotFound(format!("Archive {archive_name} does not exist.")))?;
+            .ok_or_else(|| Error::not_found(format!("Archive {archive_name} does not exist.")))?;
         if request.event_end_ms <= request.event_start_ms {
-            return Err(Error::Validation(
-                "Parameter EventEndTime is not valid. Reason: EventStartTime must be before EventEndTime.".into(),
+            return Err(validation(
+                "Parameter EventEndTime is not valid. Reason: EventStartTime must be before EventEndTime.",
             ));
         }
         let destination = if request.destination_arn.is_empty() {
@@ -155,7 +153,7 @@ impl Replays {
             request.destination_arn.clone()
         };
         if destination != archive.event_source_arn {
-            return Err(Error::Validation(format!(
+            return Err(validation(format!(
                 "Parameter Destination.Arn is not valid. Reason: Cross event bus replay is not permitted; use {}.",
                 archive.event_source_arn
             )));
@@ -164,7 +162,7 @@ impl Replays {
             match rule_from_arn(arn) {
                 Some((bus, _)) if bus == archive.bus => {}
                 _ => {
-                    return Err(Error::Validation(format!(
+                    return Err(validation(format!(
                         "Parameter Destination.FilterArns is not valid. Reason: {arn} is not a rule of bus {}.",
                         archive.bus
                     )));
@@ -178,7 +176,7 @@ impl Replays {
             .filter(|r| r.state.is_active())
             .count();
         if active >= self.max_running {
-            return Err(Error::LimitExceeded(format!(
+            return Err(Error::limit_exceeded(format!(
                 "At most {} replays can run at once.",
                 self.max_running
             )));
@@ -208,7 +206,7 @@ impl Replays {
         {
             Ok(r) => r,
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
-                return Err(Error::AlreadyExists(format!(
+                return Err(Error::already_exists(format!(
                     "Replay {} already exists.",
                     record.name
                 )));
@@ -241,9 +239,9 @@ impl Replays {
         let (record, _) = self
             .read(name)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("Replay {name} does not exist.")))?;
+            .ok_or_else(|| Error::not_found(format!("Replay {name} does not exist.")))?;
         if !record.state.is_active() {
-            return Err(Error::Validation(format!(
+            return Err(validation(format!(
                 "Replay {name} is not in a valid state for this operation (it is {}).",
                 record.state.as_str()
             )));
@@ -290,16 +288,16 @@ impl Replays {
                 Err(e) => tracing::debug!(error = %e, "replay record changed concurrently"),
             }
         }
-        Err(Error::Conflict(format!("replay {name} keeps changing")))
+        Err(Error::conflict(format!("replay {name} keeps changing")))
     }
 
     async fn run(&self, name: &str, token: &CancellationToken) -> Result<(), Error> {
         let (record, _) = self
             .read(name)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("Replay {name} does not exist.")))?;
+            .ok_or_else(|| Error::not_found(format!("Replay {name} does not exist.")))?;
         let archive = self.catalog.archive(&record.archive).ok_or_else(|| {
-            Error::NotFound(format!("Archive {} does not exist.", record.archive))
+            Error::not_found(format!("Archive {} does not exist.", record.archive))
         })?;
         let pattern = archive.pattern()?;
         let bus = archive.bus.clone();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{Error, validation};
 
 pub const DEFAULT_MAX_RETRY_ATTEMPTS: u32 = 185;
 pub const DEFAULT_MAX_EVENT_AGE_SECS: u32 = 86_400;
@@ -39,10 +39,10 @@ impl RetryPolicy {
         let check = |value: Option<i32>, min: i32, max: i32, field: &str, default: u32| match value
         {
             None => Ok(default),
-            Some(v) if v < min => Err(Error::Validation(format!(
+            Some(v) if v < min => Err(validation(format!(
                 "1 validation error detected: Value '{v}' at 'targets.{index}.member.retryPolicy.{field}' failed to satisfy constraint: Member must have value greater than or equal to {min}"
             ))),
-            Some(v) if v > max => Err(Error::Validation(format!(
+            Some(v) if v > max => Err(validation(format!(
                 "1 validation error detected: Value '{v}' at 'targets.{index}.member.retryPolicy.{field}' failed to satisfy constraint: Member must have value less than or equal to {max}"
             ))),
             Some(v) => Ok(u32::try_from(v).unwrap_or(default)),

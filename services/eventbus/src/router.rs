@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::delivery::{Routed, fan_out, unreadable};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 /// What every bus's router shares.
 #[derive(Debug, Clone)]
@@ -98,7 +98,7 @@ impl Router {
     async fn route(&self, bus: &str, message: jetstream::Message) {
         match self.deliver(bus, &message).await {
             Ok(_) => {}
-            Err(e @ Error::InvalidArgument { .. }) => {
+            Err(e) if e.kind() == ErrorKind::InvalidArgument => {
                 tracing::warn!(%bus, error = %e, "an unreadable event on the bus stream was skipped");
             }
             Err(e) => {

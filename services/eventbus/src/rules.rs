@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::arn::Arns;
 use crate::buses::{encode, page};
 use crate::catalog::Catalog;
-use crate::error::{Error, unavailable};
+use crate::error::{Error, unavailable, validation};
 use crate::targets::Target;
 
 /// Whether a rule routes events.
@@ -30,7 +30,7 @@ impl RuleState {
         match text {
             "" | "ENABLED" => Ok(Self::Enabled),
             "DISABLED" => Ok(Self::Disabled),
-            other => Err(Error::Validation(format!(
+            other => Err(validation(format!(
                 "1 validation error detected: Value '{other}' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED]"
             ))),
         }
@@ -66,12 +66,12 @@ pub fn validate_name(value: &str, field: &str) -> Result<(), Error> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
     {
-        return Err(Error::Validation(format!(
+        return Err(validation(format!(
             "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+"
         )));
     }
     if value.len() > 64 {
-        return Err(Error::Validation(format!(
+        return Err(validation(format!(
             "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must have length less than or equal to 64"
         )));
     }
@@ -79,7 +79,7 @@ pub fn validate_name(value: &str, field: &str) -> Result<(), Error> {
 }
 
 pub fn rule_not_found(bus: &str, rule: &str) -> Error {
-    Error::NotFound(format!("Rule {rule} does not exist on EventBus {bus}."))
+    Error::not_found(format!("Rule {rule} does not exist on EventBus {bus}."))
 }
 
 /// The limit message EventBridge uses for rules per bus and targets per rule.
@@ -117,7 +117,7 @@ impl Rules {
         if self.catalog.has_bus(bus) {
             Ok(())
         } else {
-            Err(Error::NotFound(format!("Event bus {bus} does not exist.")))
+            Err(Error::not_found(format!("Event bus {bus} does not exist.")))
         }
     }
 
@@ -132,11 +132,11 @@ impl Rules {
     ) -> Result<String, Error> {
         validate_name(name, "name")?;
         if event_pattern.is_empty() {
-            return Err(Error::Validation(
-                "Parameter(s) EventPattern or ScheduleExpression must be specified.".into(),
+            return Err(validation(
+                "Parameter(s) EventPattern or ScheduleExpression must be specified.",
             ));
         }
-        EventPattern::parse(event_pattern).map_err(|e| Error::Validation(e.to_string()))?;
+        EventPattern::parse(event_pattern).map_err(|e| validation(e.to_string()))?;
         self.require_bus(bus)?;
         let arn = self.arns.rule(bus, name);
         let (arn_out, pattern, description) = (
@@ -192,17 +192,17 @@ impl Rules {
             return Ok(());
         };
         let rule: RuleRecord = serde_json::from_slice(&entry.value)
-            .map_err(|e| Error::Internal(format!("unreadable rule record: {e}")))?;
+            .map_err(|e| Error::internal(format!("unreadable rule record: {e}")))?;
         if !rule.targets.is_empty() && !force {
-            return Err(Error::FailedPrecondition(
-                "Rule can't be deleted since it has targets.".into(),
+            return Err(Error::failed_precondition(
+                "Rule can't be deleted since it has targets.",
             ));
         }
         self.catalog
             .kv()
             .delete_expect_revision(&key, Some(entry.revision))
             .await
-            .map_err(|e| Error::Conflict(format!("the rule changed while deleting it: {e}")))?;
+            .map_err(|e| Error::conflict(format!("the rule changed while deleting it: {e}")))?;
         let mut changes = self.catalog.changes();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             while self.catalog.rule(bus, name).is_some() {
@@ -273,12 +273,12 @@ impl Rules {
             let existing = match &entry {
                 Some(e) => Some(
                     serde_json::from_slice::<RuleRecord>(&e.value)
-                        .map_err(|e| Error::Internal(format!("unreadable rule record: {e}")))?,
+                        .map_err(|e| Error::internal(format!("unreadable rule record: {e}")))?,
                 ),
                 None => None,
             };
             if existing.is_none() && self.catalog.rules(bus).rules.len() >= self.max_rules {
-                return Err(Error::LimitExceeded(LIMIT_EXCEEDED.into()));
+                return Err(Error::limit_exceeded(LIMIT_EXCEEDED));
             }
             let record = change(existing)?;
             let written = match &entry {
@@ -299,7 +299,7 @@ impl Rules {
                 Err(e) => tracing::debug!(error = %e, "rule changed concurrently; retrying"),
             }
         }
-        Err(Error::Conflict(format!(
+        Err(Error::conflict(format!(
             "rule {name} keeps changing concurrently; try again"
         )))
     }

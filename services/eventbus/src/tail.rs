@@ -32,14 +32,14 @@ pub async fn start(
     let stream = js
         .get_stream(&stream_name)
         .await
-        .map_err(|e| Error::Unavailable(format!("cannot open stream {stream_name}: {e}")))?;
+        .map_err(|e| Error::unavailable(format!("cannot open stream {stream_name}: {e}")))?;
     let deliver_policy = match start {
         TailStart::New => DeliverPolicy::New,
         TailStart::Beginning => DeliverPolicy::All,
         TailStart::Since(start_time) => DeliverPolicy::ByStartTime { start_time },
         TailStart::Last(n) => {
             let info = stream.get_info().await.map_err(|e| {
-                Error::Unavailable(format!("cannot read stream {stream_name}: {e}"))
+                Error::unavailable(format!("cannot read stream {stream_name}: {e}"))
             })?;
             let last = info.state.last_sequence;
             let first = info
@@ -62,11 +62,11 @@ pub async fn start(
             ..Default::default()
         })
         .await
-        .map_err(|e| Error::Unavailable(format!("cannot follow stream {stream_name}: {e}")))?;
+        .map_err(|e| Error::unavailable(format!("cannot follow stream {stream_name}: {e}")))?;
     let mut messages = consumer
         .messages()
         .await
-        .map_err(|e| Error::Unavailable(format!("cannot follow stream {stream_name}: {e}")))?;
+        .map_err(|e| Error::unavailable(format!("cannot follow stream {stream_name}: {e}")))?;
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         loop {

@@ -4,11 +4,12 @@
 
 use groundwork_bus::names;
 use groundwork_events::envelope::bus_name_from;
+use groundwork_events::redact::redact_target_arn;
 use groundwork_events::transform::{InputTransformer, TargetInput, TransformError};
 use serde::{Deserialize, Serialize};
 
 use crate::buses::page;
-use crate::error::Error;
+use crate::error::{Error, validation};
 use crate::retry::RetryPolicy;
 use crate::rules::{LIMIT_EXCEEDED, Rules, rule_not_found, validate_name};
 
@@ -62,37 +63,24 @@ impl TargetKind {
                 Ok(uri) if uri.host().is_some() => Ok(Self::Webhook {
                     url: arn.to_owned(),
                 }),
-                _ => Err(format!("'{}' is not a valid URL", redact_url(arn))),
+                _ => Err(format!("'{}' is not a valid URL", redact_target_arn(arn))),
             };
         }
         if arn.starts_with("arn:") && arn.contains(":event-bus/") {
             return bus_name_from(arn)
                 .map(|bus| Self::Bus { bus })
-                .ok_or_else(|| format!("'{arn}' is not a valid event bus ARN"));
+                .ok_or_else(|| {
+                    format!("'{}' is not a valid event bus ARN", redact_target_arn(arn))
+                });
         }
         Err(format!(
             "Target ARN '{}' is not supported: use nats:<subject>, an http(s):// webhook URL or an event bus ARN",
-            redact_url(arn)
+            redact_target_arn(arn)
         ))
     }
 }
 
-/// A URL without its query string, fragment or user info, for logs and messages.
-pub fn redact_url(url: &str) -> String {
-    let Ok(uri) = url.parse::<http::Uri>() else {
-        return url.split(['?', '#']).next().unwrap_or_default().to_owned();
-    };
-    match (uri.scheme_str(), uri.host()) {
-        (Some(scheme), Some(host)) => {
-            let port = uri.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!("{scheme}://{host}{port}{}", uri.path())
-        }
-        _ => url.split(['?', '#']).next().unwrap_or_default().to_owned(),
-    }
-}
-
 impl Target {
-    /// The target's input, validated.
     /// Whether the target receives the whole event (no `Input`, `InputPath` or
     /// `InputTransformer`).
     pub fn takes_whole_event(&self) -> bool {
@@ -108,13 +96,10 @@ impl Target {
         )
     }
 
-    /// The ARN as shown in logs and dead letters (webhook queries removed).
+    /// The ARN as shown in logs, dead letters and errors: a webhook URL as its scheme,
+    /// host and port only (its path and query may hold a token).
     pub fn display_arn(&self) -> String {
-        if self.arn.starts_with("http") {
-            redact_url(&self.arn)
-        } else {
-            self.arn.clone()
-        }
+        redact_target_arn(&self.arn)
     }
 }
 
@@ -136,16 +121,14 @@ pub async fn put_targets(
 ) -> Result<Vec<FailedEntry>, Error> {
     validate_name(rule, "rule")?;
     if targets.is_empty() || targets.len() > 10 {
-        return Err(Error::Validation(format!(
+        return Err(validation(format!(
             "1 validation error detected: Value at 'targets' failed to satisfy constraint: Member must have length between 1 and 10 (got {})",
             targets.len()
         )));
     }
     for (i, target) in targets.iter().enumerate() {
         validate_name(&target.id, &format!("targets.{}.member.id", i + 1))?;
-        target
-            .input()
-            .map_err(|e| Error::Validation(e.to_string()))?;
+        target.input().map_err(|e| validation(e.to_string()))?;
     }
     let mut failed = Vec::new();
     let mut accepted = Vec::new();
@@ -179,7 +162,7 @@ pub async fn put_targets(
                     }
                 }
                 if record.targets.len() > MAX_TARGETS_PER_RULE {
-                    return Err(Error::LimitExceeded(LIMIT_EXCEEDED.into()));
+                    return Err(Error::limit_exceeded(LIMIT_EXCEEDED));
                 }
                 Ok(record)
             })
@@ -196,8 +179,8 @@ pub async fn remove_targets(
     ids: &[String],
 ) -> Result<Vec<FailedEntry>, Error> {
     if ids.is_empty() {
-        return Err(Error::Validation(
-            "1 validation error detected: Value at 'ids' failed to satisfy constraint: Member must have length greater than or equal to 1".into(),
+        return Err(validation(
+            "1 validation error detected: Value at 'ids' failed to satisfy constraint: Member must have length greater than or equal to 1",
         ));
     }
     rules
@@ -251,11 +234,28 @@ mod tests {
     }
 
     #[test]
-    fn webhook_urls_are_shown_without_secrets() {
+    fn webhook_arns_are_shown_without_path_query_or_user_info() {
+        let target = |arn: &str| Target {
+            id: "t".into(),
+            arn: arn.into(),
+            input: None,
+            input_path: None,
+            input_transformer: None,
+            retry_policy: RetryPolicy::default(),
+            http_timeout_ms: None,
+        };
         assert_eq!(
-            redact_url("https://user:pw@example.com:8443/hook?token=s3cret#x"),
-            "https://example.com:8443/hook"
+            target("https://user:pw@example.com:8443/services/T0/s3cret?token=s3cret#x")
+                .display_arn(),
+            "https://example.com:8443/..."
         );
-        assert!(!redact_url("not a url?token=s3cret").contains("s3cret"));
+        assert_eq!(
+            target("nats:orders.created").display_arn(),
+            "nats:orders.created"
+        );
+        let err = TargetKind::parse("ftp://u:s3cret@example.com/s3cret?s3cret").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
+        let err = TargetKind::parse("https://example.com/s3cret x").unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
     }
 }

@@ -1,11 +1,12 @@
 //! Webhook targets: an HTTP(S) POST of the target input as JSON. 2xx means delivered;
 //! 429, 5xx, timeouts and connection failures are worth retrying; any other answer is
-//! not. TLS is rustls with the ring provider (the workspace's one TLS stack). URLs are
-//! logged without their query string.
+//! not. TLS is rustls with the ring provider (the workspace's one TLS stack). A URL
+//! appears in messages only as [`redact_url`] shows it: its path and query may hold a token.
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use groundwork_events::redact::redact_url;
 use http_body_util::Full;
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
 use hyper_util::client::legacy::Client;
@@ -14,7 +15,6 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::deliverer::DeliveryError;
 use crate::error::Error;
-use crate::targets::redact_url;
 
 /// A pooled HTTP(S) client for webhook targets.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ impl WebhookClient {
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Internal(format!("TLS setup failed: {e}")))?;
+            .map_err(|e| Error::internal(format!("TLS setup failed: {e}")))?;
         let tls = match builder.clone().with_native_roots() {
             Ok(b) => b.with_no_client_auth(),
             Err(e) => {

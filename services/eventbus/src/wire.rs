@@ -8,7 +8,7 @@ use crate::archive::ArchiveRecord;
 use crate::arn::Arns;
 use crate::buses::BusRecord;
 use crate::dlq::DeadLetter;
-use crate::error::Error;
+use crate::error::{Error, validation};
 use crate::replay::ReplayRecord;
 use crate::retry::RetryPolicy;
 use crate::rules::RuleRecord;
@@ -29,7 +29,7 @@ pub fn timestamp(t: OffsetDateTime) -> prost_types::Timestamp {
 }
 
 pub fn ms_from(field: &str, t: Option<prost_types::Timestamp>) -> Result<i64, Error> {
-    let t = t.ok_or_else(|| Error::Validation(format!("Parameter {field} is required.")))?;
+    let t = t.ok_or_else(|| validation(format!("Parameter {field} is required.")))?;
     Ok(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
 }
 

@@ -391,7 +391,7 @@ pub async fn delete_admin(
         }
     };
     if user_arn == caller.arn {
-        return Err(Error::FailedPrecondition(format!(
+        return Err(Error::failed_precondition(format!(
             "refusing to delete {user}: the service is running with this user's credentials, and \
              deleting it would lock the service out. Run DeleteAdmin with another admin's credentials"
         )));
@@ -494,7 +494,7 @@ pub async fn delete_admin(
     if let Err(e) = iam.delete_user().user_name(user.as_str()).send().await {
         let e = AwsError::from_sdk("DeleteUser", e);
         if e.code == "DeleteConflict" {
-            return Err(Error::FailedPrecondition(format!(
+            return Err(Error::failed_precondition(format!(
                 "{e}; the user still has credentials Groundwork does not manage (signing \
                  certificates, SSH keys, service-specific credentials): remove them and retry"
             )));

@@ -114,7 +114,7 @@ mod tests {
         );
         assert!(matches!(
             judge(Err(failure("ThrottlingException")), arn),
-            Err(Error::Unavailable(_))
+            Err(e) if e.kind() == crate::error::ErrorKind::Unavailable
         ));
     }
 }

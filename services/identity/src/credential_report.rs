@@ -32,14 +32,14 @@ pub fn parse(csv: &str) -> Result<Vec<UserCredentials>, Error> {
     let mut lines = csv.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines
         .next()
-        .ok_or_else(|| Error::Internal("the credential report is empty".into()))?
+        .ok_or_else(|| Error::internal("the credential report is empty"))?
         .split(',')
         .collect();
     let column = |name: &str| {
         header
             .iter()
             .position(|h| *h == name)
-            .ok_or_else(|| Error::Internal(format!("the credential report has no `{name}` column")))
+            .ok_or_else(|| Error::internal(format!("the credential report has no `{name}` column")))
     };
     let (user, arn, password, mfa) = (
         column("user")?,
@@ -71,7 +71,7 @@ pub fn parse(csv: &str) -> Result<Vec<UserCredentials>, Error> {
             fields.splice(..=2 * k + 1, [name, full_arn]);
         }
         if fields.len() != header.len() {
-            return Err(Error::Internal(format!(
+            return Err(Error::internal(format!(
                 "a credential report row has {} fields, the header {}",
                 fields.len(),
                 header.len()
@@ -111,7 +111,7 @@ pub async fn fetch(service: &Service) -> Result<Vec<UserCredentials>, Error> {
             Ok(out) => {
                 let bytes = out.content.map(|b| b.into_inner()).unwrap_or_default();
                 let text = String::from_utf8(bytes).map_err(|e| {
-                    Error::Internal(format!("the credential report is not UTF-8: {e}"))
+                    Error::internal(format!("the credential report is not UTF-8: {e}"))
                 })?;
                 return parse(&text);
             }

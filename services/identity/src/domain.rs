@@ -271,9 +271,9 @@ mod tests {
     use super::*;
 
     fn field_of(e: Error) -> String {
-        match e {
-            Error::InvalidArgument { field, .. } => field,
-            other => panic!("not InvalidArgument: {other}"),
+        match e.field() {
+            Some(field) => field.to_owned(),
+            None => panic!("not InvalidArgument: {e}"),
         }
     }
 

@@ -110,5 +110,5 @@ pub async fn serve(
     if let Err(e) = client.drain().await {
         tracing::debug!(error = %e, "draining the NATS connection");
     }
-    served.map_err(|e| Error::Internal(e.to_string()))
+    served.map_err(|e| Error::internal(e.to_string()))
 }

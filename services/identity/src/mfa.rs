@@ -11,7 +11,7 @@ use groundwork_events::catalog::{MfaDeviceEnabled, MfaEnrollmentStarted};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use crate::domain::{AuthenticationCode, DeviceName, Outcome, SerialNumber, UserName};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::qr;
 use crate::service::{Service, partition_of};
 
@@ -56,7 +56,7 @@ async fn user_exists(service: &Service, user: &UserName) -> Result<(), Error> {
         Err(e) => {
             let e = AwsError::from_sdk("GetUser", e);
             if e.kind == AwsErrorKind::NotFound {
-                Err(Error::NotFound(format!(
+                Err(Error::not_found(format!(
                     "there is no IAM user {user}; create it first with EnsureAdmin"
                 )))
             } else {
@@ -93,14 +93,14 @@ pub async fn start(
         .await?;
     user_exists(service, &user).await?;
     if let Some(serial) = enabled_devices(service, &user).await?.into_iter().next() {
-        return Err(Error::FailedPrecondition(format!(
+        return Err(Error::failed_precondition(format!(
             "{user} already has the MFA device {serial} enabled; deactivate it first to enroll \
              another"
         )));
     }
     let serial = SerialNumber::for_device(partition_of(&caller.arn), &caller.account, &device);
     let created = match create_device(service, &device).await {
-        Err(Error::AlreadyExists(_)) => {
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
             // An enrollment that was started and never completed: its seed was shown once
             // and is gone, so the device is useless. Replace it, unless someone uses it.
             let assigned = virtual_mfa_devices(
@@ -109,7 +109,7 @@ pub async fn start(
             )
             .await?;
             if assigned.iter().any(|d| d.serial_number == serial.as_str()) {
-                return Err(Error::FailedPrecondition(format!(
+                return Err(Error::failed_precondition(format!(
                     "the MFA device {serial} is assigned to another user; choose another \
                      device_name"
                 )));
@@ -127,7 +127,7 @@ pub async fn start(
         other => other?,
     };
     let serial = SerialNumber::parse("serial_number", &created.serial_number).map_err(|_| {
-        Error::Internal(format!(
+        Error::internal(format!(
             "IAM returned an unexpected serial number {}",
             created.serial_number
         ))
@@ -135,10 +135,10 @@ pub async fn start(
     let seed_bytes = created
         .base32_string_seed
         .map(|b| b.into_inner())
-        .ok_or_else(|| Error::Internal("IAM returned no seed for the new MFA device".into()))?;
+        .ok_or_else(|| Error::internal("IAM returned no seed for the new MFA device"))?;
     let base32_seed = SecretString::from(
         String::from_utf8(seed_bytes)
-            .map_err(|_| Error::Internal("IAM returned a seed that is not Base32 text".into()))?,
+            .map_err(|_| Error::internal("IAM returned a seed that is not Base32 text"))?,
     );
     let otpauth_uri = otpauth_uri(&user, &caller.account, base32_seed.expose_secret());
     let qr_code_png = SecretSlice::from(qr::png(otpauth_uri.expose_secret())?);
@@ -173,7 +173,7 @@ async fn create_device(
         .await
         .map_err(|e| Error::from(AwsError::from_sdk("CreateVirtualMFADevice", e)))?
         .virtual_mfa_device
-        .ok_or_else(|| Error::Internal("IAM returned no device".into()))
+        .ok_or_else(|| Error::internal("IAM returned no device"))
 }
 
 /// Enables the device with two consecutive codes.
@@ -220,10 +220,10 @@ pub async fn complete(
                 "AWS did not accept the two codes: enter two consecutive codes, waiting for the \
                  app to show a new one between them, and check the device's clock",
             ),
-            (AwsErrorKind::NotFound, _) => Error::NotFound(format!(
+            (AwsErrorKind::NotFound, _) => Error::not_found(format!(
                 "there is no MFA device {serial}; start the enrollment first ({e})"
             )),
-            (AwsErrorKind::AlreadyExists, _) => Error::FailedPrecondition(format!(
+            (AwsErrorKind::AlreadyExists, _) => Error::failed_precondition(format!(
                 "the MFA device {serial} is already enabled for another user ({e})"
             )),
             _ => e.into(),

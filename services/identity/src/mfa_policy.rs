@@ -109,7 +109,7 @@ pub async fn ensure(
     if let Err(e) = iam.get_group().group_name(group.as_str()).send().await {
         let e = AwsError::from_sdk("GetGroup", e);
         if e.kind == AwsErrorKind::NotFound {
-            return Err(Error::NotFound(format!(
+            return Err(Error::not_found(format!(
                 "there is no IAM group {group}; create it first with EnsureAdmin"
             )));
         }

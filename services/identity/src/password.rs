@@ -20,11 +20,11 @@ const MAX_LENGTH: usize = 128;
 
 /// A uniformly random index below `n` (rejection sampling, no modulo bias).
 fn random_below(n: usize) -> Result<usize, Error> {
-    let n32 = u32::try_from(n).map_err(|_| Error::Internal("alphabet too large".into()))?;
+    let n32 = u32::try_from(n).map_err(|_| Error::internal("alphabet too large"))?;
     let zone = u32::MAX - (u32::MAX % n32);
     loop {
         let r = getrandom::u32()
-            .map_err(|e| Error::Internal(format!("the OS random source failed: {e}")))?;
+            .map_err(|e| Error::internal(format!("the OS random source failed: {e}")))?;
         if r < zone {
             return Ok((r % n32) as usize);
         }
@@ -51,7 +51,7 @@ pub fn generate(policy: &PasswordPolicy) -> Result<SecretString, Error> {
         let j = random_below(i + 1)?;
         chars.swap(i, j);
     }
-    let text = String::from_utf8(chars).map_err(|e| Error::Internal(e.to_string()))?;
+    let text = String::from_utf8(chars).map_err(|e| Error::internal(e.to_string()))?;
     Ok(SecretString::from(text))
 }
 

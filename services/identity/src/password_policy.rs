@@ -199,7 +199,7 @@ mod tests {
     #[test]
     fn out_of_range_values_name_their_field() {
         let bad = |p: PasswordPolicy| match p.validate() {
-            Err(Error::InvalidArgument { field, .. }) => field,
+            Err(e) if e.field().is_some() => e.field().unwrap_or_default().to_owned(),
             other => format!("{other:?}"),
         };
         let mut p = PasswordPolicy::CIS;

@@ -16,7 +16,7 @@ const QUIET_ZONE: usize = 4;
 /// Renders `text` as a QR code PNG.
 pub fn png(text: &str) -> Result<Vec<u8>, Error> {
     let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
-        .map_err(|e| Error::Internal(format!("cannot make a QR code: {e}")))?;
+        .map_err(|e| Error::internal(format!("cannot make a QR code: {e}")))?;
     let modules = code.width();
     let colors = code.to_colors();
     let side = (modules + 2 * QUIET_ZONE) * SCALE;
@@ -32,13 +32,13 @@ pub fn png(text: &str) -> Result<Vec<u8>, Error> {
             pixels[start..start + SCALE].fill(0);
         }
     }
-    let side32 = u32::try_from(side).map_err(|e| Error::Internal(e.to_string()))?;
+    let side32 = u32::try_from(side).map_err(|e| Error::internal(e.to_string()))?;
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, side32, side32);
     encoder.set_color(png::ColorType::Grayscale);
     encoder.set_depth(png::BitDepth::Eight);
     let encode_error =
-        |e: png::EncodingError| Error::Internal(format!("cannot encode the QR code PNG: {e}"));
+        |e: png::EncodingError| Error::internal(format!("cannot encode the QR code PNG: {e}"));
     let mut writer = encoder.write_header().map_err(encode_error)?;
     writer.write_image_data(&pixels).map_err(encode_error)?;
     writer.finish().map_err(encode_error)?;

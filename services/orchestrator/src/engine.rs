@@ -27,10 +27,11 @@ use tokio::task::JoinSet;
 
 use crate::error::Error;
 use crate::graph::Graph;
-use crate::machine::{RunEvent, RunStatus, StepEvent, StepState};
+use crate::machine::{RunStatus, StepEvent, StepState};
 use crate::resource::{Resource, ResourceId};
 use crate::run::{Run, RunKind, StepRecord, now_ms};
-use crate::runner::{OneTimeSecret, StepOutcome, StepResult, StepRunner};
+use crate::runner::{OneTimeSecret, StepResult, StepRunner};
+use crate::scheduler;
 use crate::store::RunStore;
 
 /// Retry and check timings.
@@ -148,11 +149,16 @@ impl Engine {
     /// A new run, checked but neither stored nor started: its id is known, so that an
     /// apply stream can attach to its secrets before any step can produce one.
     pub fn prepare(kind: RunKind, resources: Vec<Resource>) -> Result<Run, Error> {
-        Graph::new(&resources).map_err(|e| Error::InvalidArgument {
-            field: "spec".into(),
-            reason: e.to_string(),
-        })?;
+        Graph::new(&resources).map_err(|e| Error::invalid("spec", e.to_string()))?;
         Ok(Run::new(uuid::Uuid::new_v4().to_string(), kind, resources))
+    }
+
+    /// A new apply run of `resources` that also deletes `removed` (see
+    /// [`Run::apply_with_deletions`]), checked but neither stored nor started.
+    pub fn prepare_apply(resources: Vec<Resource>, removed: Vec<Resource>) -> Result<Run, Error> {
+        let run = Run::apply_with_deletions(uuid::Uuid::new_v4().to_string(), resources, removed);
+        Graph::new(&run.resources()).map_err(|e| Error::invalid("spec", e.to_string()))?;
+        Ok(run)
     }
 
     /// Stores a prepared run and starts driving it.
@@ -164,39 +170,7 @@ impl Engine {
 
     /// `apply --resume`: failed, cancelled and waiting steps are looked at again.
     pub async fn resume(&self, id: &str) -> Result<Run, Error> {
-        let (run, _) = self
-            .inner
-            .store
-            .modify(id, |run| {
-                let mut changed = false;
-                for step in &mut run.steps {
-                    let rerun = match step.state {
-                        StepState::Failed | StepState::Cancelled | StepState::ActionRequired => {
-                            true
-                        }
-                        // A waiting step whose secrets never reached a terminal starts over.
-                        StepState::Waiting => {
-                            step.outputs.get("secrets_delivered").map(String::as_str) == Some("no")
-                        }
-                        _ => false,
-                    };
-                    if rerun
-                        && let crate::machine::Transition::To(next) =
-                            step.state.on(StepEvent::Resume)
-                    {
-                        step.state = next;
-                        step.error.clear();
-                        step.attempts = 0;
-                        changed = true;
-                    }
-                }
-                if run.status.is_terminal() || run.status == RunStatus::Waiting {
-                    changed |= run.run_event(RunEvent::Resume);
-                    run.error.clear();
-                }
-                changed
-            })
-            .await?;
+        let (run, _) = self.inner.store.modify(id, scheduler::resume).await?;
         self.drive(id);
         Ok(run)
     }
@@ -243,10 +217,7 @@ impl Engine {
                         .map(|s| s.resource.id.clone())
                         .collect();
                     for t in targets {
-                        if run.step_event(&t, StepEvent::PersonDone) {
-                            if let Some(s) = run.step_mut(&t) {
-                                s.instructions.clear();
-                            }
+                        if scheduler::person_done(run, &t) {
                             finished.push(t);
                         }
                     }
@@ -290,14 +261,6 @@ impl Engine {
     }
 }
 
-fn backoff(settings: &EngineSettings, attempts: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempts.saturating_sub(1).min(16));
-    settings
-        .backoff_base
-        .saturating_mul(factor)
-        .min(settings.backoff_max)
-}
-
 /// Publishes a run event of the catalog (source `groundwork.orchestrator`).
 async fn emit<E: CatalogEvent>(inner: &Inner, event: &E) {
     if let Some(events) = &inner.events
@@ -311,20 +274,20 @@ async fn emit<E: CatalogEvent>(inner: &Inner, event: &E) {
 /// blinked); gives up at shutdown. A macro, because the operation borrows from the caller.
 macro_rules! persist {
     ($inner:expr, $op:expr) => {{
-        let mut delay = Duration::from_millis(100);
+        let mut failures = 0u32;
         loop {
             match async { $op }.await {
                 Ok(v) => break Ok::<_, Error>(v),
-                Err(Error::Unavailable(e)) => {
+                Err(e) if e.is_retryable() => {
                     tracing::warn!(error = %e, "run store unavailable; retrying");
                     if $inner.shutdown.is_triggered() {
-                        break Err(Error::Unavailable(e));
+                        break Err(e);
                     }
+                    failures += 1;
                     tokio::select! {
                         () = $inner.shutdown.wait() => {}
-                        () = tokio::time::sleep(delay) => {}
+                        () = tokio::time::sleep(STORE_BACKOFF.jittered(failures)) => {}
                     }
-                    delay = (delay * 2).min(Duration::from_secs(2));
                 }
                 Err(e) => break Err(e),
             }
@@ -332,26 +295,16 @@ macro_rules! persist {
     }};
 }
 
+/// How the run store is retried while NATS is away: quickly, for as long as it takes.
+const STORE_BACKOFF: groundwork_kit::retry::Backoff = groundwork_kit::retry::Backoff {
+    first: Duration::from_millis(100),
+    max: Duration::from_secs(2),
+    ..groundwork_kit::retry::Backoff::FOREVER
+};
+
 async fn drive(inner: &Inner, id: &str, notify: &Notify) -> Result<(), Error> {
     // Steps left RUNNING belong to a process that is gone: run them again.
-    persist!(inner, {
-        inner
-            .store
-            .modify(id, |run| {
-                let running: Vec<ResourceId> = run
-                    .steps
-                    .iter()
-                    .filter(|s| s.state == StepState::Running)
-                    .map(|s| s.resource.id.clone())
-                    .collect();
-                let mut changed = false;
-                for r in running {
-                    changed |= run.step_event(&r, StepEvent::Resume);
-                }
-                changed
-            })
-            .await
-    })?;
+    persist!(inner, inner.store.modify(id, scheduler::recover).await)?;
 
     let mut inflight: JoinSet<(ResourceId, StepResult)> = JoinSet::new();
     // The steps whose call this task has in flight.
@@ -367,64 +320,20 @@ async fn drive(inner: &Inner, id: &str, notify: &Notify) -> Result<(), Error> {
                 .store
                 .get(id)
                 .await?
-                .ok_or_else(|| Error::NotFound(format!("no run {id}")))
+                .ok_or_else(|| Error::not_found(format!("no run {id}")))
         })?;
-        if run.status.is_terminal() && inflight.is_empty() {
+        if scheduler::is_over(&run, inflight.len()) {
             return Ok(());
         }
         let before = run.clone();
-        let graph = Graph::new(&run.resources()).map_err(|e| Error::Internal(e.to_string()))?;
+        let graph = Graph::new(&run.resources()).map_err(|e| Error::internal(e.to_string()))?;
 
         // Start the run, cancel what cannot run, start what is ready.
         let now = now_ms();
         let (run, _) = persist!(inner, {
             inner
                 .store
-                .modify(id, |run| {
-                    let mut changed = false;
-                    if run.status == RunStatus::Pending {
-                        changed |= run.run_event(RunEvent::Start);
-                    }
-                    if run.status.is_terminal() {
-                        return changed;
-                    }
-                    let bad: BTreeSet<ResourceId> = run
-                        .steps
-                        .iter()
-                        .filter(|s| matches!(s.state, StepState::Failed | StepState::Cancelled))
-                        .map(|s| s.resource.id.clone())
-                        .collect();
-                    let blocked: Vec<ResourceId> = run
-                        .steps
-                        .iter()
-                        .filter(|s| matches!(s.state, StepState::Pending | StepState::Backoff))
-                        .filter(|s| deps(&graph, run.kind, &s.resource.id).any(|d| bad.contains(d)))
-                        .map(|s| s.resource.id.clone())
-                        .collect();
-                    for b in blocked {
-                        changed |= run.step_event(&b, StepEvent::DependencyFailed);
-                    }
-                    let ready: Vec<ResourceId> = run
-                        .steps
-                        .iter()
-                        .filter(|s| {
-                            s.state == StepState::Pending
-                                || (s.state == StepState::Backoff && s.not_before_ms <= now)
-                        })
-                        .filter(|s| {
-                            deps(&graph, run.kind, &s.resource.id)
-                                .all(|d| run.step(d).is_some_and(|x| x.state.lets_dependents_run()))
-                        })
-                        .map(|s| s.resource.id.clone())
-                        .collect();
-                    for r in ready {
-                        changed |= run.step_event(&r, StepEvent::Start);
-                    }
-                    if let Some(event) = run.derived_event() {
-                        changed |= run.run_event(event);
-                    }
-                    changed
-                })
+                .modify(id, |run| scheduler::advance(run, &graph, now))
                 .await
         })?;
 
@@ -444,12 +353,13 @@ async fn drive(inner: &Inner, id: &str, notify: &Notify) -> Result<(), Error> {
         }
 
         // Launch the calls of steps now RUNNING that are not in flight here.
-        for step in run.steps.iter().filter(|s| s.state == StepState::Running) {
-            if !running_here.insert(step.resource.id.clone()) {
-                continue;
-            }
+        let launch: Vec<StepRecord> = scheduler::to_launch(&run, &running_here)
+            .into_iter()
+            .cloned()
+            .collect();
+        for step in launch {
+            running_here.insert(step.resource.id.clone());
             let runner = inner.runner.clone();
-            let step = step.clone();
             let snapshot = run.clone();
             let kind = run.kind;
             inflight.spawn(async move {
@@ -458,20 +368,11 @@ async fn drive(inner: &Inner, id: &str, notify: &Notify) -> Result<(), Error> {
             });
         }
 
-        if run.status.is_terminal() && inflight.is_empty() {
+        if scheduler::is_over(&run, inflight.len()) {
             return Ok(());
         }
 
-        let next_backoff = run
-            .steps
-            .iter()
-            .filter(|s| s.state == StepState::Backoff)
-            .map(|s| s.not_before_ms)
-            .min();
-        let sleep_for = match next_backoff {
-            Some(at) => Duration::from_millis(at.saturating_sub(now_ms()).max(0) as u64),
-            None => Duration::from_secs(3600),
-        };
+        let sleep_for = scheduler::next_due(&run, now_ms()).unwrap_or(Duration::from_secs(3600));
         tokio::select! {
             () = inner.shutdown.wait() => {
                 inflight.abort_all();
@@ -493,17 +394,6 @@ async fn drive(inner: &Inner, id: &str, notify: &Notify) -> Result<(), Error> {
     }
 }
 
-fn deps<'a>(
-    graph: &'a Graph,
-    kind: RunKind,
-    id: &ResourceId,
-) -> Box<dyn Iterator<Item = &'a ResourceId> + 'a> {
-    match kind {
-        RunKind::Apply => Box::new(graph.dependencies(id).collect::<Vec<_>>().into_iter()),
-        RunKind::Destroy => Box::new(graph.dependents(id).into_iter()),
-    }
-}
-
 async fn record(
     inner: &Inner,
     run: &Run,
@@ -516,67 +406,12 @@ async fn record(
         Some(inner.secrets.deliver(&run.id, result.secrets))
     };
     let outcome = result.outcome;
-    let max = inner.settings.max_attempts;
-    let settings = inner.settings.clone();
+    let settings = &inner.settings;
     let (after, changed) = persist!(inner, {
         inner
             .store
             .modify(&run.id, |run| {
-                let attempts = run.step(step_id).map(|s| s.attempts).unwrap_or(0);
-                let event = match &outcome {
-                    StepOutcome::Done { .. } => StepEvent::Succeed,
-                    StepOutcome::NeedPerson { .. } => StepEvent::NeedPerson,
-                    StepOutcome::NeedAttention { .. } => StepEvent::NeedAttention,
-                    StepOutcome::Failed {
-                        retryable: true, ..
-                    } if attempts < max => StepEvent::AttemptFailed,
-                    StepOutcome::Failed { .. } => StepEvent::GiveUp,
-                };
-                if !run.step_event(step_id, event) {
-                    return false;
-                }
-                let Some(step) = run.step_mut(step_id) else {
-                    return false;
-                };
-                match &outcome {
-                    StepOutcome::Done { outcome, outputs } => {
-                        step.outcome = outcome.clone();
-                        step.outputs.extend(outputs.clone());
-                        step.error.clear();
-                        step.instructions.clear();
-                    }
-                    StepOutcome::NeedPerson {
-                        instructions,
-                        outputs,
-                    } => {
-                        step.outputs.extend(outputs.clone());
-                        step.instructions = instructions.clone();
-                        step.error.clear();
-                    }
-                    StepOutcome::NeedAttention { instructions } => {
-                        step.instructions = instructions.clone();
-                    }
-                    StepOutcome::Failed { error, .. } => {
-                        step.error = error.clone();
-                        step.not_before_ms =
-                            now_ms() + backoff(&settings, step.attempts).as_millis() as i64;
-                    }
-                }
-                if let Some(d) = delivered {
-                    step.outputs.insert(
-                        "secrets_delivered".into(),
-                        if d { "yes" } else { "no" }.into(),
-                    );
-                }
-                if event == StepEvent::GiveUp {
-                    run.error = format!(
-                        "step {step_id} failed: {}",
-                        run.step(step_id)
-                            .map(|s| s.error.clone())
-                            .unwrap_or_default()
-                    );
-                }
-                true
+                scheduler::record(run, step_id, &outcome, delivered, settings, now_ms()).is_some()
             })
             .await
     })?;
@@ -624,13 +459,7 @@ async fn step_succeeded(inner: &Inner, run: &Run, step_id: &ResourceId) {
 async fn settle(inner: &Inner, _run: &Run) -> Result<(), Error> {
     let before = _run.status;
     let (after, changed) = persist!(inner, {
-        inner
-            .store
-            .modify(&_run.id, |run| match run.derived_event() {
-                Some(e) => run.run_event(e),
-                None => false,
-            })
-            .await
+        inner.store.modify(&_run.id, scheduler::settle).await
     })?;
     if changed && after.status != before {
         announce(inner, &after).await;
@@ -679,7 +508,7 @@ async fn finish(inner: &Inner, run: &Run) {
 
 /// Checks WAITING steps read-only; those a person finished move on.
 async fn recheck(inner: &Inner, run: &Run) -> Result<(), Error> {
-    for step in run.steps.iter().filter(|s| s.state == StepState::Waiting) {
+    for step in scheduler::to_recheck(run) {
         match inner.runner.is_done(step).await {
             Ok(true) => {
                 let id = step.resource.id.clone();
@@ -700,23 +529,4 @@ async fn recheck(inner: &Inner, run: &Run) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let s = EngineSettings {
-            backoff_base: Duration::from_millis(100),
-            backoff_max: Duration::from_millis(500),
-            ..EngineSettings::default()
-        };
-        assert_eq!(backoff(&s, 1), Duration::from_millis(100));
-        assert_eq!(backoff(&s, 2), Duration::from_millis(200));
-        assert_eq!(backoff(&s, 3), Duration::from_millis(400));
-        assert_eq!(backoff(&s, 4), Duration::from_millis(500));
-        assert_eq!(backoff(&s, 40), Duration::from_millis(500));
-    }
 }

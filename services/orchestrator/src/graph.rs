@@ -110,13 +110,12 @@ impl Graph {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::resource::{Kind, resources};
+    use crate::resource::{Desired, Topic, resources};
 
     fn res(id: &str, deps: &[&str]) -> Resource {
         Resource {
             id: ResourceId(id.into()),
-            kind: Kind::Topic,
-            fields: Default::default(),
+            desired: Desired::Topic(Topic { name: id.into() }),
             depends_on: deps.iter().map(|d| ResourceId((*d).into())).collect(),
         }
     }

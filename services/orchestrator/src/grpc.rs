@@ -11,11 +11,11 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::engine::Engine;
-use crate::error::Error;
+use crate::error::{Error, invalid_spec};
 use crate::machine::{RunStatus, StepState};
 use crate::plan::{Action, Plan, diff};
 use crate::resource::{Kind, Resource, resources};
-use crate::run::{Run, RunKind};
+use crate::run::{self, Run, RunKind};
 use crate::runner::OneTimeSecret;
 use crate::spec::{self, Spec, SpecError, SpecProblem};
 
@@ -37,7 +37,7 @@ impl OrchestratorApi {
 fn planned(spec: &Spec) -> Vec<Resource> {
     resources(spec)
         .into_iter()
-        .filter(|r| r.kind != Kind::ConsoleStep)
+        .filter(|r| r.kind() != Kind::ConsoleStep)
         .collect()
 }
 
@@ -123,7 +123,7 @@ pub fn run_to_pb(run: &Run) -> pb::SetupRun {
             .iter()
             .map(|s| pb::SetupStep {
                 resource: s.resource.id.0.clone(),
-                kind: s.resource.kind.as_str().into(),
+                kind: s.resource.kind().as_str().into(),
                 state: state(s.state) as i32,
                 attempts: s.attempts,
                 outcome: s.outcome.clone(),
@@ -192,13 +192,23 @@ impl OrchestratorApi {
     }
 
     /// The spec, checked offline and against the account; nothing is changed.
+    /// What earlier applies made that left the spec and that Destroy would remove: an
+    /// apply deletes it, as the plan says.
+    async fn removed(&self, desired: &[Resource]) -> Result<Vec<Resource>, Error> {
+        let runs = self.engine.store().list().await?;
+        Ok(run::managed(&runs)
+            .into_iter()
+            .filter(|r| r.kind().destroyable() && !desired.iter().any(|d| d.id == r.id))
+            .collect())
+    }
+
     async fn checked(&self, text: &str) -> Result<Spec, Error> {
-        let spec = spec::parse(text)?;
+        let spec = spec::parse(text).map_err(invalid_spec)?;
         let problems = self.live_problems(&spec, text).await?;
         if problems.is_empty() {
             Ok(spec)
         } else {
-            Err(Error::InvalidSpec(SpecError { problems }))
+            Err(invalid_spec(SpecError { problems }))
         }
     }
 
@@ -291,8 +301,10 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
     ) -> Result<Response<pb::PlanSpecResponse>, Status> {
         let spec = self.checked(&request.get_ref().spec_toml).await?;
         let desired = planned(&spec);
-        let live = self.engine.runner().read_live(&desired).await?;
-        Ok(Response::new(plan_to_pb(&diff(&desired, &live, &[]))))
+        let removed = self.removed(&desired).await?;
+        let read: Vec<Resource> = desired.iter().chain(&removed).cloned().collect();
+        let live = self.engine.runner().read_live(&read).await?;
+        Ok(Response::new(plan_to_pb(&diff(&desired, &live, &removed))))
     }
 
     type ApplySpecStream = RunStream;
@@ -310,7 +322,9 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
             return Ok(Response::new(stream));
         }
         let spec = self.checked(&req.spec_toml).await?;
-        let run = Engine::prepare(RunKind::Apply, resources(&spec))?;
+        let desired = resources(&spec);
+        let removed = self.removed(&desired).await?;
+        let run = Engine::prepare_apply(desired, removed)?;
         // Attach to the run's secrets before it starts: the admin step's initial password
         // may come back before a later attach, and would then reach nobody.
         let stream = self.follow(&run.id, true).await?;
@@ -325,7 +339,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         &self,
         request: Request<pb::DestroySpecRequest>,
     ) -> Result<Response<Self::DestroySpecStream>, Status> {
-        let spec = spec::parse(&request.get_ref().spec_toml).map_err(Error::from)?;
+        let spec = spec::parse(&request.get_ref().spec_toml).map_err(invalid_spec)?;
         // The account password policy is removed only when an apply of ours created it;
         // one that was there before stays as it is.
         let runs = self.engine.store().list().await?;
@@ -333,7 +347,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
             r.kind == RunKind::Apply
                 && r.steps
                     .iter()
-                    .any(|s| s.resource.kind == Kind::PasswordPolicy && s.outcome == "created")
+                    .any(|s| s.resource.kind() == Kind::PasswordPolicy && s.outcome == "created")
         });
         let run = self
             .engine
@@ -342,7 +356,8 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
                 resources(&spec)
                     .into_iter()
                     .filter(|r| {
-                        r.kind.destroyable() || (policy_is_ours && r.kind == Kind::PasswordPolicy)
+                        r.kind().destroyable()
+                            || (policy_is_ours && r.kind() == Kind::PasswordPolicy)
                     })
                     .collect(),
             )
@@ -359,7 +374,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
     ) -> Result<Response<Self::WatchRunStream>, Status> {
         let id = &request.get_ref().run_id;
         if self.engine.store().get(id).await?.is_none() {
-            return Err(Error::NotFound(format!("no run {id}")).into());
+            return Err(Error::not_found(format!("no run {id}")).into());
         }
         Ok(Response::new(self.follow(id, false).await?))
     }
@@ -371,7 +386,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         let id = &request.get_ref().run_id;
         match self.engine.store().get(id).await? {
             Some((run, _)) => Ok(Response::new(run_to_pb(&run))),
-            None => Err(Error::NotFound(format!("no run {id}")).into()),
+            None => Err(Error::not_found(format!("no run {id}")).into()),
         }
     }
 
@@ -394,7 +409,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         request: Request<pb::DrawDiagramRequest>,
     ) -> Result<Response<pb::DrawDiagramResponse>, Status> {
         let req = request.get_ref();
-        let spec = spec::parse(&req.spec_toml).map_err(Error::from)?;
+        let spec = spec::parse(&req.spec_toml).map_err(invalid_spec)?;
         let live = if req.include_live {
             Some(self.engine.runner().read_live(&planned(&spec)).await?)
         } else {

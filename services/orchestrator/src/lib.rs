@@ -2,37 +2,38 @@
 //! the services that can wait for a person, resume after a crash, and be watched.
 //!
 //! Layout (pure core first, I/O at the edge):
-//! - [`spec`]: the document, its validated scalars, offline validation with TOML paths.
-//! - [`resource`]: a spec as a flat list of resources with desired fields and dependencies.
+//! - [`spec`], [`resource`], [`diagram`]: re-exported from `groundwork-spec` (the document,
+//!   its validation, its resources, its diagrams), which the CLI uses without this crate.
 //! - [`graph`]: the step graph (independent steps in parallel, destroy in reverse).
 //! - [`machine`]: the step and run state machines as explicit transition tables.
 //! - [`plan`]: the diff of desired and live fields (create, update, unchanged, delete).
-//! - [`diagram`]: the conceptual and logical architecture in Mermaid.
 //! - [`run`]: a run as stored in KV `orchestrator-runs` (no secrets).
 //! - [`store`]: the KV store, changed only by compare-and-set.
-//! - [`runner`]: what a step needs from the outside world; [`services`] does it over gRPC.
-//! - [`engine`]: drives runs (parallel steps, retries with backoff, waiting, resuming).
+//! - [`runner`]: what a step needs from the outside world; [`services`] does it over gRPC,
+//!   with one module per resource kind (`resources/`, one `Managed` trait) and the clients
+//!   and the retryable decision in [`clients`].
+//! - [`scheduler`]: the engine's decisions as pure functions of (run, graph, now).
+//! - [`engine`]: drives runs: persists the scheduler's decisions and launches the calls.
 //! - [`resume`]: waiting steps finished by `MFA Device Enabled` / `Subscription Confirmed`.
 //! - [`grpc`]: the `groundwork.v1.Orchestrator` service.
 //! - [`settings`], [`error`].
 //!
 //! [`serve`] runs it all until shutdown; `main.rs` only wires flags and signals to it.
 
-pub mod diagram;
+pub mod clients;
 pub mod engine;
 pub mod error;
 pub mod graph;
 pub mod grpc;
 pub mod machine;
-mod notifications;
 pub mod plan;
-pub mod resource;
+mod resources;
 pub mod resume;
 pub mod run;
 pub mod runner;
+pub mod scheduler;
 pub mod services;
 pub mod settings;
-pub mod spec;
 pub mod store;
 
 use std::sync::Arc;
@@ -46,6 +47,8 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 pub use error::Error;
+pub use groundwork_spec as spec;
+pub use groundwork_spec::{diagram, resource};
 pub use settings::Settings;
 
 /// The source of the orchestrator's events.
@@ -141,5 +144,5 @@ pub async fn serve(
     if let Err(e) = client.drain().await {
         tracing::debug!(error = %e, "draining the NATS connection");
     }
-    served.map_err(|e| Error::Internal(e.to_string()))
+    served.map_err(|e| Error::internal(e.to_string()))
 }

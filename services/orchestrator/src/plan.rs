@@ -2,12 +2,10 @@
 //! differ, leave it unchanged, or delete it (it was applied before and left the spec).
 //! A pure comparison of desired fields with the live fields the services read.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::resource::{Fields, Kind, Resource, ResourceId};
+use crate::resource::{Kind, Resource, ResourceId};
 
 /// What an apply does to one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,9 +62,7 @@ impl Plan {
     }
 }
 
-/// What the services report: the live fields of each resource that exists. A resource
-/// absent from the map does not exist.
-pub type LiveState = BTreeMap<ResourceId, Fields>;
+pub use crate::resource::LiveState;
 
 /// Compares `desired` with `live`. `previously_applied` are resources an earlier apply
 /// created: those that exist live but left the spec are planned for deletion.
@@ -76,32 +72,32 @@ pub fn diff(desired: &[Resource], live: &LiveState, previously_applied: &[Resour
         .map(|r| match live.get(&r.id) {
             None => ResourceChange {
                 id: r.id.clone(),
-                kind: r.kind,
+                kind: r.kind(),
                 action: Action::Create,
                 fields: r
-                    .fields
-                    .iter()
+                    .fields()
+                    .into_iter()
                     .map(|(k, v)| FieldChange {
-                        field: k.clone(),
+                        field: k,
                         before: None,
-                        after: Some(v.clone()),
+                        after: Some(v),
                     })
                     .collect(),
             },
             Some(fields) => {
                 let differing: Vec<FieldChange> = r
-                    .fields
-                    .iter()
-                    .filter(|(k, v)| fields.get(*k) != Some(*v))
+                    .fields()
+                    .into_iter()
+                    .filter(|(k, v)| fields.get(k) != Some(v))
                     .map(|(k, v)| FieldChange {
-                        field: k.clone(),
-                        before: fields.get(k).cloned(),
-                        after: Some(v.clone()),
+                        before: fields.get(&k).cloned(),
+                        field: k,
+                        after: Some(v),
                     })
                     .collect();
                 ResourceChange {
                     id: r.id.clone(),
-                    kind: r.kind,
+                    kind: r.kind(),
                     action: if differing.is_empty() {
                         Action::Unchanged
                     } else {
@@ -114,10 +110,10 @@ pub fn diff(desired: &[Resource], live: &LiveState, previously_applied: &[Resour
         .collect();
     for old in previously_applied {
         let still_wanted = desired.iter().any(|r| r.id == old.id);
-        if !still_wanted && old.kind.destroyable() && live.contains_key(&old.id) {
+        if !still_wanted && old.kind().destroyable() && live.contains_key(&old.id) {
             changes.push(ResourceChange {
                 id: old.id.clone(),
-                kind: old.kind,
+                kind: old.kind(),
                 action: Action::Delete,
                 fields: Vec::new(),
             });
@@ -132,14 +128,31 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::resource::{Desired, Fields};
 
+    /// A budget resource: the fields given over a minimal budget.
     fn resource(id: &str, fields: Value) -> Resource {
+        let mut state = json!({
+            "name": "b", "kind": "spend", "limit_usd": "1", "thresholds_percent": [],
+            "notify_on": [], "emails": [], "sns_topic": ""
+        });
+        if let (Some(state), Value::Object(given)) = (state.as_object_mut(), fields) {
+            state.extend(given);
+        }
         Resource {
             id: ResourceId(id.into()),
-            kind: Kind::Budget,
-            fields: serde_json::from_value(fields).unwrap(),
+            desired: Desired::Budget(serde_json::from_value(state).unwrap()),
             depends_on: vec![],
         }
+    }
+
+    /// Live fields: the resource's own, changed by `fields`.
+    fn live_of(r: &Resource, fields: Value) -> Fields {
+        let mut live = r.fields();
+        if let Value::Object(given) = fields {
+            live.extend(given);
+        }
+        live
     }
 
     #[test]
@@ -150,7 +163,12 @@ mod tests {
             &[],
         );
         assert_eq!(plan.changes[0].action, Action::Create);
-        assert_eq!(plan.changes[0].fields[0].after, Some(json!("20")));
+        let limit = plan.changes[0]
+            .fields
+            .iter()
+            .find(|f| f.field == "limit_usd");
+        assert_eq!(limit.unwrap().after, Some(json!("20")));
+        assert_eq!(plan.changes[0].fields.len(), 7, "every field of a budget");
         assert!(!plan.is_noop());
     }
 
@@ -159,8 +177,10 @@ mod tests {
         let want = resource("budget/b", json!({"limit_usd": "20", "emails": ["a@x.io"]}));
         let live = LiveState::from([(
             want.id.clone(),
-            serde_json::from_value(json!({"limit_usd": "10", "emails": ["a@x.io"], "extra": 1}))
-                .unwrap(),
+            live_of(
+                &want,
+                json!({"limit_usd": "10", "emails": ["a@x.io"], "extra": 1}),
+            ),
         )]);
         let plan = diff(std::slice::from_ref(&want), &live, &[]);
         assert_eq!(plan.changes[0].action, Action::Update);
@@ -177,10 +197,7 @@ mod tests {
     #[test]
     fn equal_fields_are_unchanged_and_extra_live_fields_do_not_count() {
         let want = resource("budget/b", json!({"limit_usd": "20"}));
-        let live = LiveState::from([(
-            want.id.clone(),
-            serde_json::from_value(json!({"limit_usd": "20", "arn": "x"})).unwrap(),
-        )]);
+        let live = LiveState::from([(want.id.clone(), live_of(&want, json!({"arn": "x"})))]);
         let plan = diff(&[want], &live, &[]);
         assert!(plan.is_noop());
         assert_eq!(plan.count(Action::Unchanged), 1);

@@ -14,7 +14,6 @@ use std::time::Duration;
 use async_nats::jetstream::consumer;
 use futures::StreamExt;
 use groundwork_bus::names;
-use groundwork_events::catalog::{CatalogEvent, MfaDeviceEnabled, SubscriptionConfirmed};
 use groundwork_events::envelope::DEFAULT_BUS;
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1 as pb;
@@ -22,7 +21,6 @@ use pb::event_bus_client::EventBusClient;
 use serde_json::Value;
 
 use crate::engine::Engine;
-use crate::resource::Kind;
 use crate::run::StepRecord;
 
 /// The orchestrator's rule on the default bus.
@@ -39,30 +37,10 @@ pub fn target_arn() -> String {
     format!("nats:{}", names::ORCHESTRATOR_RESUME_TARGET)
 }
 
-/// Which waiting steps an event (an envelope as JSON) finishes.
+/// Which waiting steps an event (an envelope as JSON) finishes: the step's resource kind
+/// decides, with the event's typed detail.
 pub fn finishes(event: &Value, step: &StepRecord) -> bool {
-    let field = |k: &str| {
-        step.resource
-            .fields
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    };
-    match step.resource.kind {
-        Kind::MfaDevice => match MfaDeviceEnabled::decode(event) {
-            Some(Ok(enabled)) => enabled.user_name == field("user_name"),
-            _ => false,
-        },
-        Kind::Subscription => match SubscriptionConfirmed::decode(event) {
-            Some(Ok(confirmed)) => {
-                confirmed.endpoint == field("endpoint")
-                    && confirmed.protocol.to_ascii_lowercase() == field("protocol")
-                    && confirmed.topic_arn.rsplit(':').next() == Some(field("topic"))
-            }
-            _ => false,
-        },
-        _ => false,
-    }
+    crate::resources::finished_by(event, step)
 }
 
 /// Where the event bus's API is.
@@ -243,6 +221,7 @@ async fn consume(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use groundwork_events::catalog::{CatalogEvent, MfaDeviceEnabled, SubscriptionConfirmed};
     use groundwork_events::pattern::EventPattern;
     use serde_json::json;
 

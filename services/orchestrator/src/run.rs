@@ -2,7 +2,7 @@
 //! state, attempts, outcome, non-secret outputs and instructions, and the run's status.
 //! Secrets are not fields of these types, so they cannot be stored by accident.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -48,6 +48,9 @@ pub struct StepRecord {
     /// Unix milliseconds before which a step in BACKOFF is not retried.
     #[serde(default)]
     pub not_before_ms: i64,
+    /// In an apply: the step removes a resource that left the spec.
+    #[serde(default)]
+    pub delete: bool,
 }
 
 /// A run.
@@ -62,6 +65,34 @@ pub struct Run {
     pub error: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+}
+
+/// The resources Groundwork manages according to `runs`: made by an apply step that ran
+/// (succeeded, or waits for a person) and not removed since by a destroy run or a delete
+/// step, in the state the latest apply asked for. Ordered by id.
+pub fn managed(runs: &[Run]) -> Vec<Resource> {
+    let mut order: Vec<&Run> = runs.iter().collect();
+    order.sort_by_key(|r| r.created_at_ms);
+    let mut managed: BTreeMap<ResourceId, Resource> = BTreeMap::new();
+    for run in order {
+        for step in &run.steps {
+            let made = matches!(
+                step.state,
+                StepState::Succeeded | StepState::Waiting | StepState::ActionRequired
+            );
+            let removed = step.state == StepState::Succeeded;
+            match (run.kind, step.delete) {
+                (RunKind::Apply, false) if made => {
+                    managed.insert(step.resource.id.clone(), step.resource.clone());
+                }
+                (RunKind::Apply, true) | (RunKind::Destroy, _) if removed => {
+                    managed.remove(&step.resource.id);
+                }
+                _ => {}
+            }
+        }
+    }
+    managed.into_values().collect()
 }
 
 /// Unix milliseconds now.
@@ -87,12 +118,45 @@ impl Run {
                     instructions: Vec::new(),
                     outputs: BTreeMap::new(),
                     not_before_ms: 0,
+                    delete: false,
                 })
                 .collect(),
             error: String::new(),
             created_at_ms: now,
             updated_at_ms: now,
         }
+    }
+
+    /// An apply run of `resources` that also deletes `removed` (resources an earlier apply
+    /// made that left the spec). A deletion waits for the deletions of what depended on
+    /// it, and for nothing else.
+    pub fn apply_with_deletions(
+        id: String,
+        resources: Vec<Resource>,
+        removed: Vec<Resource>,
+    ) -> Self {
+        let ids: BTreeSet<ResourceId> = removed.iter().map(|r| r.id.clone()).collect();
+        let deletions: Vec<Resource> = removed
+            .iter()
+            .map(|r| Resource {
+                depends_on: removed
+                    .iter()
+                    .filter(|d| d.depends_on.contains(&r.id) && ids.contains(&d.id))
+                    .map(|d| d.id.clone())
+                    .collect(),
+                ..r.clone()
+            })
+            .collect();
+        let n = resources.len();
+        let mut run = Self::new(
+            id,
+            RunKind::Apply,
+            resources.into_iter().chain(deletions).collect(),
+        );
+        for step in run.steps.iter_mut().skip(n) {
+            step.delete = true;
+        }
+        run
     }
 
     pub fn step(&self, id: &ResourceId) -> Option<&StepRecord> {
@@ -175,7 +239,15 @@ impl Run {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::resource::Kind;
+    use crate::resource::{Desired, Topic};
+
+    fn topic(name: &str, depends_on: &[&Resource]) -> Resource {
+        Resource {
+            id: ResourceId(format!("topic/{name}")),
+            desired: Desired::Topic(Topic { name: name.into() }),
+            depends_on: depends_on.iter().map(|r| r.id.clone()).collect(),
+        }
+    }
 
     #[test]
     fn a_kind_reads_as_it_is_stored() {
@@ -188,15 +260,82 @@ mod tests {
     }
 
     fn run(n: usize) -> Run {
-        let resources = (0..n)
-            .map(|i| Resource {
-                id: ResourceId(format!("topic/t{i}")),
-                kind: Kind::Topic,
-                fields: Default::default(),
-                depends_on: vec![],
+        let resources = (0..n).map(|i| topic(&format!("t{i}"), &[])).collect();
+        Run::new("r".into(), RunKind::Apply, resources)
+    }
+
+    fn finished(mut run: Run, at: i64) -> Run {
+        for s in &mut run.steps {
+            s.state = StepState::Succeeded;
+        }
+        run.created_at_ms = at;
+        run
+    }
+
+    #[test]
+    fn managed_resources_follow_applies_deletions_and_destroys() {
+        let (a, b, c) = (topic("a", &[]), topic("b", &[]), topic("c", &[]));
+        let first = finished(
+            Run::new("1".into(), RunKind::Apply, vec![a.clone(), b.clone()]),
+            1,
+        );
+        assert_eq!(
+            managed(std::slice::from_ref(&first)),
+            vec![a.clone(), b.clone()]
+        );
+        // The second apply dropped b and added c; its deletion of b succeeded.
+        let second = finished(
+            Run::apply_with_deletions("2".into(), vec![a.clone(), c.clone()], vec![b.clone()]),
+            2,
+        );
+        let mut runs = vec![second.clone(), first.clone()];
+        assert_eq!(
+            managed(&runs),
+            vec![a.clone(), c.clone()],
+            "whatever the listing order"
+        );
+        // A destroy removes what it deleted; a failed apply step made nothing.
+        let destroy = finished(Run::new("3".into(), RunKind::Destroy, vec![a.clone()]), 3);
+        let mut failed = Run::new("4".into(), RunKind::Apply, vec![b.clone()]);
+        failed.steps[0].state = StepState::Failed;
+        failed.created_at_ms = 4;
+        runs.extend([destroy, failed]);
+        assert_eq!(managed(&runs), vec![c]);
+    }
+
+    #[test]
+    fn deletions_wait_for_the_deletions_of_their_dependents() {
+        let kept = topic("kept", &[]);
+        let parent = topic("parent", &[&kept]);
+        let child = topic("child", &[&parent, &kept]);
+        let run = Run::apply_with_deletions(
+            "r".into(),
+            vec![kept.clone()],
+            vec![parent.clone(), child.clone()],
+        );
+        let steps: Vec<(&str, bool, Vec<&str>)> = run
+            .steps
+            .iter()
+            .map(|s| {
+                (
+                    s.resource.id.as_str(),
+                    s.delete,
+                    s.resource
+                        .depends_on
+                        .iter()
+                        .map(ResourceId::as_str)
+                        .collect(),
+                )
             })
             .collect();
-        Run::new("r".into(), RunKind::Apply, resources)
+        assert_eq!(
+            steps,
+            vec![
+                ("topic/kept", false, vec![]),
+                ("topic/parent", true, vec!["topic/child"]),
+                ("topic/child", true, vec![]),
+            ]
+        );
     }
 
     #[test]

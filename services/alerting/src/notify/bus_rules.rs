@@ -1,13 +1,17 @@
 //! Alerting's rules on the event bus. At start-up alerting makes sure each rule of
-//! [`RULES`] exists on its bus with the target `nats:alerting.notify`, through the event
-//! bus's gRPC API (PutRule, PutTargets). A rule that exists is left as it is — its
-//! pattern may have been changed on purpose with `groundwork rules` — only a missing
-//! target is added back. While the event bus cannot be reached this is retried with
-//! backoff in the background, so alerting's own API is up meanwhile.
+//! [`RULES`] exists on its bus with its targets (see [`targets`](super::targets)): the
+//! target `nats:alerting.notify` for SNS, and one webhook target per configured webhook,
+//! through the event bus's gRPC API (PutRule, PutTargets, RemoveTargets). A rule that
+//! exists is left as it is — its pattern may have been changed on purpose with
+//! `groundwork rules` — only a missing NATS target is added back. The webhook targets
+//! follow the configuration: put again at each start (PutTargets replaces a target with
+//! the same id), and alerting's webhook targets no longer configured are removed. While
+//! the event bus cannot be reached this is retried with backoff in the background, so
+//! alerting's own API is up meanwhile.
 
 use std::time::Duration;
 
-use groundwork_bus::names;
+use groundwork_events::redact::redact_url;
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1 as pb;
 use pb::event_bus_client::EventBusClient;
@@ -16,14 +20,7 @@ use tonic::transport::Channel;
 
 use crate::error::Error;
 use crate::notify::rules::RULES;
-
-/// The id of alerting's target on each of its rules.
-pub const TARGET_ID: &str = "groundwork-alerting";
-
-/// The target ARN: a NATS subject the event bus delivers to.
-pub fn target_arn() -> String {
-    format!("nats:{}", names::ALERTING_NOTIFY_TARGET)
-}
+use crate::notify::targets::{TARGET_ID, WebhookTargets, is_webhook_target, target_arn};
 
 type Client = EventBusClient<InterceptedService<Channel, Bearer>>;
 
@@ -54,11 +51,21 @@ async fn client(url: &str, token: Option<&str>) -> Result<Client, Error> {
         })?)),
     };
     let channel = Channel::from_shared(url.to_owned())
-        .map_err(|e| Error::invalid("eventbus_url", format!("'{url}' is not a URL: {e}")))?
+        .map_err(|e| {
+            Error::invalid(
+                "eventbus_url",
+                format!("'{}' is not a URL: {e}", redact_url(url)),
+            )
+        })?
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
-        .map_err(|e| Error::Unavailable(format!("cannot reach the event bus at {url}: {e}")))?;
+        .map_err(|e| {
+            Error::Unavailable(format!(
+                "cannot reach the event bus at {}: {e}",
+                redact_url(url)
+            ))
+        })?;
     Ok(EventBusClient::with_interceptor(channel, bearer))
 }
 
@@ -71,11 +78,12 @@ fn status_error(operation: &str, status: tonic::Status) -> Error {
     }
 }
 
-/// Makes sure every rule exists with alerting's target; returns the rules created.
+/// Makes sure every rule exists with alerting's targets; returns the rules created.
 pub async fn ensure_rules(
     url: &str,
     token: Option<&str>,
     bus: &str,
+    webhooks: &WebhookTargets,
 ) -> Result<Vec<&'static str>, Error> {
     let mut client = client(url, token).await?;
     let mut created = Vec::new();
@@ -114,22 +122,45 @@ pub async fn ensure_rules(
             .await
             .map_err(|s| status_error("ListTargetsByRule", s))?
             .into_inner();
-        if targets.targets.iter().any(|t| t.id == TARGET_ID) {
+        let mut put = Vec::new();
+        if rule.sns && !targets.targets.iter().any(|t| t.id == TARGET_ID) {
+            put.push(pb::Target {
+                id: TARGET_ID.into(),
+                arn: target_arn(),
+                ..Default::default()
+            });
+        }
+        let hooks = webhooks.for_rule(rule);
+        let stale: Vec<String> = targets
+            .targets
+            .iter()
+            .filter(|t| is_webhook_target(&t.id) && !hooks.iter().any(|h| h.id == t.id))
+            .map(|t| t.id.clone())
+            .collect();
+        put.extend(hooks);
+        if !stale.is_empty() {
+            client
+                .remove_targets(pb::RemoveTargetsRequest {
+                    rule: rule.name.into(),
+                    event_bus_name: bus.into(),
+                    ids: stale,
+                })
+                .await
+                .map_err(|s| status_error("RemoveTargets", s))?;
+        }
+        if put.is_empty() {
             continue;
         }
         let put = client
             .put_targets(pb::PutTargetsRequest {
                 rule: rule.name.into(),
                 event_bus_name: bus.into(),
-                targets: vec![pb::Target {
-                    id: TARGET_ID.into(),
-                    arn: target_arn(),
-                    ..Default::default()
-                }],
+                targets: put,
             })
             .await
             .map_err(|s| status_error("PutTargets", s))?
             .into_inner();
+        // The event bus writes its messages without a webhook's path or query.
         if let Some(failed) = put.failed_entries.first() {
             return Err(Error::Internal(format!(
                 "PutTargets on rule {} failed: {}: {}",
@@ -145,11 +176,12 @@ pub async fn ensure_rules_in_background(
     url: String,
     token: Option<String>,
     bus: String,
+    webhooks: WebhookTargets,
     shutdown: Shutdown,
 ) {
     let mut delay = Duration::from_secs(1);
     loop {
-        match ensure_rules(&url, token.as_deref(), &bus).await {
+        match ensure_rules(&url, token.as_deref(), &bus, &webhooks).await {
             Ok(created) => {
                 tracing::info!(?created, %bus, "alerting rules are on the event bus");
                 return;

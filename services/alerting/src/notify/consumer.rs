@@ -1,9 +1,11 @@
 //! Reading alerting's deliveries: the event bus routes the events alerting's rules match
 //! to the NATS-subject target `nats:alerting.notify`, stored in the `DELIVERIES` stream.
 //! A durable consumer filtered on that subject, shared by every replica (each delivery
-//! goes to one of them), turns each into a notification through the [`Notifier`] and
-//! acknowledges it once every channel delivered or gave up — a crash in between means the
-//! event is notified again, not lost.
+//! goes to one of them), publishes each to the SNS topic through the [`Notifier`] and
+//! acknowledges it once SNS took it or the failure is final — a crash in between means
+//! the event is published again, not lost. A retryable failure is retried by JetStream:
+//! the delivery is NAKed with the notifier's backoff, so a pending retry survives a
+//! restart. (Webhooks are not this consumer's: they are the event bus's targets.)
 
 use std::time::Duration;
 
@@ -40,7 +42,7 @@ pub async fn run(
                 // Deliveries exist only for alerting's rules: none is stale.
                 deliver_policy: DeliverPolicy::All,
                 ack_policy: AckPolicy::Explicit,
-                // Longer than a delivery with every retry on every channel.
+                // Longer than one SNS publish with the SDK's own retries.
                 ack_wait: Duration::from_secs(600),
                 ..Default::default()
             },
@@ -78,10 +80,29 @@ pub async fn run(
         match serde_json::from_slice::<serde_json::Value>(&message.payload) {
             Ok(event) => {
                 let notification = Notification::for_event(&event);
-                let deliveries = notifier.deliver(&notification).await;
-                let failed = deliveries.iter().filter(|d| d.error.is_some()).count();
-                tracing::info!(%rule, event_id = %event["id"], channels = deliveries.len(), failed, "notification sent");
-                if let Err(e) = message.ack().await {
+                let attempt = message
+                    .info()
+                    .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
+                    .unwrap_or(1);
+                let outcome = match notifier.publish(&notification).await {
+                    Ok(()) => {
+                        if notifier.has_topic() {
+                            tracing::info!(%rule, event_id = %event["id"], attempt, "notification published to SNS");
+                        }
+                        AckKind::Ack
+                    }
+                    Err(e) => match notifier.retry_delay(attempt).filter(|_| e.retryable) {
+                        Some(delay) => {
+                            tracing::debug!(%rule, event_id = %event["id"], attempt, error = %e.message, delay_ms = delay.as_millis() as u64, "SNS publish failed; retrying");
+                            AckKind::Nak(Some(delay))
+                        }
+                        None => {
+                            tracing::warn!(%rule, event_id = %event["id"], attempt, error = %e.message, "notification not published to SNS");
+                            AckKind::Ack
+                        }
+                    },
+                };
+                if let Err(e) = message.ack_with(outcome).await {
                     tracing::warn!(error = %e, "cannot acknowledge a delivery; it may be notified again");
                 }
             }

@@ -1,5 +1,6 @@
-//! What a notification says: a subject and a text for people (SNS, Slack), and the event
-//! itself for machines (JSON webhooks). Pure.
+//! What an SNS notification says: a subject and a text for people, then the event itself.
+//! Pure. (Slack says the same subject and text, made by the event bus's input transformer
+//! of each rule: see [`rules`](super::rules).)
 
 use groundwork_events::catalog::{
     BudgetThresholdCrossed, CatalogEvent, CloudWatchAlarmStateChange, TestNotification,
@@ -24,10 +25,6 @@ impl Notification {
         let detail_type = event["detail-type"].as_str().unwrap_or_default();
         let detail = &event["detail"];
         let region = event["region"].as_str().unwrap_or_default();
-        // A detail that does not have its type's shape gets the generic text.
-        let budget = (detail_type == BudgetThresholdCrossed::DETAIL_TYPE)
-            .then(|| BudgetThresholdCrossed::from_detail(detail).ok())
-            .flatten();
         let (subject, text) = if let Some(Ok(alarm)) = CloudWatchAlarmStateChange::decode(event) {
             let name = &alarm.alarm_name;
             let now = &alarm.state.value;
@@ -37,19 +34,25 @@ impl Notification {
                 format!("{now}: \"{name}\" in {region}"),
                 format!("Alarm \"{name}\" is now {now} (was {before}).\nReason: {reason}"),
             )
-        } else if let Some(crossed) = budget {
-            // Numbers as JSON writes them (`80.0`), as these texts always showed them.
-            let number =
-                |n: Option<f64>| n.map_or_else(|| "?".to_owned(), |n| Value::from(n).to_string());
-            let threshold = number(Some(crossed.threshold));
-            let budget = &crossed.budget;
-            let currency = &crossed.currency;
+        } else if detail_type == BudgetThresholdCrossed::DETAIL_TYPE {
+            // Read by key, not through the typed detail: the text must show each value as
+            // the Slack input transformer of the same rule does, i.e. as the JSON has it
+            // (`80` stays `80`), and a missing one as `?`.
+            let field = |k: &str| match &detail[k] {
+                Value::String(s) => s.clone(),
+                Value::Null => "?".to_owned(),
+                other => other.to_string(),
+            };
+            let budget = field("budget");
             (
-                format!("Budget \"{budget}\" crossed {threshold}"),
+                format!("Budget \"{budget}\" crossed {}", field("threshold")),
                 format!(
-                    "Budget \"{budget}\" crossed its threshold {threshold}.\nActual: {} {currency}; forecast: {} {currency}",
-                    number(crossed.actual),
-                    number(crossed.forecast),
+                    "Budget \"{budget}\" crossed its threshold {}.\nActual: {} {}; forecast: {} {}",
+                    field("threshold"),
+                    field("actual"),
+                    field("currency"),
+                    field("forecast"),
+                    field("currency"),
                 ),
             )
         } else {
@@ -91,11 +94,6 @@ impl Notification {
             serde_json::to_string_pretty(&self.event).unwrap_or_default()
         )
     }
-
-    /// Slack's incoming-webhook body.
-    pub fn slack_body(&self) -> Value {
-        json!({"text": format!("*{}*\n{}", self.subject, self.text)})
-    }
 }
 
 /// SNS subjects are ASCII without line breaks, at most `max` characters.
@@ -133,10 +131,6 @@ mod tests {
         let n = Notification::for_event(&event);
         assert_eq!(n.subject, "ALARM: \"billing-alarm\" in us-east-1");
         assert!(n.text.contains("is now ALARM (was OK)"));
-        assert_eq!(
-            n.slack_body()["text"],
-            format!("*{}*\n{}", n.subject, n.text)
-        );
         assert!(n.sns_message().contains("\"alarmName\": \"billing-alarm\""));
     }
 
@@ -156,14 +150,6 @@ mod tests {
             n.text,
             "Budget \"monthly\" crossed its threshold 80.0.\nActual: 8.5 USD; forecast: ? USD"
         );
-    }
-
-    #[test]
-    fn an_event_of_another_shape_gets_the_generic_text() {
-        let event = json!({"source": "groundwork.budget", "detail-type": "Budget Threshold Crossed",
-                           "detail": {"budget": 3}});
-        let n = Notification::for_event(&event);
-        assert_eq!(n.subject, "Budget Threshold Crossed (groundwork.budget)");
     }
 
     #[test]

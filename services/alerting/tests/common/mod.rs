@@ -43,6 +43,9 @@ pub struct Stack {
     pub shutdown: Shutdown,
     pub task: tokio::task::JoinHandle<Result<(), groundwork_alerting::Error>>,
     pub eventbus_task: tokio::task::JoinHandle<Result<(), groundwork_eventbus::Error>>,
+    /// The webhooks the service was started with (each a target of alerting's rules).
+    pub webhooks: Vec<groundwork_alerting::notify::targets::WebhookSpec>,
+    pub notify_attempts: u32,
 }
 
 impl Stack {
@@ -82,6 +85,8 @@ impl Stack {
         settings.notify_attempts = 4;
         settings.webhooks = vec![webhook.url().parse().unwrap()];
         configure(&mut settings);
+        let webhooks = settings.webhooks.clone();
+        let notify_attempts = settings.notify_attempts;
         let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client = groundwork_alerting::connect(&settings).await.unwrap();
@@ -102,6 +107,8 @@ impl Stack {
             shutdown,
             task,
             eventbus_task,
+            webhooks,
+            notify_attempts,
         };
         wait_ready(stack.addr).await;
         stack
@@ -113,14 +120,25 @@ impl Stack {
             .unwrap()
     }
 
-    /// Waits until alerting's rules are on the event bus with its target.
+    /// Alerting's webhooks as targets of its rules, as the service puts them.
+    pub fn webhook_targets(&self) -> groundwork_alerting::notify::targets::WebhookTargets {
+        groundwork_alerting::notify::targets::WebhookTargets {
+            webhooks: self.webhooks.clone(),
+            attempts: self.notify_attempts,
+        }
+    }
+
+    /// Waits until alerting's rules are on the event bus with their targets: alerting's
+    /// own (for SNS) and one per webhook.
     pub async fn wait_for_rules(&self) {
         let bus = self.eventbus().await;
+        let hooks = self.webhook_targets();
         eventually(
             "alerting's rules on the event bus",
             Duration::from_secs(20),
             || {
                 let mut bus = bus.clone();
+                let hooks = hooks.clone();
                 async move {
                     for rule in groundwork_alerting::notify::rules::RULES {
                         let targets = bus
@@ -130,11 +148,14 @@ impl Stack {
                             })
                             .await
                             .ok()?
-                            .into_inner();
-                        targets
-                            .targets
-                            .iter()
-                            .find(|t| t.id == "groundwork-alerting")?;
+                            .into_inner()
+                            .targets;
+                        if rule.sns {
+                            targets.iter().find(|t| t.id == "groundwork-alerting")?;
+                        }
+                        for hook in hooks.for_rule(rule) {
+                            targets.iter().find(|t| t.id == hook.id)?;
+                        }
                     }
                     Some(())
                 }

@@ -1,0 +1,386 @@
+//! JetStream KV, one way: [`open_bucket`] opens or creates a bucket from its [`Bucket`]
+//! description, and [`Records`] stores typed JSON records in it, changed only by
+//! compare-and-set ([`Records::modify`], [`Records::swap`]) so that concurrent replicas
+//! never overwrite each other's changes.
+
+use std::marker::PhantomData;
+
+use async_nats::jetstream::{self, kv};
+use futures::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{BusError, BusErrorKind};
+
+/// A bucket Groundwork keeps: its name (from [`crate::names`]), what it holds, and how many
+/// past values of a key it keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Bucket {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub history: i64,
+}
+
+/// Opens `bucket`, creating it with `replicas` copies when it does not exist yet. Every
+/// replica of a service calls this at start-up.
+pub async fn open_bucket(
+    js: &jetstream::Context,
+    bucket: &Bucket,
+    replicas: usize,
+) -> Result<kv::Store, BusError> {
+    if let Ok(store) = js.get_key_value(bucket.name).await {
+        return Ok(store);
+    }
+    js.create_key_value(kv::Config {
+        bucket: bucket.name.to_owned(),
+        description: bucket.description.to_owned(),
+        history: bucket.history,
+        num_replicas: replicas.max(1),
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| {
+        let kind = match e.kind() {
+            jetstream::context::CreateKeyValueErrorKind::TimedOut
+            | jetstream::context::CreateKeyValueErrorKind::JetStream => BusErrorKind::Unavailable,
+            _ => BusErrorKind::Rejected,
+        };
+        BusError::new(
+            kind,
+            format!("cannot create KV bucket {}: {e}", bucket.name),
+        )
+    })
+}
+
+/// A record and the revision it was read at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub revision: u64,
+}
+
+/// How many times [`Records::modify`] re-reads after losing a compare-and-set. Each loss is
+/// real progress by another writer, so a handful of rounds is plenty.
+const CAS_ROUNDS: usize = 20;
+
+/// Typed JSON records in one bucket.
+#[derive(Debug)]
+pub struct Records<T> {
+    kv: kv::Store,
+    bucket: &'static str,
+    _record: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Records<T> {
+    fn clone(&self) -> Self {
+        Self {
+            kv: self.kv.clone(),
+            bucket: self.bucket,
+            _record: PhantomData,
+        }
+    }
+}
+
+fn unavailable(bucket: &str, what: &str, key: &str, e: impl std::fmt::Display) -> BusError {
+    BusError::unavailable(format!(
+        "NATS KV {bucket}: cannot {what} {key}: {e}; try again shortly"
+    ))
+}
+
+impl<T: Serialize + DeserializeOwned> Records<T> {
+    pub fn new(kv: kv::Store, bucket: &Bucket) -> Self {
+        Self {
+            kv,
+            bucket: bucket.name,
+            _record: PhantomData,
+        }
+    }
+
+    /// Opens (or creates) `bucket` and its records.
+    pub async fn open(
+        js: &jetstream::Context,
+        bucket: &Bucket,
+        replicas: usize,
+    ) -> Result<Self, BusError> {
+        Ok(Self::new(open_bucket(js, bucket, replicas).await?, bucket))
+    }
+
+    /// The underlying store, for watching keys.
+    pub fn store(&self) -> &kv::Store {
+        &self.kv
+    }
+
+    fn encode(&self, value: &T) -> Result<bytes::Bytes, BusError> {
+        serde_json::to_vec(value).map(Into::into).map_err(|e| {
+            BusError::new(
+                BusErrorKind::Internal,
+                format!("cannot encode a record of {}: {e}", self.bucket),
+            )
+        })
+    }
+
+    fn decode(&self, key: &str, bytes: &[u8]) -> Result<T, BusError> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            BusError::new(
+                BusErrorKind::Internal,
+                format!("record {key} of {} is unreadable: {e}", self.bucket),
+            )
+        })
+    }
+
+    /// The record under `key`, if there is one.
+    pub async fn get(&self, key: &str) -> Result<Option<Versioned<T>>, BusError> {
+        let entry = self
+            .kv
+            .entry(key)
+            .await
+            .map_err(|e| unavailable(self.bucket, "read", key, e))?;
+        match entry {
+            Some(e) if e.operation == kv::Operation::Put => Ok(Some(Versioned {
+                value: self.decode(key, &e.value)?,
+                revision: e.revision,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Writes `value` whatever is there; returns the new revision.
+    pub async fn put(&self, key: &str, value: &T) -> Result<u64, BusError> {
+        let bytes = self.encode(value)?;
+        self.kv
+            .put(key, bytes)
+            .await
+            .map_err(|e| unavailable(self.bucket, "write", key, e))
+    }
+
+    /// Writes `value` only if `key` holds nothing; `None` when it exists already.
+    pub async fn create(&self, key: &str, value: &T) -> Result<Option<u64>, BusError> {
+        self.swap(key, value, None).await
+    }
+
+    /// Writes `value` if `key` is still at `revision` (`None`: if it does not exist);
+    /// `Ok(None)` when another writer got there first.
+    pub async fn swap(
+        &self,
+        key: &str,
+        value: &T,
+        revision: Option<u64>,
+    ) -> Result<Option<u64>, BusError> {
+        let bytes = self.encode(value)?;
+        match revision {
+            None => match self.kv.create(key, bytes).await {
+                Ok(rev) => Ok(Some(rev)),
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(unavailable(self.bucket, "create", key, e)),
+            },
+            Some(rev) => match self.kv.update(key, bytes, rev).await {
+                Ok(rev) => Ok(Some(rev)),
+                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
+                Err(e) => Err(unavailable(self.bucket, "update", key, e)),
+            },
+        }
+    }
+
+    /// Changes the record under `key` by compare-and-set: `change` gets the current value
+    /// (`None` when there is none) and says what to do; on a lost race it runs again on the
+    /// newer value, so it must be a pure function of its input. Returns the record as stored
+    /// afterwards (`None` when there is none) and whether this call wrote it.
+    pub async fn modify(
+        &self,
+        key: &str,
+        mut change: impl FnMut(Option<&T>) -> Change<T>,
+    ) -> Result<(Option<Versioned<T>>, bool), BusError> {
+        for _ in 0..CAS_ROUNDS {
+            let current = self.get(key).await?;
+            let revision = current.as_ref().map(|c| c.revision);
+            match change(current.as_ref().map(|c| &c.value)) {
+                Change::Keep => return Ok((current, false)),
+                Change::Write(value) => {
+                    if let Some(revision) = self.swap(key, &value, revision).await? {
+                        return Ok((Some(Versioned { value, revision }), true));
+                    }
+                }
+            }
+        }
+        Err(BusError::new(
+            BusErrorKind::Conflict,
+            format!(
+                "record {key} of {} kept changing under concurrent writers; try again",
+                self.bucket
+            ),
+        ))
+    }
+
+    /// Deletes `key` (a tombstone that keeps the key's history).
+    pub async fn delete(&self, key: &str) -> Result<(), BusError> {
+        self.kv
+            .delete(key)
+            .await
+            .map_err(|e| unavailable(self.bucket, "delete", key, e))
+    }
+
+    /// Removes `key` and its history.
+    pub async fn purge(&self, key: &str) -> Result<(), BusError> {
+        self.kv
+            .purge(key)
+            .await
+            .map_err(|e| unavailable(self.bucket, "purge", key, e))
+    }
+
+    /// Every key starting with `prefix` (a bucket of Groundwork's is small).
+    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, BusError> {
+        let mut keys = self
+            .kv
+            .keys()
+            .await
+            .map_err(|e| unavailable(self.bucket, "list", prefix, e))?;
+        let mut out = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| unavailable(self.bucket, "list", prefix, e))?;
+            if key.starts_with(prefix) {
+                out.push(key);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every record whose key starts with `prefix`, with its key.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, Versioned<T>)>, BusError> {
+        let mut out = Vec::new();
+        for key in self.keys(prefix).await? {
+            if let Some(record) = self.get(&key).await? {
+                out.push((key, record));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The record under `key` now, then every new value (deletions are skipped).
+    pub async fn watch(
+        &self,
+        key: &str,
+    ) -> Result<impl futures::Stream<Item = Result<T, BusError>> + use<T>, BusError> {
+        let this = self.clone();
+        let watch = self
+            .kv
+            .watch_with_history(key)
+            .await
+            .map_err(|e| unavailable(self.bucket, "watch", key, e))?;
+        Ok(watch.filter_map(move |entry| {
+            let this = this.clone();
+            async move {
+                match entry {
+                    Ok(e) if e.operation == kv::Operation::Put => {
+                        Some(this.decode(&e.key, &e.value))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(unavailable(this.bucket, "watch", "a key", e))),
+                }
+            }
+        }))
+    }
+}
+
+/// What [`Records::modify`]'s closure decides.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change<T> {
+    /// Leave the record as it is.
+    Keep,
+    /// Write this value.
+    Write(T),
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Counter {
+        n: u32,
+    }
+
+    const BUCKET: Bucket = Bucket {
+        name: "kit-test",
+        description: "test",
+        history: 1,
+    };
+
+    async fn records() -> (groundwork_testkit::NatsServer, Records<Counter>) {
+        let nats = groundwork_testkit::NatsServer::start().unwrap();
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let js = jetstream::new(client);
+        let records = Records::open(&js, &BUCKET, 1).await.unwrap();
+        (nats, records)
+    }
+
+    #[tokio::test]
+    async fn concurrent_modifications_are_all_applied_once() {
+        let (_nats, records) = records().await;
+        assert!(
+            records
+                .create("c", &Counter { n: 0 })
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            records
+                .create("c", &Counter { n: 9 })
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let r = records.clone();
+                tokio::spawn(async move {
+                    r.modify("c", |c| {
+                        Change::Write(Counter {
+                            n: c.unwrap().n + 1,
+                        })
+                    })
+                    .await
+                    .unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().1);
+        }
+        assert_eq!(records.get("c").await.unwrap().unwrap().value.n, 10);
+        let (kept, wrote) = records.modify("c", |_| Change::Keep).await.unwrap();
+        assert!(!wrote);
+        assert_eq!(kept.unwrap().value.n, 10);
+        let (absent, wrote) = records.modify("none", |_| Change::Keep).await.unwrap();
+        assert!(absent.is_none() && !wrote);
+        assert_eq!(records.keys("").await.unwrap(), ["c"]);
+        records.delete("c").await.unwrap();
+        assert!(records.get("c").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stale_revision_loses() {
+        let (_nats, records) = records().await;
+        let rev = records.put("k", &Counter { n: 1 }).await.unwrap();
+        assert!(
+            records
+                .swap("k", &Counter { n: 2 }, Some(rev))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            records
+                .swap("k", &Counter { n: 3 }, Some(rev))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(records.get("k").await.unwrap().unwrap().value.n, 2);
+    }
+}

@@ -1,0 +1,176 @@
+//! Every gRPC channel to a Groundwork service, for the CLI and for the services that call
+//! each other: the URL checked, timeouts set, and the API token added to every call by one
+//! interceptor. Clients are built as `IdentityClient::new(client::lazy(&target)?)`.
+
+use std::time::Duration;
+
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Endpoint;
+
+use crate::error::Error;
+
+/// How long connecting to a service may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where a service is and how to authenticate to it.
+#[derive(Clone)]
+pub struct Target {
+    /// `http://host:port`.
+    pub url: String,
+    /// The API token sent as `authorization: Bearer <token>`; none or empty sends nothing.
+    pub token: Option<String>,
+    /// The setting that gave the URL (e.g. `GROUNDWORK_IDENTITY_URL`), named in errors.
+    pub setting: &'static str,
+    /// Deadline of each call; `None` for calls that stream for long (watch, tail).
+    pub timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("setting", &self.setting)
+            .finish()
+    }
+}
+
+impl Target {
+    pub fn new(url: impl Into<String>, token: Option<String>, setting: &'static str) -> Self {
+        Self {
+            url: url.into(),
+            token,
+            setting,
+            timeout: None,
+        }
+    }
+
+    /// Sets a deadline on every call.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// Adds the API token to every outgoing call.
+#[derive(Clone, Default)]
+pub struct BearerToken(Option<MetadataValue<Ascii>>);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "BearerToken(<redacted>)"
+        } else {
+            "BearerToken(none)"
+        })
+    }
+}
+
+impl BearerToken {
+    /// The header value for `token`; an error names the setting, never the token.
+    pub fn new(token: Option<&str>) -> Result<Self, Error> {
+        match token.filter(|t| !t.is_empty()) {
+            None => Ok(Self(None)),
+            Some(t) => {
+                let mut value: MetadataValue<Ascii> =
+                    format!("Bearer {t}").parse().map_err(|_| {
+                        Error::invalid(
+                            "GROUNDWORK_API_TOKEN",
+                            "holds characters that cannot be sent in a header",
+                        )
+                    })?;
+                value.set_sensitive(true);
+                Ok(Self(Some(value)))
+            }
+        }
+    }
+}
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel to a service with the token interceptor: what every generated client wraps.
+pub type Channel = InterceptedService<tonic::transport::Channel, BearerToken>;
+
+fn endpoint(target: &Target) -> Result<Endpoint, Error> {
+    let mut endpoint = Endpoint::from_shared(target.url.clone())
+        .map_err(|e| {
+            Error::invalid(
+                target.setting,
+                format!("'{}' is not a URL: {e}", target.url),
+            )
+        })?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true);
+    if let Some(timeout) = target.timeout {
+        endpoint = endpoint.timeout(timeout);
+    }
+    Ok(endpoint)
+}
+
+/// A channel that connects on first use: a service that is down makes calls fail with
+/// UNAVAILABLE (and retry) instead of failing the caller's start-up.
+pub fn lazy(target: &Target) -> Result<Channel, Error> {
+    let channel = endpoint(target)?.connect_lazy();
+    Ok(InterceptedService::new(
+        channel,
+        BearerToken::new(target.token.as_deref())?,
+    ))
+}
+
+/// A channel connected now, or an UNAVAILABLE error that says where the service was
+/// expected and how to point elsewhere.
+pub async fn connect(target: &Target, what: &str) -> Result<Channel, Error> {
+    let token = BearerToken::new(target.token.as_deref())?;
+    let channel = endpoint(target)?.connect().await.map_err(|e| {
+        Error::unavailable(format!(
+            "cannot reach the {what} at {}: {e}. Is it running? (`groundwork up` starts a local \
+             stack; {} points elsewhere)",
+            target.url, target.setting
+        ))
+    })?;
+    Ok(InterceptedService::new(channel, token))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use tonic::service::Interceptor;
+
+    #[test]
+    fn the_token_goes_into_every_call_and_nowhere_else() {
+        let mut bearer = BearerToken::new(Some("s3cret")).unwrap();
+        let request = bearer.call(tonic::Request::new(())).unwrap();
+        assert_eq!(
+            request.metadata().get("authorization").unwrap(),
+            "Bearer s3cret"
+        );
+        assert!(!format!("{bearer:?}").contains("s3cret"));
+        let target = Target::new("http://x", Some("s3cret".into()), "GROUNDWORK_X_URL");
+        assert!(!format!("{target:?}").contains("s3cret"));
+        let mut none = BearerToken::new(Some("")).unwrap();
+        let request = none.call(tonic::Request::new(())).unwrap();
+        assert!(request.metadata().get("authorization").is_none());
+    }
+
+    #[test]
+    fn bad_urls_and_tokens_name_the_setting() {
+        let e = lazy(&Target::new("not a url", None, "GROUNDWORK_IDENTITY_URL")).unwrap_err();
+        assert_eq!(e.field(), Some("GROUNDWORK_IDENTITY_URL"));
+        let e = BearerToken::new(Some("bad\ntoken")).unwrap_err();
+        assert!(!e.to_string().contains("bad\ntoken"));
+    }
+}

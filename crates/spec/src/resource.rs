@@ -1,0 +1,568 @@
+//! What a spec asks for, as a flat list of resources with their typed desired state and
+//! their dependencies. One resource is one step of a run; the plan compares each one's
+//! state with the state the services read live, under the spec's field names.
+//!
+//! States are canonical (lists sorted, amounts as decimal text), so that the diff is a
+//! plain comparison and a re-read of unchanged AWS state compares equal.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{AlarmKind, BudgetKind, ConsoleSteps, NotifyOn, PasswordPolicySpec, Protocol, Spec};
+
+/// A resource's identity in runs, plans and diagrams: `<kind>/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ResourceId(pub String);
+
+impl ResourceId {
+    pub fn new(kind: Kind, name: &str) -> Self {
+        Self(format!("{}/{name}", kind.as_str()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part after the kind.
+    pub fn name(&self) -> &str {
+        self.0.split_once('/').map(|(_, n)| n).unwrap_or(&self.0)
+    }
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Kinds of resources, each owned by one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    PasswordPolicy,
+    AdminUser,
+    MfaPolicy,
+    MfaDevice,
+    Budget,
+    Topic,
+    Subscription,
+    BillingAlarm,
+    Webhook,
+    Rule,
+    /// A step only a person can do in the console; the run checks it where AWS allows.
+    ConsoleStep,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordPolicy => "password-policy",
+            Self::AdminUser => "admin-user",
+            Self::MfaPolicy => "mfa-policy",
+            Self::MfaDevice => "mfa-device",
+            Self::Budget => "budget",
+            Self::Topic => "topic",
+            Self::Subscription => "subscription",
+            Self::BillingAlarm => "billing-alarm",
+            Self::Webhook => "webhook",
+            Self::Rule => "rule",
+            Self::ConsoleStep => "console-step",
+        }
+    }
+
+    /// The service that owns resources of this kind.
+    pub fn service(self) -> &'static str {
+        match self {
+            Self::PasswordPolicy | Self::AdminUser | Self::MfaPolicy | Self::MfaDevice => {
+                "identity"
+            }
+            Self::Budget => "budget",
+            Self::Topic | Self::Subscription | Self::BillingAlarm => "alerting",
+            Self::Webhook | Self::Rule => "eventbus",
+            Self::ConsoleStep => "console",
+        }
+    }
+
+    /// Whether Destroy removes it. A console step is left alone; an MFA device goes with
+    /// its user (DeleteAdmin); the account password policy only when Groundwork created it
+    /// (decided by DestroySpec from the apply runs).
+    pub fn destroyable(self) -> bool {
+        !matches!(
+            self,
+            Self::PasswordPolicy | Self::ConsoleStep | Self::MfaDevice
+        )
+    }
+}
+
+/// The console-only steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsoleCheck {
+    BillingAccess,
+    BillingAlerts,
+    RootMfa,
+    RootAccessKeys,
+}
+
+impl ConsoleCheck {
+    pub const ALL: [ConsoleCheck; 4] = [
+        Self::BillingAccess,
+        Self::BillingAlerts,
+        Self::RootMfa,
+        Self::RootAccessKeys,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BillingAccess => "iam-billing-access",
+            Self::BillingAlerts => "receive-billing-alerts",
+            Self::RootMfa => "root-mfa",
+            Self::RootAccessKeys => "root-access-keys-deleted",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+/// Desired or live state of one resource as a map of the spec's field names, for the
+/// plan's diff and the diagram. Built from the typed states by serde; unset fields absent.
+pub type Fields = BTreeMap<String, Value>;
+
+/// What the services report: the live fields of each resource that exists. A resource
+/// absent from the map does not exist.
+pub type LiveState = BTreeMap<ResourceId, Fields>;
+
+/// The admin user, its group and their managed policies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUser {
+    pub user_name: String,
+    pub group: String,
+    /// Sorted, without duplicates.
+    pub group_policies: Vec<String>,
+    pub user_policies: Vec<String>,
+    pub console_access: bool,
+    pub programmatic_access: bool,
+    pub allow_root_bootstrap: bool,
+}
+
+/// The policy that denies everything but MFA set-up without MFA, attached to the group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfaPolicy {
+    pub policy_name: String,
+    pub group: String,
+}
+
+/// The admin's virtual MFA device, enabled by a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfaDevice {
+    pub user_name: String,
+    pub enabled: bool,
+}
+
+/// The billing topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    pub name: String,
+}
+
+/// One subscription of the topic; `confirmed` when the protocol needs a person to confirm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub topic: String,
+    pub protocol: Protocol,
+    pub endpoint: String,
+    pub confirmed: bool,
+}
+
+/// A billing alarm notifying the topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingAlarm {
+    pub alarm_name: String,
+    pub kind: AlarmKind,
+    /// Decimal text, so that `20` and `20.0` compare equal.
+    pub threshold_usd: String,
+    pub topic: String,
+    /// Empty when the spec has none.
+    pub description: String,
+}
+
+/// A monthly budget with its alerts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    pub name: String,
+    pub kind: BudgetKind,
+    /// Decimal text.
+    pub limit_usd: String,
+    /// Sorted.
+    pub thresholds_percent: Vec<u32>,
+    /// Sorted.
+    pub notify_on: Vec<NotifyOn>,
+    /// Sorted, without duplicates.
+    pub emails: Vec<String>,
+    /// The spec's topic name; empty when the budget notifies no topic.
+    pub sns_topic: String,
+}
+
+/// A webhook the rules post to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub name: String,
+    pub url: String,
+}
+
+/// A notification rule on the event bus with one target per webhook it names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    pub bus: String,
+    pub name: String,
+    pub event_pattern: Value,
+    /// Target id (the webhook's name) → URL.
+    pub targets: BTreeMap<String, String>,
+    /// `ENABLED` or `DISABLED`.
+    pub state: String,
+}
+
+/// A console-only step; which one is the resource's name ([`ConsoleCheck::from_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleStep {
+    pub done: bool,
+    /// Whether the run waits for it (`account.console_steps = "wait"`).
+    pub wait: bool,
+}
+
+/// The desired (or live) state of one resource, typed by its kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "state", rename_all = "kebab-case")]
+pub enum Desired {
+    PasswordPolicy(PasswordPolicySpec),
+    AdminUser(AdminUser),
+    MfaPolicy(MfaPolicy),
+    MfaDevice(MfaDevice),
+    Budget(Budget),
+    Topic(Topic),
+    Subscription(Subscription),
+    BillingAlarm(BillingAlarm),
+    Webhook(Webhook),
+    Rule(Rule),
+    ConsoleStep(ConsoleStep),
+}
+
+impl Desired {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::PasswordPolicy(_) => Kind::PasswordPolicy,
+            Self::AdminUser(_) => Kind::AdminUser,
+            Self::MfaPolicy(_) => Kind::MfaPolicy,
+            Self::MfaDevice(_) => Kind::MfaDevice,
+            Self::Budget(_) => Kind::Budget,
+            Self::Topic(_) => Kind::Topic,
+            Self::Subscription(_) => Kind::Subscription,
+            Self::BillingAlarm(_) => Kind::BillingAlarm,
+            Self::Webhook(_) => Kind::Webhook,
+            Self::Rule(_) => Kind::Rule,
+            Self::ConsoleStep(_) => Kind::ConsoleStep,
+        }
+    }
+
+    /// The state under the spec's field names; unset optional fields are left out, so
+    /// that AWS's defaults stand.
+    pub fn fields(&self) -> Fields {
+        let value = match self {
+            Self::PasswordPolicy(s) => serde_json::to_value(s),
+            Self::AdminUser(s) => serde_json::to_value(s),
+            Self::MfaPolicy(s) => serde_json::to_value(s),
+            Self::MfaDevice(s) => serde_json::to_value(s),
+            Self::Budget(s) => serde_json::to_value(s),
+            Self::Topic(s) => serde_json::to_value(s),
+            Self::Subscription(s) => serde_json::to_value(s),
+            Self::BillingAlarm(s) => serde_json::to_value(s),
+            Self::Webhook(s) => serde_json::to_value(s),
+            Self::Rule(s) => serde_json::to_value(s),
+            Self::ConsoleStep(s) => serde_json::to_value(s),
+        };
+        fields_of(value)
+    }
+}
+
+/// A serialized state as [`Fields`]: nulls (unset options) left out.
+pub fn fields_of(value: Result<Value, serde_json::Error>) -> Fields {
+    match value {
+        Ok(Value::Object(map)) => map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+        _ => Fields::new(),
+    }
+}
+
+/// One resource the spec asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resource {
+    pub id: ResourceId,
+    pub desired: Desired,
+    pub depends_on: Vec<ResourceId>,
+}
+
+impl Resource {
+    pub fn kind(&self) -> Kind {
+        self.desired.kind()
+    }
+
+    /// The desired state under the spec's field names.
+    pub fn fields(&self) -> Fields {
+        self.desired.fields()
+    }
+}
+
+fn sorted_strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut v: Vec<String> = items.into_iter().map(str::to_owned).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The resources of a spec, in a stable order (the order of the spec).
+pub fn resources(spec: &Spec) -> Vec<Resource> {
+    let mut out = Vec::new();
+    let mut push = |name: &str, desired: Desired, deps: Vec<ResourceId>| {
+        out.push(Resource {
+            id: ResourceId::new(desired.kind(), name),
+            desired,
+            depends_on: deps,
+        });
+    };
+
+    let mut admin_id = None;
+    if let Some(identity) = &spec.identity {
+        let admin = ResourceId::new(Kind::AdminUser, identity.admin_user.as_str());
+        if let Some(pp) = &identity.password_policy {
+            push(
+                "account",
+                Desired::PasswordPolicy(pp.clone()),
+                vec![admin.clone()],
+            );
+        }
+        push(
+            identity.admin_user.as_str(),
+            Desired::AdminUser(AdminUser {
+                user_name: identity.admin_user.as_str().to_owned(),
+                group: identity.group.as_str().to_owned(),
+                group_policies: sorted_strings(identity.group_policies.iter().map(|p| p.as_str())),
+                user_policies: sorted_strings(identity.user_policies.iter().map(|p| p.as_str())),
+                console_access: identity.console_access,
+                programmatic_access: identity.programmatic_access,
+                allow_root_bootstrap: spec.account.allow_root_bootstrap,
+            }),
+            vec![],
+        );
+        if identity.mfa_required {
+            push(
+                identity.mfa_policy_name.as_str(),
+                Desired::MfaPolicy(MfaPolicy {
+                    policy_name: identity.mfa_policy_name.as_str().to_owned(),
+                    group: identity.group.as_str().to_owned(),
+                }),
+                vec![admin.clone()],
+            );
+            push(
+                identity.admin_user.as_str(),
+                Desired::MfaDevice(MfaDevice {
+                    user_name: identity.admin_user.as_str().to_owned(),
+                    enabled: true,
+                }),
+                vec![admin.clone()],
+            );
+        }
+        admin_id = Some(admin);
+    }
+
+    // The admin goes first: it is the one step allowed with root credentials, and it checks
+    // that the spec's policies exist before anything else is created.
+    let gate: Vec<ResourceId> = admin_id.iter().cloned().collect();
+    let topic_id = spec
+        .alerting
+        .as_ref()
+        .map(|a| ResourceId::new(Kind::Topic, a.topic.as_str()));
+    if let Some(alerting) = &spec.alerting {
+        push(
+            alerting.topic.as_str(),
+            Desired::Topic(Topic {
+                name: alerting.topic.as_str().to_owned(),
+            }),
+            gate.clone(),
+        );
+        let topic = topic_id.clone().into_iter().collect::<Vec<_>>();
+        for s in &alerting.subscriptions {
+            push(
+                &format!("{}:{}:{}", alerting.topic, s.protocol.as_str(), s.endpoint),
+                Desired::Subscription(Subscription {
+                    topic: alerting.topic.as_str().to_owned(),
+                    protocol: s.protocol,
+                    endpoint: s.endpoint.clone(),
+                    confirmed: s.protocol.needs_confirmation(),
+                }),
+                topic.clone(),
+            );
+        }
+        for a in &alerting.billing_alarms {
+            push(
+                a.name.as_str(),
+                Desired::BillingAlarm(BillingAlarm {
+                    alarm_name: a.name.as_str().to_owned(),
+                    kind: a.kind,
+                    threshold_usd: a.threshold_usd.to_string(),
+                    topic: alerting.topic.as_str().to_owned(),
+                    description: a.description.clone().unwrap_or_default(),
+                }),
+                topic.clone(),
+            );
+        }
+    }
+
+    for b in &spec.budgets {
+        let mut thresholds_percent: Vec<u32> =
+            b.thresholds_percent.iter().map(|p| p.get()).collect();
+        thresholds_percent.sort_unstable();
+        let mut notify_on = b.notify_on.clone();
+        notify_on.sort_unstable();
+        let mut deps = gate.clone();
+        if let (Some(_), Some(t)) = (&b.sns_topic, &topic_id) {
+            deps.push(t.clone());
+        }
+        push(
+            b.name.as_str(),
+            Desired::Budget(Budget {
+                name: b.name.as_str().to_owned(),
+                kind: b.kind,
+                limit_usd: b.limit_usd.to_string(),
+                thresholds_percent,
+                notify_on,
+                emails: sorted_strings(b.emails.iter().map(|e| e.as_str())),
+                sns_topic: b.sns_topic.clone().unwrap_or_default(),
+            }),
+            deps,
+        );
+    }
+
+    for w in &spec.notifications.webhooks {
+        push(
+            &w.name,
+            Desired::Webhook(Webhook {
+                name: w.name.clone(),
+                url: w.url.as_str().to_owned(),
+            }),
+            gate.clone(),
+        );
+    }
+    let webhook_urls: BTreeMap<&str, &str> = spec
+        .notifications
+        .webhooks
+        .iter()
+        .map(|w| (w.name.as_str(), w.url.as_str()))
+        .collect();
+    for r in &spec.notifications.rules {
+        let pattern = serde_json::to_value(&r.event_pattern).unwrap_or(Value::Null);
+        // Target id = webhook name; validation made sure every name is a webhook.
+        let targets: BTreeMap<String, String> = r
+            .targets
+            .iter()
+            .filter_map(|t| {
+                webhook_urls
+                    .get_key_value(t.as_str())
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            })
+            .collect();
+        let deps = r
+            .targets
+            .iter()
+            .map(|t| ResourceId::new(Kind::Webhook, t))
+            .chain(gate.iter().cloned())
+            .collect();
+        push(
+            &format!("{}:{}", r.bus, r.name),
+            Desired::Rule(Rule {
+                bus: r.bus.clone(),
+                name: r.name.clone(),
+                event_pattern: pattern,
+                targets,
+                state: "ENABLED".into(),
+            }),
+            deps,
+        );
+    }
+
+    // Console steps are checked once what they are about exists: billing access and root
+    // hygiene after the admin (who will use them), billing alerts after the alarm's topic.
+    let after_admin = gate;
+    let wait = spec.account.console_steps == ConsoleSteps::Wait;
+    let console = || Desired::ConsoleStep(ConsoleStep { done: true, wait });
+    if spec.identity.is_some() {
+        for check in [
+            ConsoleCheck::BillingAccess,
+            ConsoleCheck::RootMfa,
+            ConsoleCheck::RootAccessKeys,
+        ] {
+            push(check.as_str(), console(), after_admin.clone());
+        }
+    }
+    if spec
+        .alerting
+        .as_ref()
+        .is_some_and(|a| !a.billing_alarms.is_empty())
+    {
+        push(
+            ConsoleCheck::BillingAlerts.as_str(),
+            console(),
+            topic_id.into_iter().collect(),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../examples/groundwork.toml");
+
+    #[test]
+    fn the_example_has_one_resource_per_thing_to_set_up() {
+        let spec = crate::parse(EXAMPLE).unwrap();
+        let ids: Vec<String> = resources(&spec).into_iter().map(|r| r.id.0).collect();
+        assert_eq!(
+            ids,
+            [
+                "password-policy/account",
+                "admin-user/admin",
+                "mfa-policy/Groundwork-RequireMFA",
+                "mfa-device/admin",
+                "topic/billing-alarm",
+                "subscription/billing-alarm:email:ops@example.com",
+                "billing-alarm/billing-alarm",
+                "budget/monthly-credits",
+                "budget/monthly-spend",
+                "console-step/iam-billing-access",
+                "console-step/root-mfa",
+                "console-step/root-access-keys-deleted",
+                "console-step/receive-billing-alerts",
+            ]
+        );
+    }
+
+    #[test]
+    fn fields_are_canonical_so_order_in_the_spec_does_not_matter() {
+        let a = crate::parse(
+            "[[budgets]]\nname = \"b\"\nkind = \"spend\"\nlimit_usd = 20.0\nthresholds_percent = [100, 50]\nemails = [\"b@example.com\", \"a@example.com\"]\n",
+        )
+        .unwrap();
+        let b = crate::parse(
+            "[[budgets]]\nname = \"b\"\nkind = \"spend\"\nlimit_usd = \"20\"\nthresholds_percent = [50, 100]\nemails = [\"a@example.com\", \"b@example.com\"]\n",
+        )
+        .unwrap();
+        assert_eq!(resources(&a), resources(&b));
+    }
+}

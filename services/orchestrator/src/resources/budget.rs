@@ -1,0 +1,268 @@
+//! A monthly budget with its alerts (budget). Its live state comes from EnsureBudget's
+//! dry run (what differs) and GetBudget (the values in place).
+
+use std::collections::BTreeMap;
+
+use groundwork_proto::v1 as pb;
+use groundwork_spec::resource::{Budget, Kind, ResourceId};
+use groundwork_spec::{BudgetKind, NotifyOn};
+
+use super::{Ctx, LiveCtx, Managed, Reads, arn_name, failed, usd_text};
+use crate::clients::{Clients, read_error};
+use crate::error::Error;
+use crate::run::Run;
+use crate::runner::StepResult;
+
+/// The request; the topic's ARN comes from the topic step of `run`, when there is one.
+fn request(this: &Budget, run: Option<&Run>, dry_run: bool) -> pb::EnsureBudgetRequest {
+    let mut subscribers: Vec<pb::Subscriber> = this
+        .emails
+        .iter()
+        .map(|address| pb::Subscriber {
+            subscription_type: "EMAIL".into(),
+            address: address.clone(),
+        })
+        .collect();
+    if !this.sns_topic.is_empty() {
+        let arn = run
+            .and_then(|run| run.step(&ResourceId::new(Kind::Topic, &this.sns_topic)))
+            .and_then(|st| st.outputs.get("topic_arn").cloned())
+            .unwrap_or_default();
+        if !arn.is_empty() {
+            subscribers.push(pb::Subscriber {
+                subscription_type: "SNS".into(),
+                address: arn,
+            });
+        }
+    }
+    let mut notifications = Vec::new();
+    for on in &this.notify_on {
+        for t in &this.thresholds_percent {
+            notifications.push(pb::NotificationWithSubscribers {
+                notification: Some(pb::Notification {
+                    notification_type: match on {
+                        NotifyOn::Actual => "ACTUAL",
+                        NotifyOn::Forecasted => "FORECASTED",
+                    }
+                    .into(),
+                    comparison_operator: "GREATER_THAN".into(),
+                    threshold: f64::from(*t),
+                    threshold_type: "PERCENTAGE".into(),
+                }),
+                subscribers: subscribers.clone(),
+            });
+        }
+    }
+    let kind = match this.kind {
+        BudgetKind::Credits => pb::BudgetKind::Credits,
+        BudgetKind::Spend => pb::BudgetKind::Spend,
+    };
+    pb::EnsureBudgetRequest {
+        budget: Some(pb::BudgetDefinition {
+            budget_name: this.name.clone(),
+            budget_limit: Some(pb::Spend {
+                amount: this.limit_usd.clone(),
+                unit: "USD".into(),
+            }),
+            time_unit: "MONTHLY".into(),
+            kind: kind as i32,
+            filter_expression: None,
+            notifications_with_subscribers: notifications,
+            time_period: None,
+        }),
+        dry_run,
+    }
+}
+
+/// The budget in place under this spec's fields: those the dry run found differing
+/// (`changes`, the budget service's field names) take the values in place.
+fn in_place(this: &Budget, changes: &[String], found: &pb::BudgetDefinition) -> Budget {
+    let mut live = this.clone();
+    let notifications = &found.notifications_with_subscribers;
+    for field in changes {
+        if field == "budget_limit" {
+            live.limit_usd = found
+                .budget_limit
+                .as_ref()
+                .and_then(|l| l.amount.parse().ok())
+                .map(usd_text)
+                .unwrap_or_default();
+        } else if field.starts_with("notifications") {
+            let mut thresholds: Vec<u32> = notifications
+                .iter()
+                .filter_map(|n| n.notification.as_ref())
+                .map(|n| n.threshold.round() as u32)
+                .collect();
+            thresholds.sort_unstable();
+            thresholds.dedup();
+            live.thresholds_percent = thresholds;
+            let mut on: Vec<NotifyOn> = notifications
+                .iter()
+                .filter_map(|n| n.notification.as_ref())
+                .filter_map(|n| match n.notification_type.as_str() {
+                    "ACTUAL" => Some(NotifyOn::Actual),
+                    "FORECASTED" => Some(NotifyOn::Forecasted),
+                    _ => None,
+                })
+                .collect();
+            on.sort_unstable();
+            on.dedup();
+            live.notify_on = on;
+            let subscribers = || notifications.iter().flat_map(|n| &n.subscribers);
+            let mut emails: Vec<String> = subscribers()
+                .filter(|s| s.subscription_type == "EMAIL")
+                .map(|s| s.address.clone())
+                .collect();
+            emails.sort_unstable();
+            emails.dedup();
+            live.emails = emails;
+            live.sns_topic = subscribers()
+                .find(|s| s.subscription_type == "SNS")
+                .map(|s| arn_name(&s.address).to_owned())
+                .unwrap_or_default();
+        } else if field == "filter_expression" {
+            // What it counts: the kind, unless AWS holds a scope of neither kind.
+            if let Some(kind) = match found.kind() {
+                pb::BudgetKind::Credits => Some(BudgetKind::Credits),
+                pb::BudgetKind::Spend => Some(BudgetKind::Spend),
+                _ => None,
+            } {
+                live.kind = kind;
+            }
+        }
+    }
+    live
+}
+
+impl Managed for Budget {
+    async fn apply(&self, cx: Ctx<'_>) -> StepResult {
+        match cx
+            .clients
+            .budget
+            .clone()
+            .ensure_budget(request(self, Some(cx.run), false))
+            .await
+        {
+            Ok(resp) => {
+                StepResult::done(&resp.into_inner().outcome.to_lowercase(), BTreeMap::new())
+            }
+            Err(e) => failed("EnsureBudget", &e),
+        }
+    }
+
+    async fn destroy(&self, clients: &Clients) -> StepResult {
+        match clients
+            .budget
+            .clone()
+            .delete_budget(pb::DeleteBudgetRequest {
+                budget_name: self.name.clone(),
+            })
+            .await
+        {
+            Ok(_) => StepResult::done("deleted", BTreeMap::new()),
+            Err(e) if e.code() == tonic::Code::NotFound => {
+                StepResult::done("absent", BTreeMap::new())
+            }
+            Err(e) => failed("DeleteBudget", &e),
+        }
+    }
+
+    async fn read_live(&self, cx: LiveCtx<'_>, _reads: &mut Reads) -> Result<Option<Self>, Error> {
+        let planned = cx
+            .clients
+            .budget
+            .clone()
+            .ensure_budget(request(self, None, true))
+            .await
+            .map_err(|e| read_error("EnsureBudget", &e))?
+            .into_inner();
+        match planned.outcome.to_lowercase().as_str() {
+            "created" => return Ok(None),
+            "unchanged" => return Ok(Some(self.clone())),
+            _ => {}
+        }
+        let found = match cx
+            .clients
+            .budget
+            .clone()
+            .get_budget(pb::GetBudgetRequest {
+                budget_name: self.name.clone(),
+            })
+            .await
+        {
+            Ok(resp) => resp.into_inner().budget.and_then(|b| b.definition),
+            // Deleted between the two reads.
+            Err(e) if e.code() == tonic::Code::NotFound => return Ok(None),
+            Err(e) => return Err(read_error("GetBudget", &e)),
+        };
+        let changes: Vec<String> = planned.changes.into_iter().map(|c| c.field).collect();
+        Ok(Some(match found {
+            Some(found) => in_place(self, &changes, &found),
+            None => self.clone(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget() -> Budget {
+        Budget {
+            name: "monthly-spend".into(),
+            kind: BudgetKind::Spend,
+            limit_usd: "20".into(),
+            thresholds_percent: vec![50, 100],
+            notify_on: vec![NotifyOn::Actual],
+            emails: vec!["ops@example.com".into()],
+            sns_topic: String::new(),
+        }
+    }
+
+    #[test]
+    fn differing_fields_take_the_values_in_place() {
+        let found = pb::BudgetDefinition {
+            budget_name: "monthly-spend".into(),
+            budget_limit: Some(pb::Spend {
+                amount: "35.0".into(),
+                unit: "USD".into(),
+            }),
+            notifications_with_subscribers: vec![pb::NotificationWithSubscribers {
+                notification: Some(pb::Notification {
+                    notification_type: "FORECASTED".into(),
+                    comparison_operator: "GREATER_THAN".into(),
+                    threshold: 80.0,
+                    threshold_type: "PERCENTAGE".into(),
+                }),
+                subscribers: vec![
+                    pb::Subscriber {
+                        subscription_type: "EMAIL".into(),
+                        address: "other@example.com".into(),
+                    },
+                    pb::Subscriber {
+                        subscription_type: "SNS".into(),
+                        address: "arn:aws:sns:us-east-1:123456789012:billing-alarm".into(),
+                    },
+                ],
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            in_place(&budget(), &["budget_limit".into()], &found),
+            Budget {
+                limit_usd: "35".into(),
+                ..budget()
+            }
+        );
+        let live = in_place(
+            &budget(),
+            &["notifications[ACTUAL GREATER_THAN 50 PERCENTAGE]".into()],
+            &found,
+        );
+        assert_eq!(live.thresholds_percent, vec![80]);
+        assert_eq!(live.notify_on, vec![NotifyOn::Forecasted]);
+        assert_eq!(live.emails, vec!["other@example.com".to_owned()]);
+        assert_eq!(live.sns_topic, "billing-alarm");
+        assert_eq!(live.limit_usd, "20");
+    }
+}
