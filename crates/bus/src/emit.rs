@@ -1,13 +1,15 @@
 //! Publishing Groundwork's own events (`groundwork.<service>` sources, and the mirrors of
 //! AWS events) as a trusted internal producer, straight onto a bus stream.
 //!
-//! A service calls [`Emitter::emit`] after the fact it reports has happened. If NATS is
+//! A service calls [`Emitter::emit_event`] with a detail struct of the event catalog
+//! (`groundwork_events::catalog`), which names the event's source and detail-type, after the fact it reports has happened. If NATS is
 //! away at that moment the event is not lost: the same event (same id, so JetStream
 //! de-duplicates) is retried in the background until it is stored or the retry horizon
 //! passes.
 
 use std::time::Duration;
 
+use groundwork_events::catalog::CatalogEvent;
 use groundwork_events::envelope::{Event, Origin, Producer, PutEventsEntry, validate_entry};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -59,6 +61,23 @@ impl Emitter {
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// Publishes an event of the catalog, with its own source and detail-type; otherwise
+    /// as [`Emitter::emit`].
+    pub async fn emit_event<E: CatalogEvent>(
+        &self,
+        event: &E,
+        resources: Vec<String>,
+    ) -> Result<(Event, Emitted), BusError> {
+        let detail = event.to_detail().map_err(|e| {
+            BusError::new(
+                BusErrorKind::Internal,
+                format!("the detail of {} is not JSON: {e}", E::DETAIL_TYPE),
+            )
+        })?;
+        self.emit_as(E::SOURCE, E::DETAIL_TYPE, detail, resources)
+            .await
     }
 
     /// Builds the event (validated as PutEvents would) and stores it; if NATS is

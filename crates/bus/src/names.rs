@@ -41,6 +41,15 @@ pub const ALERTING_NOTIFIER_CONSUMER: &str = "alerting-notifier";
 /// arrive on `deliver_subject(ALERTING_NOTIFY_TARGET)` in the `DELIVERIES` stream.
 pub const ALERTING_NOTIFY_TARGET: &str = "alerting.notify";
 
+/// Durable consumer through which the orchestrator reads the events that finish its
+/// waiting steps.
+pub const ORCHESTRATOR_RESUME_CONSUMER: &str = "orchestrator-resume";
+
+/// The NATS-subject target of the orchestrator's resume rule (`nats:orchestrator.resume`):
+/// deliveries arrive on `deliver_subject(ORCHESTRATOR_RESUME_TARGET)` in the `DELIVERIES`
+/// stream.
+pub const ORCHESTRATOR_RESUME_TARGET: &str = "orchestrator.resume";
+
 /// Escapes a bus name into one NATS token that is also valid in a stream name.
 pub fn escape_token(name: &str) -> String {
     let mut out = String::with_capacity(name.len());

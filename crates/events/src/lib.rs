@@ -8,7 +8,10 @@
 //! - [`transform`]: target input (`Input`, `InputPath`, `InputTransformer`).
 //! - [`redact`]: webhook URLs and target ARNs as shown in logs, dead letters, events and
 //!   error messages (scheme, host and port only).
+//! - [`catalog`]: every event Groundwork itself publishes: source, detail-type and a typed
+//!   detail struct shared by producers and consumers.
 
+pub mod catalog;
 pub mod envelope;
 pub mod pattern;
 pub mod redact;

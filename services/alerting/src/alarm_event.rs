@@ -1,19 +1,20 @@
 //! The `CloudWatch Alarm State Change` event, shaped exactly as CloudWatch sends it to
 //! EventBridge: source `aws.cloudwatch`, the alarm ARN in `resources`, and a `detail`
 //! with `alarmName`, `state` and `previousState` (`value`, `reason`, `reasonData`,
-//! `timestamp`) and `configuration` (`description`, `metrics`). Pure: built from what
+//! `timestamp`) and `configuration` (`description`, `metrics`); the type is
+//! [`CloudWatchAlarmStateChange`] of the event catalog. Pure: built from what
 //! DescribeAlarms reports and from the last observation.
 
 use aws_sdk_cloudwatch::types::{MetricAlarm, MetricDataQuery, MetricStat};
-use groundwork_events::envelope::{Event, Origin, Producer, PutEventsEntry, validate_entry};
+use groundwork_events::catalog::{
+    AlarmConfiguration, AlarmMetric, AlarmMetricQuery, AlarmMetricStat, AlarmStateDetail,
+    CatalogEvent, CloudWatchAlarmStateChange,
+};
+use groundwork_events::envelope::{Event, Origin, Producer, validate_entry};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use crate::model::Arn;
-
-pub const SOURCE: &str = "aws.cloudwatch";
-pub const DETAIL_TYPE: &str = "CloudWatch Alarm State Change";
 
 /// An alarm's state as the watcher records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,15 +51,13 @@ impl AlarmState {
         }
     }
 
-    fn to_json(&self) -> Value {
-        let mut out = Map::new();
-        out.insert("value".into(), json!(self.value));
-        out.insert("reason".into(), json!(self.reason));
-        if let Some(d) = &self.reason_data {
-            out.insert("reasonData".into(), json!(d));
+    fn to_detail(&self) -> AlarmStateDetail {
+        AlarmStateDetail {
+            value: self.value.clone(),
+            reason: self.reason.clone(),
+            reason_data: self.reason_data.clone(),
+            timestamp: self.timestamp.clone(),
         }
-        out.insert("timestamp".into(), json!(self.timestamp));
-        Value::Object(out)
     }
 
     fn time(&self) -> Option<OffsetDateTime> {
@@ -90,59 +89,51 @@ pub fn format_timestamp(t: &aws_smithy_types::DateTime) -> String {
     )
 }
 
-fn metric_stat_json(stat: &MetricStat) -> Value {
+fn metric_stat_detail(stat: &MetricStat) -> AlarmMetricStat {
     let metric = stat.metric();
-    let dimensions: Map<String, Value> = metric
-        .map(|m| m.dimensions())
-        .unwrap_or_default()
-        .iter()
-        .map(|d| {
-            (
-                d.name().unwrap_or_default().to_owned(),
-                json!(d.value().unwrap_or_default()),
-            )
-        })
-        .collect();
-    let mut out = Map::new();
-    out.insert(
-        "metric".into(),
-        json!({
-            "dimensions": dimensions,
-            "name": metric.and_then(|m| m.metric_name()).unwrap_or_default(),
-            "namespace": metric.and_then(|m| m.namespace()).unwrap_or_default(),
-        }),
-    );
-    out.insert("period".into(), json!(stat.period().unwrap_or_default()));
-    out.insert("stat".into(), json!(stat.stat().unwrap_or_default()));
-    if let Some(unit) = stat.unit() {
-        out.insert("unit".into(), json!(unit.as_str()));
+    AlarmMetricStat {
+        metric: AlarmMetric {
+            dimensions: metric
+                .map(|m| m.dimensions())
+                .unwrap_or_default()
+                .iter()
+                .map(|d| {
+                    (
+                        d.name().unwrap_or_default().to_owned(),
+                        d.value().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+            name: metric
+                .and_then(|m| m.metric_name())
+                .unwrap_or_default()
+                .to_owned(),
+            namespace: metric
+                .and_then(|m| m.namespace())
+                .unwrap_or_default()
+                .to_owned(),
+        },
+        period: stat.period().unwrap_or_default(),
+        stat: stat.stat().unwrap_or_default().to_owned(),
+        unit: stat.unit().map(|u| u.as_str().to_owned()),
     }
-    Value::Object(out)
 }
 
-fn query_json(q: &MetricDataQuery) -> Value {
-    let mut out = Map::new();
-    if let Some(e) = q.expression() {
-        out.insert("expression".into(), json!(e));
+fn query_detail(q: &MetricDataQuery) -> AlarmMetricQuery {
+    AlarmMetricQuery {
+        expression: q.expression().map(str::to_owned),
+        id: q.id().unwrap_or_default().to_owned(),
+        label: q.label().map(str::to_owned),
+        metric_stat: q.metric_stat().map(metric_stat_detail),
+        period: q.period(),
+        return_data: q.return_data().unwrap_or(true),
     }
-    out.insert("id".into(), json!(q.id().unwrap_or_default()));
-    if let Some(l) = q.label() {
-        out.insert("label".into(), json!(l));
-    }
-    if let Some(s) = q.metric_stat() {
-        out.insert("metricStat".into(), metric_stat_json(s));
-    }
-    if let Some(p) = q.period() {
-        out.insert("period".into(), json!(p));
-    }
-    out.insert("returnData".into(), json!(q.return_data().unwrap_or(true)));
-    Value::Object(out)
 }
 
 /// `configuration`: the description and the metrics, a single-metric alarm shown as one
 /// query (CloudWatch gives it a generated id, as here).
-pub fn configuration(alarm: &MetricAlarm) -> Value {
-    let metrics: Vec<Value> = if alarm.metrics().is_empty() {
+pub fn configuration(alarm: &MetricAlarm) -> AlarmConfiguration {
+    let metrics: Vec<AlarmMetricQuery> = if alarm.metrics().is_empty() {
         let stat = alarm
             .statistic()
             .map(|s| s.as_str().to_owned())
@@ -159,45 +150,48 @@ pub fn configuration(alarm: &MetricAlarm) -> Value {
             .stat(stat)
             .set_unit(alarm.unit().cloned())
             .build();
-        vec![json!({
-            "id": uuid::Uuid::new_v4().to_string(),
-            "metricStat": metric_stat_json(&stat),
-            "returnData": true,
-        })]
+        vec![AlarmMetricQuery {
+            expression: None,
+            id: uuid::Uuid::new_v4().to_string(),
+            label: None,
+            metric_stat: Some(metric_stat_detail(&stat)),
+            period: None,
+            return_data: true,
+        }]
     } else {
-        alarm.metrics().iter().map(query_json).collect()
+        alarm.metrics().iter().map(query_detail).collect()
     };
-    let mut out = Map::new();
-    if let Some(d) = alarm.alarm_description().filter(|d| !d.is_empty()) {
-        out.insert("description".into(), json!(d));
+    AlarmConfiguration {
+        description: alarm
+            .alarm_description()
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned),
+        metrics,
     }
-    out.insert("metrics".into(), Value::Array(metrics));
-    Value::Object(out)
 }
 
 /// The event's `detail`.
-pub fn detail(alarm: &MetricAlarm, previous: &AlarmState, state: &AlarmState) -> Value {
-    json!({
-        "alarmName": alarm.alarm_name().unwrap_or_default(),
-        "state": state.to_json(),
-        "previousState": previous.to_json(),
-        "configuration": configuration(alarm),
-    })
+pub fn detail(
+    alarm: &MetricAlarm,
+    previous: &AlarmState,
+    state: &AlarmState,
+) -> CloudWatchAlarmStateChange {
+    CloudWatchAlarmStateChange {
+        alarm_name: alarm.alarm_name().unwrap_or_default().to_owned(),
+        state: state.to_detail(),
+        previous_state: previous.to_detail(),
+        configuration: configuration(alarm),
+    }
 }
 
 /// The whole event, in the alarm's account and region, timed at the state change.
 pub fn event(alarm: &MetricAlarm, previous: &AlarmState, state: &AlarmState) -> Option<Event> {
     let alarm_arn = alarm.alarm_arn()?;
     let arn = Arn::parse("AlarmArn", alarm_arn).ok()?;
-    let entry = PutEventsEntry {
-        time: state.time(),
-        source: Some(SOURCE.into()),
-        resources: vec![alarm_arn.to_owned()],
-        detail_type: Some(DETAIL_TYPE.into()),
-        detail: Some(detail(alarm, previous, state).to_string()),
-        event_bus_name: None,
-        trace_header: None,
-    };
+    let mut entry = detail(alarm, previous, state)
+        .entry(vec![alarm_arn.to_owned()])
+        .ok()?;
+    entry.time = state.time();
     let valid = validate_entry(&entry, Producer::TrustedInternal).ok()?;
     Some(valid.into_event(
         &Origin {
@@ -220,6 +214,7 @@ pub fn is_transition(previous: Option<&AlarmState>, now: &AlarmState) -> bool {
 mod tests {
     use super::*;
     use aws_sdk_cloudwatch::types::{Dimension, Metric, StateValue};
+    use serde_json::json;
 
     fn math_alarm() -> MetricAlarm {
         MetricAlarm::builder()

@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use groundwork_bus::Emitter;
 use groundwork_cloud::{CallerIdentity, RootPolicy};
-use serde_json::json;
+use groundwork_events::catalog::{
+    Alarm, AlarmCreated, AlarmDeleted, AlarmUpdated, CatalogEvent, SubscriptionCreated,
+    SubscriptionDeleted, TestNotification, Topic, TopicCreated, TopicDeleted, TopicUpdated,
+};
 use tokio::sync::OnceCell;
 
 use crate::alarm;
@@ -14,7 +17,6 @@ use crate::alarm_spec::AlarmSpec;
 use crate::error::Error;
 use crate::model::{AlarmName, Endpoint, Tags, TopicName, TopicRef};
 use crate::notify::format::Notification;
-use crate::notify::rules::TEST_NOTIFICATION;
 use crate::notify::{Delivery, Notifier};
 use crate::topic::{self, Change, Deletion, SubscriptionInfo};
 use crate::watch_store::WatchStore;
@@ -90,9 +92,9 @@ impl Alerting {
 
     /// Publishes one of alerting's own events; a bus outage does not fail the call (the
     /// emitter retries in the background).
-    async fn emit(&self, detail_type: &str, detail: serde_json::Value, resources: Vec<String>) {
-        if let Err(e) = self.emitter.emit(detail_type, detail, resources).await {
-            tracing::warn!(error = %e, detail_type, "event not published");
+    async fn emit<E: CatalogEvent>(&self, event: &E, resources: Vec<String>) {
+        if let Err(e) = self.emitter.emit_event(event, resources).await {
+            tracing::warn!(error = %e, detail_type = E::DETAIL_TYPE, "event not published");
         }
     }
 
@@ -104,23 +106,14 @@ impl Alerting {
     ) -> Result<(String, Change), Error> {
         self.guard("EnsureTopic").await?;
         let (arn, change) = topic::ensure_topic(&self.sns, name, &tags.0).await?;
+        let detail = || Topic {
+            topic_arn: arn.as_str().to_owned(),
+            name: name.as_str().to_owned(),
+        };
+        let resources = vec![arn.as_str().to_owned()];
         match change {
-            Change::Created => {
-                self.emit(
-                    "Topic Created",
-                    json!({"topicArn": arn.as_str(), "name": name.as_str()}),
-                    vec![arn.as_str().to_owned()],
-                )
-                .await;
-            }
-            Change::Updated => {
-                self.emit(
-                    "Topic Updated",
-                    json!({"topicArn": arn.as_str(), "name": name.as_str()}),
-                    vec![arn.as_str().to_owned()],
-                )
-                .await;
-            }
+            Change::Created => self.emit(&TopicCreated(detail()), resources).await,
+            Change::Updated => self.emit(&TopicUpdated(detail()), resources).await,
             Change::Unchanged => {}
         }
         Ok((arn.as_str().to_owned(), change))
@@ -147,9 +140,11 @@ impl Alerting {
         }
         if change == Change::Created {
             self.emit(
-                "Subscription Created",
-                json!({"topicArn": info.topic_arn, "protocol": info.protocol,
-                       "pendingConfirmation": info.subscription_arn.is_none()}),
+                &SubscriptionCreated {
+                    topic_arn: info.topic_arn.clone(),
+                    protocol: info.protocol.clone(),
+                    pending_confirmation: info.subscription_arn.is_none(),
+                },
                 vec![info.topic_arn.clone()],
             )
             .await;
@@ -193,18 +188,14 @@ impl Alerting {
             tracing::warn!(error = %e, "alarm baseline not recorded");
         }
         let arn = described.alarm_arn().unwrap_or_default().to_owned();
-        let detail_type = match change {
-            Change::Created => Some("Alarm Created"),
-            Change::Updated => Some("Alarm Updated"),
-            Change::Unchanged => None,
+        let detail = || Alarm {
+            alarm_name: spec.name.as_str().to_owned(),
+            alarm_arn: arn.clone(),
         };
-        if let Some(detail_type) = detail_type {
-            self.emit(
-                detail_type,
-                json!({"alarmName": spec.name.as_str(), "alarmArn": arn}),
-                vec![arn.clone()],
-            )
-            .await;
+        match change {
+            Change::Created => self.emit(&AlarmCreated(detail()), vec![arn.clone()]).await,
+            Change::Updated => self.emit(&AlarmUpdated(detail()), vec![arn.clone()]).await,
+            Change::Unchanged => {}
         }
         Ok(AlarmOutcome {
             name: spec.name.as_str().to_owned(),
@@ -250,8 +241,10 @@ impl Alerting {
         };
         tracing::info!("topic deleted");
         self.emit(
-            "Topic Deleted",
-            json!({"topicArn": arn.as_str(), "name": topic.name()}),
+            &TopicDeleted(Topic {
+                topic_arn: arn.as_str().to_owned(),
+                name: topic.name().to_owned(),
+            }),
             vec![arn.as_str().to_owned()],
         )
         .await;
@@ -276,8 +269,10 @@ impl Alerting {
                 tracing::warn!(error = %e, "subscription watch state not cleared");
             }
             self.emit(
-                "Subscription Deleted",
-                json!({"topicArn": info.topic_arn, "protocol": info.protocol}),
+                &SubscriptionDeleted {
+                    topic_arn: info.topic_arn.clone(),
+                    protocol: info.protocol.clone(),
+                },
                 vec![info.topic_arn.clone()],
             )
             .await;
@@ -295,8 +290,10 @@ impl Alerting {
             tracing::warn!(error = %e, "alarm watch state not cleared");
         }
         self.emit(
-            "Alarm Deleted",
-            json!({"alarmName": name.as_str(), "alarmArn": arn}),
+            &AlarmDeleted(Alarm {
+                alarm_name: name.as_str().to_owned(),
+                alarm_arn: arn.clone(),
+            }),
             vec![arn.clone()],
         )
         .await;
@@ -336,9 +333,10 @@ impl Alerting {
         }
         let queued = if self.notifier.webhooks_on_bus() {
             self.emitter
-                .emit(
-                    TEST_NOTIFICATION,
-                    notification.event["detail"].clone(),
+                .emit_event(
+                    &TestNotification {
+                        message: notification.text.clone(),
+                    },
                     Vec::new(),
                 )
                 .await

@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use groundwork_bus::names::escape_token;
-use groundwork_events::envelope::{Event, Origin, Producer, PutEventsEntry, validate_entry};
+use groundwork_events::catalog::{CatalogEvent, SubscriptionConfirmed, sources};
+use groundwork_events::envelope::{Event, Origin, Producer, validate_entry};
 use groundwork_kit::Shutdown;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::alarm;
@@ -21,8 +21,7 @@ use crate::topic::{self, SubscriptionInfo, SubscriptionStatus};
 use crate::watch_store::{Observed, WatchStore};
 
 /// Source of Groundwork's own alerting events.
-pub const SOURCE: &str = "groundwork.alerting";
-pub const SUBSCRIPTION_CONFIRMED: &str = "Subscription Confirmed";
+pub const SOURCE: &str = sources::ALERTING;
 
 /// KV key of an alarm's last state.
 pub fn alarm_key(alarm_name: &str) -> String {
@@ -148,19 +147,15 @@ fn subscription_confirmed(origin: &Origin, sub: &SubscriptionInfo) -> Option<Eve
     } else {
         sub.endpoint.clone()
     };
-    let detail = json!({
-        "topicArn": sub.topic_arn,
-        "protocol": sub.protocol,
-        "endpoint": endpoint,
-        "subscriptionArn": sub.subscription_arn,
-    });
-    let entry = PutEventsEntry {
-        source: Some(SOURCE.into()),
-        detail_type: Some(SUBSCRIPTION_CONFIRMED.into()),
-        detail: Some(detail.to_string()),
-        resources: sub.subscription_arn.iter().cloned().collect(),
-        ..Default::default()
+    let detail = SubscriptionConfirmed {
+        topic_arn: sub.topic_arn.clone(),
+        protocol: sub.protocol.clone(),
+        endpoint,
+        subscription_arn: sub.subscription_arn.clone(),
     };
+    let entry = detail
+        .entry(sub.subscription_arn.iter().cloned().collect())
+        .ok()?;
     let valid = validate_entry(&entry, Producer::TrustedInternal).ok()?;
     Some(valid.into_event(origin, OffsetDateTime::now_utc()))
 }

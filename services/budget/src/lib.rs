@@ -49,7 +49,7 @@ pub use error::Error;
 pub use settings::Settings;
 
 /// The event source of the service.
-pub const SOURCE: &str = "groundwork.budget";
+pub const SOURCE: &str = groundwork_events::catalog::sources::BUDGET;
 
 /// Connects to NATS with the service's name.
 pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {

@@ -4,7 +4,10 @@
 
 use groundwork_bus::Emitter;
 use groundwork_cloud::RootPolicy;
-use serde_json::{Value, json};
+use groundwork_events::catalog::{
+    BudgetChange, BudgetCreated, BudgetDeleted, BudgetLimit, BudgetNotification, BudgetState,
+    BudgetUpdated, CatalogEvent,
+};
 
 use crate::aws::{AwsBudget, BudgetsApi};
 use crate::diff::{self, Change, Step};
@@ -12,14 +15,6 @@ use crate::domain::{BudgetName, BudgetSpec, Money};
 use crate::error::{Error, ErrorKind};
 use crate::sns_policy;
 use crate::state::WatchStore;
-
-/// Detail types of the service's events.
-pub mod detail_type {
-    pub const CREATED: &str = "Budget Created";
-    pub const UPDATED: &str = "Budget Updated";
-    pub const DELETED: &str = "Budget Deleted";
-    pub const THRESHOLD_CROSSED: &str = "Budget Threshold Crossed";
-}
 
 /// What EnsureBudget did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,30 +66,40 @@ pub fn budget_arn(account: &str, name: &BudgetName) -> String {
     format!("arn:aws:budgets::{account}:budget/{}", name.as_str())
 }
 
-fn changes_json(changes: &[Change]) -> Value {
-    Value::Array(
-        changes
-            .iter()
-            .map(|c| json!({"field": c.field, "before": c.before, "after": c.after, "action": c.action}))
-            .collect(),
-    )
+fn changes_detail(changes: &[Change]) -> Vec<BudgetChange> {
+    changes
+        .iter()
+        .map(|c| BudgetChange {
+            field: c.field.clone(),
+            before: c.before.clone(),
+            after: c.after.clone(),
+            action: c.action.to_owned(),
+        })
+        .collect()
 }
 
-fn spec_json(spec: &BudgetSpec) -> Value {
-    json!({
-        "budget": spec.name.as_str(),
-        "limit": spec.limit.as_ref().map(|m| json!({"amount": m.amount.as_str(), "unit": m.currency.as_str()})),
-        "timeUnit": spec.time_unit.as_str(),
-        "kind": spec.scope.name(),
-        "notifications": spec.notifications.iter().map(|n| json!({
-            "notificationType": n.key.notification_type.as_str(),
-            "comparisonOperator": n.key.comparison.as_str(),
-            "threshold": n.key.threshold.value(),
-            "thresholdType": n.key.threshold_type.as_str(),
-            // Addresses stay out of events: they are personal data, not facts about spend.
-            "subscribers": n.subscribers.as_ref().map(|s| s.len()),
-        })).collect::<Vec<_>>(),
-    })
+fn spec_detail(spec: &BudgetSpec) -> BudgetState {
+    BudgetState {
+        budget: spec.name.as_str().to_owned(),
+        limit: spec.limit.as_ref().map(|m| BudgetLimit {
+            amount: m.amount.as_str().to_owned(),
+            unit: m.currency.as_str().to_owned(),
+        }),
+        time_unit: spec.time_unit.as_str().to_owned(),
+        kind: spec.scope.name().to_owned(),
+        notifications: spec
+            .notifications
+            .iter()
+            .map(|n| BudgetNotification {
+                notification_type: n.key.notification_type.as_str().to_owned(),
+                comparison_operator: n.key.comparison.as_str().to_owned(),
+                threshold: n.key.threshold.value(),
+                threshold_type: n.key.threshold_type.as_str().to_owned(),
+                // Addresses stay out of events: they are personal data, not facts about spend.
+                subscribers: n.subscribers.as_ref().map(|s| s.len()),
+            })
+            .collect(),
+    }
 }
 
 impl Budgets {
@@ -127,10 +132,10 @@ impl Budgets {
         Ok(identity.account)
     }
 
-    async fn emit(&self, detail_type: &str, detail: Value, account: &str, name: &BudgetName) {
+    async fn emit<E: CatalogEvent>(&self, event: &E, account: &str, name: &BudgetName) {
         let resources = vec![budget_arn(account, name)];
-        if let Err(e) = self.emitter.emit(detail_type, detail, resources).await {
-            tracing::error!(error = %e, detail_type, budget = name.as_str(), "event refused by the bus");
+        if let Err(e) = self.emitter.emit_event(event, resources).await {
+            tracing::error!(error = %e, detail_type = E::DETAIL_TYPE, budget = name.as_str(), "event refused by the bus");
         }
     }
 
@@ -160,7 +165,7 @@ impl Budgets {
             None => {
                 if self.aws.create(&spec).await? {
                     self.store.mark_managed(&spec.name).await?;
-                    self.emit(detail_type::CREATED, spec_json(&spec), &account, &spec.name)
+                    self.emit(&BudgetCreated(spec_detail(&spec)), &account, &spec.name)
                         .await;
                     tracing::info!("budget created");
                     return Ok(Ensured {
@@ -277,12 +282,11 @@ impl Budgets {
                 notes,
             });
         }
-        let mut detail = spec_json(&spec);
-        if let Some(obj) = detail.as_object_mut() {
-            obj.insert("changes".into(), changes_json(&plan.changes));
-        }
-        self.emit(detail_type::UPDATED, detail, account, &spec.name)
-            .await;
+        let detail = BudgetUpdated {
+            budget: spec_detail(&spec),
+            changes: changes_detail(&plan.changes),
+        };
+        self.emit(&detail, account, &spec.name).await;
         Ok(Ensured {
             outcome: Outcome::Updated,
             changes: plan.changes,
@@ -342,8 +346,9 @@ impl Budgets {
         }
         self.store.unmark_managed(name).await?;
         self.emit(
-            detail_type::DELETED,
-            json!({"budget": name.as_str()}),
+            &BudgetDeleted {
+                budget: name.as_str().to_owned(),
+            },
             &account,
             name,
         )

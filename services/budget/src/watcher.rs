@@ -13,13 +13,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use groundwork_events::catalog::BudgetThresholdCrossed;
 use groundwork_kit::Shutdown;
-use serde_json::json;
 
 use crate::aws::AwsBudget;
 use crate::domain::{Comparison, Money, NotificationKey, NotificationType, ThresholdType};
 use crate::error::Error;
-use crate::service::{Budgets, budget_arn, detail_type};
+use crate::service::{Budgets, budget_arn};
 use crate::state::{Crossing, crossing_key};
 
 /// The amount a notification fires above, in the budget's currency.
@@ -160,26 +160,22 @@ async fn check(
         return Ok(0);
     }
     let amount = |m: Option<&Money>| m.map(|m| m.amount.value());
-    let detail = json!({
-        "budget": name.as_str(),
-        "threshold": key.threshold.value(),
-        "thresholdType": key.threshold_type.as_str(),
-        "notificationType": key.notification_type.as_str(),
-        "comparisonOperator": key.comparison.as_str(),
-        "thresholdAmount": threshold_amount(key, limit),
-        "limit": limit.amount.value(),
-        "actual": amount(budget.actual.as_ref()),
-        "forecast": amount(budget.forecast.as_ref()),
-        "currency": limit.currency.as_str(),
-        "period": period,
-    });
+    let detail = BudgetThresholdCrossed {
+        budget: name.as_str().to_owned(),
+        threshold: key.threshold.value(),
+        threshold_type: key.threshold_type.as_str().to_owned(),
+        notification_type: key.notification_type.as_str().to_owned(),
+        comparison_operator: key.comparison.as_str().to_owned(),
+        threshold_amount: threshold_amount(key, limit),
+        limit: limit.amount.value(),
+        actual: amount(budget.actual.as_ref()),
+        forecast: amount(budget.forecast.as_ref()),
+        currency: limit.currency.as_str().to_owned(),
+        period: period.clone(),
+    };
     match budgets
         .emitter()
-        .emit(
-            detail_type::THRESHOLD_CROSSED,
-            detail,
-            vec![budget_arn(account, name)],
-        )
+        .emit_event(&detail, vec![budget_arn(account, name)])
         .await
     {
         Ok(_) => {

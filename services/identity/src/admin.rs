@@ -6,12 +6,11 @@
 //! policy exists, the password policy) is checked before the first change.
 
 use groundwork_cloud::{AwsError, AwsErrorKind, CallerIdentity, RootPolicy};
+use groundwork_events::catalog::{AdminUser, AdminUserCreated, AdminUserDeleted, AdminUserUpdated};
 use secrecy::SecretString;
-use serde_json::json;
 
 use crate::domain::{GroupName, Outcome, PolicyArn, UserName};
 use crate::error::Error;
-use crate::events;
 use crate::password;
 use crate::password_policy;
 use crate::service::Service;
@@ -290,30 +289,30 @@ pub async fn ensure_admin(service: &Service, spec: AdminSpec) -> Result<AdminRes
         root_bootstrap = caller.is_root(),
         "admin ensured"
     );
-    let detail_type = match outcome {
-        Outcome::Created => Some(events::ADMIN_USER_CREATED),
-        Outcome::Updated => Some(events::ADMIN_USER_UPDATED),
-        _ => None,
+    let detail = || AdminUser {
+        user_name: spec.user.as_str().to_owned(),
+        user_arn: user_arn.clone(),
+        group_name: spec.group.as_str().to_owned(),
+        group_policy_arns: policy_arns(&spec.group_policies),
+        user_policy_arns: policy_arns(&spec.user_policies),
+        changes: changes.clone(),
+        login_profile_created: initial_password.is_some(),
+        access_key_created: access_key.is_some(),
+        root_bootstrap: caller.is_root(),
     };
-    if let Some(detail_type) = detail_type {
-        service
-            .events
-            .emit(
-                detail_type,
-                json!({
-                    "userName": spec.user.as_str(),
-                    "userArn": user_arn,
-                    "groupName": spec.group.as_str(),
-                    "groupPolicyArns": spec.group_policies.iter().map(|(_, a)| a.as_str()).collect::<Vec<_>>(),
-                    "userPolicyArns": spec.user_policies.iter().map(|(_, a)| a.as_str()).collect::<Vec<_>>(),
-                    "changes": changes,
-                    "loginProfileCreated": initial_password.is_some(),
-                    "accessKeyCreated": access_key.is_some(),
-                    "rootBootstrap": caller.is_root(),
-                }),
-                vec![user_arn.clone()],
-            )
-            .await;
+    let resources = vec![user_arn.clone()];
+    match outcome {
+        Outcome::Created => {
+            (service.events)
+                .emit(&AdminUserCreated(detail()), resources)
+                .await;
+        }
+        Outcome::Updated => {
+            (service.events)
+                .emit(&AdminUserUpdated(detail()), resources)
+                .await;
+        }
+        _ => {}
     }
     Ok(AdminResult {
         user: spec.user,
@@ -327,6 +326,14 @@ pub async fn ensure_admin(service: &Service, spec: AdminSpec) -> Result<AdminRes
         console_sign_in_url: format!("https://{}.signin.aws.amazon.com/console", caller.account),
         recommendations,
     })
+}
+
+/// The ARNs of named policies, for events.
+fn policy_arns(policies: &[(String, PolicyArn)]) -> Vec<String> {
+    policies
+        .iter()
+        .map(|(_, a)| a.as_str().to_owned())
+        .collect()
 }
 
 fn recommendations(caller: &CallerIdentity, spec: &AdminSpec, new_password: bool) -> Vec<String> {
@@ -505,8 +512,11 @@ pub async fn delete_admin(
     service
         .events
         .emit(
-            events::ADMIN_USER_DELETED,
-            json!({ "userName": user.as_str(), "userArn": user_arn, "removed": removed }),
+            &AdminUserDeleted {
+                user_name: user.as_str().to_owned(),
+                user_arn: user_arn.clone(),
+                removed: removed.clone(),
+            },
             vec![user_arn.clone()],
         )
         .await;

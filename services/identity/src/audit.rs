@@ -4,12 +4,11 @@
 
 use aws_sdk_iam::types::SummaryKeyType;
 use groundwork_cloud::{AwsError, CallerIdentity};
-use serde_json::json;
+use groundwork_events::catalog::{AccountAudited, AuditFinding};
 use time::OffsetDateTime;
 
 use crate::credential_report::{self, UserCredentials};
 use crate::error::Error;
-use crate::events;
 use crate::password_policy::{self, PasswordPolicy};
 use crate::service::Service;
 
@@ -296,20 +295,28 @@ pub async fn audit(service: &Service, key_max_age_days: u32) -> Result<Report, E
     service
         .events
         .emit(
-            events::ACCOUNT_AUDITED,
-            json!({
-                "account": report.facts.caller.account,
-                "callerArn": report.facts.caller.arn,
-                "callerIsRoot": report.facts.caller.is_root(),
-                "benchmark": BENCHMARK,
-                "failed": report.failed(),
-                "findings": report.findings.iter().map(|f| json!({
-                    "cisControl": f.cis_control,
-                    "status": if f.status == CheckStatus::Pass { "PASS" } else { "FAIL" },
-                    "severity": format!("{:?}", f.severity).to_uppercase(),
-                    "resource": f.resource,
-                })).collect::<Vec<_>>(),
-            }),
+            &AccountAudited {
+                account: report.facts.caller.account.clone(),
+                caller_arn: report.facts.caller.arn.clone(),
+                caller_is_root: report.facts.caller.is_root(),
+                benchmark: BENCHMARK.to_owned(),
+                failed: report.failed() as u64,
+                findings: report
+                    .findings
+                    .iter()
+                    .map(|f| AuditFinding {
+                        cis_control: f.cis_control.to_owned(),
+                        status: if f.status == CheckStatus::Pass {
+                            "PASS"
+                        } else {
+                            "FAIL"
+                        }
+                        .to_owned(),
+                        severity: format!("{:?}", f.severity).to_uppercase(),
+                        resource: f.resource.clone(),
+                    })
+                    .collect(),
+            },
             vec![],
         )
         .await;

@@ -7,12 +7,11 @@
 //! second factor itself.
 
 use groundwork_cloud::{AwsError, AwsErrorKind, RootPolicy};
+use groundwork_events::catalog::{MfaDeviceEnabled, MfaEnrollmentStarted};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
-use serde_json::json;
 
 use crate::domain::{AuthenticationCode, DeviceName, Outcome, SerialNumber, UserName};
 use crate::error::{Error, ErrorKind};
-use crate::events;
 use crate::qr;
 use crate::service::{Service, partition_of};
 
@@ -147,8 +146,10 @@ pub async fn start(
     service
         .events
         .emit(
-            events::MFA_ENROLLMENT_STARTED,
-            json!({ "userName": user.as_str(), "serialNumber": serial.as_str() }),
+            &MfaEnrollmentStarted {
+                user_name: user.as_str().to_owned(),
+                serial_number: serial.as_str().to_owned(),
+            },
             vec![serial.as_str().to_owned()],
         )
         .await;
@@ -232,8 +233,10 @@ pub async fn complete(
     service
         .events
         .emit(
-            events::MFA_DEVICE_ENABLED,
-            json!({ "userName": user.as_str(), "serialNumber": serial.as_str() }),
+            &MfaDeviceEnabled {
+                user_name: user.as_str().to_owned(),
+                serial_number: serial.as_str().to_owned(),
+            },
             vec![serial.as_str().to_owned()],
         )
         .await;

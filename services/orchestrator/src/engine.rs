@@ -17,8 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use groundwork_bus::Emitter;
+use groundwork_events::catalog::{
+    CatalogEvent, SetupRunCompleted, SetupRunStarted, SetupRunWaiting, SetupStepFailed,
+    SetupStepSucceeded, WaitingStep,
+};
 use groundwork_kit::Shutdown;
-use serde_json::json;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 
@@ -30,15 +33,6 @@ use crate::run::{Run, RunKind, StepRecord, now_ms};
 use crate::runner::{OneTimeSecret, StepResult, StepRunner};
 use crate::scheduler;
 use crate::store::RunStore;
-
-/// Event detail-types this service emits (source `groundwork.orchestrator`).
-pub mod detail_types {
-    pub const RUN_STARTED: &str = "Setup Run Started";
-    pub const STEP_SUCCEEDED: &str = "Setup Step Succeeded";
-    pub const STEP_FAILED: &str = "Setup Step Failed";
-    pub const RUN_WAITING: &str = "Setup Run Waiting";
-    pub const RUN_COMPLETED: &str = "Setup Run Completed";
-}
 
 /// Retry and check timings.
 #[derive(Debug, Clone)]
@@ -272,11 +266,12 @@ impl Engine {
     }
 }
 
-async fn emit(inner: &Inner, detail_type: &str, detail: serde_json::Value) {
+/// Publishes a run event of the catalog (source `groundwork.orchestrator`).
+async fn emit<E: CatalogEvent>(inner: &Inner, event: &E) {
     if let Some(events) = &inner.events
-        && let Err(e) = events.emit(detail_type, detail, Vec::new()).await
+        && let Err(e) = events.emit_event(event, Vec::new()).await
     {
-        tracing::warn!(error = %e, detail_type, "run event not published");
+        tracing::warn!(error = %e, detail_type = E::DETAIL_TYPE, "run event not published");
     }
 }
 
@@ -351,8 +346,11 @@ async fn drive(inner: &Inner, id: &str, notify: &Notify) -> Result<(), Error> {
             if before.status == RunStatus::Pending {
                 emit(
                     inner,
-                    detail_types::RUN_STARTED,
-                    json!({"runId": run.id, "kind": run.kind, "steps": run.steps.len()}),
+                    &SetupRunStarted {
+                        run_id: run.id.clone(),
+                        kind: run.kind.as_str().to_owned(),
+                        steps: run.steps.len(),
+                    },
                 )
                 .await;
             }
@@ -429,7 +427,16 @@ async fn record(
         match step.state {
             StepState::Succeeded => step_succeeded(inner, &after, step_id).await,
             StepState::Failed => {
-                emit(inner, detail_types::STEP_FAILED, json!({"runId": after.id, "resource": step_id, "error": step.error, "attempts": step.attempts})).await;
+                emit(
+                    inner,
+                    &SetupStepFailed {
+                        run_id: after.id.clone(),
+                        resource: step_id.as_str().to_owned(),
+                        error: step.error.clone(),
+                        attempts: step.attempts,
+                    },
+                )
+                .await;
             }
             _ => {}
         }
@@ -442,8 +449,12 @@ async fn step_succeeded(inner: &Inner, run: &Run, step_id: &ResourceId) {
     if let Some(step) = run.step(step_id) {
         emit(
             inner,
-            detail_types::STEP_SUCCEEDED,
-            json!({"runId": run.id, "resource": step_id, "outcome": step.outcome, "attempts": step.attempts}),
+            &SetupStepSucceeded {
+                run_id: run.id.clone(),
+                resource: step_id.as_str().to_owned(),
+                outcome: step.outcome.clone(),
+                attempts: step.attempts,
+            },
         )
         .await;
     }
@@ -468,12 +479,17 @@ async fn announce(inner: &Inner, run: &Run) {
                 .steps
                 .iter()
                 .filter(|s| s.state == StepState::Waiting)
-                .map(|s| json!({"resource": s.resource.id, "instructions": s.instructions}))
+                .map(|s| WaitingStep {
+                    resource: s.resource.id.as_str().to_owned(),
+                    instructions: s.instructions.clone(),
+                })
                 .collect();
             emit(
                 inner,
-                detail_types::RUN_WAITING,
-                json!({"runId": run.id, "waiting": waiting}),
+                &SetupRunWaiting {
+                    run_id: run.id.clone(),
+                    waiting,
+                },
             )
             .await;
         }
@@ -485,8 +501,12 @@ async fn announce(inner: &Inner, run: &Run) {
 async fn finish(inner: &Inner, run: &Run) {
     emit(
         inner,
-        detail_types::RUN_COMPLETED,
-        json!({"runId": run.id, "kind": run.kind, "status": run.status.as_str(), "error": run.error}),
+        &SetupRunCompleted {
+            run_id: run.id.clone(),
+            kind: run.kind.as_str().to_owned(),
+            status: run.status.as_str().to_owned(),
+            error: run.error.clone(),
+        },
     )
     .await;
 }

@@ -52,7 +52,7 @@ pub use groundwork_spec::{diagram, resource};
 pub use settings::Settings;
 
 /// The source of the orchestrator's events.
-pub const SOURCE: &str = "groundwork.orchestrator";
+pub const SOURCE: &str = groundwork_events::catalog::sources::ORCHESTRATOR;
 
 /// Connects to NATS with the service's name.
 pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
@@ -112,7 +112,16 @@ pub async fn serve(
         tracing::info!(runs = resumed, "resuming unfinished runs");
     }
     let js = groundwork_bus::connect::jetstream(&client, timeout);
-    let resume_task = tokio::spawn(resume::run(js, engine.clone(), shutdown.clone()));
+    let resume_api = resume::EventBusApi {
+        url: settings.eventbus_url.clone(),
+        api_token: settings.common.api_token.clone(),
+    };
+    let resume_task = tokio::spawn(resume::run(
+        js,
+        resume_api,
+        engine.clone(),
+        shutdown.clone(),
+    ));
 
     let api = grpc::OrchestratorApi::new(engine);
     let routes = Routes::new(OrchestratorServer::new(api));

@@ -18,6 +18,16 @@ pub enum RunKind {
     Destroy,
 }
 
+impl RunKind {
+    /// As serialized: `apply` or `destroy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Apply => "apply",
+            Self::Destroy => "destroy",
+        }
+    }
+}
+
 /// One step's record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
@@ -236,6 +246,16 @@ mod tests {
             id: ResourceId(format!("topic/{name}")),
             desired: Desired::Topic(Topic { name: name.into() }),
             depends_on: depends_on.iter().map(|r| r.id.clone()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_kind_reads_as_it_is_stored() {
+        for kind in [RunKind::Apply, RunKind::Destroy] {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::from(kind.as_str())
+            );
         }
     }
 

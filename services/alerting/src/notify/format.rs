@@ -2,6 +2,9 @@
 //! Pure. (Slack says the same subject and text, made by the event bus's input transformer
 //! of each rule: see [`rules`](super::rules).)
 
+use groundwork_events::catalog::{
+    BudgetThresholdCrossed, CatalogEvent, CloudWatchAlarmStateChange, TestNotification,
+};
 use serde_json::{Value, json};
 
 /// A notification about one event.
@@ -22,42 +25,41 @@ impl Notification {
         let detail_type = event["detail-type"].as_str().unwrap_or_default();
         let detail = &event["detail"];
         let region = event["region"].as_str().unwrap_or_default();
-        let (subject, text) = match (source, detail_type) {
-            ("aws.cloudwatch", "CloudWatch Alarm State Change") => {
-                let name = detail["alarmName"].as_str().unwrap_or_default();
-                let now = detail["state"]["value"].as_str().unwrap_or_default();
-                let before = detail["previousState"]["value"]
-                    .as_str()
-                    .unwrap_or_default();
-                let reason = detail["state"]["reason"].as_str().unwrap_or_default();
-                (
-                    format!("{now}: \"{name}\" in {region}"),
-                    format!("Alarm \"{name}\" is now {now} (was {before}).\nReason: {reason}"),
-                )
-            }
-            (_, "Budget Threshold Crossed") => {
-                let field = |k: &str| match &detail[k] {
-                    Value::String(s) => s.clone(),
-                    Value::Null => "?".to_owned(),
-                    other => other.to_string(),
-                };
-                let budget = field("budget");
-                (
-                    format!("Budget \"{budget}\" crossed {}", field("threshold")),
-                    format!(
-                        "Budget \"{budget}\" crossed its threshold {}.\nActual: {} {}; forecast: {} {}",
-                        field("threshold"),
-                        field("actual"),
-                        field("currency"),
-                        field("forecast"),
-                        field("currency"),
-                    ),
-                )
-            }
-            _ => (
+        let (subject, text) = if let Some(Ok(alarm)) = CloudWatchAlarmStateChange::decode(event) {
+            let name = &alarm.alarm_name;
+            let now = &alarm.state.value;
+            let before = &alarm.previous_state.value;
+            let reason = &alarm.state.reason;
+            (
+                format!("{now}: \"{name}\" in {region}"),
+                format!("Alarm \"{name}\" is now {now} (was {before}).\nReason: {reason}"),
+            )
+        } else if detail_type == BudgetThresholdCrossed::DETAIL_TYPE {
+            // Read by key, not through the typed detail: the text must show each value as
+            // the Slack input transformer of the same rule does, i.e. as the JSON has it
+            // (`80` stays `80`), and a missing one as `?`.
+            let field = |k: &str| match &detail[k] {
+                Value::String(s) => s.clone(),
+                Value::Null => "?".to_owned(),
+                other => other.to_string(),
+            };
+            let budget = field("budget");
+            (
+                format!("Budget \"{budget}\" crossed {}", field("threshold")),
+                format!(
+                    "Budget \"{budget}\" crossed its threshold {}.\nActual: {} {}; forecast: {} {}",
+                    field("threshold"),
+                    field("actual"),
+                    field("currency"),
+                    field("forecast"),
+                    field("currency"),
+                ),
+            )
+        } else {
+            (
                 format!("{detail_type} ({source})"),
                 format!("{detail_type} from {source}:\n{detail}"),
-            ),
+            )
         };
         Self {
             subject: truncate(&subject, 100),
@@ -76,7 +78,11 @@ impl Notification {
         Self {
             subject: "Groundwork test notification".into(),
             text: text.to_owned(),
-            event: json!({"source": "groundwork.alerting", "detail-type": "Test Notification", "detail": {"message": text}}),
+            event: json!({
+                "source": TestNotification::SOURCE,
+                "detail-type": TestNotification::DETAIL_TYPE,
+                "detail": TestNotification { message: text.to_owned() }.to_detail().unwrap_or_default(),
+            }),
         }
     }
 
@@ -126,6 +132,24 @@ mod tests {
         assert_eq!(n.subject, "ALARM: \"billing-alarm\" in us-east-1");
         assert!(n.text.contains("is now ALARM (was OK)"));
         assert!(n.sns_message().contains("\"alarmName\": \"billing-alarm\""));
+    }
+
+    #[test]
+    fn a_budget_notification_shows_the_threshold_and_the_spend() {
+        let event = json!({
+            "source": "groundwork.budget", "detail-type": "Budget Threshold Crossed",
+            "region": "us-east-1",
+            "detail": {"budget": "monthly", "threshold": 80.0, "thresholdType": "PERCENTAGE",
+                       "notificationType": "ACTUAL", "comparisonOperator": "GREATER_THAN",
+                       "thresholdAmount": 8.0, "limit": 10.0, "actual": 8.5, "forecast": null,
+                       "currency": "USD", "period": "2024-05"}
+        });
+        let n = Notification::for_event(&event);
+        assert_eq!(n.subject, "Budget \"monthly\" crossed 80.0");
+        assert_eq!(
+            n.text,
+            "Budget \"monthly\" crossed its threshold 80.0.\nActual: 8.5 USD; forecast: ? USD"
+        );
     }
 
     #[test]

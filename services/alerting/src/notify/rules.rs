@@ -24,7 +24,8 @@ pub struct RuleDef {
 }
 
 /// The detail-type of a test notification (source `groundwork.alerting`).
-pub const TEST_NOTIFICATION: &str = "Test Notification";
+pub const TEST_NOTIFICATION: &str =
+    <groundwork_events::catalog::TestNotification as groundwork_events::catalog::CatalogEvent>::DETAIL_TYPE;
 
 /// The rules alerting creates.
 pub const RULES: &[RuleDef] = &[

@@ -2,6 +2,7 @@
 //! once; a person types two codes (`groundwork mfa complete`), which publishes
 //! `MFA Device Enabled` and finishes the waiting step. It goes with its user on Destroy.
 
+use groundwork_events::catalog::{CatalogEvent, MfaDeviceEnabled};
 use groundwork_proto::v1 as pb;
 use groundwork_spec::resource::MfaDevice;
 use secrecy::SecretSlice;
@@ -94,7 +95,6 @@ impl Managed for MfaDevice {
 
     /// `MFA Device Enabled` (groundwork.identity) for this user.
     fn finished_by(&self, event: &Value) -> bool {
-        event["detail-type"].as_str() == Some("MFA Device Enabled")
-            && event["detail"]["userName"].as_str() == Some(self.user_name.as_str())
+        matches!(MfaDeviceEnabled::decode(event), Some(Ok(e)) if e.user_name == self.user_name)
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use groundwork_events::catalog::{CatalogEvent, SubscriptionConfirmed};
 use groundwork_proto::v1 as pb;
 use groundwork_spec::resource::Subscription;
 use serde_json::Value;
@@ -99,16 +100,11 @@ impl Managed for Subscription {
 
     /// `Subscription Confirmed` (groundwork.alerting) for this endpoint, protocol and topic.
     fn finished_by(&self, event: &Value) -> bool {
-        let detail = &event["detail"];
-        event["detail-type"].as_str() == Some("Subscription Confirmed")
-            && detail["endpoint"].as_str() == Some(self.endpoint.as_str())
-            && detail["protocol"]
-                .as_str()
-                .map(str::to_ascii_lowercase)
-                .as_deref()
-                == Some(self.protocol.as_str())
-            && detail["topicArn"]
-                .as_str()
-                .is_some_and(|arn| arn.rsplit(':').next() == Some(self.topic.as_str()))
+        let Some(Ok(confirmed)) = SubscriptionConfirmed::decode(event) else {
+            return false;
+        };
+        confirmed.endpoint == self.endpoint
+            && confirmed.protocol.to_ascii_lowercase() == self.protocol.as_str()
+            && confirmed.topic_arn.rsplit(':').next() == Some(self.topic.as_str())
     }
 }
