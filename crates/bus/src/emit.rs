@@ -14,12 +14,11 @@ use groundwork_events::envelope::{Event, Origin, Producer, PutEventsEntry, valid
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use groundwork_kit::retry::Backoff;
+
 use crate::error::{BusError, BusErrorKind};
 use crate::publish::EventPublisher;
 use crate::streams::{StreamSettings, ensure_events_stream};
-
-/// How long an event that could not be stored is retried in the background.
-const RETRY_HORIZON: Duration = Duration::from_secs(600);
 
 /// Publishes events of one source onto one bus.
 #[derive(Debug, Clone)]
@@ -127,22 +126,20 @@ impl Emitter {
     }
 }
 
+/// Stores `event` again (same id: JetStream stores it once) with kit's background backoff:
+/// ten minutes of tries while NATS is away.
 async fn retry_until_stored(publisher: EventPublisher, bus: String, event: Event) {
-    let started = tokio::time::Instant::now();
-    let mut delay = Duration::from_millis(200);
-    while started.elapsed() < RETRY_HORIZON {
-        tokio::time::sleep(delay).await;
-        match publisher.publish(&bus, &event, None).await {
-            Ok(_) => {
-                tracing::info!(event_id = %event.id, "event stored after retry");
-                return;
-            }
-            Err(e) if e.is_retryable() => delay = (delay * 2).min(Duration::from_secs(10)),
-            Err(e) => {
-                tracing::error!(error = %e, event_id = %event.id, "event refused by the bus; dropped");
-                return;
-            }
+    let stored = groundwork_kit::retry::retry(Backoff::BACKGROUND, "storing an event", || {
+        publisher.publish(&bus, &event, None)
+    })
+    .await;
+    match stored {
+        Ok(_) => tracing::info!(event_id = %event.id, "event stored after retry"),
+        Err(e) if e.is_retryable() => {
+            tracing::error!(error = %e, event_id = %event.id, "event could not be stored within the retry horizon");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, event_id = %event.id, "event refused by the bus; dropped");
         }
     }
-    tracing::error!(event_id = %event.id, "event could not be stored within the retry horizon");
 }

@@ -153,19 +153,7 @@ pub async fn serve(
         let notifier = notifier.clone();
         let shutdown = shutdown.clone();
         tasks.push(tokio::spawn(async move {
-            // The consumer is opened again after an outage (or until the event bus has
-            // created its DELIVERIES stream); a failure is logged, not fatal.
-            while !shutdown.is_triggered() {
-                if let Err(e) =
-                    notify::consumer::run(js.clone(), notifier.clone(), shutdown.clone()).await
-                {
-                    tracing::warn!(error = %e, "notifier stopped; starting again");
-                }
-                tokio::select! {
-                    () = shutdown.wait() => {}
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
+            notify::consumer::run(js, notifier, shutdown).await;
         }));
     }
 

@@ -11,16 +11,19 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::consumer;
-use futures::StreamExt;
+use async_nats::jetstream::consumer::DeliverPolicy;
+use groundwork_bus::consumer::{self, Durable};
 use groundwork_bus::names;
 use groundwork_events::envelope::DEFAULT_BUS;
 use groundwork_kit::Shutdown;
+use groundwork_kit::client::{self, Target};
+use groundwork_kit::retry::{Backoff, retry};
 use groundwork_proto::v1 as pb;
 use pb::event_bus_client::EventBusClient;
 use serde_json::Value;
 
 use crate::engine::Engine;
+use crate::error::Error;
 use crate::run::StepRecord;
 
 /// The orchestrator's rule on the default bus.
@@ -53,31 +56,14 @@ pub struct EventBusApi {
 /// Makes sure the rule exists with [`PATTERN`] and the orchestrator's target. The rule is
 /// put every time, so that a rule changed by hand is set back: resuming depends on it.
 ///
-/// The client is built here, with its bearer token, until kit builds every gRPC client.
-pub async fn ensure_rule(api: &EventBusApi) -> Result<(), String> {
-    let channel = tonic::transport::Endpoint::from_shared(api.url.clone())
-        .map_err(|e| format!("'{}' is not a URL: {e}", api.url))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .connect()
-        .await
-        .map_err(|e| format!("cannot reach the event bus at {}: {e}", api.url))?;
-    let bearer: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> =
-        match api.api_token.as_deref().filter(|t| !t.is_empty()) {
-            None => None,
-            Some(t) => {
-                Some(format!("Bearer {t}").parse().map_err(
-                    |_| "the API token holds characters that cannot be sent in a header",
-                )?)
-            }
-        };
-    let mut client =
-        EventBusClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
-            if let Some(v) = &bearer {
-                req.metadata_mut().insert("authorization", v.clone());
-            }
-            Ok(req)
-        });
+pub async fn ensure_rule(api: &EventBusApi) -> Result<(), Error> {
+    let target = Target::new(
+        api.url.clone(),
+        api.api_token.clone(),
+        "GROUNDWORK_EVENTBUS_URL",
+    )
+    .with_timeout(Duration::from_secs(30));
+    let mut client = EventBusClient::new(client::connect(&target, "event bus").await?);
     client
         .put_rule(pb::PutRuleRequest {
             name: RULE.into(),
@@ -87,7 +73,7 @@ pub async fn ensure_rule(api: &EventBusApi) -> Result<(), String> {
             description: "Resumes the orchestrator's waiting steps".into(),
         })
         .await
-        .map_err(|s| format!("PutRule: {}", s.message()))?;
+        .map_err(|s| Error::from_status(&s).context("PutRule"))?;
     let put = client
         .put_targets(pb::PutTargetsRequest {
             rule: RULE.into(),
@@ -99,52 +85,72 @@ pub async fn ensure_rule(api: &EventBusApi) -> Result<(), String> {
             }],
         })
         .await
-        .map_err(|s| format!("PutTargets: {}", s.message()))?
+        .map_err(|s| Error::from_status(&s).context("PutTargets"))?
         .into_inner();
     match put.failed_entries.first() {
-        Some(failed) => Err(format!(
+        Some(failed) => Err(Error::internal(format!(
             "PutTargets: {}: {}",
             failed.error_code, failed.error_message
-        )),
+        ))),
         None => Ok(()),
     }
 }
 
-/// Puts the rule (retried with backoff from 1 s to 30 s while the event bus cannot be
-/// reached), then consumes its deliveries until shutdown, starting again after errors.
+/// Puts the rule (retried with backoff while the event bus cannot be reached), then
+/// consumes its deliveries until shutdown on the bus's durable-consumer runner.
 pub async fn run(
     js: async_nats::jetstream::Context,
     api: EventBusApi,
     engine: Engine,
     shutdown: Shutdown,
 ) {
-    let mut delay = Duration::from_secs(1);
-    loop {
-        match ensure_rule(&api).await {
-            Ok(()) => {
-                tracing::info!(rule = RULE, "resume rule is on the event bus");
-                break;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_s = delay.as_secs(), "resume rule not set up yet")
-            }
+    let put = retry(Backoff::FOREVER, "resume rule", || async {
+        let result = ensure_rule(&api).await;
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "resume rule not set up yet");
         }
-        tokio::select! {
-            () = shutdown.wait() => return,
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(30));
+        result
+    });
+    tokio::select! {
+        () = shutdown.wait() => return,
+        result = put => match result {
+            Ok(()) => tracing::info!(rule = RULE, "resume rule is on the event bus"),
+            // Not retryable (refused): the periodic check still finishes waiting steps.
+            Err(e) => tracing::error!(error = %e, "resume rule could not be set up"),
+        },
     }
     forget_bus_stream_consumer(&js).await;
-    while !shutdown.is_triggered() {
-        if let Err(e) = consume(&js, &engine, &shutdown).await {
-            tracing::warn!(error = %e, "resume consumer stopped; starting again");
-        }
-        tokio::select! {
-            () = shutdown.wait() => return,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+    // Deliveries exist only for the orchestrator's rule: none is stale.
+    let durable = Durable::new(
+        names::DELIVERIES_STREAM,
+        names::ORCHESTRATOR_RESUME_CONSUMER,
+        "Resumes waiting orchestrator steps",
+    )
+    .filter(names::deliver_subject(names::ORCHESTRATOR_RESUME_TARGET))
+    .deliver_policy(DeliverPolicy::All);
+    consumer::run(&js, &durable, shutdown.token(), |message| {
+        let engine = engine.clone();
+        async move { resume(&engine, &message).await }
+    })
+    .await;
+}
+
+/// Resumes the waiting steps a delivered event finishes; not acknowledged when the run
+/// store cannot be written, so that it is redelivered.
+async fn resume(engine: &Engine, message: &async_nats::jetstream::Message) {
+    if let Ok(event) = serde_json::from_slice::<Value>(&message.payload) {
+        match engine.person_done(|step| finishes(&event, step)).await {
+            Ok(n) => {
+                tracing::info!(runs = n, detail_type = ?event["detail-type"], "waiting steps resumed by an event")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not resume waiting steps");
+                consumer::nak_after(message, Duration::from_secs(1)).await;
+                return;
+            }
         }
     }
+    consumer::ack(message).await;
 }
 
 /// Earlier versions read the bus stream with a durable consumer of the same name; it is
@@ -157,64 +163,6 @@ async fn forget_bus_stream_consumer(js: &async_nats::jetstream::Context) {
             .is_ok()
     {
         tracing::info!("the old resume consumer on the bus stream was removed");
-    }
-}
-
-async fn consume(
-    js: &async_nats::jetstream::Context,
-    engine: &Engine,
-    shutdown: &Shutdown,
-) -> Result<(), String> {
-    let stream = js.get_stream(names::DELIVERIES_STREAM).await.map_err(|e| {
-        format!(
-            "cannot open stream {} (is the event bus running?): {e}",
-            names::DELIVERIES_STREAM
-        )
-    })?;
-    let consumer = stream
-        .get_or_create_consumer(
-            names::ORCHESTRATOR_RESUME_CONSUMER,
-            consumer::pull::Config {
-                durable_name: Some(names::ORCHESTRATOR_RESUME_CONSUMER.to_owned()),
-                description: Some("Resumes waiting orchestrator steps".into()),
-                filter_subject: names::deliver_subject(names::ORCHESTRATOR_RESUME_TARGET),
-                // Deliveries exist only for the orchestrator's rule: none is stale.
-                deliver_policy: consumer::DeliverPolicy::All,
-                ack_policy: consumer::AckPolicy::Explicit,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
-    loop {
-        let next = tokio::select! {
-            () = shutdown.wait() => return Ok(()),
-            next = messages.next() => next,
-        };
-        let message = match next {
-            Some(Ok(m)) => m,
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "resume consumer error");
-                continue;
-            }
-            None => return Err("the consumer stream ended".into()),
-        };
-        if let Ok(event) = serde_json::from_slice::<Value>(&message.payload) {
-            match engine.person_done(|step| finishes(&event, step)).await {
-                Ok(n) => {
-                    tracing::info!(runs = n, detail_type = ?event["detail-type"], "waiting steps resumed by an event")
-                }
-                Err(e) => {
-                    // Not acknowledged: redelivered once the store answers again.
-                    tracing::warn!(error = %e, "could not resume waiting steps");
-                    continue;
-                }
-            }
-        }
-        if let Err(e) = message.ack().await {
-            tracing::debug!(error = %e, "ack failed");
-        }
     }
 }
 
