@@ -3,6 +3,7 @@
 
 use clap::Args;
 use groundwork_kit::client::Target;
+use groundwork_kit::config::ports;
 
 use crate::error::CliError;
 
@@ -14,7 +15,7 @@ pub struct Endpoints {
         long,
         global = true,
         env = "GROUNDWORK_EVENTBUS_URL",
-        default_value = "http://127.0.0.1:50051"
+        default_value_t = ports::url(ports::EVENTBUS)
     )]
     pub eventbus_url: String,
 
@@ -23,7 +24,7 @@ pub struct Endpoints {
         long,
         global = true,
         env = "GROUNDWORK_IDENTITY_URL",
-        default_value = "http://127.0.0.1:50052"
+        default_value_t = ports::url(ports::IDENTITY)
     )]
     pub identity_url: String,
 
@@ -32,7 +33,7 @@ pub struct Endpoints {
         long,
         global = true,
         env = "GROUNDWORK_BUDGET_URL",
-        default_value = "http://127.0.0.1:50053"
+        default_value_t = ports::url(ports::BUDGET)
     )]
     pub budget_url: String,
 
@@ -41,7 +42,7 @@ pub struct Endpoints {
         long,
         global = true,
         env = "GROUNDWORK_ALERTING_URL",
-        default_value = "http://127.0.0.1:50054"
+        default_value_t = ports::url(ports::ALERTING)
     )]
     pub alerting_url: String,
 
@@ -50,7 +51,7 @@ pub struct Endpoints {
         long,
         global = true,
         env = "GROUNDWORK_ORCHESTRATOR_URL",
-        default_value = "http://127.0.0.1:50055"
+        default_value_t = ports::url(ports::ORCHESTRATOR)
     )]
     pub orchestrator_url: String,
 

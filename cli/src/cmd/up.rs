@@ -12,17 +12,18 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use groundwork_kit::config::ports;
 use tokio::process::{Child, Command};
 
 use crate::error::CliError;
 
-/// The services and their default gRPC ports (DESIGN.md, "Interfaces others rely on").
+/// The services and their default gRPC ports (defined once, in kit).
 pub const SERVICES: &[(&str, u16)] = &[
-    ("eventbus", 50051),
-    ("identity", 50052),
-    ("budget", 50053),
-    ("alerting", 50054),
-    ("orchestrator", 50055),
+    ("eventbus", ports::EVENTBUS),
+    ("identity", ports::IDENTITY),
+    ("budget", ports::BUDGET),
+    ("alerting", ports::ALERTING),
+    ("orchestrator", ports::ORCHESTRATOR),
 ];
 
 #[derive(Debug, Args)]
@@ -126,10 +127,10 @@ async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliE
                 format!("GROUNDWORK_{}__LISTEN", name.to_uppercase()),
                 format!("127.0.0.1:{port}"),
             )
-            .env("GROUNDWORK_EVENTBUS_URL", "http://127.0.0.1:50051")
-            .env("GROUNDWORK_IDENTITY_URL", "http://127.0.0.1:50052")
-            .env("GROUNDWORK_BUDGET_URL", "http://127.0.0.1:50053")
-            .env("GROUNDWORK_ALERTING_URL", "http://127.0.0.1:50054");
+            .env("GROUNDWORK_EVENTBUS_URL", ports::url(ports::EVENTBUS))
+            .env("GROUNDWORK_IDENTITY_URL", ports::url(ports::IDENTITY))
+            .env("GROUNDWORK_BUDGET_URL", ports::url(ports::BUDGET))
+            .env("GROUNDWORK_ALERTING_URL", ports::url(ports::ALERTING));
         if !args.real_aws {
             // moto accepts any credentials; these never reach AWS.
             cmd.env("AWS_ENDPOINT_URL", &moto_url)
@@ -159,8 +160,11 @@ async fn apply_spec(spec: &Path) -> Result<(), CliError> {
         .arg("apply")
         .arg("--detach-when-waiting")
         .arg(spec)
-        .env("GROUNDWORK_ORCHESTRATOR_URL", "http://127.0.0.1:50055")
-        .env("GROUNDWORK_IDENTITY_URL", "http://127.0.0.1:50052")
+        .env(
+            "GROUNDWORK_ORCHESTRATOR_URL",
+            ports::url(ports::ORCHESTRATOR),
+        )
+        .env("GROUNDWORK_IDENTITY_URL", ports::url(ports::IDENTITY))
         .status()
         .await
         .map_err(|e| CliError::failed(format!("cannot run groundwork apply: {e}")))?;

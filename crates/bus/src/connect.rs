@@ -28,6 +28,17 @@ impl ConnectSettings {
     }
 }
 
+/// Connects a service with its common settings (NATS URL and request timeout); `name` is
+/// the client name the server shows.
+pub async fn for_service(
+    common: &groundwork_kit::CommonSettings,
+    name: &str,
+) -> Result<async_nats::Client, BusError> {
+    let mut settings = ConnectSettings::new(&common.nats_url, name);
+    settings.request_timeout = common.nats_timeout();
+    connect(&settings).await
+}
+
 /// Connects, retrying until the server answers; reconnects forever afterwards.
 pub async fn connect(settings: &ConnectSettings) -> Result<async_nats::Client, BusError> {
     async_nats::ConnectOptions::new()

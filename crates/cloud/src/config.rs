@@ -46,6 +46,22 @@ impl AwsSettings {
     }
 }
 
+impl From<&groundwork_kit::CommonSettings> for AwsSettings {
+    /// A service's AWS settings from its common settings: its retry setting; region and
+    /// endpoint from the SDK's own variables.
+    fn from(common: &groundwork_kit::CommonSettings) -> Self {
+        Self {
+            max_attempts: common.aws_max_attempts,
+            ..Self::new()
+        }
+    }
+}
+
+/// The one SDK configuration of a service, from its common settings.
+pub async fn for_service(common: &groundwork_kit::CommonSettings) -> SdkConfig {
+    load(&AwsSettings::from(common)).await
+}
+
 /// Loads the shared SDK configuration.
 pub async fn load(settings: &AwsSettings) -> SdkConfig {
     let http_client = aws_smithy_http_client::Builder::new()
@@ -84,4 +100,18 @@ pub fn billing(config: &SdkConfig) -> SdkConfig {
         .into_builder()
         .region(Region::new(BILLING_REGION))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_service_takes_its_retry_setting_from_the_common_settings() {
+        let mut common = groundwork_kit::CommonSettings::for_nats("nats://127.0.0.1:1");
+        common.aws_max_attempts = 7;
+        let config = for_service(&common).await;
+        let retry = config.retry_config().map(|r| r.max_attempts());
+        assert_eq!(retry, Some(7));
+    }
 }

@@ -10,6 +10,7 @@
 //!   with standard error details (reason, field violations, retry info), both ways.
 //! - [`client`]: every gRPC channel to a Groundwork service, with the API token.
 //! - [`retry`]: in-process retries (one backoff policy, one loop).
+//! - [`service`]: the one `main` of every service binary.
 //! - [`settings_file`]: settings in layers: defaults, a TOML file, environment, flags.
 //! - [`shutdown`]: SIGINT/SIGTERM into a cancellation token that every task watches.
 
@@ -19,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod retry;
+pub mod service;
 pub mod settings_file;
 pub mod shutdown;
 pub mod telemetry;

@@ -40,7 +40,7 @@ pub mod watchers;
 use std::time::Duration;
 
 use groundwork_bus::streams::StreamSettings;
-use groundwork_bus::{ConnectSettings, Emitter, EventPublisher};
+use groundwork_bus::{Emitter, EventPublisher};
 use groundwork_cloud::BILLING_REGION;
 use groundwork_events::envelope::Origin;
 use groundwork_kit::Shutdown;
@@ -60,9 +60,7 @@ use crate::watchers::Watchers;
 
 /// Connects to NATS with the service's name.
 pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
-    let mut connect = ConnectSettings::new(&settings.common.nats_url, "groundwork-alerting");
-    connect.request_timeout = settings.common.nats_timeout();
-    Ok(groundwork_bus::connect(&connect).await?)
+    Ok(groundwork_bus::connect::for_service(&settings.common, "groundwork-alerting").await?)
 }
 
 /// Runs the alerting service on `listener` until `shutdown`: the gRPC API, the watchers
@@ -77,7 +75,7 @@ pub async fn serve(
     let billing = groundwork_cloud::config::billing(&aws);
     let timeout = settings.common.nats_timeout();
     let origin = Origin {
-        account: settings.account.clone(),
+        account: settings.common.account.clone(),
         region: BILLING_REGION.to_owned(),
     };
     let streams = StreamSettings {

@@ -1,12 +1,10 @@
-//! The `groundwork-alerting` binary: flags, signals and the AWS configuration, then
-//! [`groundwork_alerting::serve`].
+//! The `groundwork-alerting` binary: kit's service `main` (settings, logging, signals),
+//! then [`groundwork_alerting::serve`].
 
-use anyhow::Context;
+use std::process::ExitCode;
+
 use clap::Parser;
 use groundwork_alerting::Settings;
-use groundwork_cloud::AwsSettings;
-use groundwork_kit::Shutdown;
-use groundwork_kit::telemetry::{self, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,16 +17,12 @@ struct Cli {
     settings: Settings,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    telemetry::init(LogFormat::from_env()).map_err(anyhow::Error::msg)?;
-    let shutdown = Shutdown::new();
-    shutdown.on_signals();
-    let aws = groundwork_cloud::config::load(&AwsSettings::new()).await;
-    let listener = groundwork_kit::grpc::bind(cli.settings.listen).await?;
-    let client = groundwork_alerting::connect(&cli.settings).await?;
-    groundwork_alerting::serve(cli.settings, client, aws, listener, shutdown)
-        .await
-        .context("the alerting service stopped with an error")
+fn main() -> ExitCode {
+    groundwork_kit::service::main("alerting", |cli: Cli, shutdown| async move {
+        let settings = cli.settings;
+        let aws = groundwork_cloud::config::for_service(&settings.common).await;
+        let listener = groundwork_kit::grpc::bind(settings.listen).await?;
+        let client = groundwork_alerting::connect(&settings).await?;
+        Ok(groundwork_alerting::serve(settings, client, aws, listener, shutdown).await?)
+    })
 }

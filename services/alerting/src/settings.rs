@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use groundwork_kit::CommonSettings;
-use groundwork_kit::config::parse_listen;
+use groundwork_kit::config::{parse_listen, ports};
 
 use crate::notify::targets::WebhookSpec;
 
@@ -16,16 +16,12 @@ pub struct Settings {
     pub common: CommonSettings,
 
     /// Address of the gRPC API.
-    #[arg(long, env = "GROUNDWORK_ALERTING__LISTEN", default_value = "127.0.0.1:50054", value_parser = parse_listen)]
+    #[arg(long, env = "GROUNDWORK_ALERTING__LISTEN", default_value_t = ports::listen(ports::ALERTING), value_parser = parse_listen)]
     pub listen: SocketAddr,
 
     /// The bus events are published on and notifications are read from.
     #[arg(long, env = "GROUNDWORK_ALERTING__BUS", default_value = "default")]
     pub bus: String,
-
-    /// The account id written in the envelopes of Groundwork's own events.
-    #[arg(long, env = "GROUNDWORK_ACCOUNT_ID", default_value = "123456789012")]
-    pub account: String,
 
     /// How often the watchers read alarm states and subscription confirmations, in ms.
     #[arg(
@@ -48,7 +44,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "GROUNDWORK_EVENTBUS_URL",
-        default_value = "http://127.0.0.1:50051"
+        default_value_t = ports::url(ports::EVENTBUS)
     )]
     pub eventbus_url: String,
 
@@ -98,7 +94,6 @@ impl Settings {
             common: CommonSettings::for_nats(url),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             bus: "default".into(),
-            account: "123456789012".into(),
             poll_interval_ms: 60_000,
             watch: true,
             notify: true,

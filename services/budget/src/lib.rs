@@ -36,8 +36,8 @@ pub mod wire;
 
 use std::sync::Arc;
 
+use groundwork_bus::Emitter;
 use groundwork_bus::streams::StreamSettings;
-use groundwork_bus::{ConnectSettings, Emitter};
 use groundwork_events::envelope::Origin;
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1::budget_server::BudgetServer;
@@ -53,16 +53,12 @@ pub const SOURCE: &str = groundwork_events::catalog::sources::BUDGET;
 
 /// Connects to NATS with the service's name.
 pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
-    let mut connect = ConnectSettings::new(&settings.common.nats_url, "groundwork-budget");
-    connect.request_timeout = settings.common.nats_timeout();
-    Ok(groundwork_bus::connect(&connect).await?)
+    Ok(groundwork_bus::connect::for_service(&settings.common, "groundwork-budget").await?)
 }
 
 /// The AWS clients from the standard SDK configuration (`AWS_*` variables).
 pub async fn aws_clients(settings: &Settings) -> AwsClients {
-    let mut aws = groundwork_cloud::AwsSettings::new();
-    aws.max_attempts = settings.aws_max_attempts;
-    AwsClients::from_config(&groundwork_cloud::config::load(&aws).await)
+    AwsClients::from_config(&groundwork_cloud::config::for_service(&settings.common).await)
 }
 
 /// Runs the budget service on `listener` until `shutdown`: the gRPC API and, unless
@@ -82,8 +78,8 @@ pub async fn serve(
         client.clone(),
         settings.common.nats_timeout(),
         Origin {
-            account: settings.account.clone(),
-            region: settings.region.clone(),
+            account: settings.common.account.clone(),
+            region: settings.common.region.clone(),
         },
         SOURCE,
         settings.bus.clone(),

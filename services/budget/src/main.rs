@@ -1,10 +1,10 @@
-//! The `groundwork-budget` binary: flags and signals, then [`groundwork_budget::serve`].
+//! The `groundwork-budget` binary: kit's service `main` (settings, logging, signals),
+//! then [`groundwork_budget::serve`].
 
-use anyhow::Context;
+use std::process::ExitCode;
+
 use clap::Parser;
 use groundwork_budget::Settings;
-use groundwork_kit::Shutdown;
-use groundwork_kit::telemetry::{self, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,16 +17,12 @@ struct Cli {
     settings: Settings,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    telemetry::init(LogFormat::from_env()).map_err(anyhow::Error::msg)?;
-    let shutdown = Shutdown::new();
-    shutdown.on_signals();
-    let listener = groundwork_kit::grpc::bind(cli.settings.listen).await?;
-    let client = groundwork_budget::connect(&cli.settings).await?;
-    let clients = groundwork_budget::aws_clients(&cli.settings).await;
-    groundwork_budget::serve(cli.settings, clients, client, listener, shutdown)
-        .await
-        .context("the budget service stopped with an error")
+fn main() -> ExitCode {
+    groundwork_kit::service::main("budget", |cli: Cli, shutdown| async move {
+        let settings = cli.settings;
+        let listener = groundwork_kit::grpc::bind(settings.listen).await?;
+        let client = groundwork_budget::connect(&settings).await?;
+        let clients = groundwork_budget::aws_clients(&settings).await;
+        Ok(groundwork_budget::serve(settings, clients, client, listener, shutdown).await?)
+    })
 }

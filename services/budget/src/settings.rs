@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 use groundwork_kit::CommonSettings;
-use groundwork_kit::config::parse_listen;
+use groundwork_kit::config::{parse_listen, ports};
 
 /// Everything the budget service can be told.
 #[derive(Debug, Clone, Args)]
@@ -17,16 +17,12 @@ pub struct Settings {
     pub common: CommonSettings,
 
     /// Address of the gRPC API.
-    #[arg(long, env = "GROUNDWORK_BUDGET__LISTEN", default_value = "127.0.0.1:50053", value_parser = parse_listen)]
+    #[arg(long, env = "GROUNDWORK_BUDGET__LISTEN", default_value_t = ports::listen(ports::BUDGET), value_parser = parse_listen)]
     pub listen: SocketAddr,
 
     /// The bus the service's events go to.
     #[arg(long, env = "GROUNDWORK_BUDGET__BUS", default_value = "default")]
     pub bus: String,
-
-    /// Attempts per AWS call, counting the first (the SDK's standard retry mode).
-    #[arg(long, env = "GROUNDWORK_BUDGET__AWS_MAX_ATTEMPTS", default_value_t = 3)]
-    pub aws_max_attempts: u32,
 
     /// How often the watcher reads the spend of managed budgets, in seconds (AWS updates
     /// it a few times a day); 0 switches the watcher off.
@@ -47,14 +43,6 @@ pub struct Settings {
         action = clap::ArgAction::Set
     )]
     pub read_subscribers: bool,
-
-    /// The account id written in event envelopes.
-    #[arg(long, env = "GROUNDWORK_ACCOUNT_ID", default_value = "123456789012")]
-    pub account: String,
-
-    /// The region written in event envelopes.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    pub region: String,
 }
 
 impl Settings {
@@ -64,11 +52,8 @@ impl Settings {
             common: CommonSettings::for_nats(url),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             bus: "default".into(),
-            aws_max_attempts: 3,
             watch_interval_secs: 900,
             read_subscribers: true,
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
         }
     }
 

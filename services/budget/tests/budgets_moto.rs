@@ -518,7 +518,7 @@ async fn an_sns_topic_budgets_cannot_publish_to_is_refused_with_the_fix_unless_g
 
 #[tokio::test]
 async fn aws_down_is_unavailable() {
-    let stack = Stack::start_with(|s| s.aws_max_attempts = 1).await;
+    let stack = Stack::start_with(|s| s.common.aws_max_attempts = 1).await;
     let mut client = stack.client().await;
     drop(stack.moto);
     let status = client

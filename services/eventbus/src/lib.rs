@@ -42,7 +42,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use groundwork_bus::ConnectSettings;
 use groundwork_bus::EventPublisher;
 use groundwork_bus::streams::{
     StreamSettings, ensure_deliveries_stream, ensure_rules_bucket, ensure_targets_stream,
@@ -60,9 +59,7 @@ pub use settings::Settings;
 
 /// Connects to NATS with the service's name.
 pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
-    let mut connect = ConnectSettings::new(&settings.common.nats_url, "groundwork-eventbus");
-    connect.request_timeout = settings.common.nats_timeout();
-    Ok(groundwork_bus::connect(&connect).await?)
+    Ok(groundwork_bus::connect::for_service(&settings.common, "groundwork-eventbus").await?)
 }
 
 /// Runs the event bus on `listener` until `shutdown`: creates the streams and the rules
@@ -98,14 +95,14 @@ pub async fn serve(
     buses.ensure(&configured).await?;
 
     let arns = arn::Arns {
-        region: settings.region.clone(),
-        account: settings.account.clone(),
+        region: settings.common.region.clone(),
+        account: settings.common.account.clone(),
     };
     let ingest = put_events::Ingest::new(
         publisher.clone(),
         Origin {
-            account: settings.account.clone(),
-            region: settings.region.clone(),
+            account: settings.common.account.clone(),
+            region: settings.common.region.clone(),
         },
         PutEventsLimits {
             max_request_bytes: settings.max_request_bytes,

@@ -1,10 +1,10 @@
-//! The `groundwork-eventbus` binary: flags and signals, then [`groundwork_eventbus::serve`].
+//! The `groundwork-eventbus` binary: kit's service `main` (settings, logging, signals),
+//! then [`groundwork_eventbus::serve`].
 
-use anyhow::Context;
+use std::process::ExitCode;
+
 use clap::Parser;
 use groundwork_eventbus::Settings;
-use groundwork_kit::Shutdown;
-use groundwork_kit::telemetry::{self, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,15 +17,11 @@ struct Cli {
     settings: Settings,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    telemetry::init(LogFormat::from_env()).map_err(anyhow::Error::msg)?;
-    let shutdown = Shutdown::new();
-    shutdown.on_signals();
-    let listener = groundwork_kit::grpc::bind(cli.settings.listen).await?;
-    let client = groundwork_eventbus::connect(&cli.settings).await?;
-    groundwork_eventbus::serve(cli.settings, client, listener, shutdown)
-        .await
-        .context("the event bus stopped with an error")
+fn main() -> ExitCode {
+    groundwork_kit::service::main("eventbus", |cli: Cli, shutdown| async move {
+        let settings = cli.settings;
+        let listener = groundwork_kit::grpc::bind(settings.listen).await?;
+        let client = groundwork_eventbus::connect(&settings).await?;
+        Ok(groundwork_eventbus::serve(settings, client, listener, shutdown).await?)
+    })
 }

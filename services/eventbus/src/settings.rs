@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use clap::Args;
 use groundwork_kit::CommonSettings;
-use groundwork_kit::config::parse_listen;
+use groundwork_kit::config::{parse_listen, ports};
 
 /// Everything the event bus can be told.
 #[derive(Debug, Clone, Args)]
@@ -13,7 +13,7 @@ pub struct Settings {
     pub common: CommonSettings,
 
     /// Address of the gRPC API.
-    #[arg(long, env = "GROUNDWORK_EVENTBUS__LISTEN", default_value = "127.0.0.1:50051", value_parser = parse_listen)]
+    #[arg(long, env = "GROUNDWORK_EVENTBUS__LISTEN", default_value_t = ports::listen(ports::EVENTBUS), value_parser = parse_listen)]
     pub listen: SocketAddr,
 
     /// The buses that exist (comma separated); `default` always does.
@@ -28,14 +28,6 @@ pub struct Settings {
     /// Limit on the summed size of a PutEvents request's entries, in bytes (EventBridge: 256 KiB).
     #[arg(long, env = "GROUNDWORK_EVENTBUS__MAX_REQUEST_BYTES", default_value_t = groundwork_events::envelope::DEFAULT_MAX_REQUEST_BYTES)]
     pub max_request_bytes: usize,
-
-    /// The account id written in event envelopes.
-    #[arg(long, env = "GROUNDWORK_ACCOUNT_ID", default_value = "123456789012")]
-    pub account: String,
-
-    /// The region written in event envelopes.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    pub region: String,
 
     /// How long event ids are remembered for de-duplication, in seconds.
     #[arg(
@@ -121,8 +113,6 @@ impl Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             buses: vec!["default".into()],
             max_request_bytes: groundwork_events::envelope::DEFAULT_MAX_REQUEST_BYTES,
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
             duplicate_window_secs: 120,
             max_rules_per_bus: 300,
             retry_base_delay_ms: 1000,

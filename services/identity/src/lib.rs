@@ -39,8 +39,7 @@ pub mod service;
 pub mod settings;
 
 use aws_config::SdkConfig;
-use groundwork_bus::{ConnectSettings, Emitter, StreamSettings};
-use groundwork_cloud::AwsSettings;
+use groundwork_bus::{Emitter, StreamSettings};
 use groundwork_events::envelope::Origin;
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1::identity_server::IdentityServer;
@@ -52,17 +51,13 @@ pub use settings::Settings;
 
 /// Connects to NATS with the service's name.
 pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
-    let mut connect = ConnectSettings::new(&settings.common.nats_url, "groundwork-identity");
-    connect.request_timeout = settings.common.nats_timeout();
-    Ok(groundwork_bus::connect(&connect).await?)
+    Ok(groundwork_bus::connect::for_service(&settings.common, "groundwork-identity").await?)
 }
 
 /// The shared AWS SDK configuration: the standard chain and variables, with the
 /// service's retry setting.
 pub async fn aws_config(settings: &Settings) -> SdkConfig {
-    let mut aws = AwsSettings::new();
-    aws.max_attempts = settings.aws_max_attempts;
-    groundwork_cloud::config::load(&aws).await
+    groundwork_cloud::config::for_service(&settings.common).await
 }
 
 /// Runs the identity service on `listener` until `shutdown`, with `sdk` for AWS and
@@ -82,8 +77,8 @@ pub async fn serve(
         client.clone(),
         settings.common.nats_timeout(),
         Origin {
-            account: settings.account.clone(),
-            region: settings.region.clone(),
+            account: settings.common.account.clone(),
+            region: settings.common.region.clone(),
         },
         events::SOURCE,
         settings.bus.clone(),

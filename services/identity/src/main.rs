@@ -1,10 +1,10 @@
-//! The `groundwork-identity` binary: flags and signals, then [`groundwork_identity::serve`].
+//! The `groundwork-identity` binary: kit's service `main` (settings, logging, signals),
+//! then [`groundwork_identity::serve`].
 
-use anyhow::Context;
+use std::process::ExitCode;
+
 use clap::Parser;
 use groundwork_identity::Settings;
-use groundwork_kit::Shutdown;
-use groundwork_kit::telemetry::{self, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,16 +17,12 @@ struct Cli {
     settings: Settings,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    telemetry::init(LogFormat::from_env()).map_err(anyhow::Error::msg)?;
-    let shutdown = Shutdown::new();
-    shutdown.on_signals();
-    let listener = groundwork_kit::grpc::bind(cli.settings.listen).await?;
-    let sdk = groundwork_identity::aws_config(&cli.settings).await;
-    let client = groundwork_identity::connect(&cli.settings).await?;
-    groundwork_identity::serve(cli.settings, sdk, client, listener, shutdown)
-        .await
-        .context("the identity service stopped with an error")
+fn main() -> ExitCode {
+    groundwork_kit::service::main("identity", |cli: Cli, shutdown| async move {
+        let settings = cli.settings;
+        let listener = groundwork_kit::grpc::bind(settings.listen).await?;
+        let sdk = groundwork_identity::aws_config(&settings).await;
+        let client = groundwork_identity::connect(&settings).await?;
+        Ok(groundwork_identity::serve(settings, sdk, client, listener, shutdown).await?)
+    })
 }

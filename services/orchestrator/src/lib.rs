@@ -39,7 +39,7 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use groundwork_bus::{ConnectSettings, Emitter, StreamSettings};
+use groundwork_bus::{Emitter, StreamSettings};
 use groundwork_events::envelope::{DEFAULT_BUS, Origin};
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1::orchestrator_server::OrchestratorServer;
@@ -56,9 +56,7 @@ pub const SOURCE: &str = groundwork_events::catalog::sources::ORCHESTRATOR;
 
 /// Connects to NATS with the service's name.
 pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
-    let mut connect = ConnectSettings::new(&settings.common.nats_url, "groundwork-orchestrator");
-    connect.request_timeout = settings.common.nats_timeout();
-    Ok(groundwork_bus::connect(&connect).await?)
+    Ok(groundwork_bus::connect::for_service(&settings.common, "groundwork-orchestrator").await?)
 }
 
 /// Runs the orchestrator on `listener` until `shutdown`: opens the run store, resumes
@@ -80,8 +78,8 @@ pub async fn serve(
         client.clone(),
         timeout,
         Origin {
-            account: settings.account.clone(),
-            region: settings.region.clone(),
+            account: settings.common.account.clone(),
+            region: settings.common.region.clone(),
         },
         SOURCE,
         DEFAULT_BUS,

@@ -1,10 +1,9 @@
-//! The `groundwork-orchestrator` binary: flags and signals, then
-//! [`groundwork_orchestrator::serve`].
+//! The `groundwork-orchestrator` binary: kit's service `main` (settings, logging, signals),
+//! then [`groundwork_orchestrator::serve`].
 
-use anyhow::Context;
+use std::process::ExitCode;
+
 use clap::Parser;
-use groundwork_kit::Shutdown;
-use groundwork_kit::telemetry::{self, LogFormat};
 use groundwork_orchestrator::Settings;
 
 #[derive(Debug, Parser)]
@@ -18,15 +17,11 @@ struct Cli {
     settings: Settings,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    telemetry::init(LogFormat::from_env()).map_err(anyhow::Error::msg)?;
-    let shutdown = Shutdown::new();
-    shutdown.on_signals();
-    let listener = groundwork_kit::grpc::bind(cli.settings.listen).await?;
-    let client = groundwork_orchestrator::connect(&cli.settings).await?;
-    groundwork_orchestrator::serve(cli.settings, client, listener, shutdown)
-        .await
-        .context("the orchestrator stopped with an error")
+fn main() -> ExitCode {
+    groundwork_kit::service::main("orchestrator", |cli: Cli, shutdown| async move {
+        let settings = cli.settings;
+        let listener = groundwork_kit::grpc::bind(settings.listen).await?;
+        let client = groundwork_orchestrator::connect(&settings).await?;
+        Ok(groundwork_orchestrator::serve(settings, client, listener, shutdown).await?)
+    })
 }

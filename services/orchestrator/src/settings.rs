@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use clap::Args;
 use groundwork_kit::CommonSettings;
-use groundwork_kit::config::parse_listen;
+use groundwork_kit::config::{parse_listen, ports};
 
 /// Everything the orchestrator can be told.
 #[derive(Debug, Clone, Args)]
@@ -14,14 +14,14 @@ pub struct Settings {
     pub common: CommonSettings,
 
     /// Address of the gRPC API.
-    #[arg(long, env = "GROUNDWORK_ORCHESTRATOR__LISTEN", default_value = "127.0.0.1:50055", value_parser = parse_listen)]
+    #[arg(long, env = "GROUNDWORK_ORCHESTRATOR__LISTEN", default_value_t = ports::listen(ports::ORCHESTRATOR), value_parser = parse_listen)]
     pub listen: SocketAddr,
 
     /// The event bus: the spec's notification rules are made there.
     #[arg(
         long,
         env = "GROUNDWORK_EVENTBUS_URL",
-        default_value = "http://127.0.0.1:50051"
+        default_value_t = ports::url(ports::EVENTBUS)
     )]
     pub eventbus_url: String,
 
@@ -29,7 +29,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "GROUNDWORK_IDENTITY_URL",
-        default_value = "http://127.0.0.1:50052"
+        default_value_t = ports::url(ports::IDENTITY)
     )]
     pub identity_url: String,
 
@@ -37,7 +37,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "GROUNDWORK_BUDGET_URL",
-        default_value = "http://127.0.0.1:50053"
+        default_value_t = ports::url(ports::BUDGET)
     )]
     pub budget_url: String,
 
@@ -45,7 +45,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "GROUNDWORK_ALERTING_URL",
-        default_value = "http://127.0.0.1:50054"
+        default_value_t = ports::url(ports::ALERTING)
     )]
     pub alerting_url: String,
 
@@ -72,14 +72,6 @@ pub struct Settings {
         default_value_t = 15_000
     )]
     pub recheck_ms: u64,
-
-    /// The account id written in event envelopes.
-    #[arg(long, env = "GROUNDWORK_ACCOUNT_ID", default_value = "123456789012")]
-    pub account: String,
-
-    /// The region written in event envelopes.
-    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
-    pub region: String,
 }
 
 impl Settings {
@@ -88,15 +80,13 @@ impl Settings {
         Self {
             common: CommonSettings::for_nats(url),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            eventbus_url: "http://127.0.0.1:50051".into(),
+            eventbus_url: ports::url(ports::EVENTBUS),
             identity_url: identity.into(),
             budget_url: budget.into(),
             alerting_url: alerting.into(),
             max_attempts: 5,
             backoff_ms: 500,
             recheck_ms: 15_000,
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
         }
     }
 }

@@ -1,0 +1,64 @@
+//! The one `main` of every service binary: settings loaded in layers (defaults, the TOML
+//! file, environment, flags), the tracing subscriber, SIGINT/SIGTERM into a [`Shutdown`],
+//! then the service's own start-up, whose error ends the process with exit code 1.
+//!
+//! ```ignore
+//! fn main() -> std::process::ExitCode {
+//!     groundwork_kit::service::main("identity", |cli: Cli, shutdown| async move {
+//!         let listener = groundwork_kit::grpc::bind(cli.settings.listen).await?;
+//!         …
+//!         Ok(serve(cli.settings, deps, listener, shutdown).await?)
+//!     })
+//! }
+//! ```
+
+use std::future::Future;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::shutdown::Shutdown;
+use crate::telemetry::{self, LogFormat};
+
+/// Any error a service's start-up or run ends with.
+pub type MainError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Runs a service binary; `service` names its section of the settings file and its logs.
+/// Invalid settings print clap's message and exit with code 2.
+pub fn main<S, F, Fut>(service: &'static str, body: F) -> ExitCode
+where
+    S: CommandFactory + FromArgMatches,
+    F: FnOnce(S, Shutdown) -> Fut,
+    Fut: Future<Output = Result<(), MainError>>,
+{
+    let settings = match crate::settings_file::load::<S>(service) {
+        Ok(settings) => settings,
+        Err(e) => e.exit(),
+    };
+    if let Err(e) = telemetry::init(LogFormat::from_env()) {
+        eprintln!("groundwork-{service}: cannot set up logging: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("groundwork-{service}: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let shutdown = Shutdown::new();
+        shutdown.on_signals();
+        match body(settings, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "groundwork-{service} stopped with an error");
+                eprintln!("groundwork-{service} stopped with an error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
