@@ -84,3 +84,10 @@ pub fn ensure_connected(client: &async_nats::Client) -> Result<(), BusError> {
         )),
     }
 }
+
+/// Drains the connection at shutdown: what was published is flushed before it closes.
+pub async fn drain(client: &async_nats::Client) {
+    if let Err(e) = client.drain().await {
+        tracing::debug!(error = %e, "draining the NATS connection");
+    }
+}

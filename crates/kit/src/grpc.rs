@@ -44,6 +44,47 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
 /// (e.g. while NATS is away).
 pub type HealthReporter = tonic_health::server::HealthReporter;
 
+/// Serves one Groundwork API on `listener` (with health, reflection and the token check)
+/// until `shutdown`, reporting it serving before the first call; when the server stops,
+/// `shutdown` is triggered so that the service's background tasks stop with it.
+pub async fn serve_api<S>(
+    listener: TcpListener,
+    api: S,
+    api_token: Option<String>,
+    shutdown: &Shutdown,
+) -> Result<(), ServeError>
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let served = serve(
+        listener,
+        Routes::new(api),
+        api_token,
+        shutdown.clone(),
+        |health| {
+            tokio::spawn(async move { health.set_serving::<S>().await });
+        },
+    )
+    .await;
+    shutdown.trigger();
+    served
+}
+
+impl From<ServeError> for crate::Error {
+    fn from(e: ServeError) -> Self {
+        crate::Error::internal(e.to_string())
+    }
+}
+
 /// Adds health and reflection to `routes` and serves them on `listener` until `shutdown`;
 /// in-flight calls finish before this returns. `on_health` receives the health reporter
 /// before the first call is accepted.

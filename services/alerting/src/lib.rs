@@ -46,7 +46,6 @@ use groundwork_events::envelope::Origin;
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1::alerting_server::AlertingServer;
 use tokio::net::TcpListener;
-use tonic::service::Routes;
 
 pub use error::Error;
 pub use settings::Settings;
@@ -157,29 +156,18 @@ pub async fn serve(
 
     let alerting = service::Alerting::new(&billing, emitter, store, notifier);
     let api = grpc::AlertingApi::new(alerting);
-    let routes = Routes::new(AlertingServer::new(api));
-    let served = groundwork_kit::grpc::serve(
+    let served = groundwork_kit::grpc::serve_api(
         listener,
-        routes,
+        AlertingServer::new(api),
         settings.common.api_token.clone(),
-        shutdown.clone(),
-        |health| {
-            tokio::spawn(async move {
-                health
-                    .set_serving::<AlertingServer<grpc::AlertingApi>>()
-                    .await;
-            });
-        },
+        &shutdown,
     )
     .await;
-    shutdown.trigger();
     for task in tasks {
         if let Err(e) = task.await {
             tracing::warn!(error = %e, "a background task failed");
         }
     }
-    if let Err(e) = client.drain().await {
-        tracing::debug!(error = %e, "draining the NATS connection");
-    }
-    served.map_err(|e| Error::internal(e.to_string()))
+    groundwork_bus::connect::drain(&client).await;
+    Ok(served?)
 }

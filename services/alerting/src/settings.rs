@@ -3,14 +3,19 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Args;
+use clap::Parser;
 use groundwork_kit::CommonSettings;
 use groundwork_kit::config::{parse_listen, ports};
 
 use crate::notify::targets::WebhookSpec;
 
 /// Everything the alerting service can be told.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "groundwork-alerting",
+    version,
+    about = "SNS topic and subscriptions, the billing alarm, alarm state events, notifications"
+)]
 pub struct Settings {
     #[command(flatten)]
     pub common: CommonSettings,

@@ -42,7 +42,6 @@ use groundwork_events::envelope::Origin;
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1::budget_server::BudgetServer;
 use tokio::net::TcpListener;
-use tonic::service::Routes;
 
 pub use aws::AwsClients;
 pub use error::Error;
@@ -97,27 +96,18 @@ pub async fn serve(
     let watcher = settings
         .watch_interval()
         .map(|interval| tokio::spawn(watcher::run(budgets.clone(), interval, shutdown.clone())));
-    let routes = Routes::new(BudgetServer::new(grpc::BudgetApi::new(budgets)));
-    let served = groundwork_kit::grpc::serve(
+    let served = groundwork_kit::grpc::serve_api(
         listener,
-        routes,
+        BudgetServer::new(grpc::BudgetApi::new(budgets)),
         settings.common.api_token.clone(),
-        shutdown.clone(),
-        |health| {
-            tokio::spawn(async move {
-                health.set_serving::<BudgetServer<grpc::BudgetApi>>().await;
-            });
-        },
+        &shutdown,
     )
     .await;
-    shutdown.trigger();
     if let Some(task) = watcher
         && let Err(e) = task.await
     {
         tracing::warn!(error = %e, "budget watcher task failed");
     }
-    if let Err(e) = client.drain().await {
-        tracing::debug!(error = %e, "draining the NATS connection");
-    }
-    served.map_err(|e| Error::internal(e.to_string()))
+    groundwork_bus::connect::drain(&client).await;
+    Ok(served?)
 }

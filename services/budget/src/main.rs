@@ -3,23 +3,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use groundwork_budget::Settings;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "groundwork-budget",
-    version,
-    about = "AWS Budgets: credits and spend budgets, thresholds, subscribers, and a spend watcher"
-)]
-struct Cli {
-    #[command(flatten)]
-    settings: Settings,
-}
-
 fn main() -> ExitCode {
-    groundwork_kit::service::main("budget", |cli: Cli, shutdown| async move {
-        let settings = cli.settings;
+    groundwork_kit::service::main("budget", |settings: Settings, shutdown| async move {
         let listener = groundwork_kit::grpc::bind(settings.listen).await?;
         let client = groundwork_budget::connect(&settings).await?;
         let clients = groundwork_budget::aws_clients(&settings).await;

@@ -6,12 +6,17 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Args;
+use clap::Parser;
 use groundwork_kit::CommonSettings;
 use groundwork_kit::config::{parse_listen, ports};
 
 /// Everything the budget service can be told.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "groundwork-budget",
+    version,
+    about = "AWS Budgets: credits and spend budgets, thresholds, subscribers, and a spend watcher"
+)]
 pub struct Settings {
     #[command(flatten)]
     pub common: CommonSettings,

@@ -52,7 +52,6 @@ use groundwork_proto::v1::event_bus_server::EventBusServer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
 
 pub use error::Error;
 pub use settings::Settings;
@@ -156,22 +155,13 @@ pub async fn serve(
         replays: replay::Replays::new(js.clone(), catalog.clone(), arns, settings.max_replays),
         js,
     };
-    let routes = Routes::new(EventBusServer::new(api));
-    let served = groundwork_kit::grpc::serve(
+    let served = groundwork_kit::grpc::serve_api(
         listener,
-        routes,
+        EventBusServer::new(api),
         settings.common.api_token.clone(),
-        shutdown.clone(),
-        |health| {
-            tokio::spawn(async move {
-                health
-                    .set_serving::<EventBusServer<grpc::EventBusApi>>()
-                    .await;
-            });
-        },
+        &shutdown,
     )
     .await;
-    shutdown.trigger();
     match ingress_task.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "NATS ingress stopped with an error"),
         Err(e) => tracing::warn!(error = %e, "NATS ingress task failed"),
@@ -180,11 +170,9 @@ pub async fn serve(
     let _ = routers_task.await;
     let _ = deliverer_task.await;
     for client in [&client, &router_client] {
-        if let Err(e) = client.drain().await {
-            tracing::debug!(error = %e, "draining the NATS connection");
-        }
+        groundwork_bus::connect::drain(client).await;
     }
-    served.map_err(|e| Error::internal(e.to_string()))
+    Ok(served?)
 }
 
 /// Runs one router per bus, starting and stopping them as buses come and go.

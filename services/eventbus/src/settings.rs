@@ -2,12 +2,17 @@
 
 use std::net::SocketAddr;
 
-use clap::Args;
+use clap::Parser;
 use groundwork_kit::CommonSettings;
 use groundwork_kit::config::{parse_listen, ports};
 
 /// Everything the event bus can be told.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "groundwork-eventbus",
+    version,
+    about = "EventBridge on NATS JetStream"
+)]
 pub struct Settings {
     #[command(flatten)]
     pub common: CommonSettings,

@@ -44,7 +44,6 @@ use groundwork_events::envelope::Origin;
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1::identity_server::IdentityServer;
 use tokio::net::TcpListener;
-use tonic::service::Routes;
 
 pub use error::Error;
 pub use settings::Settings;
@@ -86,24 +85,13 @@ pub async fn serve(
     )
     .await?;
     let api = grpc::IdentityApi::new(service::Service::new(sdk, events::Events::new(emitter)));
-    let routes = Routes::new(IdentityServer::new(api));
-    let served = groundwork_kit::grpc::serve(
+    let served = groundwork_kit::grpc::serve_api(
         listener,
-        routes,
+        IdentityServer::new(api),
         settings.common.api_token.clone(),
-        shutdown.clone(),
-        |health| {
-            tokio::spawn(async move {
-                health
-                    .set_serving::<IdentityServer<grpc::IdentityApi>>()
-                    .await;
-            });
-        },
+        &shutdown,
     )
     .await;
-    shutdown.trigger();
-    if let Err(e) = client.drain().await {
-        tracing::debug!(error = %e, "draining the NATS connection");
-    }
-    served.map_err(|e| Error::internal(e.to_string()))
+    groundwork_bus::connect::drain(&client).await;
+    Ok(served?)
 }

@@ -4,12 +4,17 @@
 
 use std::net::SocketAddr;
 
-use clap::Args;
+use clap::Parser;
 use groundwork_kit::CommonSettings;
 use groundwork_kit::config::{parse_listen, ports};
 
 /// Everything the identity service can be told.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "groundwork-identity",
+    version,
+    about = "An admin user instead of root, MFA, the password policy, and a root-hygiene audit"
+)]
 pub struct Settings {
     #[command(flatten)]
     pub common: CommonSettings,

@@ -44,7 +44,6 @@ use groundwork_events::envelope::{DEFAULT_BUS, Origin};
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1::orchestrator_server::OrchestratorServer;
 use tokio::net::TcpListener;
-use tonic::service::Routes;
 
 pub use error::Error;
 pub use groundwork_spec as spec;
@@ -122,25 +121,14 @@ pub async fn serve(
     ));
 
     let api = grpc::OrchestratorApi::new(engine);
-    let routes = Routes::new(OrchestratorServer::new(api));
-    let served = groundwork_kit::grpc::serve(
+    let served = groundwork_kit::grpc::serve_api(
         listener,
-        routes,
+        OrchestratorServer::new(api),
         settings.common.api_token.clone(),
-        shutdown.clone(),
-        |health| {
-            tokio::spawn(async move {
-                health
-                    .set_serving::<OrchestratorServer<grpc::OrchestratorApi>>()
-                    .await;
-            });
-        },
+        &shutdown,
     )
     .await;
-    shutdown.trigger();
     let _ = resume_task.await;
-    if let Err(e) = client.drain().await {
-        tracing::debug!(error = %e, "draining the NATS connection");
-    }
-    served.map_err(|e| Error::internal(e.to_string()))
+    groundwork_bus::connect::drain(&client).await;
+    Ok(served?)
 }

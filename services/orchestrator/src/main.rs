@@ -3,23 +3,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use groundwork_orchestrator::Settings;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "groundwork-orchestrator",
-    version,
-    about = "One spec to plan, apply as a durable run, wait for a person, resume and watch"
-)]
-struct Cli {
-    #[command(flatten)]
-    settings: Settings,
-}
-
 fn main() -> ExitCode {
-    groundwork_kit::service::main("orchestrator", |cli: Cli, shutdown| async move {
-        let settings = cli.settings;
+    groundwork_kit::service::main("orchestrator", |settings: Settings, shutdown| async move {
         let listener = groundwork_kit::grpc::bind(settings.listen).await?;
         let client = groundwork_orchestrator::connect(&settings).await?;
         Ok(groundwork_orchestrator::serve(settings, client, listener, shutdown).await?)

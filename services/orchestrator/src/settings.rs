@@ -3,12 +3,17 @@
 
 use std::net::SocketAddr;
 
-use clap::Args;
+use clap::Parser;
 use groundwork_kit::CommonSettings;
 use groundwork_kit::config::{parse_listen, ports};
 
 /// Everything the orchestrator can be told.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "groundwork-orchestrator",
+    version,
+    about = "One spec to plan, apply as a durable run, wait for a person, resume and watch"
+)]
 pub struct Settings {
     #[command(flatten)]
     pub common: CommonSettings,
