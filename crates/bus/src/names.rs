@@ -1,5 +1,5 @@
 //! Names of subjects, streams, consumers and KV buckets. Nothing else builds them: call
-//! sites use these functions so that the NATS layout of DESIGN.md lives in one place.
+//! sites use these functions so that the NATS layout (docs/ARCHITECTURE.md) lives in one place.
 //!
 //! Bus names may hold `.` and `/` (EventBridge allows both), which NATS does not allow in
 //! stream names and which would split a subject token, so a bus name is escaped into a

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-/// The default gRPC ports (DESIGN.md, "Interfaces others rely on"), defined once.
+/// The default gRPC ports (README, "API overview"), defined once.
 pub mod ports {
     pub const EVENTBUS: u16 = 50051;
     pub const IDENTITY: u16 = 50052;
