@@ -2,7 +2,7 @@
 //! file, environment, flags), the tracing subscriber, SIGINT/SIGTERM into a [`Shutdown`],
 //! then the service's own start-up, whose error ends the process with exit code 1.
 //!
-//! ```ignore
+//! ```text
 //! fn main() -> std::process::ExitCode {
 //!     groundwork_kit::service::main("identity", |cli: Cli, shutdown| async move {
 //!         let listener = groundwork_kit::grpc::bind(cli.settings.listen).await?;

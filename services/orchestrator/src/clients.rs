@@ -65,3 +65,23 @@ pub fn retryable(status: &tonic::Status) -> bool {
 pub fn read_error(what: &str, status: &tonic::Status) -> Error {
     Error::from_status(status).context(what)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_the_service_marked_retryable_is_retried() {
+        // A terminal AWS failure the service could not classify reaches the orchestrator
+        // as INTERNAL without RetryInfo: tried once (it used to be retried by its code).
+        let unclassified = Error::internal("CreateUser failed: Unknown: ").with_reason("AWS_ERROR");
+        assert!(!retryable(&unclassified.into_status()));
+        let denied = Error::permission_denied("AccessDenied").with_reason("AWS_ACCESS_DENIED");
+        assert!(!retryable(&denied.into_status()));
+        // A throttled or unreachable dependency is marked retryable by the service.
+        assert!(retryable(&Error::unavailable("Throttling").into_status()));
+        // The transport's own failures carry no details: unreachable means retry.
+        assert!(retryable(&tonic::Status::unavailable("connection refused")));
+        assert!(!retryable(&tonic::Status::internal("h2 protocol error")));
+    }
+}
