@@ -56,8 +56,10 @@ async fn start_alerting(moto: &MotoServer, nats: &NatsServer) -> (String, Shutdo
     let shutdown = Shutdown::new();
     tokio::spawn(groundwork_alerting::serve(
         settings,
-        client,
-        sdk,
+        groundwork_alerting::Deps {
+            aws: sdk,
+            nats: client,
+        },
         listener,
         shutdown.clone(),
     ));

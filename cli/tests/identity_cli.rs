@@ -49,8 +49,10 @@ async fn start_identity(moto: &MotoServer, nats: &NatsServer) -> (String, Shutdo
     let shutdown = Shutdown::new();
     tokio::spawn(groundwork_identity::serve(
         settings,
-        sdk,
-        client,
+        groundwork_identity::Deps {
+            aws: sdk,
+            nats: client,
+        },
         listener,
         shutdown.clone(),
     ));

@@ -316,7 +316,15 @@ impl Stack {
             .map_err(|e| err("identity NATS")(&e))?;
         tasks.push(spawn(
             "identity",
-            groundwork_identity::serve(s, front.clone(), client, listener, shutdown.clone()),
+            groundwork_identity::serve(
+                s,
+                groundwork_identity::Deps {
+                    aws: front.clone(),
+                    nats: client,
+                },
+                listener,
+                shutdown.clone(),
+            ),
         ));
 
         // Budget: moto does not implement DescribeSubscribersForNotification, and the
@@ -336,8 +344,10 @@ impl Stack {
             "budget",
             groundwork_budget::serve(
                 s,
-                groundwork_budget::AwsClients::from_config(&front),
-                client,
+                groundwork_budget::Deps {
+                    aws: groundwork_budget::AwsClients::from_config(&front),
+                    nats: client,
+                },
                 listener,
                 shutdown.clone(),
             ),
@@ -358,7 +368,15 @@ impl Stack {
             .map_err(|e| err("alerting NATS")(&e))?;
         tasks.push(spawn(
             "alerting",
-            groundwork_alerting::serve(s, client, front, listener, shutdown.clone()),
+            groundwork_alerting::serve(
+                s,
+                groundwork_alerting::Deps {
+                    aws: front,
+                    nats: client,
+                },
+                listener,
+                shutdown.clone(),
+            ),
         ));
 
         for (addr, name) in [

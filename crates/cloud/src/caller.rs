@@ -71,7 +71,51 @@ impl From<RootRefused> for groundwork_kit::Error {
     }
 }
 
+/// The one root guard of every service: asks STS who the credentials belong to on every
+/// mutating call (credentials can change under a running service: a refreshed profile, an
+/// SSO session) and refuses the account's root credentials unless `policy` allows the
+/// bootstrap. Runs before anything is changed.
+#[derive(Debug, Clone)]
+pub struct RootGuard {
+    sts: SdkConfig,
+}
+
+impl RootGuard {
+    pub fn new(sts: SdkConfig) -> Self {
+        Self { sts }
+    }
+
+    /// Who the credentials belong to.
+    pub async fn caller(&self) -> Result<CallerIdentity, groundwork_kit::Error> {
+        Ok(CallerIdentity::fetch(&self.sts).await?)
+    }
+
+    /// The caller, if it may run `operation`.
+    pub async fn check(
+        &self,
+        operation: &str,
+        policy: RootPolicy,
+    ) -> Result<CallerIdentity, groundwork_kit::Error> {
+        let caller = self.caller().await?;
+        caller.require(operation, policy)?;
+        Ok(caller)
+    }
+}
+
 impl CallerIdentity {
+    /// The root guard for credentials already known: logs and refuses root unless `policy`
+    /// allows the bootstrap.
+    pub fn require(
+        &self,
+        operation: &str,
+        policy: RootPolicy,
+    ) -> Result<(), groundwork_kit::Error> {
+        self.check(operation, policy).map_err(|refused| {
+            tracing::warn!(operation, caller = %self.arn, "refused root credentials");
+            groundwork_kit::Error::from(refused)
+        })
+    }
+
     /// Applies the root guard to `operation`.
     pub fn check(&self, operation: &str, policy: RootPolicy) -> Result<(), RootRefused> {
         if self.is_root() && policy == RootPolicy::Refuse {

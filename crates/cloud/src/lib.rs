@@ -11,6 +11,6 @@ pub mod caller;
 pub mod config;
 pub mod error;
 
-pub use caller::{CallerIdentity, RootPolicy};
+pub use caller::{CallerIdentity, RootGuard, RootPolicy};
 pub use config::{AwsSettings, BILLING_REGION};
 pub use error::{AwsError, AwsErrorKind};

@@ -1,8 +1,8 @@
 //! Service scaffolding shared by every Groundwork service.
 //!
 //! Layout:
-//! - [`config`]: the settings every service has (listen address, NATS, API token), from
-//!   flags and environment.
+//! - [`config`]: the settings every service has (NATS, API token, account, region, AWS
+//!   retries) and the default ports.
 //! - [`telemetry`]: the tracing subscriber (terminal or JSON, filtered by `RUST_LOG`).
 //! - [`grpc`]: the gRPC server with `grpc.health.v1`, reflection and bearer-token auth.
 //! - [`auth`]: the bearer-token check.

@@ -21,7 +21,7 @@
 //!   service on top.
 //! - [`error`]: the service's error type and its mapping to gRPC status codes.
 //!
-//! [`serve`] runs it all until shutdown; `main.rs` only wires flags and signals to it.
+//! [`serve`] runs it all until shutdown; `main.rs` hands it to kit's one service `main`.
 
 pub mod alarm;
 pub mod alarm_event;
@@ -62,15 +62,23 @@ pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
     Ok(groundwork_bus::connect::for_service(&settings.common, "groundwork-alerting").await?)
 }
 
+/// What the service runs on besides its settings: AWS (the shared SDK configuration;
+/// every call goes to us-east-1) and the NATS connection.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub aws: aws_config::SdkConfig,
+    pub nats: async_nats::Client,
+}
+
 /// Runs the alerting service on `listener` until `shutdown`: the gRPC API, the watchers
-/// and the notifier. `aws` is the shared SDK configuration; every call goes to us-east-1.
+/// and the notifier.
 pub async fn serve(
     settings: Settings,
-    client: async_nats::Client,
-    aws: aws_config::SdkConfig,
+    deps: Deps,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> Result<(), Error> {
+    let Deps { aws, nats: client } = deps;
     let billing = groundwork_cloud::config::billing(&aws);
     let timeout = settings.common.nats_timeout();
     let origin = Origin {

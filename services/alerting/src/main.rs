@@ -10,6 +10,12 @@ fn main() -> ExitCode {
         let aws = groundwork_cloud::config::for_service(&settings.common).await;
         let listener = groundwork_kit::grpc::bind(settings.listen).await?;
         let client = groundwork_alerting::connect(&settings).await?;
-        Ok(groundwork_alerting::serve(settings, client, aws, listener, shutdown).await?)
+        Ok(groundwork_alerting::serve(
+            settings,
+            groundwork_alerting::Deps { aws, nats: client },
+            listener,
+            shutdown,
+        )
+        .await?)
     })
 }

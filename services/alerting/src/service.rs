@@ -1,15 +1,12 @@
 //! The alerting operations on domain types: the gRPC layer calls these after validating
 //! its input, so that nothing here sees a wire type and bad input never reaches AWS.
 
-use std::sync::Arc;
-
 use groundwork_bus::Emitter;
-use groundwork_cloud::{CallerIdentity, RootPolicy};
+use groundwork_cloud::{RootGuard, RootPolicy};
 use groundwork_events::catalog::{
     Alarm, AlarmCreated, AlarmDeleted, AlarmUpdated, CatalogEvent, SubscriptionCreated,
     SubscriptionDeleted, TestNotification, Topic, TopicCreated, TopicDeleted, TopicUpdated,
 };
-use tokio::sync::OnceCell;
 
 use crate::alarm;
 use crate::alarm_event::AlarmState;
@@ -55,8 +52,7 @@ pub struct BillingAlerts {
 pub struct Alerting {
     sns: aws_sdk_sns::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
-    sts_config: aws_config::SdkConfig,
-    caller: Arc<OnceCell<CallerIdentity>>,
+    root: RootGuard,
     emitter: Emitter,
     store: WatchStore,
     notifier: Notifier,
@@ -72,21 +68,16 @@ impl Alerting {
         Self {
             sns: aws_sdk_sns::Client::new(billing_config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(billing_config),
-            sts_config: billing_config.clone(),
-            caller: Arc::new(OnceCell::new()),
+            root: RootGuard::new(billing_config.clone()),
             emitter,
             store,
             notifier,
         }
     }
 
-    /// Refuses root credentials for `operation` (asked of STS once per process).
+    /// Refuses root credentials for `operation`.
     async fn guard(&self, operation: &str) -> Result<(), Error> {
-        let caller = self
-            .caller
-            .get_or_try_init(|| CallerIdentity::fetch(&self.sts_config))
-            .await?;
-        caller.check(operation, RootPolicy::Refuse)?;
+        self.root.check(operation, RootPolicy::Refuse).await?;
         Ok(())
     }
 

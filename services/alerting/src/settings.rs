@@ -1,4 +1,5 @@
-//! The alerting service's settings, from flags and environment (`GROUNDWORK_ALERTING__*`).
+//! The alerting service's settings, in layers (defaults, a TOML file, environment, flags;
+//! `GROUNDWORK_ALERTING__*`).
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -18,7 +18,7 @@
 //! - [`grpc`]: the `groundwork.v1.Budget` service.
 //! - [`error`]: the service's error type and its mapping to gRPC status codes.
 //!
-//! [`serve`] runs it all until shutdown; `main.rs` only wires flags and signals to it.
+//! [`serve`] runs it all until shutdown; `main.rs` hands it to kit's one service `main`.
 
 pub mod aws;
 pub mod diff;
@@ -60,15 +60,25 @@ pub async fn aws_clients(settings: &Settings) -> AwsClients {
     AwsClients::from_config(&groundwork_cloud::config::for_service(&settings.common).await)
 }
 
+/// What the service runs on besides its settings: AWS and the NATS connection.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub aws: AwsClients,
+    pub nats: async_nats::Client,
+}
+
 /// Runs the budget service on `listener` until `shutdown`: the gRPC API and, unless
 /// switched off, the watcher; then drains the NATS connection.
 pub async fn serve(
     settings: Settings,
-    clients: AwsClients,
-    client: async_nats::Client,
+    deps: Deps,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> Result<(), Error> {
+    let Deps {
+        aws: clients,
+        nats: client,
+    } = deps;
     let streams = StreamSettings {
         replicas: settings.common.stream_replicas,
         ..StreamSettings::default()

@@ -10,6 +10,15 @@ fn main() -> ExitCode {
         let listener = groundwork_kit::grpc::bind(settings.listen).await?;
         let client = groundwork_budget::connect(&settings).await?;
         let clients = groundwork_budget::aws_clients(&settings).await;
-        Ok(groundwork_budget::serve(settings, clients, client, listener, shutdown).await?)
+        Ok(groundwork_budget::serve(
+            settings,
+            groundwork_budget::Deps {
+                aws: clients,
+                nats: client,
+            },
+            listener,
+            shutdown,
+        )
+        .await?)
     })
 }

@@ -126,9 +126,7 @@ impl Budgets {
     /// Refuses root credentials for changes; returns the account id.
     async fn guard(&self, operation: &str) -> Result<String, Error> {
         let identity = self.aws.identity().await?;
-        identity
-            .check(operation, RootPolicy::Refuse)
-            .map_err(|e| Error::failed_precondition(e.to_string()))?;
+        identity.require(operation, RootPolicy::Refuse)?;
         Ok(identity.account)
     }
 

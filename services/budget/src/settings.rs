@@ -1,4 +1,5 @@
-//! The budget service's settings, from flags and environment (`GROUNDWORK_BUDGET__*`).
+//! The budget service's settings, in layers (defaults, a TOML file, environment, flags;
+//! `GROUNDWORK_BUDGET__*`).
 //! AWS access itself follows the SDK's standard variables (`AWS_REGION`,
 //! `AWS_ENDPOINT_URL`, `AWS_PROFILE`, the credential chain); budgets are always called in
 //! us-east-1.

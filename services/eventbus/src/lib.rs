@@ -15,7 +15,7 @@
 //! - [`retry`]: retry policies and backoff; [`dlq`]: dead letters and redrive.
 //! - [`arn`]: EventBridge ARNs; [`error`]: the error type and its gRPC mapping.
 //!
-//! [`serve`] runs it all until shutdown; `main.rs` only wires flags and signals to it.
+//! [`serve`] runs it all until shutdown; `main.rs` hands it to kit's one service `main`.
 
 pub mod archive;
 pub mod arn;

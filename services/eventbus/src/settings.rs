@@ -1,4 +1,5 @@
-//! The event bus's settings, from flags and environment (`GROUNDWORK_EVENTBUS__*`).
+//! The event bus's settings, in layers (defaults, a TOML file, environment, flags;
+//! `GROUNDWORK_EVENTBUS__*`).
 
 use std::net::SocketAddr;
 

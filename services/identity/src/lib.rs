@@ -20,7 +20,7 @@
 //! - [`events`]: the events emitted on the bus.
 //! - [`error`]: the service's error type and its one mapping to gRPC status codes.
 //!
-//! [`serve`] runs it until shutdown; `main.rs` only wires flags and signals to it.
+//! [`serve`] runs it until shutdown; `main.rs` hands it to kit's one service `main`.
 
 pub mod admin;
 pub mod audit;
@@ -59,15 +59,25 @@ pub async fn aws_config(settings: &Settings) -> SdkConfig {
     groundwork_cloud::config::for_service(&settings.common).await
 }
 
+/// What the service runs on besides its settings: AWS and the NATS connection.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub aws: SdkConfig,
+    pub nats: async_nats::Client,
+}
+
 /// Runs the identity service on `listener` until `shutdown`, with `sdk` for AWS and
 /// `client` for the bus; then drains the NATS connection.
 pub async fn serve(
     settings: Settings,
-    sdk: SdkConfig,
-    client: async_nats::Client,
+    deps: Deps,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> Result<(), Error> {
+    let Deps {
+        aws: sdk,
+        nats: client,
+    } = deps;
     let streams = StreamSettings {
         replicas: settings.common.stream_replicas,
         ..StreamSettings::default()

@@ -10,6 +10,15 @@ fn main() -> ExitCode {
         let listener = groundwork_kit::grpc::bind(settings.listen).await?;
         let sdk = groundwork_identity::aws_config(&settings).await;
         let client = groundwork_identity::connect(&settings).await?;
-        Ok(groundwork_identity::serve(settings, sdk, client, listener, shutdown).await?)
+        Ok(groundwork_identity::serve(
+            settings,
+            groundwork_identity::Deps {
+                aws: sdk,
+                nats: client,
+            },
+            listener,
+            shutdown,
+        )
+        .await?)
     })
 }

@@ -2,7 +2,7 @@
 //! STS and the billing region), and the event emitter; plus the root guard.
 
 use aws_config::SdkConfig;
-use groundwork_cloud::{CallerIdentity, RootPolicy};
+use groundwork_cloud::{CallerIdentity, RootGuard, RootPolicy};
 
 use crate::error::Error;
 use crate::events::Events;
@@ -28,7 +28,7 @@ impl Service {
     /// under a running service (a refreshed profile, an SSO session), and the answer
     /// decides whether a call may change the account.
     pub async fn caller(&self) -> Result<CallerIdentity, Error> {
-        Ok(CallerIdentity::fetch(&self.sdk).await?)
+        RootGuard::new(self.sdk.clone()).caller().await
     }
 
     /// The root guard of a mutating call: refuses the account's root credentials unless
@@ -38,12 +38,9 @@ impl Service {
         operation: &str,
         policy: RootPolicy,
     ) -> Result<CallerIdentity, Error> {
-        let caller = self.caller().await?;
-        if let Err(refused) = caller.check(operation, policy) {
-            tracing::warn!(operation, caller = %caller.arn, "refused root credentials");
-            return Err(refused.into());
-        }
-        Ok(caller)
+        RootGuard::new(self.sdk.clone())
+            .check(operation, policy)
+            .await
     }
 }
 

@@ -1,4 +1,5 @@
-//! The identity service's settings, from flags and environment (`GROUNDWORK_IDENTITY__*`).
+//! The identity service's settings, in layers (defaults, a TOML file, environment, flags;
+//! `GROUNDWORK_IDENTITY__*`).
 //! AWS access itself follows the SDK's standard variables (`AWS_REGION`,
 //! `AWS_ENDPOINT_URL`, `AWS_PROFILE`, the credential chain).
 

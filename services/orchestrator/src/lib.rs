@@ -18,7 +18,7 @@
 //! - [`grpc`]: the `groundwork.v1.Orchestrator` service.
 //! - [`settings`], [`error`].
 //!
-//! [`serve`] runs it all until shutdown; `main.rs` only wires flags and signals to it.
+//! [`serve`] runs it all until shutdown; `main.rs` hands it to kit's one service `main`.
 
 pub mod clients;
 pub mod engine;

@@ -1,4 +1,5 @@
-//! The orchestrator's settings, from flags and environment (`GROUNDWORK_ORCHESTRATOR__*`,
+//! The orchestrator's settings, in layers (defaults, a TOML file, environment, flags;
+//! `GROUNDWORK_ORCHESTRATOR__*`,
 //! and the services' URLs as the CLI names them).
 
 use std::net::SocketAddr;

@@ -92,8 +92,10 @@ impl Stack {
         let client = groundwork_alerting::connect(&settings).await.unwrap();
         let task = tokio::spawn(groundwork_alerting::serve(
             settings,
-            client,
-            aws.clone(),
+            groundwork_alerting::Deps {
+                aws: aws.clone(),
+                nats: client,
+            },
             listener,
             shutdown.clone(),
         ));

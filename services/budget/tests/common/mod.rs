@@ -46,8 +46,10 @@ impl Service {
         let shutdown = Shutdown::new();
         let task = tokio::spawn(groundwork_budget::serve(
             settings,
-            clients,
-            client,
+            groundwork_budget::Deps {
+                aws: clients,
+                nats: client,
+            },
             listener,
             shutdown.clone(),
         ));

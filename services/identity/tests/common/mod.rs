@@ -81,8 +81,10 @@ impl Stack {
         let shutdown = Shutdown::new();
         let task = tokio::spawn(groundwork_identity::serve(
             settings,
-            sdk,
-            client,
+            groundwork_identity::Deps {
+                aws: sdk,
+                nats: client,
+            },
             listener,
             shutdown.clone(),
         ));
