@@ -36,14 +36,7 @@ pub struct EventBusApi {
 
 fn entry_from_pb(e: pb::PutEventsRequestEntry) -> Result<PutEventsEntry, Error> {
     let non_empty = |s: String| (!s.is_empty()).then_some(s);
-    let time = e
-        .time
-        .map(|t| {
-            time::OffsetDateTime::from_unix_timestamp(t.seconds)
-                .map(|d| d + time::Duration::nanoseconds(i64::from(t.nanos)))
-                .map_err(|err| Error::invalid("entries.time", err.to_string()))
-        })
-        .transpose()?;
+    let time = e.time.map(|t| wire::datetime("Time", &t)).transpose()?;
     Ok(PutEventsEntry {
         time,
         source: non_empty(e.source),
@@ -122,10 +115,9 @@ impl EventBus for EventBusApi {
             None | Some(pb::tail_events_request::Start::FromBeginning(false)) => TailStart::New,
             Some(pb::tail_events_request::Start::FromBeginning(true)) => TailStart::Beginning,
             Some(pb::tail_events_request::Start::Last(n)) => TailStart::Last(n),
-            Some(pb::tail_events_request::Start::Since(t)) => TailStart::Since(
-                time::OffsetDateTime::from_unix_timestamp(t.seconds)
-                    .map_err(|e| Error::invalid("since", e.to_string()))?,
-            ),
+            Some(pb::tail_events_request::Start::Since(t)) => {
+                TailStart::Since(wire::datetime("since", &t)?)
+            }
         };
         groundwork_bus::connect::ensure_connected(self.ingest.publisher().client())
             .map_err(Error::from)?;

@@ -28,9 +28,29 @@ pub fn timestamp(t: OffsetDateTime) -> prost_types::Timestamp {
     }
 }
 
+/// A protobuf timestamp as a date, refused with the field's name when it is not one: nanos
+/// outside 0..1e9, or a date out of the supported range (years -9999 to 9999). Arithmetic
+/// on an unchecked timestamp would overflow.
+pub fn datetime(field: &str, t: &prost_types::Timestamp) -> Result<OffsetDateTime, Error> {
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(validation(format!(
+            "Parameter {field} is not valid. Reason: nanos must be within 0 and 999999999."
+        )));
+    }
+    let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| {
+        validation(format!(
+            "Parameter {field} is not valid. Reason: the time is out of range."
+        ))
+    })
+}
+
+/// A required timestamp in milliseconds since the epoch.
 pub fn ms_from(field: &str, t: Option<prost_types::Timestamp>) -> Result<i64, Error> {
     let t = t.ok_or_else(|| validation(format!("Parameter {field} is required.")))?;
-    Ok(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
+    let at = datetime(field, &t)?;
+    // In range by construction: ±9999 years in ms fits an i64 many times over.
+    Ok(i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
 }
 
 pub fn bus_to_pb(bus: &BusRecord, arns: &Arns) -> pb::EventBusInfo {

@@ -407,3 +407,63 @@ async fn tail_follows_a_bus_from_the_beginning_and_live() {
     assert_eq!(missing.code(), tonic::Code::NotFound);
     stack.stop().await;
 }
+
+/// A timestamp out of range (the smallest date with a negative nanosecond, or seconds at
+/// i64::MAX) is refused with INVALID_ARGUMENT naming the field; the service goes on.
+#[tokio::test]
+async fn timestamps_out_of_range_are_refused_not_a_crash() {
+    let stack = Stack::start().await;
+    let mut client = stack.client().await;
+    let mut bad = entry("a", "T", "{}");
+    bad.time = Some(prost_types::Timestamp {
+        seconds: -377_705_116_800,
+        nanos: -1,
+    });
+    let status = client
+        .put_events(PutEventsRequest { entries: vec![bad] })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("Time"), "{}", status.message());
+    for seconds in [i64::MAX, i64::MIN] {
+        let mut far = entry("a", "T", "{}");
+        far.time = Some(prost_types::Timestamp { seconds, nanos: 0 });
+        let status = client
+            .put_events(PutEventsRequest { entries: vec![far] })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    }
+    let status = client
+        .start_replay(groundwork_proto::v1::StartReplayRequest {
+            replay_name: "far".into(),
+            event_source_arn: "arn:aws:events:us-east-1:123456789012:archive/none".into(),
+            event_start_time: Some(prost_types::Timestamp {
+                seconds: i64::MAX,
+                nanos: 0,
+            }),
+            event_end_time: Some(prost_types::Timestamp {
+                seconds: i64::MAX,
+                nanos: 0,
+            }),
+            destination: None,
+            description: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("EventStartTime"),
+        "{}",
+        status.message()
+    );
+    // Still serving.
+    let ok = client
+        .put_events(PutEventsRequest {
+            entries: vec![entry("a", "T", "{}")],
+        })
+        .await
+        .unwrap();
+    assert_eq!(ok.into_inner().failed_entry_count, 0);
+    stack.stop().await;
+}

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use groundwork_cloud::AwsError;
+use groundwork_kit::retry::{Backoff, Retryable, retry};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -104,30 +105,45 @@ pub async fn fetch(service: &Service) -> Result<Vec<UserCredentials>, Error> {
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("GenerateCredentialReport", e))?;
-    let started = tokio::time::Instant::now();
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match service.iam.get_credential_report().send().await {
-            Ok(out) => {
-                let bytes = out.content.map(|b| b.into_inner()).unwrap_or_default();
-                let text = String::from_utf8(bytes).map_err(|e| {
-                    Error::internal(format!("the credential report is not UTF-8: {e}"))
-                })?;
-                return parse(&text);
-            }
-            Err(e) => {
-                let e = AwsError::from_sdk("GetCredentialReport", e);
-                let pending = matches!(
-                    e.code.as_str(),
-                    "ReportInProgress" | "ReportNotPresent" | "ReportExpired"
-                );
-                if !pending || started.elapsed() > GENERATION_DEADLINE {
-                    return Err(e.into());
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-        }
+    // AWS generates the report asynchronously: ask again while it says it is not ready.
+    let backoff = Backoff {
+        first: Duration::from_millis(100),
+        max: Duration::from_secs(2),
+        attempts: None,
+        within: Some(GENERATION_DEADLINE),
+        jitter: false,
+    };
+    let out = retry(backoff, "credential report", || async {
+        service
+            .iam
+            .get_credential_report()
+            .send()
+            .await
+            .map_err(|e| NotReady(AwsError::from_sdk("GetCredentialReport", e)))
+    })
+    .await
+    .map_err(|e| Error::from(e.0))?;
+    let bytes = out.content.map(|b| b.into_inner()).unwrap_or_default();
+    let text = String::from_utf8(bytes)
+        .map_err(|e| Error::internal(format!("the credential report is not UTF-8: {e}")))?;
+    parse(&text)
+}
+
+/// A failed read of the report; retryable while AWS is still generating it.
+struct NotReady(AwsError);
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Retryable for NotReady {
+    fn is_retryable(&self) -> bool {
+        matches!(
+            self.0.code.as_str(),
+            "ReportInProgress" | "ReportNotPresent" | "ReportExpired"
+        )
     }
 }
 
