@@ -116,6 +116,19 @@ pub struct FieldViolation {
     pub description: String,
 }
 
+/// One constructor per kind: `Error::not_found(message)` is `Error::new(ErrorKind::NotFound,
+/// message)`.
+macro_rules! constructors {
+    ($($name:ident => $kind:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("An error of kind [`ErrorKind::", stringify!($kind), "`].")]
+            pub fn $name(message: impl Into<String>) -> Self {
+                Self::new(ErrorKind::$kind, message)
+            }
+        )*
+    };
+}
+
 /// A failure of a Groundwork call. Messages never hold secrets: no value that reaches this
 /// type is a password, a key, a token or an MFA seed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,40 +177,16 @@ impl Error {
         e
     }
 
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::NotFound, message)
-    }
-
-    pub fn already_exists(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::AlreadyExists, message)
-    }
-
-    pub fn failed_precondition(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::FailedPrecondition, message)
-    }
-
-    pub fn permission_denied(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::PermissionDenied, message)
-    }
-
-    pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Unauthenticated, message)
-    }
-
-    pub fn limit_exceeded(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::LimitExceeded, message)
-    }
-
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Conflict, message)
-    }
-
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Unavailable, message)
-    }
-
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Internal, message)
+    constructors! {
+        not_found => NotFound,
+        already_exists => AlreadyExists,
+        failed_precondition => FailedPrecondition,
+        permission_denied => PermissionDenied,
+        unauthenticated => Unauthenticated,
+        limit_exceeded => LimitExceeded,
+        conflict => Conflict,
+        unavailable => Unavailable,
+        internal => Internal,
     }
 
     /// Sets the machine-readable reason (`UPPER_SNAKE_CASE`, stable across releases).
