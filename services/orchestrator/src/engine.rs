@@ -200,14 +200,36 @@ impl Engine {
         }
     }
 
-    /// Marks matching WAITING steps of every active run done (an event said so).
-    pub async fn person_done(&self, matches: impl Fn(&StepRecord) -> bool) -> Result<usize, Error> {
+    /// An event says a person may have finished matching WAITING steps of the active runs.
+    /// Each is checked against the live state, as the periodic re-check does, and finishes
+    /// only when AWS confirms it: an event wakes a step, it never finishes one by itself
+    /// (any producer of the bus can publish an event with any detail). Returns the runs
+    /// that moved on; an error (a service that cannot be asked) means try again later.
+    pub async fn event_wakes(&self, matches: impl Fn(&StepRecord) -> bool) -> Result<usize, Error> {
         let ids: Vec<String> = match self.inner.active.lock() {
             Ok(map) => map.keys().cloned().collect(),
             Err(_) => Vec::new(),
         };
         let mut n = 0;
         for id in ids {
+            let Some((run, _)) = self.inner.store.get(&id).await? else {
+                continue;
+            };
+            let mut confirmed: Vec<ResourceId> = Vec::new();
+            for step in run
+                .steps
+                .iter()
+                .filter(|s| s.state == StepState::Waiting && matches(s))
+            {
+                if self.inner.runner.is_done(step).await? {
+                    confirmed.push(step.resource.id.clone());
+                } else {
+                    tracing::warn!(run = %id, step = %step.resource.id, "an event said this step is done, but the live state does not show it; still waiting");
+                }
+            }
+            if confirmed.is_empty() {
+                continue;
+            }
             // The steps this change finished (cleared when a compare-and-set is retried).
             let mut finished: Vec<ResourceId> = Vec::new();
             let (after, changed) = self
@@ -215,15 +237,9 @@ impl Engine {
                 .store
                 .modify(&id, |run| {
                     finished.clear();
-                    let targets: Vec<ResourceId> = run
-                        .steps
-                        .iter()
-                        .filter(|s| s.state == StepState::Waiting && matches(s))
-                        .map(|s| s.resource.id.clone())
-                        .collect();
-                    for t in targets {
-                        if scheduler::person_done(run, &t) {
-                            finished.push(t);
+                    for t in &confirmed {
+                        if scheduler::person_done(run, t) {
+                            finished.push(t.clone());
                         }
                     }
                     !finished.is_empty()

@@ -1,6 +1,7 @@
 //! Resuming waiting steps on the facts other services publish: `MFA Device Enabled`
-//! (groundwork.identity) finishes the admin's MFA step, `Subscription Confirmed`
-//! (groundwork.alerting) the subscription step.
+//! (groundwork.identity) wakes the admin's MFA step, `Subscription Confirmed`
+//! (groundwork.alerting) the subscription step. A woken step is checked against the live
+//! state and finishes only if AWS confirms it: an event alone finishes nothing.
 //!
 //! The orchestrator subscribes as any consumer of the bus does: at start-up it puts its
 //! rule [`RULE`] on the default bus with the target `nats:orchestrator.resume` (PutRule,
@@ -139,12 +140,12 @@ pub async fn run(
 /// store cannot be written, so that it is redelivered.
 async fn resume(engine: &Engine, message: &async_nats::jetstream::Message) {
     if let Ok(event) = serde_json::from_slice::<Value>(&message.payload) {
-        match engine.person_done(|step| finishes(&event, step)).await {
+        match engine.event_wakes(|step| finishes(&event, step)).await {
             Ok(n) => {
                 tracing::info!(runs = n, detail_type = ?event["detail-type"], "waiting steps resumed by an event")
             }
             Err(e) => {
-                tracing::warn!(error = %e, "could not resume waiting steps");
+                tracing::warn!(error = %e, "could not check the waiting steps an event woke");
                 consumer::nak_after(message, Duration::from_secs(1)).await;
                 return;
             }

@@ -1,0 +1,125 @@
+//! A forged fact does not finish a waiting step. While an apply waits for the person, any
+//! producer can put `MFA Device Enabled` (source `groundwork.identity`) or `Subscription
+//! Confirmed` on the bus. The event wakes the step, the step reads the live state, IAM and
+//! SNS show nothing done, and the step keeps waiting; the real person's steps then finish
+//! the run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use groundwork_e2e::flow::{MFA_STEP, SUB_STEP, apply, do_person_steps, finished, until};
+use groundwork_e2e::{EXAMPLE_SPEC, Stack, eventually, step};
+use groundwork_proto::v1 as pb;
+use pb::event_bus_client::EventBusClient;
+use pb::{SetupRunStatus, SetupStepState};
+
+fn entry(source: &str, detail_type: &str, detail: serde_json::Value) -> pb::PutEventsRequestEntry {
+    pb::PutEventsRequestEntry {
+        source: source.into(),
+        detail_type: detail_type.into(),
+        detail: detail.to_string(),
+        ..Default::default()
+    }
+}
+
+/// Whether the orchestrator's resume consumer has taken and acknowledged `n` deliveries.
+async fn resume_consumer_handled(stack: &Stack, n: u64) -> bool {
+    let client = async_nats::connect(stack.nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let Ok(stream) = js.get_stream("DELIVERIES").await else {
+        return false;
+    };
+    let Ok(info) = stream.consumer_info("orchestrator-resume").await else {
+        return false;
+    };
+    info.delivered.stream_sequence > 0
+        && info.num_ack_pending == 0
+        && info.num_pending == 0
+        && info.ack_floor.consumer_sequence >= n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forged_mfa_or_confirmation_event_does_not_finish_a_waiting_step() {
+    let stack = Stack::start().await.unwrap();
+    let mut rx = apply(&stack, EXAMPLE_SPEC, "").await.unwrap();
+    let mut secrets = Vec::new();
+    let waiting = until(&mut rx, &mut secrets, "WAITING", |r| {
+        r.status() == SetupRunStatus::Waiting
+            && [MFA_STEP, SUB_STEP]
+                .iter()
+                .all(|s| step(r, s).is_some_and(|s| s.state() == SetupStepState::Waiting))
+    })
+    .await
+    .unwrap();
+    let serial = step(&waiting, MFA_STEP).unwrap().outputs["serial_number"].clone();
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", stack.eventbus))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let put = EventBusClient::new(channel)
+        .put_events(pb::PutEventsRequest {
+            entries: vec![
+                entry(
+                    "groundwork.identity",
+                    "MFA Device Enabled",
+                    serde_json::json!({"userName": "admin", "serialNumber": serial}),
+                ),
+                entry(
+                    "groundwork.alerting",
+                    "Subscription Confirmed",
+                    serde_json::json!({
+                        "topicArn": "arn:aws:sns:us-east-1:123456789012:billing-alarm",
+                        "protocol": "email",
+                        "endpoint": "ops@example.com",
+                        "subscriptionArn": null
+                    }),
+                ),
+            ],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(put.failed_entry_count, 0, "{put:?}");
+
+    // Both forged events reached the orchestrator and were handled.
+    let handled = eventually(Duration::from_secs(30), || async {
+        resume_consumer_handled(&stack, 2).await.then_some(())
+    })
+    .await;
+    assert!(
+        handled.is_some(),
+        "the forged events never reached the orchestrator"
+    );
+    let run = stack
+        .orchestrator()
+        .await
+        .get_run(pb::GetRunRequest {
+            run_id: waiting.run_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(run.status(), SetupRunStatus::Waiting, "{run:#?}");
+    for s in [MFA_STEP, SUB_STEP] {
+        assert_eq!(
+            step(&run, s).unwrap().state(),
+            SetupStepState::Waiting,
+            "{s} was finished by a forged event"
+        );
+    }
+
+    // The person's real steps finish the run (the live state now confirms them).
+    do_person_steps(&stack, &waiting, &secrets).await.unwrap();
+    let done = tokio::time::timeout(
+        Duration::from_secs(30),
+        until(&mut rx, &mut secrets, "the run's end", finished),
+    )
+    .await
+    .expect("the run did not complete after the person's steps")
+    .unwrap();
+    assert_eq!(done.status(), SetupRunStatus::Completed, "{done:#?}");
+    let stuck = stack.stop().await;
+    assert!(stuck.is_empty(), "every service stopped: {stuck:?}");
+}
