@@ -322,3 +322,70 @@ async fn a_nats_delivery_that_cannot_be_stored_is_retried_then_dead_lettered() {
     assert_eq!(letters[0].exhausted_retry_condition, "MaximumRetryAttempts");
     stack.stop().await;
 }
+
+/// A template that repeats a large value thousands of times would render megabytes per
+/// event (and again on every retry). The output is bounded: past the limit the delivery is
+/// dead-lettered with its reason, and the event's other targets are not held up.
+#[tokio::test]
+async fn an_amplifying_template_is_dead_lettered_not_rendered() {
+    let stack = Stack::start_with(common::fast_retries).await;
+    let mut c = stack.client().await;
+    c.put_rule(pb::PutRuleRequest {
+        name: "amplified".into(),
+        event_pattern: r#"{"source": ["test.amplify"]}"#.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut huge = target("huge", "nats:amplified.huge");
+    huge.input_transformer = Some(pb::InputTransformer {
+        input_paths_map: [("d".to_owned(), "$.detail".to_owned())].into(),
+        input_template: "<d>".repeat(2047),
+    });
+    let plain = target("plain", "nats:amplified.plain");
+    let put = c
+        .put_targets(pb::PutTargetsRequest {
+            rule: "amplified".into(),
+            event_bus_name: String::new(),
+            targets: vec![huge, plain],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(put.failed_entry_count, 0, "{put:?}");
+    // 2047 copies of a 1 KB detail would be 2 MB, eight times the limit.
+    let detail = serde_json::json!({"pad": "x".repeat(1000)}).to_string();
+    c.put_events(pb::PutEventsRequest {
+        entries: vec![common::entry("test.amplify", "T", &detail)],
+    })
+    .await
+    .unwrap();
+    let js = jetstream::new(stack.nats_client().await);
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let js = js.clone();
+            async move {
+                stream_len(&js, "DELIVERIES").await == 1
+                    && stream_len(&js, "DLQ_default").await == 1
+            }
+        })
+        .await
+    );
+    let letters = c
+        .list_dead_letters(pb::ListDeadLettersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .dead_letters;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].error_code, "TRANSFORMATION_FAILED");
+    assert_eq!(letters[0].target_arn, "nats:amplified.huge");
+    assert!(
+        letters[0].error_message.contains("exceeds 262144 bytes"),
+        "{}",
+        letters[0].error_message
+    );
+    let delivered = common::deliveries(&js).await;
+    assert_eq!(delivered[0].subject, "groundwork.deliver.amplified.plain");
+    stack.stop().await;
+}

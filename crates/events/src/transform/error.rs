@@ -21,4 +21,7 @@ pub enum RenderError {
     /// The template produced text that starts like JSON but is not JSON.
     #[error("the input template produced invalid JSON: {0}")]
     InvalidJson(String),
+    /// The rendered input would exceed the largest input a target takes.
+    #[error("the input template's output exceeds {limit} bytes")]
+    TooLarge { limit: usize },
 }

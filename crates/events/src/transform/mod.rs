@@ -188,11 +188,16 @@ impl TargetInput {
                         _ => None,
                     }
                 };
-                template::render(template, &lookup)
+                template::render(template, &lookup, MAX_RENDERED_BYTES)
             }
         }
     }
 }
+
+/// The largest input a transformer may render: EventBridge's largest event (256 KiB). A
+/// larger output is a delivery that cannot be made (dead-lettered with its reason), not a
+/// string built in memory.
+pub const MAX_RENDERED_BYTES: usize = 256 * 1024;
 
 /// `<aws.events.event>`: the envelope without `detail`, with `detailType` and the
 /// ingestion time, in the order EventBridge writes it.

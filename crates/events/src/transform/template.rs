@@ -38,10 +38,13 @@ pub fn placeholders(template: &str) -> Vec<&str> {
 }
 
 /// Substitutes every known placeholder; `lookup` returns `None` for a variable whose
-/// path selects nothing. Unknown `<…>` text is left as is.
+/// path selects nothing. Unknown `<…>` text is left as is. An output that would exceed
+/// `limit` bytes is refused as soon as it does, so a template that repeats a large value
+/// thousands of times never builds its output in memory.
 pub fn render(
     template: &str,
     lookup: &dyn Fn(&str) -> Option<Value>,
+    limit: usize,
 ) -> Result<String, RenderError> {
     let json_mode = template.trim_start().starts_with(['{', '[']);
     let mut out = String::with_capacity(template.len() + 64);
@@ -60,6 +63,9 @@ pub fn render(
                     } else {
                         insert_text(&mut out, value.as_ref());
                     }
+                    if out.len() > limit {
+                        return Err(RenderError::TooLarge { limit });
+                    }
                     rest = &after[close + 1..];
                     continue;
                 }
@@ -74,6 +80,9 @@ pub fn render(
         }
         out.push(c);
         rest = &rest[c.len_utf8()..];
+    }
+    if out.len() > limit {
+        return Err(RenderError::TooLarge { limit });
     }
     let trimmed = out.trim_start();
     if trimmed.starts_with(['{', '['])
@@ -110,6 +119,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    const LIMIT: usize = 1 << 20;
+
     fn vars(name: &str) -> Option<Value> {
         match name {
             "s" => Some(json!("x\"y")),
@@ -124,26 +135,48 @@ mod tests {
         assert_eq!(
             render(
                 r#"{"a": <s>, "b": "<s>!", "c": <n>, "d": <missing>}"#,
-                &vars
+                &vars,
+                LIMIT
             )
             .unwrap(),
             r#"{"a": "x\"y", "b": "x\"y!", "c": 3, "d": ""}"#
         );
         assert_eq!(
-            render(r#"{"l": <list>}"#, &vars).unwrap(),
+            render(r#"{"l": <list>}"#, &vars, LIMIT).unwrap(),
             r#"{"l": ["A","B"]}"#
         );
-        assert!(render(r#"{"l": "<list>"}"#, &vars).is_err());
+        assert!(render(r#"{"l": "<list>"}"#, &vars, LIMIT).is_err());
     }
 
     #[test]
     fn text_templates_insert_plain_text() {
         assert_eq!(
-            render(r#""<list> and <n><missing>""#, &vars).unwrap(),
+            render(r#""<list> and <n><missing>""#, &vars, LIMIT).unwrap(),
             r#""[A,B] and 3""#
         );
-        assert!(render("<list> first", &vars).is_err());
-        assert_eq!(render("a < b <n>", &vars).unwrap(), "a < b 3");
+        assert!(render("<list> first", &vars, LIMIT).is_err());
+        assert_eq!(render("a < b <n>", &vars, LIMIT).unwrap(), "a < b 3");
+    }
+
+    #[test]
+    fn outputs_over_the_limit_are_refused_without_being_built() {
+        let big = "x".repeat(1000);
+        let lookup = |_: &str| Some(json!(big));
+        let template = "<d>".repeat(2047);
+        assert_eq!(
+            render(&template, &lookup, 10_000),
+            Err(RenderError::TooLarge { limit: 10_000 })
+        );
+        let json_template = format!("[{}]", vec!["<d>"; 2047].join(","));
+        assert!(matches!(
+            render(&json_template, &lookup, 10_000),
+            Err(RenderError::TooLarge { .. })
+        ));
+        assert_eq!(render("<d>", &lookup, 1000).unwrap().len(), 1000);
+        assert!(
+            render("<d>!", &lookup, 1000).is_err(),
+            "the literal text counts too"
+        );
     }
 
     #[test]
