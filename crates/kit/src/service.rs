@@ -20,6 +20,16 @@ use clap::{CommandFactory, FromArgMatches};
 use crate::shutdown::Shutdown;
 use crate::telemetry::{self, LogFormat};
 
+/// What an AWS-facing service runs on besides its settings: AWS (`A`: the SDK
+/// configuration or clients built from it) and the NATS connection (`N`). Each service names
+/// its own (`pub type Deps = groundwork_kit::service::Deps<SdkConfig, async_nats::Client>`),
+/// so that every `serve` has the shape `serve(settings, deps, listener, shutdown)`.
+#[derive(Debug, Clone)]
+pub struct Deps<A, N> {
+    pub aws: A,
+    pub nats: N,
+}
+
 /// Any error a service's start-up or run ends with.
 pub type MainError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -64,11 +64,7 @@ pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
 
 /// What the service runs on besides its settings: AWS (the shared SDK configuration;
 /// every call goes to us-east-1) and the NATS connection.
-#[derive(Debug, Clone)]
-pub struct Deps {
-    pub aws: aws_config::SdkConfig,
-    pub nats: async_nats::Client,
-}
+pub type Deps = groundwork_kit::service::Deps<aws_config::SdkConfig, async_nats::Client>;
 
 /// Runs the alerting service on `listener` until `shutdown`: the gRPC API, the watchers
 /// and the notifier.

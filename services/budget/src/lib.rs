@@ -61,11 +61,7 @@ pub async fn aws_clients(settings: &Settings) -> AwsClients {
 }
 
 /// What the service runs on besides its settings: AWS and the NATS connection.
-#[derive(Debug, Clone)]
-pub struct Deps {
-    pub aws: AwsClients,
-    pub nats: async_nats::Client,
-}
+pub type Deps = groundwork_kit::service::Deps<AwsClients, async_nats::Client>;
 
 /// Runs the budget service on `listener` until `shutdown`: the gRPC API and, unless
 /// switched off, the watcher; then drains the NATS connection.

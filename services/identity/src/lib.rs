@@ -60,11 +60,7 @@ pub async fn aws_config(settings: &Settings) -> SdkConfig {
 }
 
 /// What the service runs on besides its settings: AWS and the NATS connection.
-#[derive(Debug, Clone)]
-pub struct Deps {
-    pub aws: SdkConfig,
-    pub nats: async_nats::Client,
-}
+pub type Deps = groundwork_kit::service::Deps<SdkConfig, async_nats::Client>;
 
 /// Runs the identity service on `listener` until `shutdown`, with `sdk` for AWS and
 /// `client` for the bus; then drains the NATS connection.
