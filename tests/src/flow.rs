@@ -101,6 +101,56 @@ pub async fn until(
     }
 }
 
+/// Applies `spec` to the end: the person's steps are done when the run waits for them.
+/// Returns the run as it ended (the caller asserts its status).
+pub async fn apply_to_the_end(stack: &Stack, spec: &str) -> Result<pb::SetupRun, StartError> {
+    let mut rx = apply(stack, spec, "").await?;
+    let mut secrets = Vec::new();
+    let run = until(&mut rx, &mut secrets, "the run's end or WAITING", |r| {
+        finished(r) || r.status() == pb::SetupRunStatus::Waiting
+    })
+    .await?;
+    if run.status() != pb::SetupRunStatus::Waiting {
+        return Ok(run);
+    }
+    do_person_steps(stack, &run, &secrets).await?;
+    until(&mut rx, &mut secrets, "the run's end", finished).await
+}
+
+/// Changes the billing alarm's threshold by hand (a drift), keeping everything else.
+pub async fn set_alarm_threshold(stack: &Stack, threshold: f64) -> Result<(), StartError> {
+    let cloudwatch = stack.cloudwatch();
+    let alarms = cloudwatch
+        .describe_alarms()
+        .alarm_names("billing-alarm")
+        .send()
+        .await
+        .map_err(|e| StartError(format!("DescribeAlarms: {e:?}")))?;
+    let alarm = alarms
+        .metric_alarms()
+        .first()
+        .ok_or_else(|| StartError("there is no billing-alarm".into()))?;
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name("billing-alarm")
+        .set_alarm_description(alarm.alarm_description().map(str::to_owned))
+        .set_alarm_actions(Some(alarm.alarm_actions().to_vec()))
+        .set_namespace(alarm.namespace().map(str::to_owned))
+        .set_metric_name(alarm.metric_name().map(str::to_owned))
+        .set_dimensions(Some(alarm.dimensions().to_vec()))
+        .set_statistic(alarm.statistic().cloned())
+        .set_period(alarm.period())
+        .set_evaluation_periods(alarm.evaluation_periods())
+        .set_datapoints_to_alarm(alarm.datapoints_to_alarm())
+        .threshold(threshold)
+        .set_comparison_operator(alarm.comparison_operator().cloned())
+        .set_treat_missing_data(alarm.treat_missing_data().map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| StartError(format!("PutMetricAlarm: {e:?}")))?;
+    Ok(())
+}
+
 /// Whether the run has stopped moving (COMPLETED, FAILED or CANCELLED).
 pub fn finished(run: &pb::SetupRun) -> bool {
     !matches!(

@@ -4,7 +4,7 @@
 //! rest alone, and the plan is then a no-op.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use groundwork_e2e::flow::{self, do_person_steps, finished, until};
+use groundwork_e2e::flow;
 use groundwork_e2e::{EXAMPLE_SPEC, Stack, step};
 use groundwork_proto::v1 as pb;
 use pb::{SetupRunStatus, SetupStepState};
@@ -55,21 +55,7 @@ async fn plan(stack: &Stack, spec: &str) -> Vec<(String, pb::PlanAction)> {
 }
 
 async fn apply(stack: &Stack, spec: &str) -> pb::SetupRun {
-    let mut rx = flow::apply(stack, spec, "").await.unwrap();
-    let mut secrets = Vec::new();
-    let run = until(&mut rx, &mut secrets, "the run's end or WAITING", |r| {
-        finished(r) || r.status() == SetupRunStatus::Waiting
-    })
-    .await
-    .unwrap();
-    let run = if run.status() == SetupRunStatus::Waiting {
-        do_person_steps(stack, &run, &secrets).await.unwrap();
-        until(&mut rx, &mut secrets, "the run's end", finished)
-            .await
-            .unwrap()
-    } else {
-        run
-    };
+    let run = flow::apply_to_the_end(stack, spec).await.unwrap();
     assert_eq!(run.status(), SetupRunStatus::Completed, "{run:#?}");
     run
 }

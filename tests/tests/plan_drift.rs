@@ -4,7 +4,7 @@
 //! resources and fields; an apply puts them back; the plan is then a no-op again.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use groundwork_e2e::flow::{self, do_person_steps, finished, until};
+use groundwork_e2e::flow;
 use groundwork_e2e::{ACCOUNT, EXAMPLE_SPEC, Stack};
 use groundwork_proto::v1 as pb;
 use pb::SetupRunStatus;
@@ -36,21 +36,7 @@ async fn plan(stack: &Stack) -> Vec<(String, pb::PlanAction, Vec<String>)> {
 }
 
 async fn apply(stack: &Stack) -> pb::SetupRun {
-    let mut rx = flow::apply(stack, EXAMPLE_SPEC, "").await.unwrap();
-    let mut secrets = Vec::new();
-    let run = until(&mut rx, &mut secrets, "the run's end or WAITING", |r| {
-        finished(r) || r.status() == SetupRunStatus::Waiting
-    })
-    .await
-    .unwrap();
-    let run = if run.status() == SetupRunStatus::Waiting {
-        do_person_steps(stack, &run, &secrets).await.unwrap();
-        until(&mut rx, &mut secrets, "the run's end", finished)
-            .await
-            .unwrap()
-    } else {
-        run
-    };
+    let run = flow::apply_to_the_end(stack, EXAMPLE_SPEC).await.unwrap();
     assert_eq!(run.status(), SetupRunStatus::Completed, "{run:#?}");
     run
 }
@@ -112,34 +98,7 @@ async fn plan_finds_changes_made_by_hand_and_apply_puts_them_back() {
         .send()
         .await
         .unwrap();
-    let alarm = stack
-        .cloudwatch()
-        .describe_alarms()
-        .alarm_names("billing-alarm")
-        .send()
-        .await
-        .unwrap()
-        .metric_alarms()[0]
-        .clone();
-    stack
-        .cloudwatch()
-        .put_metric_alarm()
-        .alarm_name("billing-alarm")
-        .set_alarm_description(alarm.alarm_description().map(str::to_owned))
-        .set_alarm_actions(Some(alarm.alarm_actions().to_vec()))
-        .set_namespace(alarm.namespace().map(str::to_owned))
-        .set_metric_name(alarm.metric_name().map(str::to_owned))
-        .set_dimensions(Some(alarm.dimensions().to_vec()))
-        .set_statistic(alarm.statistic().cloned())
-        .set_period(alarm.period())
-        .set_evaluation_periods(alarm.evaluation_periods())
-        .set_datapoints_to_alarm(alarm.datapoints_to_alarm())
-        .threshold(500.0)
-        .set_comparison_operator(alarm.comparison_operator().cloned())
-        .set_treat_missing_data(alarm.treat_missing_data().map(str::to_owned))
-        .send()
-        .await
-        .unwrap();
+    flow::set_alarm_threshold(&stack, 500.0).await.unwrap();
     assert_eq!(alarm_threshold(&stack).await, 500.0);
 
     // The plan names what changed, and nothing else.
