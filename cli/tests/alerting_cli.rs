@@ -47,7 +47,7 @@ async fn start_alerting(moto: &MotoServer, nats: &NatsServer) -> (String, Shutdo
             "testing", "testing", None, None, "tests",
         )))
         .build();
-    let mut settings = groundwork_alerting::Settings::for_nats(nats.url());
+    let mut settings = groundwork_alerting::Settings::on(nats.settings_for("alerting"));
     settings.watch = false;
     settings.notify = false;
     let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();

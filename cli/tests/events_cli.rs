@@ -21,18 +21,12 @@ fn text(bytes: &[u8]) -> String {
 }
 
 async fn start_bus(nats: &NatsServer) -> (String, Shutdown) {
-    let settings = groundwork_eventbus::Settings::for_nats(nats.url());
-    let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let client = groundwork_eventbus::connect(&settings).await.unwrap();
+    let settings = groundwork_eventbus::Settings::on(nats.settings_for("eventbus"));
     let shutdown = Shutdown::new();
-    tokio::spawn(groundwork_eventbus::serve(
-        settings,
-        client,
-        listener,
-        shutdown.clone(),
-    ));
-    (url, shutdown)
+    let bus = groundwork_eventbus::start(settings, shutdown.clone())
+        .await
+        .unwrap();
+    (format!("http://{}", bus.addr), shutdown)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -42,7 +42,7 @@ async fn start_identity(moto: &MotoServer, nats: &NatsServer) -> (String, Shutdo
             "testing", "testing", None, None, "tests",
         )))
         .build();
-    let settings = groundwork_identity::Settings::for_nats(nats.url());
+    let settings = groundwork_identity::Settings::on(nats.settings_for("identity"));
     let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let client = groundwork_identity::connect(&settings).await.unwrap();

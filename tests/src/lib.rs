@@ -176,6 +176,8 @@ fn spawn<E: std::fmt::Display + Send + 'static>(
 pub struct OrchestratorProcess {
     binary: PathBuf,
     args: Vec<String>,
+    /// The orchestrator's NATS credentials (`NATS_NKEY`).
+    nkey: PathBuf,
     log: PathBuf,
     child: Option<std::process::Child>,
 }
@@ -189,6 +191,7 @@ impl OrchestratorProcess {
             .map_err(|e| err("orchestrator log")(&e))?;
         let child = std::process::Command::new(&self.binary)
             .args(&self.args)
+            .env("NATS_NKEY", &self.nkey)
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()
@@ -222,13 +225,13 @@ const NATS_TIMEOUT_MS: u64 = 1500;
 /// retries, and the periodic check of waiting steps left at a minute, so that a waiting
 /// step the test finishes is finished by the event the owning service publishes.
 pub fn orchestrator_settings(
-    nats: &str,
+    common: groundwork_kit::CommonSettings,
     identity: &str,
     budget: &str,
     alerting: &str,
     eventbus: &str,
 ) -> groundwork_orchestrator::Settings {
-    let mut s = groundwork_orchestrator::Settings::for_nats(nats, identity, budget, alerting);
+    let mut s = groundwork_orchestrator::Settings::on(common, identity, budget, alerting);
     s.eventbus_url = eventbus.to_owned();
     s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
     s.backoff_ms = 100;
@@ -289,7 +292,7 @@ impl Stack {
         let mut tasks = Vec::new();
 
         // The event bus: the default bus stream every service publishes to.
-        let mut s = groundwork_eventbus::Settings::for_nats(nats.url());
+        let mut s = groundwork_eventbus::Settings::on(nats.settings_for("eventbus"));
         s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
         let listener = groundwork_kit::grpc::bind(s.listen)
             .await
@@ -305,7 +308,7 @@ impl Stack {
         wait_ready(eventbus, "eventbus").await?;
 
         // Identity.
-        let mut s = groundwork_identity::Settings::for_nats(nats.url());
+        let mut s = groundwork_identity::Settings::on(nats.settings_for("identity"));
         s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
         let listener = groundwork_kit::grpc::bind(s.listen)
             .await
@@ -329,7 +332,7 @@ impl Stack {
 
         // Budget: moto does not implement DescribeSubscribersForNotification, and the
         // watcher has nothing to watch in a test.
-        let mut s = groundwork_budget::Settings::for_nats(nats.url());
+        let mut s = groundwork_budget::Settings::on(nats.settings_for("budget"));
         s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
         s.read_subscribers = false;
         s.watch_interval_secs = 0;
@@ -355,7 +358,7 @@ impl Stack {
 
         // Alerting: email subscriptions wait for a person (the front); its watchers look
         // every 200 ms, so that a confirmation becomes an event quickly.
-        let mut s = groundwork_alerting::Settings::for_nats(nats.url());
+        let mut s = groundwork_alerting::Settings::on(nats.settings_for("alerting"));
         s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
         s.eventbus_url = format!("http://{eventbus}");
         s.poll_interval_ms = 200;
@@ -403,6 +406,7 @@ impl Stack {
                     format!("http://{alerting}"),
                     format!("http://{eventbus}"),
                 ],
+                nkey: nats.nkey_file("orchestrator"),
                 log: std::env::temp_dir().join(format!("groundwork-e2e-orchestrator-{port}.log")),
                 child: None,
             };
@@ -411,7 +415,7 @@ impl Stack {
             addr
         } else {
             let s = orchestrator_settings(
-                &nats.url(),
+                nats.settings_for("orchestrator"),
                 &format!("http://{identity}"),
                 &format!("http://{budget}"),
                 &format!("http://{alerting}"),
@@ -480,7 +484,7 @@ impl Stack {
 
     /// Every event stored on the `default` bus, in order.
     pub async fn events(&self) -> Vec<serde_json::Value> {
-        let Ok(client) = async_nats::connect(self.nats.url()).await else {
+        let Ok(client) = self.nats.admin().await else {
             return Vec::new();
         };
         let js = jetstream::new(client);

@@ -1,8 +1,10 @@
-//! A forged fact does not finish a waiting step. While an apply waits for the person, any
-//! producer can put `MFA Device Enabled` (source `groundwork.identity`) or `Subscription
-//! Confirmed` on the bus. The event wakes the step, the step reads the live state, IAM and
-//! SNS show nothing done, and the step keeps waiting; the real person's steps then finish
-//! the run.
+//! A forged fact does not finish a waiting step. While an apply waits for the person:
+//! - a producer's `MFA Device Enabled` (source `groundwork.identity`) or `Subscription
+//!   Confirmed` is refused by PutEvents, over gRPC and over the NATS ingress, since only
+//!   the owning service may emit a `groundwork.*` source;
+//! - even a service's own credentials forging them (a compromised identity or alerting)
+//!   only wake the step: it reads the live state, IAM and SNS show nothing done, and the
+//!   step keeps waiting; the real person's steps then finish the run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
@@ -24,7 +26,7 @@ fn entry(source: &str, detail_type: &str, detail: serde_json::Value) -> pb::PutE
 
 /// Whether the orchestrator's resume consumer has taken and acknowledged `n` deliveries.
 async fn resume_consumer_handled(stack: &Stack, n: u64) -> bool {
-    let client = async_nats::connect(stack.nats.url()).await.unwrap();
+    let client = stack.nats.admin().await.unwrap();
     let js = async_nats::jetstream::new(client);
     let Ok(stream) = js.get_stream("DELIVERIES").await else {
         return false;
@@ -58,30 +60,74 @@ async fn a_forged_mfa_or_confirmation_event_does_not_finish_a_waiting_step() {
         .connect()
         .await
         .unwrap();
+    let mfa = serde_json::json!({"userName": "admin", "serialNumber": serial});
+    let confirmed = serde_json::json!({
+        "topicArn": "arn:aws:sns:us-east-1:123456789012:billing-alarm",
+        "protocol": "email",
+        "endpoint": "ops@example.com",
+        "subscriptionArn": null
+    });
+    let forged = vec![
+        entry("groundwork.identity", "MFA Device Enabled", mfa.clone()),
+        entry(
+            "groundwork.alerting",
+            "Subscription Confirmed",
+            confirmed.clone(),
+        ),
+    ];
+
+    // PutEvents refuses them, over gRPC and over the NATS ingress.
     let put = EventBusClient::new(channel)
         .put_events(pb::PutEventsRequest {
-            entries: vec![
-                entry(
-                    "groundwork.identity",
-                    "MFA Device Enabled",
-                    serde_json::json!({"userName": "admin", "serialNumber": serial}),
-                ),
-                entry(
-                    "groundwork.alerting",
-                    "Subscription Confirmed",
-                    serde_json::json!({
-                        "topicArn": "arn:aws:sns:us-east-1:123456789012:billing-alarm",
-                        "protocol": "email",
-                        "endpoint": "ops@example.com",
-                        "subscriptionArn": null
-                    }),
-                ),
-            ],
+            entries: forged.clone(),
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(put.failed_entry_count, 0, "{put:?}");
+    assert_eq!(put.failed_entry_count, 2, "{put:?}");
+    for e in &put.entries {
+        assert_eq!(e.error_code, "NotAuthorizedForSourceException", "{put:?}");
+    }
+    let producer = stack.nats.client("events").await.unwrap();
+    let ingress = serde_json::json!({"Entries": [
+        {"Source": "groundwork.identity", "DetailType": "MFA Device Enabled", "Detail": mfa.to_string()},
+        {"Source": "groundwork.alerting", "DetailType": "Subscription Confirmed", "Detail": confirmed.to_string()},
+    ]});
+    let reply = producer
+        .request("groundwork.events.put.default", ingress.to_string().into())
+        .await
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(answer["FailedEntryCount"], 2, "{answer}");
+
+    // The services' own credentials can emit them: the orchestrator must still not
+    // believe them.
+    for (service, detail_type, detail) in [
+        ("identity", "MFA Device Enabled", &mfa),
+        ("alerting", "Subscription Confirmed", &confirmed),
+    ] {
+        let client = stack.nats.client(service).await.unwrap();
+        let event = serde_json::json!({
+            "version": "0",
+            "id": format!("forged-{service}"),
+            "detail-type": detail_type,
+            "source": format!("groundwork.{service}"),
+            "account": "123456789012",
+            "time": "2026-01-01T00:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": detail,
+        });
+        let reply = client
+            .request(
+                format!("groundwork.events.emit.{service}.default"),
+                event.to_string().into(),
+            )
+            .await
+            .unwrap();
+        let stored: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+        assert!(stored["Sequence"].is_u64(), "{service}: {stored}");
+    }
 
     // Both forged events reached the orchestrator and were handled.
     let handled = eventually(Duration::from_secs(30), || async {

@@ -2,6 +2,7 @@
 
 pub mod alerting;
 pub mod budgets;
+pub mod credentials;
 pub mod dlq;
 pub mod events;
 pub mod health;

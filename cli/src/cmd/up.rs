@@ -12,6 +12,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use groundwork_bus::access::Principal;
 use groundwork_kit::config::ports;
 use tokio::process::{Child, Command};
 
@@ -91,21 +92,31 @@ async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliE
     let nats_url = format!("nats://127.0.0.1:{}", args.nats_port);
     let nats = find_tool("nats-server")?;
     let store = args.data_dir.join("jetstream");
+    // The local stack's credentials, under the data directory's secrets.
+    let made = super::credentials::init(&args.data_dir.join("secrets"))?;
+    let (credentials, nats_config) = (made.nats, made.nats_config);
     let mut cmd = Command::new(&nats);
-    cmd.args([
-        "-a",
-        "127.0.0.1",
-        "-p",
-        &args.nats_port.to_string(),
-        "-js",
-        "-sd",
-    ])
-    .arg(&store);
+    cmd.arg("-c")
+        .arg(&nats_config)
+        .args([
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &args.nats_port.to_string(),
+            "-js",
+            "-sd",
+        ])
+        .arg(&store);
     running.push(spawn("nats-server", cmd, &logs)?);
     wait_port("nats-server", args.nats_port, running).await?;
     println!(
-        "nats          {nats_url}  (JetStream store {})",
+        "nats          {nats_url}  (JetStream store {}; no anonymous access)",
         store.display()
+    );
+    println!(
+        "              producers: NATS_NKEY={}  operator: NATS_NKEY={}",
+        credentials.seed_file(Principal::Events).display(),
+        credentials.seed_file(Principal::Admin).display()
     );
 
     let moto_url = format!("http://127.0.0.1:{}", args.moto_port);
@@ -122,7 +133,10 @@ async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliE
     for (name, port) in SERVICES {
         let binary = find_service(name)?;
         let mut cmd = Command::new(&binary);
+        let identity = Principal::from_name(name)
+            .ok_or_else(|| CliError::failed(format!("{name} has no NATS identity")))?;
         cmd.env("NATS_URL", &nats_url)
+            .env("NATS_NKEY", credentials.seed_file(identity))
             .env(
                 format!("GROUNDWORK_{}__LISTEN", name.to_uppercase()),
                 format!("127.0.0.1:{port}"),

@@ -1,10 +1,39 @@
 //! Connecting to NATS so that the connection survives a server restart: the client
 //! reconnects forever, and callers see `Unavailable` errors while it is away instead of
-//! hanging.
+//! hanging. Every client authenticates with its own identity (see [`crate::access`]):
+//! an nkey seed file, a JWT creds file, or a user and password in the URL; TLS with a CA
+//! file or a `tls://` URL.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::BusError;
+
+/// How a client proves who it is to NATS, and which servers it trusts. Empty: anonymous,
+/// which a Groundwork nats-server refuses.
+#[derive(Debug, Clone, Default)]
+pub struct NatsAuth {
+    /// A JWT `.creds` file.
+    pub creds_file: Option<PathBuf>,
+    /// A file holding an nkey seed.
+    pub nkey_file: Option<PathBuf>,
+    /// CA certificate(s) of the server; TLS is then required.
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate and its key, for servers that verify clients.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl NatsAuth {
+    /// The credentials of a service's settings.
+    pub fn from_settings(common: &groundwork_kit::CommonSettings) -> Self {
+        Self {
+            creds_file: common.nats_creds.clone(),
+            nkey_file: common.nats_nkey.clone(),
+            ca_file: common.nats_ca.clone(),
+            client_cert: common.nats_cert.clone().zip(common.nats_key.clone()),
+        }
+    }
+}
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -16,6 +45,10 @@ pub struct ConnectSettings {
     /// How long a request to NATS (a JetStream publish ack, a KV read) may take before it
     /// counts as unavailable.
     pub request_timeout: Duration,
+    pub auth: NatsAuth,
+    /// The prefix of the client's reply subjects (`_INBOX` when unset); a service's own
+    /// prefix is the only inbox its NATS identity may read.
+    pub inbox_prefix: Option<String>,
 }
 
 impl ConnectSettings {
@@ -24,24 +57,80 @@ impl ConnectSettings {
             url: url.into(),
             name: name.into(),
             request_timeout: Duration::from_secs(3),
+            auth: NatsAuth::default(),
+            inbox_prefix: None,
         }
     }
 }
 
-/// Connects a service with its common settings (NATS URL and request timeout); `name` is
-/// the client name the server shows.
+/// Connects a service with its common settings (NATS URL, credentials, request timeout);
+/// `name` (`groundwork-<service>`) is the client name the server shows and names the NATS
+/// identity whose inbox prefix the client uses (see [`crate::access::Principal`]).
 pub async fn for_service(
     common: &groundwork_kit::CommonSettings,
     name: &str,
 ) -> Result<async_nats::Client, BusError> {
     let mut settings = ConnectSettings::new(&common.nats_url, name);
     settings.request_timeout = common.nats_timeout();
+    settings.auth = NatsAuth::from_settings(common);
+    let identity = name.strip_prefix("groundwork-").unwrap_or(name);
+    settings.inbox_prefix =
+        crate::access::Principal::from_name(identity).map(crate::access::Principal::inbox_prefix);
     connect(&settings).await
+}
+
+/// The URL without a password, for messages.
+fn shown_url(url: &str) -> String {
+    url.split(',')
+        .map(|one| match (one.find("://"), one.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}://***@{}", &one[..scheme], &one[at + 1..])
+            }
+            _ => one.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Applies credentials and TLS to the connect options.
+async fn with_auth(
+    mut options: async_nats::ConnectOptions,
+    auth: &NatsAuth,
+) -> Result<async_nats::ConnectOptions, BusError> {
+    let refused = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
+        BusError::new(
+            crate::error::BusErrorKind::Rejected,
+            format!("cannot use the NATS {what} {}: {e}", path.display()),
+        )
+    };
+    if let Some(path) = &auth.creds_file {
+        options = options
+            .credentials_file(path)
+            .await
+            .map_err(|e| refused("credentials file", path, &e))?;
+    }
+    if let Some(path) = &auth.nkey_file {
+        let seed = crate::access::read_seed(path).map_err(|e| refused("nkey", path, &e))?;
+        options = options.nkey(seed);
+    }
+    if let Some(path) = &auth.ca_file {
+        options = options
+            .add_root_certificates(path.clone())
+            .require_tls(true);
+    }
+    if let Some((cert, key)) = &auth.client_cert {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    Ok(options)
 }
 
 /// Connects, retrying until the server answers; reconnects forever afterwards.
 pub async fn connect(settings: &ConnectSettings) -> Result<async_nats::Client, BusError> {
-    async_nats::ConnectOptions::new()
+    let mut options = with_auth(async_nats::ConnectOptions::new(), &settings.auth).await?;
+    if let Some(prefix) = &settings.inbox_prefix {
+        options = options.custom_inbox_prefix(prefix);
+    }
+    options
         .name(&settings.name)
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -57,13 +146,18 @@ pub async fn connect(settings: &ConnectSettings) -> Result<async_nats::Client, B
                     tracing::warn!("NATS connection lost; reconnecting")
                 }
                 async_nats::Event::Connected => tracing::info!("NATS connected"),
+                // A refused login or a permission violation: the server says why.
+                async_nats::Event::ServerError(e) => tracing::error!(error = %e, "NATS refused"),
                 other => tracing::debug!(event = %other, "NATS event"),
             }
         })
         .connect(settings.url.as_str())
         .await
         .map_err(|e| {
-            BusError::unavailable(format!("cannot connect to NATS at {}: {e}", settings.url))
+            BusError::unavailable(format!(
+                "cannot connect to NATS at {}: {e}",
+                shown_url(&settings.url)
+            ))
         })
 }
 
@@ -89,5 +183,16 @@ pub fn ensure_connected(client: &async_nats::Client) -> Result<(), BusError> {
 pub async fn drain(client: &async_nats::Client) {
     if let Err(e) = client.drain().await {
         tracing::debug!(error = %e, "draining the NATS connection");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_password_in_the_url_is_not_shown() {
+        assert_eq!(
+            super::shown_url("nats://svc:s3cret@a:4222,tls://b:4222"),
+            "nats://***@a:4222,tls://b:4222"
+        );
     }
 }

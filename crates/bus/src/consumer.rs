@@ -171,7 +171,7 @@ mod tests {
     #[tokio::test]
     async fn survives_a_deleted_consumer_and_stops_on_request() {
         let nats = groundwork_testkit::NatsServer::start().unwrap();
-        let client = async_nats::connect(nats.url()).await.unwrap();
+        let client = nats.admin().await.unwrap();
         let js = jetstream::new(client);
         js.create_stream(jetstream::stream::Config {
             name: "T".into(),

@@ -1,5 +1,8 @@
 //! Publishing Groundwork's own events (`groundwork.<service>` sources, and the mirrors of
-//! AWS events) as a trusted internal producer, straight onto a bus stream.
+//! AWS events) through the service's own emit subject
+//! (`groundwork.events.emit.<service>.<bus>`): the event bus checks that the service owns
+//! the event's source and stores it under its id, then answers. Only the event bus may
+//! write to bus streams (see [`crate::access`]).
 //!
 //! A service calls [`Emitter::emit_event`] with a detail struct of the event catalog
 //! (`groundwork_events::catalog`), which names the event's source and detail-type, after the fact it reports has happened. If NATS is
@@ -15,18 +18,89 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use groundwork_kit::retry::Backoff;
+use serde::{Deserialize, Serialize};
 
+use crate::access::Principal;
+use crate::connect::ensure_connected;
 use crate::error::{BusError, BusErrorKind};
-use crate::publish::EventPublisher;
-use crate::streams::{StreamSettings, ensure_events_stream};
+use crate::names;
 
 /// Publishes events of one source onto one bus.
 #[derive(Debug, Clone)]
 pub struct Emitter {
-    publisher: EventPublisher,
+    sender: Sender,
     origin: Origin,
     source: String,
     bus: String,
+}
+
+/// The event bus's answer to an emitted event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EmitReply {
+    /// Stored (or already stored under this id) at this stream sequence.
+    Sequence(u64),
+    /// Refused, with an EventBridge-style error code.
+    Error {
+        #[serde(rename = "Code")]
+        code: String,
+        #[serde(rename = "Message")]
+        message: String,
+    },
+}
+
+/// Code of an [`EmitReply::Error`] the sender may retry.
+pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
+
+/// Sends complete events (id included) to the event bus through one service's emit
+/// subject, and waits for them to be stored.
+#[derive(Debug, Clone)]
+struct Sender {
+    client: async_nats::Client,
+    timeout: Duration,
+    service: &'static str,
+}
+
+impl Sender {
+    async fn send(&self, bus: &str, event: &Event) -> Result<u64, BusError> {
+        ensure_connected(&self.client)?;
+        let payload = serde_json::to_vec(event).map_err(|e| {
+            BusError::new(BusErrorKind::Internal, format!("cannot encode event: {e}"))
+        })?;
+        let subject = names::emit_subject(self.service, bus);
+        let request = self.client.request(subject, payload.into());
+        let reply = match tokio::time::timeout(self.timeout, request).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                return Err(BusError::unavailable(
+                    "no event bus is answering on NATS yet; the event is sent again shortly",
+                ));
+            }
+            Ok(Err(e)) => {
+                return Err(BusError::unavailable(format!(
+                    "the event bus did not take the event: {e}"
+                )));
+            }
+            Err(_) => {
+                return Err(BusError::unavailable(
+                    "the event bus did not answer in time; the event is sent again shortly",
+                ));
+            }
+        };
+        match serde_json::from_slice::<EmitReply>(&reply.payload) {
+            Ok(EmitReply::Sequence(sequence)) => Ok(sequence),
+            Ok(EmitReply::Error { code, message }) if code == SERVICE_UNAVAILABLE => {
+                Err(BusError::unavailable(message))
+            }
+            Ok(EmitReply::Error { code, message }) => Err(BusError::new(
+                BusErrorKind::Rejected,
+                format!("the event bus refused the event ({code}): {message}"),
+            )),
+            Err(e) => Err(BusError::new(
+                BusErrorKind::Internal,
+                format!("the event bus answered something unreadable: {e}"),
+            )),
+        }
+    }
 }
 
 /// Whether an emitted event is stored already or still being retried.
@@ -37,24 +111,34 @@ pub enum Emitted {
 }
 
 impl Emitter {
-    /// An emitter for `source` (e.g. `groundwork.identity`) on `bus`; creates the bus
-    /// stream if it does not exist yet.
-    pub async fn new(
+    /// An emitter for `source` (e.g. `groundwork.identity`) on `bus`, sending as the
+    /// service that owns the source (its NATS identity may publish only there).
+    pub fn new(
         client: async_nats::Client,
         timeout: Duration,
         origin: Origin,
         source: impl Into<String>,
         bus: impl Into<String>,
-        streams: &StreamSettings,
     ) -> Result<Self, BusError> {
-        let publisher = EventPublisher::new(client, timeout);
-        let bus = bus.into();
-        ensure_events_stream(publisher.jetstream(), &bus, streams).await?;
+        let source = source.into();
+        let owner = Principal::ALL
+            .into_iter()
+            .find(|p| p.owned_sources().contains(&source.as_str()))
+            .ok_or_else(|| {
+                BusError::new(
+                    BusErrorKind::Internal,
+                    format!("no Groundwork service owns the source {source}"),
+                )
+            })?;
         Ok(Self {
-            publisher,
+            sender: Sender {
+                client,
+                timeout,
+                service: owner.name(),
+            },
             origin,
-            source: source.into(),
-            bus,
+            source,
+            bus: bus.into(),
         })
     }
 
@@ -111,26 +195,33 @@ impl Emitter {
         let valid = validate_entry(&entry, Producer::TrustedInternal)
             .map_err(|e| BusError::new(BusErrorKind::Rejected, e.to_string()))?;
         let event = valid.into_event(&self.origin, OffsetDateTime::now_utc());
-        match self.publisher.publish(&self.bus, &event, None).await {
+        match self.sender.send(&self.bus, &event).await {
             Ok(_) => Ok((event, Emitted::Stored)),
             Err(e) if e.is_retryable() => {
                 tracing::warn!(error = %e, event_id = %event.id, detail_type, "event not stored yet; retrying in the background");
-                let publisher = self.publisher.clone();
+                let sender = self.sender.clone();
                 let bus = self.bus.clone();
                 let retry = event.clone();
-                tokio::spawn(async move { retry_until_stored(publisher, bus, retry).await });
+                tokio::spawn(async move { retry_until_stored(sender, bus, retry).await });
                 Ok((event, Emitted::Retrying))
             }
             Err(e) => Err(e),
         }
     }
+
+    /// Stores an event built beforehand (e.g. kept in an outbox) under its own id, so
+    /// that sending it again stores it once; returns its stream sequence. No background
+    /// retry: the caller keeps the event until this succeeds.
+    pub async fn publish(&self, event: &Event) -> Result<u64, BusError> {
+        self.sender.send(&self.bus, event).await
+    }
 }
 
-/// Stores `event` again (same id: JetStream stores it once) with kit's background backoff:
-/// ten minutes of tries while NATS is away.
-async fn retry_until_stored(publisher: EventPublisher, bus: String, event: Event) {
+/// Sends `event` again (same id: the bus stores it once) with kit's background backoff:
+/// ten minutes of tries while NATS or the event bus is away.
+async fn retry_until_stored(sender: Sender, bus: String, event: Event) {
     let stored = groundwork_kit::retry::retry(Backoff::BACKGROUND, "storing an event", || {
-        publisher.publish(&bus, &event, None)
+        sender.send(&bus, &event)
     })
     .await;
     match stored {

@@ -325,7 +325,7 @@ mod tests {
 
     async fn records() -> (groundwork_testkit::NatsServer, Records<Counter>) {
         let nats = groundwork_testkit::NatsServer::start().unwrap();
-        let client = async_nats::connect(nats.url()).await.unwrap();
+        let client = nats.admin().await.unwrap();
         let js = jetstream::new(client);
         let records = Records::open(&js, &BUCKET, 1).await.unwrap();
         (nats, records)

@@ -1,6 +1,8 @@
 //! The NATS side of Groundwork.
 //!
 //! Layout:
+//! - [`access`]: the NATS identities, their permissions, the server configuration and
+//!   the local stack's credentials.
 //! - [`names`]: every subject, stream, consumer and bucket name, as constants and builders.
 //! - [`connect`]: connecting to NATS so that a restart of the server is survived.
 //! - [`streams`]: creating the JetStream streams a bus needs, idempotently.
@@ -11,6 +13,7 @@
 //! - [`kv`]: opening buckets and typed KV records changed by compare-and-set.
 //! - [`emit`]: services' own events, retried in the background until stored.
 
+pub mod access;
 pub mod connect;
 pub mod consumer;
 pub mod emit;

@@ -14,6 +14,15 @@ pub const INGRESS_PREFIX: &str = "groundwork.events.put";
 /// Subscription that receives PutEvents for every bus.
 pub const INGRESS_ALL: &str = "groundwork.events.put.>";
 
+/// Subject prefix through which Groundwork's services emit their own events; the
+/// emitting service and the bus follow (`groundwork.events.emit.<service>.<bus>`). NATS
+/// lets each service publish only under its own name, so the event bus knows who sent an
+/// event and stores only the sources that service owns.
+pub const EMIT_PREFIX: &str = "groundwork.events.emit";
+
+/// Subscription that receives every service's emits for every bus.
+pub const EMIT_ALL: &str = "groundwork.events.emit.*.*";
+
 /// Queue group shared by eventbus replicas on the ingress subject.
 pub const INGRESS_QUEUE: &str = "eventbus";
 
@@ -98,6 +107,21 @@ pub fn bus_from_ingress_subject(subject: &str) -> Option<String> {
         return None;
     }
     unescape_token(token)
+}
+
+/// The subject through which `service` emits its own events onto `bus`.
+pub fn emit_subject(service: &str, bus: &str) -> String {
+    format!("{EMIT_PREFIX}.{service}.{}", escape_token(bus))
+}
+
+/// The service and the bus named by an emit subject.
+pub fn parse_emit_subject(subject: &str) -> Option<(String, String)> {
+    let rest = subject.strip_prefix(EMIT_PREFIX)?.strip_prefix('.')?;
+    let (service, token) = rest.split_once('.')?;
+    if service.is_empty() || token.contains('.') {
+        return None;
+    }
+    Some((service.to_owned(), unescape_token(token)?))
 }
 
 /// The stream holding a bus's accepted events (also its archive).

@@ -335,8 +335,15 @@ pub fn validate_request(
     Ok(())
 }
 
-/// How a producer is trusted: only Groundwork's own services may publish events whose
-/// source starts with `aws.` (the mirrors of AWS events, such as alarm state changes).
+/// Whether a source is kept for AWS's services (`aws.*`, as EventBridge keeps it) and
+/// Groundwork's own (`groundwork.*`): only the service that owns one may emit it.
+pub fn is_reserved_source(source: &str) -> bool {
+    source.starts_with("aws.") || source.starts_with("groundwork.")
+}
+
+/// How a producer is trusted: customers' producers may not publish reserved sources
+/// ([`is_reserved_source`]); Groundwork's own services emit theirs through the event
+/// bus's emit subjects, which check that the service owns the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Producer {
     External,
@@ -392,7 +399,7 @@ pub fn validate_entry(
             ));
         }
     };
-    if source.starts_with("aws.") && producer == Producer::External {
+    if is_reserved_source(&source) && producer == Producer::External {
         return Err(EntryError::new(
             EntryErrorCode::NotAuthorizedForSource,
             "Not authorized for the source.",
@@ -542,6 +549,12 @@ mod tests {
         let err = validate_entry(&e, Producer::External).unwrap_err();
         assert_eq!(err.code.as_str(), "NotAuthorizedForSourceException");
         assert!(validate_entry(&e, Producer::TrustedInternal).is_ok());
+        let ours = entry("groundwork.identity", "MFA Device Enabled", "{}");
+        let err = validate_entry(&ours, Producer::External).unwrap_err();
+        assert_eq!(err.code.as_str(), "NotAuthorizedForSourceException");
+        // Lookalikes are customers' own sources.
+        assert!(validate_entry(&entry("groundworks.app", "t", "{}"), Producer::External).is_ok());
+        assert!(validate_entry(&entry("awsome.app", "t", "{}"), Producer::External).is_ok());
     }
 
     #[test]

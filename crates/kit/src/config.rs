@@ -46,6 +46,29 @@ pub struct CommonSettings {
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     pub nats_url: String,
 
+    /// NATS credentials: a JWT `.creds` file (as `nats --creds`).
+    #[arg(long, env = "NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+
+    /// NATS credentials: a file holding an nkey seed (as `nats --nkey`); `groundwork up`
+    /// makes one per service under `.groundwork/secrets/nats/`. A user and password go in
+    /// the URL (`nats://user:password@host:4222`).
+    #[arg(long, env = "NATS_NKEY")]
+    pub nats_nkey: Option<PathBuf>,
+
+    /// The CA certificate (PEM) that signs the NATS server's certificate; TLS is then
+    /// required (as with a `tls://` URL).
+    #[arg(long, env = "NATS_CA")]
+    pub nats_ca: Option<PathBuf>,
+
+    /// A client certificate (PEM) for NATS servers that verify clients; with `NATS_KEY`.
+    #[arg(long, env = "NATS_CERT", requires = "nats_key")]
+    pub nats_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of `NATS_CERT`.
+    #[arg(long, env = "NATS_KEY", requires = "nats_cert")]
+    pub nats_key: Option<PathBuf>,
+
     /// When set, every gRPC call must carry `authorization: Bearer <token>`
     /// (health checks excepted).
     #[arg(long, env = "GROUNDWORK_API_TOKEN", hide_env_values = true)]
@@ -80,6 +103,11 @@ impl CommonSettings {
         Self {
             config: None,
             nats_url: url.into(),
+            nats_creds: None,
+            nats_nkey: None,
+            nats_ca: None,
+            nats_cert: None,
+            nats_key: None,
             api_token: None,
             nats_timeout_ms: 3000,
             stream_replicas: 1,

@@ -1,23 +1,29 @@
-//! A real `nats-server` with JetStream for a test.
+//! A real `nats-server` with JetStream for a test, secured as the local stack is: no
+//! anonymous access, one nkey per Groundwork identity with its permissions
+//! (`groundwork_bus::access`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use groundwork_bus::access::{LocalCredentials, Principal, read_seed};
 use tempfile::TempDir;
 
 use crate::process::{TestkitError, accepts_connections, find_binary, free_port, stop, wait_until};
 
 /// A nats-server on 127.0.0.1 with JetStream, a store in a temporary directory, stopped
 /// and removed on drop. It can be stopped and started again on the same port and store,
-/// to test what survives an outage.
+/// to test what survives an outage. Clients need credentials: [`NatsServer::settings_for`]
+/// for a service, [`NatsServer::client`] for a test's own client.
 #[derive(Debug)]
 pub struct NatsServer {
     binary: PathBuf,
     dir: TempDir,
     port: u16,
     child: Option<Child>,
+    credentials: LocalCredentials,
+    config: PathBuf,
 }
 
 impl NatsServer {
@@ -27,11 +33,15 @@ impl NatsServer {
         let dir = tempfile::Builder::new()
             .prefix("groundwork-nats-")
             .tempdir()?;
+        let credentials = LocalCredentials::ensure(dir.path().join("credentials"))?;
+        let config = credentials.write_server_config()?;
         let mut server = Self {
             binary,
             dir,
             port: free_port()?,
             child: None,
+            credentials,
+            config,
         };
         // The free port was released before the server bound it, so another process may
         // have taken it meanwhile: try a few fresh ports before giving up.
@@ -57,6 +67,54 @@ impl NatsServer {
         self.port
     }
 
+    /// The seed file of an identity (`eventbus`, `identity`, …, `events`, `admin`), as
+    /// `NATS_NKEY` names it.
+    pub fn nkey_file(&self, principal: &str) -> PathBuf {
+        self.credentials.dir().join(format!("{principal}.nk"))
+    }
+
+    /// The settings a service runs with on this server: its URL and the service's own
+    /// credentials.
+    pub fn settings_for(&self, service: &str) -> groundwork_kit::CommonSettings {
+        let mut common = groundwork_kit::CommonSettings::for_nats(self.url());
+        common.nats_nkey = Some(self.nkey_file(service));
+        common
+    }
+
+    /// Connect options for `principal`: its nkey and inbox prefix.
+    pub fn connect_options(
+        &self,
+        principal: &str,
+    ) -> Result<async_nats::ConnectOptions, TestkitError> {
+        let known = Principal::from_name(principal).ok_or_else(|| TestkitError::Connect {
+            principal: principal.to_owned(),
+            message: "no such Groundwork identity".into(),
+        })?;
+        let seed = read_seed(&self.nkey_file(principal))?;
+        Ok(async_nats::ConnectOptions::new()
+            .nkey(seed)
+            .custom_inbox_prefix(known.inbox_prefix())
+            .name(format!("test as {principal}"))
+            .max_reconnects(None))
+    }
+
+    /// A client connected as `principal` (with its inbox prefix); tests inspect streams
+    /// as `admin`, and try what other identities may not do.
+    pub async fn client(&self, principal: &str) -> Result<async_nats::Client, TestkitError> {
+        self.connect_options(principal)?
+            .connect(self.url())
+            .await
+            .map_err(|e| TestkitError::Connect {
+                principal: principal.to_owned(),
+                message: e.to_string(),
+            })
+    }
+
+    /// A client with every permission, for a test's own checks.
+    pub async fn admin(&self) -> Result<async_nats::Client, TestkitError> {
+        self.client(Principal::Admin.name()).await
+    }
+
     /// Stops the server (its store stays), as an outage would.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -73,6 +131,8 @@ impl NatsServer {
             .args(["-a", "127.0.0.1", "-p"])
             .arg(self.port.to_string())
             .arg("-js")
+            .arg("-c")
+            .arg(&self.config)
             .arg("-sd")
             .arg(&store)
             .arg("-l")

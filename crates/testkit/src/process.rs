@@ -13,6 +13,10 @@ pub enum TestkitError {
         looked: String,
         hint: &'static str,
     },
+    #[error("NATS credentials: {0}")]
+    Credentials(#[from] groundwork_bus::access::AccessError),
+    #[error("cannot connect to the test nats-server as {principal}: {message}")]
+    Connect { principal: String, message: String },
     #[error("{what} could not be started: {source}")]
     Spawn {
         what: String,

@@ -39,8 +39,7 @@ pub mod watchers;
 
 use std::time::Duration;
 
-use groundwork_bus::streams::StreamSettings;
-use groundwork_bus::{Emitter, EventPublisher};
+use groundwork_bus::Emitter;
 use groundwork_cloud::BILLING_REGION;
 use groundwork_events::envelope::Origin;
 use groundwork_kit::Shutdown;
@@ -81,26 +80,15 @@ pub async fn serve(
         account: settings.common.account.clone(),
         region: BILLING_REGION.to_owned(),
     };
-    let streams = StreamSettings {
-        replicas: settings.common.stream_replicas,
-        ..StreamSettings::default()
-    };
     let emitter = Emitter::new(
         client.clone(),
         timeout,
         origin.clone(),
         watchers::SOURCE,
         settings.bus.clone(),
-        &streams,
-    )
-    .await?;
-    let publisher = EventPublisher::new(client.clone(), timeout);
-    let store = WatchStore::open(
-        publisher.clone(),
-        settings.bus.clone(),
-        settings.common.stream_replicas,
-    )
-    .await?;
+    )?;
+    let js = groundwork_bus::connect::jetstream(&client, timeout);
+    let store = WatchStore::open(&js, emitter.clone(), settings.common.stream_replicas).await?;
 
     let topic = if settings.notify_topic.is_empty() {
         None
@@ -150,7 +138,7 @@ pub async fn serve(
             },
             shutdown.clone(),
         )));
-        let js = publisher.jetstream().clone();
+        let js = js.clone();
         let notifier = notifier.clone();
         let shutdown = shutdown.clone();
         tasks.push(tokio::spawn(async move {

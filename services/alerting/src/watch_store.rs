@@ -13,7 +13,7 @@
 
 use async_nats::jetstream::kv;
 use groundwork_bus::kv::{Bucket, Records, open_bucket};
-use groundwork_bus::{EventPublisher, names};
+use groundwork_bus::{Emitter, names};
 use groundwork_events::envelope::Event;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -49,23 +49,18 @@ pub enum Observed {
 #[derive(Debug, Clone)]
 pub struct WatchStore {
     kv: kv::Store,
-    publisher: EventPublisher,
-    bus: String,
+    emitter: Emitter,
 }
 
 impl WatchStore {
     /// Opens (or creates) the bucket.
     pub async fn open(
-        publisher: EventPublisher,
-        bus: impl Into<String>,
+        js: &async_nats::jetstream::Context,
+        emitter: Emitter,
         replicas: usize,
     ) -> Result<Self, Error> {
-        let kv = open_bucket(publisher.jetstream(), &BUCKET, replicas).await?;
-        Ok(Self {
-            kv,
-            publisher,
-            bus: bus.into(),
-        })
+        let kv = open_bucket(js, &BUCKET, replicas).await?;
+        Ok(Self { kv, emitter })
     }
 
     /// The typed view of the bucket for records of `T`.
@@ -107,7 +102,7 @@ impl WatchStore {
         let Some(event) = &record.outbox else {
             return Ok(None);
         };
-        self.publisher.publish(&self.bus, event, None).await?;
+        self.emitter.publish(event).await?;
         let cleared = Record {
             observed: record.observed.clone(),
             outbox: None,

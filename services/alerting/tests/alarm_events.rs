@@ -13,7 +13,7 @@ use common::{Stack, eventually, moto_sent_notifications, stored_events};
 use groundwork_alerting::topic::SubscriptionStatus;
 use groundwork_alerting::watch_store::{Record, WatchStore};
 use groundwork_alerting::watchers::{SubscriptionSeen, Watchers, subscription_key};
-use groundwork_bus::EventPublisher;
+use groundwork_bus::Emitter;
 use groundwork_events::envelope::Origin;
 use groundwork_events::pattern::EventPattern;
 use groundwork_proto::v1 as pb;
@@ -172,9 +172,22 @@ async fn set_alarm_state_gives_one_event_one_webhook_post_and_one_sns_publish() 
 
 /// A watcher like the service's, on the same NATS and moto.
 async fn watchers_for(stack: &Stack) -> Watchers {
-    let client = stack.nats_client().await;
-    let publisher = EventPublisher::new(client, Duration::from_secs(2));
-    let store = WatchStore::open(publisher, "default", 1).await.unwrap();
+    // Connected as the alerting service is, with its NATS identity.
+    let client = stack.nats.client("alerting").await.unwrap();
+    let origin = Origin {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
+    let js = groundwork_bus::connect::jetstream(&client, Duration::from_secs(2));
+    let emitter = Emitter::new(
+        client,
+        Duration::from_secs(2),
+        origin,
+        "groundwork.alerting",
+        "default",
+    )
+    .unwrap();
+    let store = WatchStore::open(&js, emitter, 1).await.unwrap();
     Watchers {
         cloudwatch: stack.cloudwatch(),
         sns: stack.sns(),

@@ -37,7 +37,6 @@ pub mod wire;
 use std::sync::Arc;
 
 use groundwork_bus::Emitter;
-use groundwork_bus::streams::StreamSettings;
 use groundwork_events::envelope::Origin;
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1::budget_server::BudgetServer;
@@ -75,10 +74,6 @@ pub async fn serve(
         aws: clients,
         nats: client,
     } = deps;
-    let streams = StreamSettings {
-        replicas: settings.common.stream_replicas,
-        ..StreamSettings::default()
-    };
     let emitter = Emitter::new(
         client.clone(),
         settings.common.nats_timeout(),
@@ -88,9 +83,7 @@ pub async fn serve(
         },
         SOURCE,
         settings.bus.clone(),
-        &streams,
-    )
-    .await?;
+    )?;
     let js = groundwork_bus::connect::jetstream(&client, settings.common.nats_timeout());
     let store = state::WatchStore::open(&js, settings.common.stream_replicas).await?;
     let budgets = Arc::new(service::Budgets::new(

@@ -169,8 +169,8 @@ async fn the_first_day_budgets_are_created_then_unchanged_then_drift_is_reported
     assert_eq!(status.code(), tonic::Code::NotFound);
 
     // Events: two created, two deleted, none for the unchanged runs or the dry run.
-    let url = stack.nats.url();
-    let created = events_of(&url, "Budget Created").await;
+    let url = &stack.nats;
+    let created = events_of(url, "Budget Created").await;
     assert_eq!(created.len(), 2);
     assert_eq!(created[0]["source"], "groundwork.budget");
     assert_eq!(created[0]["detail"]["budget"], "credits");
@@ -183,8 +183,8 @@ async fn the_first_day_budgets_are_created_then_unchanged_then_drift_is_reported
         !created[0].to_string().contains("ops@example.com"),
         "addresses stay out of events"
     );
-    assert_eq!(events_of(&url, "Budget Deleted").await.len(), 2);
-    assert!(events_of(&url, "Budget Updated").await.is_empty());
+    assert_eq!(events_of(url, "Budget Deleted").await.len(), 2);
+    assert!(events_of(url, "Budget Updated").await.is_empty());
     stack.service.stop().await;
 }
 
@@ -324,11 +324,7 @@ async fn bad_input_is_invalid_argument_naming_the_field_and_creates_nothing() {
         );
     }
     assert!(stack.budget_names().await.is_empty(), "nothing was created");
-    assert!(
-        events_of(&stack.nats.url(), "Budget Created")
-            .await
-            .is_empty()
-    );
+    assert!(events_of(&stack.nats, "Budget Created").await.is_empty());
     stack.service.stop().await;
 }
 

@@ -257,7 +257,8 @@ impl Rules {
 }
 
 async fn service(nats: &NatsServer, clients: AwsClients) -> Service {
-    let mut settings = Settings::for_nats(nats.url());
+    common::start_bus(nats).await;
+    let mut settings = Settings::on(nats.settings_for("budget"));
     settings.watch_interval_secs = 0;
     settings.read_subscribers = true;
     Service::start(settings, clients).await
@@ -294,7 +295,7 @@ async fn thirty_usd_is_one_update_budget_in_place_and_reported_updated() {
     );
     assert_eq!(r.budget.unwrap().actual_spend.unwrap().amount, "4.2");
 
-    let updated = events_of(&nats.url(), "Budget Updated").await;
+    let updated = events_of(&nats, "Budget Updated").await;
     assert_eq!(updated.len(), 1);
     assert_eq!(updated[0]["detail"]["changes"][0]["field"], "budget_limit");
     assert_eq!(updated[0]["detail"]["changes"][0]["after"], "30 USD");
@@ -326,7 +327,7 @@ async fn the_same_budget_with_the_same_subscribers_is_unchanged_and_calls_nothin
     );
     assert!(aws.log().is_empty());
     rules.assert_never_recreated();
-    assert!(events_of(&nats.url(), "Budget Updated").await.is_empty());
+    assert!(events_of(&nats, "Budget Updated").await.is_empty());
     service.stop().await;
 }
 

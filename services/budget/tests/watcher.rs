@@ -14,7 +14,7 @@ use groundwork_proto::v1::BudgetKind;
 const CROSSED: &str = "Budget Threshold Crossed";
 
 fn settings(stack: &Stack) -> Settings {
-    let mut s = Settings::for_nats(stack.nats.url());
+    let mut s = Settings::on(stack.nats.settings_for("budget"));
     s.read_subscribers = false;
     s.watch_interval_secs = 1;
     s
@@ -86,7 +86,7 @@ async fn set_spend(stack: &Stack, name: &str, actual: &str, forecast: &str) {
 }
 
 async fn store(stack: &Stack) -> WatchStore {
-    let js = async_nats::jetstream::new(async_nats::connect(stack.nats.url()).await.unwrap());
+    let js = async_nats::jetstream::new(stack.nats.admin().await.unwrap());
     WatchStore::open(&js, 1).await.unwrap()
 }
 
@@ -106,7 +106,7 @@ async fn next_pass(store: &WatchStore, after: Option<&Pass>, other_holder: bool)
 }
 
 async fn crossed(stack: &Stack) -> Vec<serde_json::Value> {
-    events_of(&stack.nats.url(), CROSSED).await
+    events_of(&stack.nats, CROSSED).await
 }
 
 fn thresholds(events: &[serde_json::Value]) -> Vec<(String, f64)> {

@@ -388,10 +388,10 @@ fn main() {
         let rate = env("BENCH_RATE", 5_000);
         let seconds = env("BENCH_SECONDS", 10);
         let nats = NatsServer::start().expect("nats-server must be installed");
-        let nats_client = async_nats::connect(nats.url()).await.unwrap();
+        let nats_client = nats.admin().await.unwrap();
         let js = jetstream::new(nats_client);
 
-        let mut settings = groundwork_eventbus::Settings::for_nats(nats.url());
+        let mut settings = groundwork_eventbus::Settings::on(nats.settings_for("eventbus"));
         settings.common.nats_timeout_ms = 10_000;
         let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -458,7 +458,7 @@ fn main() {
                 "probe: ListEventBuses: {:.2} ms per call",
                 t.elapsed().as_secs_f64() * 1000.0 / 50.0
             );
-            let raw = async_nats::connect(nats.url()).await.unwrap();
+            let raw = nats.admin().await.unwrap();
             let rjs = jetstream::new(raw);
             let t = Instant::now();
             for _ in 0..50 {

@@ -12,19 +12,49 @@ use serde_json::json;
 use crate::error::{Error, ErrorKind, VALIDATION};
 use crate::put_events::Ingest;
 
-/// Serves the ingress subject until shutdown; replicas share the work through a queue group.
+/// Serves the ingress subject (subscribed with [`listen`]) until shutdown.
 pub async fn run(
     client: async_nats::Client,
+    subscription: async_nats::Subscriber,
     ingest: Ingest,
     shutdown: Shutdown,
-) -> Result<(), Error> {
-    let mut subscription = client
-        .queue_subscribe(names::INGRESS_ALL, names::INGRESS_QUEUE.to_owned())
+) {
+    serve(client, subscription, shutdown, move |subject, payload| {
+        let ingest = ingest.clone();
+        async move { handle(&ingest, &subject, &payload).await }
+    })
+    .await;
+}
+
+/// Subscribes to `subject` (a wildcard) in the event bus's queue group, so that replicas
+/// share the requests; done before the service says it is ready.
+pub async fn listen(
+    client: &async_nats::Client,
+    subject: &'static str,
+) -> Result<async_nats::Subscriber, Error> {
+    let subscription = client
+        .queue_subscribe(subject, names::INGRESS_QUEUE.to_owned())
         .await
-        .map_err(|e| {
-            Error::unavailable(format!("cannot subscribe to {}: {e}", names::INGRESS_ALL))
-        })?;
-    tracing::info!(subject = names::INGRESS_ALL, "NATS ingress listening");
+        .map_err(|e| Error::unavailable(format!("cannot subscribe to {subject}: {e}")))?;
+    // Once the server has the subscription, a request sent after readiness finds it.
+    client
+        .flush()
+        .await
+        .map_err(|e| Error::unavailable(format!("cannot subscribe to {subject}: {e}")))?;
+    tracing::info!(subject, "NATS ingress listening");
+    Ok(subscription)
+}
+
+/// Answers the requests of `subscription` until shutdown, each with `handler`'s JSON.
+pub async fn serve<F, Fut>(
+    client: async_nats::Client,
+    mut subscription: async_nats::Subscriber,
+    shutdown: Shutdown,
+    handler: F,
+) where
+    F: Fn(String, bytes::Bytes) -> Fut,
+    Fut: std::future::Future<Output = serde_json::Value> + Send + 'static,
+{
     loop {
         let message = tokio::select! {
             () = shutdown.wait() => break,
@@ -37,17 +67,16 @@ pub async fn run(
             tracing::debug!(subject = %message.subject, "ingress message without reply subject ignored");
             continue;
         };
-        let ingest = ingest.clone();
+        let answer = handler(message.subject.to_string(), message.payload);
         let client = client.clone();
         tokio::spawn(async move {
-            let answer = handle(&ingest, message.subject.as_str(), &message.payload).await;
+            let answer = answer.await;
             if let Err(e) = client.publish(reply, answer.to_string().into()).await {
                 tracing::warn!(error = %e, "cannot answer an ingress request");
             }
         });
     }
     let _ = subscription.unsubscribe().await;
-    Ok(())
 }
 
 /// The JSON answer to one ingress request.

@@ -4,6 +4,8 @@
 //! - [`settings`]: flags and environment.
 //! - [`put_events`]: the PutEvents contract, shared by gRPC and the NATS ingress.
 //! - [`ingress`]: PutEvents over NATS request/reply (`groundwork.events.put.<bus>`).
+//! - [`emit`]: services' own events (`groundwork.events.emit.<service>.<bus>`), stored only
+//!   when the service owns their source.
 //! - [`grpc`]: the `groundwork.v1.EventBus` service; [`wire`]: its message conversions.
 //! - [`tail`]: following a bus stream.
 //! - [`catalog`]: the in-memory view of the `eventbus-rules` KV bucket, kept by a watch.
@@ -24,6 +26,7 @@ pub mod catalog;
 pub mod deliverer;
 pub mod delivery;
 pub mod dlq;
+pub mod emit;
 pub mod error;
 pub mod grpc;
 pub mod ingress;
@@ -42,10 +45,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use groundwork_bus::EventPublisher;
 use groundwork_bus::streams::{
     StreamSettings, ensure_deliveries_stream, ensure_rules_bucket, ensure_targets_stream,
 };
+use groundwork_bus::{EventPublisher, names};
 use groundwork_events::envelope::{DEFAULT_BUS, Origin, PutEventsLimits};
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1::event_bus_server::EventBusServer;
@@ -59,6 +62,54 @@ pub use settings::Settings;
 /// Connects to NATS with the service's name.
 pub async fn connect(settings: &Settings) -> Result<async_nats::Client, Error> {
     Ok(groundwork_bus::connect::for_service(&settings.common, "groundwork-eventbus").await?)
+}
+
+/// An event bus running inside this process (tests, embedding).
+#[derive(Debug)]
+pub struct Embedded {
+    /// Where its gRPC API listens.
+    pub addr: std::net::SocketAddr,
+    pub task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+/// Binds `settings.listen`, connects to NATS and runs the event bus in a task until
+/// `shutdown`; returns once it answers health checks (its NATS ingress is listening then).
+pub async fn start(settings: Settings, shutdown: Shutdown) -> Result<Embedded, Error> {
+    let listener = groundwork_kit::grpc::bind(settings.listen).await?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::internal(format!("the event bus's listener has no address: {e}")))?;
+    let client = connect(&settings).await?;
+    let task = tokio::spawn(serve(settings, client, listener, shutdown));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if task.is_finished() {
+            return match task.await {
+                Ok(Err(e)) => Err(e),
+                _ => Err(Error::internal("the event bus stopped while starting")),
+            };
+        }
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| Error::internal(e.to_string()))?
+            .connect()
+            .await;
+        if let Ok(channel) = channel {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            if health
+                .check(tonic_health::pb::HealthCheckRequest::default())
+                .await
+                .is_ok()
+            {
+                return Ok(Embedded { addr, task });
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(Error::unavailable(
+                "the event bus did not answer health checks within 30 s",
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Runs the event bus on `listener` until `shutdown`: creates the streams and the rules
@@ -142,6 +193,13 @@ pub async fn serve(
 
     let ingress_task = tokio::spawn(ingress::run(
         client.clone(),
+        ingress::listen(&client, names::INGRESS_ALL).await?,
+        ingest.clone(),
+        shutdown.clone(),
+    ));
+    let emit_task = tokio::spawn(emit::run(
+        client.clone(),
+        ingress::listen(&client, names::EMIT_ALL).await?,
         ingest.clone(),
         shutdown.clone(),
     ));
@@ -162,10 +220,10 @@ pub async fn serve(
         &shutdown,
     )
     .await;
-    match ingress_task.await {
-        Ok(Err(e)) => tracing::warn!(error = %e, "NATS ingress stopped with an error"),
-        Err(e) => tracing::warn!(error = %e, "NATS ingress task failed"),
-        Ok(Ok(())) => {}
+    for task in [ingress_task, emit_task] {
+        if let Err(e) = task.await {
+            tracing::warn!(error = %e, "NATS ingress task failed");
+        }
     }
     let _ = routers_task.await;
     let _ = deliverer_task.await;

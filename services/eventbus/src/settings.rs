@@ -112,10 +112,11 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults for tests and embedding, against the given NATS server.
-    pub fn for_nats(url: impl Into<String>) -> Self {
+    /// Defaults for tests and embedding, with the given common settings (NATS server and
+    /// credentials).
+    pub fn on(common: CommonSettings) -> Self {
         Self {
-            common: CommonSettings::for_nats(url),
+            common,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             buses: vec!["default".into()],
             max_request_bytes: groundwork_events::envelope::DEFAULT_MAX_REQUEST_BYTES,

@@ -22,6 +22,7 @@ fn start(nats: &NatsServer, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_groundwork-eventbus"))
         .arg("--nats-url")
         .arg(nats.url())
+        .env("NATS_NKEY", nats.nkey_file("eventbus"))
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .env("GROUNDWORK_EVENTBUS__ROUTER_ACK_WAIT_MS", "2000")
@@ -140,7 +141,7 @@ async fn a_killed_and_restarted_event_bus_loses_no_accepted_event() {
     let accepted: Vec<String> = accepted.lock().unwrap().clone();
     assert!(accepted.len() >= EVENTS);
 
-    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let js = jetstream::new(nats.admin().await.unwrap());
     let expected: BTreeSet<String> = accepted.iter().cloned().collect();
     // Counting is cheap; reading every delivery is not: count first, then read once.
     let enough = eventually(Duration::from_secs(120), || {

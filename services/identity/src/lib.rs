@@ -39,7 +39,7 @@ pub mod service;
 pub mod settings;
 
 use aws_config::SdkConfig;
-use groundwork_bus::{Emitter, StreamSettings};
+use groundwork_bus::Emitter;
 use groundwork_events::envelope::Origin;
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1::identity_server::IdentityServer;
@@ -74,10 +74,6 @@ pub async fn serve(
         aws: sdk,
         nats: client,
     } = deps;
-    let streams = StreamSettings {
-        replicas: settings.common.stream_replicas,
-        ..StreamSettings::default()
-    };
     let emitter = Emitter::new(
         client.clone(),
         settings.common.nats_timeout(),
@@ -87,9 +83,7 @@ pub async fn serve(
         },
         events::SOURCE,
         settings.bus.clone(),
-        &streams,
-    )
-    .await?;
+    )?;
     let api = grpc::IdentityApi::new(service::Service::new(sdk, events::Events::new(emitter)));
     let served = groundwork_kit::grpc::serve_api(
         listener,

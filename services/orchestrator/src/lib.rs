@@ -39,7 +39,7 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use groundwork_bus::{Emitter, StreamSettings};
+use groundwork_bus::Emitter;
 use groundwork_events::envelope::{DEFAULT_BUS, Origin};
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1::orchestrator_server::OrchestratorServer;
@@ -69,10 +69,6 @@ pub async fn serve(
 ) -> Result<(), Error> {
     let timeout = settings.common.nats_timeout();
     let store = store::RunStore::open(&client, timeout, settings.common.stream_replicas).await?;
-    let streams = StreamSettings {
-        replicas: settings.common.stream_replicas,
-        ..StreamSettings::default()
-    };
     let events = Emitter::new(
         client.clone(),
         timeout,
@@ -82,9 +78,7 @@ pub async fn serve(
         },
         SOURCE,
         DEFAULT_BUS,
-        &streams,
-    )
-    .await?;
+    )?;
     let runner = services::Services::new(&services::ServiceUrls {
         eventbus: settings.eventbus_url.clone(),
         identity: settings.identity_url.clone(),

@@ -120,7 +120,6 @@ pub async fn run(
             Err(e) => tracing::error!(error = %e, "resume rule could not be set up"),
         },
     }
-    forget_bus_stream_consumer(&js).await;
     // Deliveries exist only for the orchestrator's rule: none is stale.
     let durable = Durable::new(
         names::DELIVERIES_STREAM,
@@ -152,19 +151,6 @@ async fn resume(engine: &Engine, message: &async_nats::jetstream::Message) {
         }
     }
     consumer::ack(message).await;
-}
-
-/// Earlier versions read the bus stream with a durable consumer of the same name; it is
-/// not read any more, so it goes.
-async fn forget_bus_stream_consumer(js: &async_nats::jetstream::Context) {
-    if let Ok(stream) = js.get_stream(names::events_stream(DEFAULT_BUS)).await
-        && stream
-            .delete_consumer(names::ORCHESTRATOR_RESUME_CONSUMER)
-            .await
-            .is_ok()
-    {
-        tracing::info!("the old resume consumer on the bus stream was removed");
-    }
 }
 
 #[cfg(test)]

@@ -81,10 +81,11 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults for tests and embedding, against the given NATS server and services.
-    pub fn for_nats(url: impl Into<String>, identity: &str, budget: &str, alerting: &str) -> Self {
+    /// Defaults for tests and embedding, with the given common settings (NATS server and
+    /// credentials) and services.
+    pub fn on(common: CommonSettings, identity: &str, budget: &str, alerting: &str) -> Self {
         Self {
-            common: CommonSettings::for_nats(url),
+            common,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             eventbus_url: ports::url(ports::EVENTBUS),
             identity_url: identity.into(),

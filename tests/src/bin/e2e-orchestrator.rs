@@ -2,7 +2,8 @@
 //! SIGKILL and start it again: the orchestrator's `serve`, with the test stack's addresses
 //! and the quick retries of the in-process stack.
 //!
-//! Usage: `e2e-orchestrator NATS_URL LISTEN IDENTITY_URL BUDGET_URL ALERTING_URL EVENTBUS_URL`
+//! Usage: `e2e-orchestrator NATS_URL LISTEN IDENTITY_URL BUDGET_URL ALERTING_URL EVENTBUS_URL`,
+//! with the orchestrator's NATS credentials in `NATS_NKEY`.
 
 use std::process::ExitCode;
 
@@ -21,8 +22,10 @@ async fn main() -> ExitCode {
     if let Err(e) = telemetry::init(LogFormat::from_env()) {
         eprintln!("telemetry: {e}");
     }
+    let mut common = groundwork_kit::CommonSettings::for_nats(nats);
+    common.nats_nkey = std::env::var_os("NATS_NKEY").map(std::path::PathBuf::from);
     let mut settings =
-        groundwork_e2e::orchestrator_settings(nats, identity, budget, alerting, eventbus);
+        groundwork_e2e::orchestrator_settings(common, identity, budget, alerting, eventbus);
     settings.listen = match listen.parse() {
         Ok(addr) => addr,
         Err(e) => {

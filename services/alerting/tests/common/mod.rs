@@ -62,22 +62,16 @@ impl Stack {
         let aws = sdk_config(&moto).await;
         let shutdown = Shutdown::new();
 
-        let mut bus_settings = groundwork_eventbus::Settings::for_nats(nats.url());
+        let mut bus_settings = groundwork_eventbus::Settings::on(nats.settings_for("eventbus"));
         bus_settings.retry_base_delay_ms = 50;
-        let bus_listener = groundwork_kit::grpc::bind(bus_settings.listen)
+        let groundwork_eventbus::Embedded {
+            addr: eventbus_addr,
+            task: eventbus_task,
+        } = groundwork_eventbus::start(bus_settings, shutdown.clone())
             .await
             .unwrap();
-        let eventbus_addr = bus_listener.local_addr().unwrap();
-        let bus_client = groundwork_eventbus::connect(&bus_settings).await.unwrap();
-        let eventbus_task = tokio::spawn(groundwork_eventbus::serve(
-            bus_settings,
-            bus_client,
-            bus_listener,
-            shutdown.clone(),
-        ));
-        wait_ready(eventbus_addr).await;
 
-        let mut settings = Settings::for_nats(nats.url());
+        let mut settings = Settings::on(nats.settings_for("alerting"));
         settings.eventbus_url = format!("http://{eventbus_addr}");
         settings.common.nats_timeout_ms = 1500;
         settings.poll_interval_ms = 100;
@@ -181,7 +175,7 @@ impl Stack {
     }
 
     pub async fn nats_client(&self) -> async_nats::Client {
-        async_nats::connect(self.nats.url()).await.unwrap()
+        self.nats.admin().await.unwrap()
     }
 
     /// Every event stored on the default bus, in order.

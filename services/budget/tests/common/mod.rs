@@ -106,6 +106,7 @@ pub struct Stack {
     pub nats: NatsServer,
     pub moto: MotoServer,
     pub sdk: SdkConfig,
+    pub bus: groundwork_eventbus::Embedded,
     pub service: Service,
 }
 
@@ -120,7 +121,8 @@ impl Stack {
         let nats = NatsServer::start().expect("nats-server must be installed");
         let moto = MotoServer::start().expect("moto_server must be installed");
         let sdk = moto_config(&moto).await;
-        let mut settings = Settings::for_nats(nats.url());
+        let bus = start_bus(&nats).await;
+        let mut settings = Settings::on(nats.settings_for("budget"));
         settings.common.nats_timeout_ms = 1500;
         settings.read_subscribers = false;
         settings.watch_interval_secs = 0;
@@ -130,6 +132,7 @@ impl Stack {
             nats,
             moto,
             sdk,
+            bus,
             service,
         }
     }
@@ -166,9 +169,17 @@ impl Stack {
     }
 }
 
+/// The event bus the service emits its events through, in-process until the test ends.
+pub async fn start_bus(nats: &NatsServer) -> groundwork_eventbus::Embedded {
+    let settings = groundwork_eventbus::Settings::on(nats.settings_for("eventbus"));
+    groundwork_eventbus::start(settings, Shutdown::new())
+        .await
+        .unwrap()
+}
+
 /// Every event stored on a bus stream, in order, as JSON values.
-pub async fn stored_events(nats_url: &str, stream: &str) -> Vec<serde_json::Value> {
-    let js = jetstream::new(async_nats::connect(nats_url).await.unwrap());
+pub async fn stored_events(nats: &NatsServer, stream: &str) -> Vec<serde_json::Value> {
+    let js = jetstream::new(nats.admin().await.unwrap());
     let Ok(mut stream) = js.get_stream(stream).await else {
         return Vec::new();
     };
@@ -183,8 +194,8 @@ pub async fn stored_events(nats_url: &str, stream: &str) -> Vec<serde_json::Valu
 }
 
 /// Events of one detail type.
-pub async fn events_of(nats_url: &str, detail_type: &str) -> Vec<serde_json::Value> {
-    stored_events(nats_url, "EVENTS_default")
+pub async fn events_of(nats: &NatsServer, detail_type: &str) -> Vec<serde_json::Value> {
+    stored_events(nats, "EVENTS_default")
         .await
         .into_iter()
         .filter(|e| e["detail-type"] == detail_type)

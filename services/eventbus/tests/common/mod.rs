@@ -25,7 +25,7 @@ impl Stack {
 
     pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
         let nats = NatsServer::start().expect("nats-server must be installed");
-        let mut settings = Settings::for_nats(nats.url());
+        let mut settings = Settings::on(nats.settings_for("eventbus"));
         settings.common.nats_timeout_ms = 1500;
         configure(&mut settings);
         let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
@@ -80,7 +80,7 @@ impl Stack {
     }
 
     pub async fn nats_client(&self) -> async_nats::Client {
-        async_nats::connect(self.nats.url()).await.unwrap()
+        self.nats.admin().await.unwrap()
     }
 
     /// Every event stored on a bus stream, in order, as JSON values.

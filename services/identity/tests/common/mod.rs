@@ -45,6 +45,7 @@ pub struct Stack {
     pub moto: MotoServer,
     pub nats: NatsServer,
     pub root_sts: Option<RootSts>,
+    pub bus: groundwork_eventbus::Embedded,
     pub addr: SocketAddr,
     pub shutdown: Shutdown,
     pub task: tokio::task::JoinHandle<Result<(), groundwork_identity::Error>>,
@@ -73,7 +74,14 @@ impl Stack {
             .as_ref()
             .map_or_else(|| moto.endpoint(), RootSts::endpoint);
         let sdk = sdk_for(&endpoint).await;
-        let mut settings = Settings::for_nats(nats.url());
+        // The service emits its events through the event bus.
+        let bus = groundwork_eventbus::start(
+            groundwork_eventbus::Settings::on(nats.settings_for("eventbus")),
+            Shutdown::new(),
+        )
+        .await
+        .unwrap();
+        let mut settings = Settings::on(nats.settings_for("identity"));
         settings.common.nats_timeout_ms = 1500;
         let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -92,6 +100,7 @@ impl Stack {
             moto,
             nats,
             root_sts,
+            bus,
             addr,
             shutdown,
             task,
@@ -138,7 +147,7 @@ impl Stack {
 
     /// Every event stored on the `default` bus, in order.
     pub async fn events(&self) -> Vec<serde_json::Value> {
-        let js = jetstream::new(async_nats::connect(self.nats.url()).await.unwrap());
+        let js = jetstream::new(self.nats.admin().await.unwrap());
         let Ok(mut stream) = js.get_stream("EVENTS_default").await else {
             return vec![];
         };
