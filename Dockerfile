@@ -15,9 +15,12 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 groundwork
+ && useradd --system --uid 10001 groundwork \
+ && install -d -m 0700 -o groundwork /secrets
 COPY --from=build /out/ /usr/local/bin/
 COPY examples /etc/groundwork/examples
+# A fresh `secrets` volume takes this directory's owner and mode (see docker-compose.yml).
+VOLUME /secrets
 USER groundwork
 # Each compose service picks its binary with `command:`.
 CMD ["groundwork", "--help"]

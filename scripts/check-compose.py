@@ -48,6 +48,24 @@ def main():
     nats_cmd = " ".join(services["nats"].get("command", []))
     if "-js" not in nats_cmd:
         fail("nats must run with JetStream (-js)")
+    # Secure by default: NATS runs with the generated configuration (no anonymous access,
+    # per-identity permissions), made first by the one-shot `credentials` service.
+    if "-c /secrets/nats/nats-server.conf" not in nats_cmd:
+        fail("nats must run with the generated configuration (-c /secrets/nats/nats-server.conf)")
+    creds = services.get("credentials") or fail("service 'credentials' (the stack's credentials) is missing")
+    if "credentials init" not in " ".join(creds.get("command", [])):
+        fail("service 'credentials' must run `groundwork credentials init`")
+    if (services["nats"].get("depends_on") or {}).get("credentials", {}).get("condition") != "service_completed_successfully":
+        fail("nats must wait for 'credentials' to complete")
+    for name in PORTS:
+        env = services[name].get("environment") or {}
+        if env.get("NATS_NKEY") != f"/secrets/nats/{name}.nk":
+            fail(f"service '{name}' must connect to NATS with its own identity (NATS_NKEY=/secrets/nats/{name}.nk)")
+        if not any(str(v).startswith("secrets:/secrets") for v in services[name].get("volumes", [])):
+            fail(f"service '{name}' must mount the secrets volume")
+    for name, svc in services.items():
+        if "nats://" in str(svc.get("environment", {}).get("NATS_URL", "")) and "@" in svc["environment"]["NATS_URL"]:
+            fail(f"service '{name}' has a NATS password in its URL; use NATS_NKEY")
     if "MOTO_IAM_LOAD_MANAGED_POLICIES" not in (services["moto"].get("environment") or {}):
         fail("moto must load the AWS managed policies")
     print(f"docker-compose.yml: {len(services)} services, structure ok")
