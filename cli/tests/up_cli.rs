@@ -19,9 +19,7 @@ struct Up(Child);
 
 impl Drop for Up {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.0.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
         let _ = self.0.wait();
     }
 }
@@ -116,7 +114,10 @@ async fn the_stack_up_starts_is_locked_and_the_cli_works_in_its_directory() {
         .publish("groundwork.bus.default", "{}".into())
         .await;
     if let Ok(ack) = forged {
-        assert!(ack.await.is_err(), "the bus stream took a message from `events`");
+        assert!(
+            ack.await.is_err(),
+            "the bus stream took a message from `events`"
+        );
     }
     for subject in ["$JS.API.STREAM.LIST", "$KV.eventbus-rules.rule.default.x"] {
         assert!(

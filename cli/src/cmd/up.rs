@@ -59,6 +59,9 @@ struct Running {
 pub async fn run(args: UpArgs) -> Result<(), CliError> {
     std::fs::create_dir_all(args.data_dir.join("logs"))
         .map_err(|e| CliError::failed(format!("cannot create {}: {e}", args.data_dir.display())))?;
+    // SIGTERM stops the stack like Ctrl-C: the processes started here go with `up`.
+    let signals = groundwork_kit::Shutdown::new();
+    signals.on_signals();
     let mut running: Vec<Running> = Vec::new();
     let result = start_all(&args, &mut running).await;
     if let Err(e) = result {
@@ -80,7 +83,7 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
         println!("stack is up; stopping (--check)");
     } else {
         println!("press Ctrl-C to stop");
-        let _ = tokio::signal::ctrl_c().await;
+        signals.wait().await;
         println!("stopping");
     }
     stop_all(&mut running).await;
