@@ -108,7 +108,8 @@ impl Principal {
             Principal::Budget => &[sources::BUDGET],
             Principal::Alerting => &[sources::ALERTING, sources::AWS_CLOUDWATCH],
             Principal::Orchestrator => &[sources::ORCHESTRATOR],
-            Principal::EventBus | Principal::Events | Principal::Admin => &[],
+            Principal::EventBus => &[sources::EVENTBUS],
+            Principal::Events | Principal::Admin => &[],
         }
     }
 

@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`access`]: the NATS identities, their permissions, the server configuration and
 //!   the local stack's credentials.
+//! - [`audit`]: the audit trail's records as `Groundwork API Call` events.
 //! - [`names`]: every subject, stream, consumer and bucket name, as constants and builders.
 //! - [`connect`]: connecting to NATS so that a restart of the server is survived.
 //! - [`streams`]: creating the JetStream streams a bus needs, idempotently.
@@ -14,6 +15,7 @@
 //! - [`emit`]: services' own events, retried in the background until stored.
 
 pub mod access;
+pub mod audit;
 pub mod connect;
 pub mod consumer;
 pub mod emit;

@@ -28,6 +28,8 @@ pub mod sources {
     pub const BUDGET: &str = "groundwork.budget";
     pub const ALERTING: &str = "groundwork.alerting";
     pub const ORCHESTRATOR: &str = "groundwork.orchestrator";
+    /// The event bus's own events (the audit trail of its API).
+    pub const EVENTBUS: &str = "groundwork.eventbus";
     /// CloudWatch's own source: alerting mirrors alarm state changes exactly as
     /// CloudWatch sends them to EventBridge.
     pub const AWS_CLOUDWATCH: &str = "aws.cloudwatch";
@@ -154,6 +156,7 @@ pub fn catalog() -> Vec<EventDoc> {
         EventDoc::of::<SetupStepFailed>(),
         EventDoc::of::<SetupRunWaiting>(),
         EventDoc::of::<SetupRunCompleted>(),
+        EventDoc::of::<GroundworkApiCall>(),
     ]
 }
 
@@ -1236,6 +1239,86 @@ catalog_event!(
         error: String::new(),
     }
 );
+
+// ---------------------------------------------------------------------------------------
+// every service: the audit trail
+
+/// `Groundwork API Call`: a call that changes something was answered (the audit trail,
+/// like CloudTrail's `AWS API Call via CloudTrail`). Each service publishes it with its own
+/// source (`groundwork.identity`, `groundwork.eventbus`, …), so only the service that was
+/// called can record it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroundworkApiCall {
+    pub service: String,
+    pub rpc: String,
+    pub caller: String,
+    pub resource: Option<String>,
+    pub outcome: String,
+    pub request_id: String,
+    pub source_address: Option<String>,
+}
+
+impl CatalogEvent for GroundworkApiCall {
+    /// As the docs show it: the real source is the called service's.
+    const SOURCE: &'static str = "groundwork.<service>";
+    const DETAIL_TYPE: &'static str = "Groundwork API Call";
+    const DESCRIPTION: &'static str = "A call that changes something was answered, refused or failed: who, which RPC, \
+         which resource, the outcome, the request id. Never a request body or a secret. \
+         Published by the service that was called, with its own source.";
+    const FIELDS: &'static [FieldDoc] = &[
+        field(
+            "service",
+            "string",
+            "The gRPC service, e.g. `groundwork.v1.Identity`.",
+        ),
+        field("rpc", "string", "The RPC, e.g. `EnsureAdmin`."),
+        field(
+            "caller",
+            "string",
+            "The caller's role (`operator`, `read-only`), its client certificate's subject, or `unauthenticated`.",
+        ),
+        field(
+            "resource",
+            "string or null",
+            "The resource the call acted on, when the service names it.",
+        ),
+        field(
+            "outcome",
+            "string",
+            "`OK`, or the gRPC code of the answer (`PERMISSION_DENIED`, `INVALID_ARGUMENT`, …).",
+        ),
+        field(
+            "requestId",
+            "string",
+            "The call's request id (the caller's `x-request-id`, or one made for it; returned in the answer's `x-request-id`).",
+        ),
+        field(
+            "sourceAddress",
+            "string or null",
+            "The caller's IP address.",
+        ),
+    ];
+
+    fn example() -> Self {
+        GroundworkApiCall {
+            service: "groundwork.v1.Identity".into(),
+            rpc: "EnsureAdmin".into(),
+            caller: "operator".into(),
+            resource: Some("arn:aws:iam::123456789012:user/admin".into()),
+            outcome: "OK".into(),
+            request_id: "6f1c2a8e-3b7d-4f0e-9a51-2d8c7e4b9f10".into(),
+            source_address: Some("127.0.0.1".into()),
+        }
+    }
+
+    fn is(event: &Value) -> bool {
+        event["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("groundwork."))
+            && event["detail-type"].as_str() == Some(Self::DETAIL_TYPE)
+    }
+}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -10,6 +10,20 @@ use tower::{Layer, Service};
 /// Paths that never need the token.
 const OPEN_PREFIXES: &[&str] = &["/grpc.health.v1.Health/"];
 
+/// Whether the call at `path` only reads: health, reflection, and the RPCs whose name
+/// says they read. Everything else changes something and is audited.
+pub fn is_read_only(path: &str) -> bool {
+    const READ_VERBS: &[&str] = &[
+        "Get", "List", "Describe", "Watch", "Tail", "Plan", "Validate", "Test", "Check", "Audit",
+        "Draw",
+    ];
+    if path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.") {
+        return true;
+    }
+    let rpc = path.rsplit('/').next().unwrap_or_default();
+    READ_VERBS.iter().any(|verb| rpc.starts_with(verb))
+}
+
 /// A tower layer that checks the bearer token; a `None` token lets everything through.
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
@@ -46,24 +60,38 @@ impl<S, B, ResBody> Service<http::Request<B>> for AuthService<S>
 where
     S: Service<http::Request<B>, Response = http::Response<ResBody>>,
     S::Future: Send + 'static,
+    S::Error: Send + 'static,
     ResBody: Default + Send + 'static,
 {
     type Response = http::Response<ResBody>;
     type Error = S::Error;
-    type Future = futures::future::Either<
-        S::Future,
-        futures::future::Ready<Result<http::Response<ResBody>, S::Error>>,
-    >;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // Who the caller is travels back with the answer, for the audit trail outside.
+        let caller = |who: &str| crate::audit::Caller(who.to_owned());
         match check(self.token.as_deref(), &request) {
-            Ok(()) => futures::future::Either::Left(self.inner.call(request)),
+            Ok(()) => {
+                let who = if self.token.is_some() {
+                    caller("operator")
+                } else {
+                    caller("anyone (no API token configured)")
+                };
+                let answered = self.inner.call(request);
+                Box::pin(async move {
+                    let mut response = answered.await?;
+                    response.extensions_mut().insert(who);
+                    Ok(response)
+                })
+            }
             Err(status) => {
-                futures::future::Either::Right(futures::future::ready(Ok(status.into_http())))
+                let mut refused = status.into_http();
+                refused.extensions_mut().insert(caller("unauthenticated"));
+                Box::pin(futures::future::ready(Ok(refused)))
             }
         }
     }

@@ -2,12 +2,14 @@
 //! reflection, behind the bearer-token check, stopped gracefully by [`Shutdown`].
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::audit::{AuditLayer, AuditSink};
 use crate::auth::AuthLayer;
 use crate::shutdown::Shutdown;
 
@@ -44,13 +46,15 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
 /// (e.g. while NATS is away).
 pub type HealthReporter = tonic_health::server::HealthReporter;
 
-/// Serves one Groundwork API on `listener` (with health, reflection and the token check)
-/// until `shutdown`, reporting it serving before the first call; when the server stops,
-/// `shutdown` is triggered so that the service's background tasks stop with it.
+/// Serves one Groundwork API on `listener` (with health, reflection, the token check and
+/// the audit trail into `audit`) until `shutdown`, reporting it serving before the first
+/// call; when the server stops, `shutdown` is triggered so that the service's background
+/// tasks stop with it.
 pub async fn serve_api<S>(
     listener: TcpListener,
     api: S,
     api_token: Option<String>,
+    audit: Arc<dyn AuditSink>,
     shutdown: &Shutdown,
 ) -> Result<(), ServeError>
 where
@@ -69,6 +73,7 @@ where
         listener,
         Routes::new(api),
         api_token,
+        audit,
         shutdown.clone(),
         |health| {
             tokio::spawn(async move { health.set_serving::<S>().await });
@@ -92,6 +97,7 @@ pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     api_token: Option<String>,
+    audit: Arc<dyn AuditSink>,
     shutdown: Shutdown,
     on_health: impl FnOnce(HealthReporter),
 ) -> Result<(), ServeError> {
@@ -106,7 +112,9 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, auth = api_token.is_some(), "gRPC server listening");
     }
+    // The audit layer is outside the token check, so that refused calls are recorded too.
     Server::builder()
+        .layer(AuditLayer::new(audit, crate::audit::is_audited))
         .layer(AuthLayer::new(api_token))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), shutdown.wait_owned())

@@ -6,6 +6,7 @@
 //! - [`telemetry`]: the tracing subscriber (terminal or JSON, filtered by `RUST_LOG`).
 //! - [`grpc`]: the gRPC server with `grpc.health.v1`, reflection and bearer-token auth.
 //! - [`auth`]: the bearer-token check.
+//! - [`audit`]: the audit trail of every call that changes something.
 //! - [`error`]: the one error model of every service and its mapping to gRPC status codes
 //!   with standard error details (reason, field violations, retry info), both ways.
 //! - [`client`]: every gRPC channel to a Groundwork service, with the API token.
@@ -14,6 +15,7 @@
 //! - [`settings_file`]: settings in layers: defaults, a TOML file, environment, flags.
 //! - [`shutdown`]: SIGINT/SIGTERM into a cancellation token that every task watches.
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;

@@ -146,12 +146,14 @@ pub async fn serve(
         }));
     }
 
+    let audit = groundwork_bus::audit::BusAudit::new(emitter.clone());
     let alerting = service::Alerting::new(&billing, emitter, store, notifier);
     let api = grpc::AlertingApi::new(alerting);
     let served = groundwork_kit::grpc::serve_api(
         listener,
         AlertingServer::new(api),
         settings.common.api_token.clone(),
+        audit,
         &shutdown,
     )
     .await;

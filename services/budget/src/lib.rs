@@ -86,6 +86,7 @@ pub async fn serve(
     )?;
     let js = groundwork_bus::connect::jetstream(&client, settings.common.nats_timeout());
     let store = state::WatchStore::open(&js, settings.common.stream_replicas).await?;
+    let audit = groundwork_bus::audit::BusAudit::new(emitter.clone());
     let budgets = Arc::new(service::Budgets::new(
         aws::BudgetsApi::new(clients, settings.read_subscribers),
         store,
@@ -99,6 +100,7 @@ pub async fn serve(
         listener,
         BudgetServer::new(grpc::BudgetApi::new(budgets)),
         settings.common.api_token.clone(),
+        audit,
         &shutdown,
     )
     .await;

@@ -148,12 +148,22 @@ pub async fn serve(
         region: settings.common.region.clone(),
         account: settings.common.account.clone(),
     };
+    let origin = Origin {
+        account: settings.common.account.clone(),
+        region: settings.common.region.clone(),
+    };
+    // The audit trail of the bus's own API goes through the bus's emit subject like the
+    // other services' (it owns `groundwork.eventbus`).
+    let audit = groundwork_bus::audit::BusAudit::new(groundwork_bus::Emitter::new(
+        client.clone(),
+        settings.common.nats_timeout(),
+        origin.clone(),
+        groundwork_events::catalog::sources::EVENTBUS,
+        DEFAULT_BUS,
+    )?);
     let ingest = put_events::Ingest::new(
         publisher.clone(),
-        Origin {
-            account: settings.common.account.clone(),
-            region: settings.common.region.clone(),
-        },
+        origin,
         PutEventsLimits {
             max_request_bytes: settings.max_request_bytes,
         },
@@ -217,6 +227,7 @@ pub async fn serve(
         listener,
         EventBusServer::new(api),
         settings.common.api_token.clone(),
+        audit,
         &shutdown,
     )
     .await;

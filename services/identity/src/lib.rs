@@ -84,11 +84,13 @@ pub async fn serve(
         events::SOURCE,
         settings.bus.clone(),
     )?;
+    let audit = groundwork_bus::audit::BusAudit::new(emitter.clone());
     let api = grpc::IdentityApi::new(service::Service::new(sdk, events::Events::new(emitter)));
     let served = groundwork_kit::grpc::serve_api(
         listener,
         IdentityServer::new(api),
         settings.common.api_token.clone(),
+        audit,
         &shutdown,
     )
     .await;

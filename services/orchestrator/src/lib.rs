@@ -79,6 +79,7 @@ pub async fn serve(
         SOURCE,
         DEFAULT_BUS,
     )?;
+    let audit = groundwork_bus::audit::BusAudit::new(events.clone());
     let runner = services::Services::new(&services::ServiceUrls {
         eventbus: settings.eventbus_url.clone(),
         identity: settings.identity_url.clone(),
@@ -119,6 +120,7 @@ pub async fn serve(
         listener,
         OrchestratorServer::new(api),
         settings.common.api_token.clone(),
+        audit,
         &shutdown,
     )
     .await;
