@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use groundwork_bus::EventPublisher;
 use groundwork_bus::streams::{
-    StreamSettings, ensure_deliveries_stream, ensure_rules_bucket, ensure_targets_stream,
+    ensure_deliveries_stream, ensure_rules_bucket, ensure_targets_stream,
 };
 use groundwork_events::envelope::{DEFAULT_BUS, Origin, PutEventsLimits};
 use groundwork_kit::Shutdown;
@@ -76,11 +76,7 @@ pub async fn serve(
     configured.dedup();
     let publisher = EventPublisher::new(client.clone(), settings.common.nats_timeout());
     let js = publisher.jetstream().clone();
-    let streams = StreamSettings {
-        replicas: settings.common.stream_replicas,
-        duplicate_window: Duration::from_secs(settings.duplicate_window_secs),
-        ..StreamSettings::default()
-    };
+    let streams = settings.streams();
     ensure_targets_stream(&js, &streams).await?;
     ensure_deliveries_stream(
         &js,
@@ -90,7 +86,8 @@ pub async fn serve(
     .await?;
     let kv = ensure_rules_bucket(&js, &streams).await?;
     let catalog = catalog::Catalog::start(&js, kv, shutdown.clone()).await?;
-    let buses = buses::Buses::new(catalog.clone(), js.clone(), streams.clone());
+    let buses = buses::Buses::new(catalog.clone(), js.clone(), streams.clone())
+        .with_max_buses(settings.max_buses);
     buses.ensure(&configured).await?;
 
     let arns = arn::Arns {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::delivery::{Routed, fan_out, unreadable};
+use crate::dlq;
 use crate::error::{Error, ErrorKind};
 
 /// What every bus's router shares.
@@ -63,7 +64,23 @@ impl Router {
         match self.deliver(bus, &message).await {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::InvalidArgument => {
-                tracing::warn!(%bus, error = %e, "an unreadable event on the bus stream was skipped");
+                // Never delivered, but not dropped: the event goes to the DLQ as it is.
+                let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+                let stream = names::events_stream(bus);
+                let unreadable = dlq::Unreadable {
+                    bus,
+                    payload: &message.payload,
+                    code: "UNREADABLE_EVENT",
+                    reason: e.message(),
+                    stream: &stream,
+                    sequence,
+                };
+                if let Err(e) = dlq::store_unreadable(&self.js, &unreadable).await {
+                    tracing::warn!(%bus, error = %e, "an unreadable event could not be dead-lettered; it will be routed again");
+                    consumer::nak_after(&message, Duration::from_millis(500)).await;
+                    return;
+                }
+                tracing::warn!(%bus, sequence, error = %e, "an unreadable event on the bus stream was dead-lettered");
             }
             Err(e) => {
                 tracing::warn!(%bus, error = %e, "deliveries not stored; the event will be routed again");

@@ -3,9 +3,11 @@
 //! compare-and-set). The API calls PutRule, DeleteRule, DescribeRule, ListRules and
 //! Enable/DisableRule live here.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_nats::jetstream::kv;
+use groundwork_bus::kv::{Change, Records};
 use groundwork_bus::names;
 use groundwork_events::pattern::EventPattern;
 use serde::{Deserialize, Serialize};
@@ -78,12 +80,39 @@ pub fn validate_name(value: &str, field: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Largest stored rule record (the rule and its targets), in bytes: well below NATS's
+/// default 1 MiB `max_payload`, which a KV value must fit.
+pub const MAX_RULE_RECORD_BYTES: usize = 256 * 1024;
+
+/// Longest rule description, in characters (EventBridge: 512).
+pub const MAX_DESCRIPTION_CHARS: usize = 512;
+
+/// Checks a rule's or bus's description against EventBridge's length constraint.
+pub fn validate_description(description: &str) -> Result<(), Error> {
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(validation(format!(
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to {MAX_DESCRIPTION_CHARS}"
+        )));
+    }
+    Ok(())
+}
+
 pub fn rule_not_found(bus: &str, rule: &str) -> Error {
     Error::not_found(format!("Rule {rule} does not exist on EventBus {bus}."))
 }
 
 /// The limit message EventBridge uses for rules per bus and targets per rule.
 pub const LIMIT_EXCEEDED: &str = "The requested resource exceeds the maximum number allowed.";
+
+/// How long a rule's place stays reserved without the rule appearing, in milliseconds.
+const RESERVATION_LAPSE_MS: i64 = 60_000;
+
+/// The rules of one bus, by name, with when each took its place (Unix milliseconds):
+/// the record under [`names::rule_quota_key`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleQuota {
+    pub reserved: BTreeMap<String, i64>,
+}
 
 /// The rule API over the catalog.
 #[derive(Debug, Clone)]
@@ -131,6 +160,7 @@ impl Rules {
         description: &str,
     ) -> Result<String, Error> {
         validate_name(name, "name")?;
+        validate_description(description)?;
         if event_pattern.is_empty() {
             return Err(validation(
                 "Parameter(s) EventPattern or ScheduleExpression must be specified.",
@@ -169,6 +199,7 @@ impl Rules {
     }
 
     pub async fn set_state(&self, bus: &str, name: &str, state: RuleState) -> Result<(), Error> {
+        validate_name(name, "name")?;
         self.update(bus, name, |mut rule| {
             rule.state = state;
             Ok(rule)
@@ -178,6 +209,7 @@ impl Rules {
     }
 
     pub async fn delete_rule(&self, bus: &str, name: &str, force: bool) -> Result<(), Error> {
+        validate_name(name, "name")?;
         self.require_bus(bus)?;
         let key = names::rule_key(bus, name);
         let Some(entry) = self
@@ -203,6 +235,7 @@ impl Rules {
             .delete_expect_revision(&key, Some(entry.revision))
             .await
             .map_err(|e| Error::conflict(format!("the rule changed while deleting it: {e}")))?;
+        self.release(bus, name).await?;
         let mut changes = self.catalog.changes();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             while self.catalog.rule(bus, name).is_some() {
@@ -241,6 +274,61 @@ impl Rules {
         page(rules, |r| r.name.as_str(), next_token, limit)
     }
 
+    fn quota(&self) -> Records<RuleQuota> {
+        Records::new(self.catalog.kv().clone(), &groundwork_bus::streams::RULES)
+    }
+
+    /// Counts a new rule against the bus's limit in the one quota record every replica
+    /// changes by compare-and-set, so two replicas creating rules at once cannot both
+    /// take the last place (the in-memory count let 304 rules in with a limit of 300).
+    async fn reserve(&self, bus: &str, name: &str) -> Result<(), Error> {
+        let existing: Vec<String> = self.catalog.rules(bus).rules.keys().cloned().collect();
+        let now = crate::buses::now_ms();
+        let mut full = false;
+        self.quota()
+            .modify(&names::rule_quota_key(bus), |current| {
+                full = false;
+                let mut quota = current.cloned().unwrap_or_default();
+                if quota.reserved.contains_key(name) {
+                    return Change::Keep;
+                }
+                // Rules made before the quota record existed count too; a reservation whose
+                // rule never appeared (its writer stopped midway) lapses.
+                for rule in &existing {
+                    quota.reserved.entry(rule.clone()).or_insert(now);
+                }
+                quota.reserved.retain(|rule, at| {
+                    existing.contains(rule) || now.saturating_sub(*at) < RESERVATION_LAPSE_MS
+                });
+                if quota.reserved.len() >= self.max_rules {
+                    full = true;
+                    return Change::Keep;
+                }
+                quota.reserved.insert(name.to_owned(), now);
+                Change::Write(quota)
+            })
+            .await?;
+        if full {
+            return Err(Error::limit_exceeded(LIMIT_EXCEEDED));
+        }
+        Ok(())
+    }
+
+    /// Gives a deleted rule's place back.
+    async fn release(&self, bus: &str, name: &str) -> Result<(), Error> {
+        self.quota()
+            .modify(&names::rule_quota_key(bus), |current| match current {
+                Some(quota) if quota.reserved.contains_key(name) => {
+                    let mut quota = quota.clone();
+                    quota.reserved.remove(name);
+                    Change::Write(quota)
+                }
+                _ => Change::Keep,
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Changes an existing rule by compare-and-set, retrying on concurrent changes.
     pub async fn update(
         &self,
@@ -277,19 +365,26 @@ impl Rules {
                 ),
                 None => None,
             };
-            if existing.is_none() && self.catalog.rules(bus).rules.len() >= self.max_rules {
-                return Err(Error::limit_exceeded(LIMIT_EXCEEDED));
-            }
+            let creating = existing.is_none();
             let record = change(existing)?;
+            if creating {
+                self.reserve(bus, name).await?;
+            }
+            let encoded = encode(&record)?;
+            // Every field is bounded, so only a record built around those bounds gets here;
+            // refused as invalid input instead of failing in NATS over and over.
+            if encoded.len() > MAX_RULE_RECORD_BYTES {
+                return Err(validation(format!(
+                    "Rule {name} with its targets would take {} bytes; the limit is {MAX_RULE_RECORD_BYTES}.",
+                    encoded.len()
+                )));
+            }
             let written = match &entry {
                 Some(e) => kv
-                    .update(&key, encode(&record)?, e.revision)
+                    .update(&key, encoded, e.revision)
                     .await
                     .map_err(|e| e.to_string()),
-                None => kv
-                    .create(&key, encode(&record)?)
-                    .await
-                    .map_err(|e| e.to_string()),
+                None => kv.create(&key, encoded).await.map_err(|e| e.to_string()),
             };
             match written {
                 Ok(revision) => {
