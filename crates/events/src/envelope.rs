@@ -157,6 +157,16 @@ pub struct PutEventsRequest {
     pub entries: Vec<PutEventsEntry>,
 }
 
+impl PutEventsRequest {
+    /// Reads a request as the NATS ingress receives it; the error is the message the
+    /// ingress answers with (`ValidationException`).
+    pub fn from_json(payload: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(payload).map_err(|e| {
+            format!("the request is not a PutEvents request ({{\"Entries\": [...]}}): {e}")
+        })
+    }
+}
+
 /// The answer to one entry: its event id, or why it was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -106,14 +106,14 @@ pub async fn store(
     Ok(())
 }
 
-/// What cannot be read: a delivery in `TARGETS` or an event on a bus stream that does
-/// not decode. It can never be delivered, but it is not dropped: it goes to the bus's DLQ
-/// as it is (any URL in it redacted, for a delivery holds its target's), with the reason.
+/// A delivery in `TARGETS` that does not decode. It can never be made, but it is not
+/// dropped: it goes to the bus's DLQ as it is (any URL in it redacted, for a delivery holds
+/// its target's), with the reason.
 #[derive(Debug, Clone, Copy)]
 pub struct Unreadable<'a> {
     pub bus: &'a str,
     pub payload: &'a [u8],
-    /// `UNREADABLE_DELIVERY` or `UNREADABLE_EVENT`.
+    /// `UNREADABLE_DELIVERY`.
     pub code: &'a str,
     pub reason: &'a str,
     /// The stream it came from and its sequence there: the dead letter's id.

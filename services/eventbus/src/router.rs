@@ -16,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::delivery::{Routed, fan_out, unreadable};
-use crate::dlq;
 use crate::error::{Error, ErrorKind};
 
 /// What every bus's router shares.
@@ -63,24 +62,11 @@ impl Router {
     async fn route(&self, bus: &str, message: jetstream::Message) {
         match self.deliver(bus, &message).await {
             Ok(_) => {}
+            // Only PutEvents and the bus's own producers write here, and what they accept
+            // is readable (see `groundwork_events::limits`): an unreadable event was never
+            // accepted, matches no rule and is not dead-lettered.
             Err(e) if e.kind() == ErrorKind::InvalidArgument => {
-                // Never delivered, but not dropped: the event goes to the DLQ as it is.
-                let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
-                let stream = names::events_stream(bus);
-                let unreadable = dlq::Unreadable {
-                    bus,
-                    payload: &message.payload,
-                    code: "UNREADABLE_EVENT",
-                    reason: e.message(),
-                    stream: &stream,
-                    sequence,
-                };
-                if let Err(e) = dlq::store_unreadable(&self.js, &unreadable).await {
-                    tracing::warn!(%bus, error = %e, "an unreadable event could not be dead-lettered; it will be routed again");
-                    consumer::nak_after(&message, Duration::from_millis(500)).await;
-                    return;
-                }
-                tracing::warn!(%bus, sequence, error = %e, "an unreadable event on the bus stream was dead-lettered");
+                tracing::warn!(%bus, error = %e, "an unreadable event on the bus stream was skipped");
             }
             Err(e) => {
                 tracing::warn!(%bus, error = %e, "deliveries not stored; the event will be routed again");
