@@ -13,7 +13,8 @@
 //!   `DELIVERIES`, the others as delivery messages in `TARGETS`.
 //! - [`deliverer`]: `TARGETS` → NATS subjects, webhooks ([`webhook`]) and other buses.
 //! - [`retry`]: retry policies and backoff; [`dlq`]: dead letters and redrive.
-//! - [`arn`]: EventBridge ARNs; [`error`]: the error type and its gRPC mapping.
+//! - [`arn`]: EventBridge ARNs; [`error`]: the error type and its gRPC mapping;
+//!   [`decode`]: undecodable requests answered INVALID_ARGUMENT.
 //!
 //! [`serve`] runs it all until shutdown; `main.rs` hands it to kit's one service `main`.
 
@@ -21,6 +22,7 @@ pub mod archive;
 pub mod arn;
 pub mod buses;
 pub mod catalog;
+pub mod decode;
 pub mod deliverer;
 pub mod delivery;
 pub mod dlq;
@@ -154,7 +156,7 @@ pub async fn serve(
     };
     let served = groundwork_kit::grpc::serve_api(
         listener,
-        EventBusServer::new(api),
+        decode::InvalidRequests(EventBusServer::new(api)),
         settings.common.api_token.clone(),
         &shutdown,
     )

@@ -581,3 +581,75 @@ async fn a_deleted_router_consumer_resumes_where_it_left_off() {
     assert_eq!(ids.len(), 15);
     stack.stop().await;
 }
+
+/// Encodes raw bytes as they are and decodes nothing: a client that sends what a broken
+/// or hostile program would.
+#[derive(Debug, Clone, Copy, Default)]
+struct Raw;
+
+impl tonic::codec::Codec for Raw {
+    type Encode = Vec<u8>;
+    type Decode = ();
+    type Encoder = Raw;
+    type Decoder = Raw;
+    fn encoder(&mut self) -> Raw {
+        Raw
+    }
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
+impl tonic::codec::Encoder for Raw {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for Raw {
+    type Item = ();
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        _src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<()>, tonic::Status> {
+        Ok(Some(()))
+    }
+}
+
+/// Finding 9: a string field that is not UTF-8 was answered INTERNAL (tonic's answer to a
+/// decode error); it is the caller's mistake, INVALID_ARGUMENT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_string_that_is_not_utf8_is_invalid_argument() {
+    let stack = Stack::start().await;
+    let channel = Channel::from_shared(format!("http://{}", stack.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    // DeleteRuleRequest { name (field 1, length-delimited) = 0xFF 0xFE }.
+    let refused = grpc
+        .unary(
+            tonic::Request::new(vec![0x0A, 0x02, 0xFF, 0xFE]),
+            http::uri::PathAndQuery::from_static("/groundwork.v1.EventBus/DeleteRule"),
+            Raw,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused.message().contains("not a valid message"),
+        "{refused:?}"
+    );
+    stack.stop().await;
+}
