@@ -54,6 +54,10 @@ fuzz_target!(|data: &[u8]| {
         ingestion_time: "2024-01-01T00:00:00Z",
     };
     if let Ok(out) = input.render(&event, &ctx) {
-        assert!(out.len() <= MAX_RENDERED_BYTES, "{} bytes rendered", out.len());
+        assert!(
+            out.len() <= MAX_RENDERED_BYTES,
+            "{} bytes rendered",
+            out.len()
+        );
     }
 });
