@@ -62,7 +62,7 @@ fn entry(detail: String) -> PutEventsEntry {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// An entry is accepted exactly when its detail is an object nested at most
     /// MAX_DETAIL_DEPTH deep; an accepted event reads back, also inside a delivery inside a
