@@ -188,6 +188,10 @@ pub fn rule_quota_key(bus: &str) -> String {
     format!("quota.rules.{}", escape_token(bus))
 }
 
+/// KV key in [`RULES_BUCKET`] of the names of the buses, for the limit on buses (as
+/// [`rule_quota_key`] for rules).
+pub const BUS_QUOTA_KEY: &str = "quota.buses";
+
 /// KV key of an archive in [`RULES_BUCKET`].
 pub fn archive_key(name: &str) -> String {
     format!("archive.{}", escape_token(name))

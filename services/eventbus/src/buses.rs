@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::catalog::Catalog;
 use crate::error::{Error, unavailable, validation};
+use crate::quota::Quota;
 
 /// Most buses by default, `default` included: each costs nats-server two streams (and
 /// two file descriptors each).
@@ -55,6 +56,14 @@ impl Buses {
     pub fn with_max_buses(mut self, max: usize) -> Self {
         self.max_buses = max;
         self
+    }
+
+    fn quota(&self) -> Quota {
+        Quota::new(
+            self.catalog.kv().clone(),
+            names::BUS_QUOTA_KEY.to_owned(),
+            self.max_buses,
+        )
     }
 
     /// Creates the streams of a bus (idempotent) and gives them the configured retention.
@@ -113,14 +122,13 @@ impl Buses {
             )));
         }
         crate::rules::validate_description(description)?;
-        if self.catalog.buses().len() >= self.max_buses && !self.catalog.has_bus(name) {
-            return Err(Error::limit_exceeded(crate::rules::LIMIT_EXCEEDED));
-        }
         if self.catalog.has_bus(name) {
             return Err(Error::already_exists(format!(
                 "Event bus {name} already exists."
             )));
         }
+        let existing: Vec<String> = self.catalog.buses().into_iter().map(|b| b.name).collect();
+        self.quota().reserve(name, &existing).await?;
         self.ensure_streams(name).await?;
         let record = BusRecord {
             name: name.to_owned(),
@@ -168,6 +176,7 @@ impl Buses {
         kv.delete(names::bus_key(name))
             .await
             .map_err(|e| unavailable("cannot delete the bus", e))?;
+        self.quota().release(name).await?;
         let mut changes = self.catalog.changes();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             while self.catalog.has_bus(name) {

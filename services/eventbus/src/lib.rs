@@ -14,7 +14,8 @@
 //! - [`deliverer`]: `TARGETS` → NATS subjects, webhooks ([`webhook`]) and other buses.
 //! - [`retry`]: retry policies and backoff; [`dlq`]: dead letters and redrive.
 //! - [`arn`]: EventBridge ARNs; [`error`]: the error type and its gRPC mapping;
-//!   [`decode`]: undecodable requests answered INVALID_ARGUMENT.
+//!   [`decode`]: undecodable requests answered INVALID_ARGUMENT; [`quota`]: rules per bus
+//!   and buses counted across replicas.
 //!
 //! [`serve`] runs it all until shutdown; `main.rs` hands it to kit's one service `main`.
 
@@ -30,6 +31,7 @@ pub mod error;
 pub mod grpc;
 pub mod ingress;
 pub mod put_events;
+pub mod quota;
 pub mod replay;
 pub mod retry;
 pub mod router;

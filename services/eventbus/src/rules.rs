@@ -3,11 +3,9 @@
 //! compare-and-set). The API calls PutRule, DeleteRule, DescribeRule, ListRules and
 //! Enable/DisableRule live here.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_nats::jetstream::kv;
-use groundwork_bus::kv::{Change, Records};
 use groundwork_bus::names;
 use groundwork_events::pattern::EventPattern;
 use serde::{Deserialize, Serialize};
@@ -16,6 +14,7 @@ use crate::arn::Arns;
 use crate::buses::{encode, page};
 use crate::catalog::Catalog;
 use crate::error::{Error, unavailable, validation};
+use crate::quota::Quota;
 use crate::targets::Target;
 
 /// Whether a rule routes events.
@@ -103,16 +102,6 @@ pub fn rule_not_found(bus: &str, rule: &str) -> Error {
 
 /// The limit message EventBridge uses for rules per bus and targets per rule.
 pub const LIMIT_EXCEEDED: &str = "The requested resource exceeds the maximum number allowed.";
-
-/// How long a rule's place stays reserved without the rule appearing, in milliseconds.
-const RESERVATION_LAPSE_MS: i64 = 60_000;
-
-/// The rules of one bus, by name, with when each took its place (Unix milliseconds):
-/// the record under [`names::rule_quota_key`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RuleQuota {
-    pub reserved: BTreeMap<String, i64>,
-}
 
 /// The rule API over the catalog.
 #[derive(Debug, Clone)]
@@ -274,59 +263,23 @@ impl Rules {
         page(rules, |r| r.name.as_str(), next_token, limit)
     }
 
-    fn quota(&self) -> Records<RuleQuota> {
-        Records::new(self.catalog.kv().clone(), &groundwork_bus::streams::RULES)
+    fn quota(&self, bus: &str) -> Quota {
+        Quota::new(
+            self.catalog.kv().clone(),
+            names::rule_quota_key(bus),
+            self.max_rules,
+        )
     }
 
-    /// Counts a new rule against the bus's limit in the one quota record every replica
-    /// changes by compare-and-set, so two replicas creating rules at once cannot both
-    /// take the last place (the in-memory count let 304 rules in with a limit of 300).
+    /// Counts a new rule against the bus's limit, across replicas (see [`crate::quota`]).
     async fn reserve(&self, bus: &str, name: &str) -> Result<(), Error> {
         let existing: Vec<String> = self.catalog.rules(bus).rules.keys().cloned().collect();
-        let now = crate::buses::now_ms();
-        let mut full = false;
-        self.quota()
-            .modify(&names::rule_quota_key(bus), |current| {
-                full = false;
-                let mut quota = current.cloned().unwrap_or_default();
-                if quota.reserved.contains_key(name) {
-                    return Change::Keep;
-                }
-                // Rules made before the quota record existed count too; a reservation whose
-                // rule never appeared (its writer stopped midway) lapses.
-                for rule in &existing {
-                    quota.reserved.entry(rule.clone()).or_insert(now);
-                }
-                quota.reserved.retain(|rule, at| {
-                    existing.contains(rule) || now.saturating_sub(*at) < RESERVATION_LAPSE_MS
-                });
-                if quota.reserved.len() >= self.max_rules {
-                    full = true;
-                    return Change::Keep;
-                }
-                quota.reserved.insert(name.to_owned(), now);
-                Change::Write(quota)
-            })
-            .await?;
-        if full {
-            return Err(Error::limit_exceeded(LIMIT_EXCEEDED));
-        }
-        Ok(())
+        self.quota(bus).reserve(name, &existing).await
     }
 
     /// Gives a deleted rule's place back.
     async fn release(&self, bus: &str, name: &str) -> Result<(), Error> {
-        self.quota()
-            .modify(&names::rule_quota_key(bus), |current| match current {
-                Some(quota) if quota.reserved.contains_key(name) => {
-                    let mut quota = quota.clone();
-                    quota.reserved.remove(name);
-                    Change::Write(quota)
-                }
-                _ => Change::Keep,
-            })
-            .await?;
-        Ok(())
+        self.quota(bus).release(name).await
     }
 
     /// Changes an existing rule by compare-and-set, retrying on concurrent changes.

@@ -388,6 +388,47 @@ async fn the_rule_limit_holds_across_two_replicas() {
     stack.stop().await;
 }
 
+/// The same for buses: two replicas create buses at once, and `default` plus the limit
+/// minus one exist afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_limit_holds_across_two_replicas() {
+    const LIMIT: usize = 5;
+    let stack = Stack::start_with(|s| s.max_buses = LIMIT).await;
+    let a = stack.client().await;
+    let (b, b_shutdown) = replica(&stack, |s| s.max_buses = LIMIT).await;
+    let mut calls = Vec::new();
+    for i in 0..(LIMIT * 2) {
+        let mut c = if i % 2 == 0 { a.clone() } else { b.clone() };
+        calls.push(tokio::spawn(async move {
+            c.create_event_bus(pb::CreateEventBusRequest {
+                name: format!("bus-{i}"),
+                description: String::new(),
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| e.code())
+        }));
+    }
+    let mut created = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(()) => created += 1,
+            Err(code) => assert_eq!(code, Code::ResourceExhausted),
+        }
+    }
+    assert_eq!(created, LIMIT - 1);
+    let mut a = a;
+    let listed = a
+        .list_event_buses(pb::ListEventBusesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .event_buses;
+    assert_eq!(listed.len(), LIMIT);
+    b_shutdown.trigger();
+    stack.stop().await;
+}
+
 /// Finding 6: bus streams had no retention. They now have an age and a size limit, and a
 /// replica started with other settings applies them to the existing streams.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
