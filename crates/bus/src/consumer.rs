@@ -6,9 +6,9 @@
 //! that survives a crash).
 //!
 //! A consumer that disappears while its runner is alive (deleted by hand or by a NATS
-//! operator) is created again where it left off: the runner samples the consumer's ack
-//! floor (the last stream sequence below which everything is acknowledged) every
-//! [`POSITION_SAMPLE`] and re-creates a lost consumer from the sequence after it, never
+//! operator) is created again where it left off: while messages are in flight the runner
+//! samples the consumer's ack floor (the last stream sequence below which everything is
+//! acknowledged) every [`POSITION_SAMPLE`], until all are acknowledged, and re-creates a lost consumer from the sequence after it, never
 //! with the configured deliver policy, which for a router is `All` (the whole history
 //! delivered again). At most the messages acknowledged during the last sample interval
 //! are delivered twice, which the handlers' message ids de-duplicate. A consumer that does
@@ -151,6 +151,7 @@ where
         .await
         .map_err(|e| format!("consumer {}: {e}", durable.name()))?;
     *position = Some(consumer.cached_info().ack_floor.stream_sequence);
+    let mut busy = false;
     let mut sample = tokio::time::interval(POSITION_SAMPLE);
     sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut messages = consumer
@@ -164,8 +165,10 @@ where
         let next = tokio::select! {
             () = stop.cancelled() => return Ok(()),
             _ = sample.tick() => {
-                if let Ok(info) = stream.consumer_info(durable.name()).await {
+                // Only while something is in flight: an idle consumer costs no request.
+                if busy && let Ok(info) = stream.consumer_info(durable.name()).await {
                     *position = Some(info.ack_floor.stream_sequence);
+                    busy = info.num_ack_pending > 0 || info.num_pending > 0;
                 }
                 continue;
             }
@@ -174,6 +177,7 @@ where
         match next {
             Some(Ok(message)) => {
                 *failures = 0;
+                busy = true;
                 handle(message).await;
             }
             // Missed heartbeats and the like: the pull stream recovers by itself.
