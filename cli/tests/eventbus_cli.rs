@@ -154,6 +154,36 @@ async fn rules_and_targets_are_managed_from_the_command_line() {
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["Targets"][0]["RetryPolicy"]["MaximumRetryAttempts"], 3);
 
+    // A webhook's token (path, query, user info) is in neither listing.
+    let secret =
+        "https://ops:USRpw4711@hooks.slack.com/services/T0001/B0002/XOXBtok4711?sig=QRYsig4711";
+    let put = run(
+        &url,
+        &[
+            "targets", "put", "--rule", "orders", "--id", "hook", "--arn", secret,
+        ],
+    )
+    .await;
+    assert!(put.status.success(), "stderr: {}", text(&put.stderr));
+    for args in [
+        &["targets", "list", "--rule", "orders"][..],
+        &["targets", "list", "--rule", "orders", "--output", "json"][..],
+    ] {
+        let listed = run(&url, args).await;
+        assert!(listed.status.success());
+        let out = text(&listed.stdout);
+        assert!(out.contains("https://hooks.slack.com/..."), "{out}");
+        for token in ["XOXBtok4711", "QRYsig4711", "USRpw4711", "T0001"] {
+            assert!(!out.contains(token), "{args:?} shows {token}:\n{out}");
+        }
+    }
+    let removed = run(
+        &url,
+        &["targets", "remove", "--rule", "orders", "--id", "hook"],
+    )
+    .await;
+    assert!(removed.status.success());
+
     let refused = run(&url, &["rules", "delete", "--name", "orders"]).await;
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stderr).contains("Rule can't be deleted since it has targets."));

@@ -148,6 +148,13 @@ async fn a_forged_mfa_or_confirmation_event_does_not_finish_a_waiting_step() {
         .unwrap()
         .into_inner();
     assert_eq!(run.status(), SetupRunStatus::Waiting, "{run:#?}");
+    let empty = stack
+        .orchestrator()
+        .await
+        .get_run(pb::GetRunRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(empty.code(), tonic::Code::InvalidArgument, "{empty:?}");
     for s in [MFA_STEP, SUB_STEP] {
         assert_eq!(
             step(&run, s).unwrap().state(),

@@ -1,9 +1,13 @@
 //! `groundwork targets put|list|remove`: targets of a rule. A target's ARN is
-//! `nats:<subject>`, an `http(s)://` webhook URL, or an event bus ARN.
+//! `nats:<subject>`, an `http(s)://` webhook URL, or an event bus ARN. `list` shows a
+//! webhook URL as its scheme, host and port only: its path, query or user info may be a
+//! credential (a Slack webhook's token is its path), and listings end up in terminals,
+//! scripts and CI logs.
 
 use std::collections::BTreeMap;
 
 use clap::Subcommand;
+use groundwork_events::redact::redact_target_arn;
 use groundwork_proto::v1 as pb;
 use serde::Deserialize;
 use serde_json::json;
@@ -177,7 +181,7 @@ pub async fn run(
                 OutputFormat::Json => print_json(&json!({
                     "Targets": targets.iter().map(|t| json!({
                         "Id": t.id,
-                        "Arn": t.arn,
+                        "Arn": redact_target_arn(&t.arn),
                         "Input": t.input,
                         "InputPath": t.input_path,
                         "RetryPolicy": t.retry_policy.as_ref().map(|r| json!({
@@ -190,7 +194,7 @@ pub async fn run(
                     &["ID", "ARN"],
                     &targets
                         .iter()
-                        .map(|t| vec![t.id.clone(), t.arn.clone()])
+                        .map(|t| vec![t.id.clone(), redact_target_arn(&t.arn)])
                         .collect::<Vec<_>>(),
                 ),
             }

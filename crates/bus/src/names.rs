@@ -139,6 +139,12 @@ pub fn dlq_stream(bus: &str) -> String {
     format!("DLQ_{}", escape_token(bus))
 }
 
+/// The bus of a `TARGETS` subject (`groundwork.targets.<bus>`).
+pub fn bus_from_targets_subject(subject: &str) -> Option<String> {
+    let token = subject.strip_prefix(TARGETS_PREFIX)?.strip_prefix('.')?;
+    unescape_token(token)
+}
+
 /// The subject a bus's dead letters are stored under.
 pub fn dlq_subject(bus: &str) -> String {
     format!("{ROOT}.dlq.{}", escape_token(bus))
@@ -198,6 +204,17 @@ pub fn bus_key(bus: &str) -> String {
 pub fn rule_key(bus: &str, rule: &str) -> String {
     format!("rule.{}.{}", escape_token(bus), escape_token(rule))
 }
+
+/// KV key in [`RULES_BUCKET`] of the names of a bus's rules, the one record that rule
+/// creations on every replica change by compare-and-set, so the per-bus limit holds.
+/// [`parse_rules_key`] does not read it: it names no rule.
+pub fn rule_quota_key(bus: &str) -> String {
+    format!("quota.rules.{}", escape_token(bus))
+}
+
+/// KV key in [`RULES_BUCKET`] of the names of the buses, for the limit on buses (as
+/// [`rule_quota_key`] for rules).
+pub const BUS_QUOTA_KEY: &str = "quota.buses";
 
 /// KV key of an archive in [`RULES_BUCKET`].
 pub fn archive_key(name: &str) -> String {

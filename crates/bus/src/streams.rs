@@ -17,16 +17,106 @@ pub struct StreamSettings {
     pub duplicate_window: Duration,
     /// How long accepted events are kept (the archive horizon); zero keeps them forever.
     pub max_age: Duration,
+    /// Most bytes a bus stream keeps; the oldest events go first. -1: no limit.
+    pub max_bytes: i64,
+    /// How long dead letters are kept; zero keeps them forever.
+    pub dlq_max_age: Duration,
+    /// Most bytes a bus's DLQ keeps; the oldest dead letters go first. -1: no limit.
+    pub dlq_max_bytes: i64,
 }
 
+/// How long a bus stream keeps events by default: 30 days.
+pub const DEFAULT_EVENTS_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Most bytes a bus stream keeps by default: 1 GiB.
+pub const DEFAULT_EVENTS_MAX_BYTES: i64 = 1 << 30;
+/// How long a DLQ keeps dead letters by default: 14 days, SQS's longest retention.
+pub const DEFAULT_DLQ_MAX_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
+/// Most bytes a DLQ keeps by default: 256 MiB.
+pub const DEFAULT_DLQ_MAX_BYTES: i64 = 256 << 20;
+
 impl Default for StreamSettings {
+    /// Limits that keep a small disk safe: every bus stream and DLQ is bounded in age
+    /// and size (a stream without limits grew to 1.5 GB and nats-server to 1.9 GB RSS).
     fn default() -> Self {
         Self {
             replicas: 1,
             duplicate_window: Duration::from_secs(120),
-            max_age: Duration::ZERO,
+            max_age: DEFAULT_EVENTS_MAX_AGE,
+            max_bytes: DEFAULT_EVENTS_MAX_BYTES,
+            dlq_max_age: DEFAULT_DLQ_MAX_AGE,
+            dlq_max_bytes: DEFAULT_DLQ_MAX_BYTES,
         }
     }
+}
+
+/// Longest stream name nats-server accepts.
+pub const MAX_STREAM_NAME_LEN: usize = 255;
+
+/// Whether a bus's streams (`EVENTS_<bus>`, `DLQ_<bus>`, the name escaped) have names
+/// nats-server accepts: a bus name of 249 to 256 characters is valid for EventBridge but
+/// not as a stream name.
+pub fn bus_fits_stream_names(bus: &str) -> bool {
+    names::events_stream(bus).len() <= MAX_STREAM_NAME_LEN
+        && names::dlq_stream(bus).len() <= MAX_STREAM_NAME_LEN
+}
+
+/// The limits of a stream as given: age, bytes, oldest discarded first.
+fn limited(mut config: stream::Config, max_age: Duration, max_bytes: i64) -> stream::Config {
+    config.max_age = max_age;
+    config.max_bytes = max_bytes;
+    config.discard = stream::DiscardPolicy::Old;
+    config
+}
+
+/// Applies the retention in `settings` to a bus's existing streams (they may have been
+/// created before, without limits, or by a service with other settings). Only the owner
+/// of the streams (the event bus) calls it; services that emit only create them.
+pub async fn apply_bus_retention(
+    js: &jetstream::Context,
+    bus: &str,
+    settings: &StreamSettings,
+) -> Result<(), BusError> {
+    for (name, max_age, max_bytes) in [
+        (
+            names::events_stream(bus),
+            settings.max_age,
+            settings.max_bytes,
+        ),
+        (
+            names::dlq_stream(bus),
+            settings.dlq_max_age,
+            settings.dlq_max_bytes,
+        ),
+    ] {
+        let mut stream = js.get_stream(&name).await.map_err(|e| {
+            BusError::new(
+                BusErrorKind::Unavailable,
+                format!("cannot open stream {name}: {e}"),
+            )
+        })?;
+        let info = stream.info().await.map_err(|e| {
+            BusError::new(
+                BusErrorKind::Unavailable,
+                format!("cannot read stream {name}: {e}"),
+            )
+        })?;
+        let config = &info.config;
+        if config.max_age == max_age
+            && config.max_bytes == max_bytes
+            && config.discard == stream::DiscardPolicy::Old
+        {
+            continue;
+        }
+        let updated = limited(config.clone(), max_age, max_bytes);
+        js.update_stream(updated).await.map_err(|e| {
+            BusError::new(
+                BusErrorKind::Rejected,
+                format!("cannot set the retention of stream {name}: {e}"),
+            )
+        })?;
+        tracing::info!(stream = %name, max_age_secs = max_age.as_secs(), max_bytes, "stream retention set");
+    }
+    Ok(())
 }
 
 /// Creates (or finds) the stream of a bus's accepted events.
@@ -35,17 +125,20 @@ pub async fn ensure_events_stream(
     bus: &str,
     settings: &StreamSettings,
 ) -> Result<stream::Stream, BusError> {
-    let config = stream::Config {
-        name: names::events_stream(bus),
-        subjects: vec![names::events_subject(bus)],
-        description: Some(format!("Events accepted on bus {bus}; also its archive")),
-        retention: stream::RetentionPolicy::Limits,
-        storage: stream::StorageType::File,
-        num_replicas: settings.replicas,
-        duplicate_window: settings.duplicate_window,
-        max_age: settings.max_age,
-        ..Default::default()
-    };
+    let config = limited(
+        stream::Config {
+            name: names::events_stream(bus),
+            subjects: vec![names::events_subject(bus)],
+            description: Some(format!("Events accepted on bus {bus}; also its archive")),
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            num_replicas: settings.replicas,
+            duplicate_window: settings.duplicate_window,
+            ..Default::default()
+        },
+        settings.max_age,
+        settings.max_bytes,
+    );
     js.get_or_create_stream(config)
         .await
         .map_err(|e| stream_error(&names::events_stream(bus), e))
@@ -109,18 +202,22 @@ pub async fn ensure_dlq_stream(
     bus: &str,
     settings: &StreamSettings,
 ) -> Result<stream::Stream, BusError> {
-    let config = stream::Config {
-        name: names::dlq_stream(bus),
-        subjects: vec![names::dlq_subject(bus)],
-        description: Some(format!(
-            "Deliveries of bus {bus} that exhausted their retry policy"
-        )),
-        retention: stream::RetentionPolicy::Limits,
-        storage: stream::StorageType::File,
-        num_replicas: settings.replicas,
-        duplicate_window: settings.duplicate_window,
-        ..Default::default()
-    };
+    let config = limited(
+        stream::Config {
+            name: names::dlq_stream(bus),
+            subjects: vec![names::dlq_subject(bus)],
+            description: Some(format!(
+                "Deliveries of bus {bus} that exhausted their retry policy"
+            )),
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            num_replicas: settings.replicas,
+            duplicate_window: settings.duplicate_window,
+            ..Default::default()
+        },
+        settings.dlq_max_age,
+        settings.dlq_max_bytes,
+    );
     js.get_or_create_stream(config)
         .await
         .map_err(|e| stream_error(&names::dlq_stream(bus), e))

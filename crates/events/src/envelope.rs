@@ -157,6 +157,16 @@ pub struct PutEventsRequest {
     pub entries: Vec<PutEventsEntry>,
 }
 
+impl PutEventsRequest {
+    /// Reads a request as the NATS ingress receives it; the error is the message the
+    /// ingress answers with (`ValidationException`).
+    pub fn from_json(payload: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(payload).map_err(|e| {
+            format!("the request is not a PutEvents request ({{\"Entries\": [...]}}): {e}")
+        })
+    }
+}
+
 /// The answer to one entry: its event id, or why it was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -236,14 +246,14 @@ pub struct EntryError {
 }
 
 impl EntryError {
-    fn new(code: EntryErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: EntryErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
         }
     }
 
-    fn required(field: &str) -> Self {
+    pub(crate) fn required(field: &str) -> Self {
         Self::new(
             EntryErrorCode::InvalidArgument,
             format!("Parameter {field} is not valid. Reason: {field} is a required argument."),
@@ -253,6 +263,16 @@ impl EntryError {
     /// The store did not take the event; the producer may send it again.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(EntryErrorCode::Internal, message)
+    }
+
+    /// The entry names a bus by the ARN of another account or region, or not of EventBridge.
+    pub fn invalid_bus_arn(arn: &str) -> Self {
+        Self::new(
+            EntryErrorCode::InvalidArgument,
+            format!(
+                "Parameter EventBusName is not valid. Reason: '{arn}' is not an event bus of this account and region."
+            ),
+        )
     }
 
     /// The entry names a bus that does not exist.
@@ -390,6 +410,10 @@ pub fn validate_entry(
     let detail_type =
         present(&entry.detail_type).ok_or_else(|| EntryError::required("DetailType"))?;
     let detail_text = present(&entry.detail).ok_or_else(|| EntryError::required("Detail"))?;
+    crate::limits::check_entry(&source, &detail_type, &detail_text)?;
+    if let Some(time) = &entry.time {
+        crate::limits::check_time(time)?;
+    }
     let detail: Value = match serde_json::from_str(&detail_text) {
         Ok(value @ Value::Object(_)) => value,
         _ => {
@@ -438,12 +462,26 @@ pub fn validate_entry(
 /// The bus name in a name or an event bus ARN (`arn:aws:events:us-east-1:123456789012:event-bus/name`).
 pub fn bus_name_from(name_or_arn: &str) -> Option<String> {
     let name = if name_or_arn.starts_with("arn:") {
-        let resource = name_or_arn.splitn(6, ':').nth(5)?;
+        let mut parts = name_or_arn.splitn(6, ':');
+        if parts.nth(2)? != "events" {
+            return None;
+        }
+        let resource = parts.nth(2)?;
         resource.strip_prefix("event-bus/")?
     } else {
         name_or_arn
     };
     is_valid_bus_name(name).then(|| name.to_owned())
+}
+
+/// Whether a bus ARN names a bus of this account and region (a name is always local).
+pub fn is_local_bus(name_or_arn: &str, origin: &Origin) -> bool {
+    if !name_or_arn.starts_with("arn:") {
+        return true;
+    }
+    let parts: Vec<&str> = name_or_arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), [_, _, "events", region, account, _]
+        if *region == origin.region && *account == origin.account)
 }
 
 /// EventBridge's rule for bus names: 1 to 256 of `[A-Za-z0-9._/-]`.
@@ -595,6 +633,24 @@ mod tests {
             Some("orders")
         );
         assert_eq!(bus_name_from("arn:aws:events:us-east-1:1:rule/x"), None);
+        assert_eq!(bus_name_from("arn:aws:sqs:us-east-1:1:event-bus/x"), None);
+        let origin = Origin {
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+        };
+        assert!(is_local_bus("orders", &origin));
+        assert!(is_local_bus(
+            "arn:aws:events:us-east-1:123456789012:event-bus/orders",
+            &origin
+        ));
+        assert!(!is_local_bus(
+            "arn:aws:events:eu-west-1:123456789012:event-bus/orders",
+            &origin
+        ));
+        assert!(!is_local_bus(
+            "arn:aws:events:us-east-1:999999999999:event-bus/orders",
+            &origin
+        ));
         assert_eq!(bus_name_from("bad name"), None);
         let mut e = entry("s", "t", "{}");
         e.event_bus_name = Some("bad name".into());

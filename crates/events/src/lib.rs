@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`envelope`]: the event envelope (`version, id, detail-type, source, …`) and the
 //!   PutEvents entry contract (validation, size accounting, per-entry errors).
+//! - [`limits`]: what an entry may hold beyond the request size: `Source` and
+//!   `DetailType` lengths, the nesting depth of `Detail`.
 //! - [`pattern`]: the event-pattern language: parsing and validation with EventBridge's
 //!   reason texts, a reference matcher, and a compiled [`pattern::RuleSet`] for many rules.
 //! - [`transform`]: target input (`Input`, `InputPath`, `InputTransformer`).
@@ -13,6 +15,7 @@
 
 pub mod catalog;
 pub mod envelope;
+pub mod limits;
 pub mod pattern;
 pub mod redact;
 pub mod transform;

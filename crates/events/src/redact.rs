@@ -54,6 +54,44 @@ pub fn redact_target_arn(arn: &str) -> String {
     }
 }
 
+/// `text` with every URL in it (`scheme://…`, up to a quote, a backslash, whitespace or
+/// an angle bracket) shown as [`redact_url`] shows it: for text that may quote a URL
+/// without saying where, such as a delivery that cannot be decoded or an error message.
+pub fn redact_urls_in(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = text[search..].find("://") {
+        let sep = search + found;
+        let mut start = sep;
+        while start > copied
+            && bytes
+                .get(start - 1)
+                .is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        {
+            start -= 1;
+        }
+        // A scheme starts with a letter; skip leading digits or signs.
+        while start < sep && !bytes[start].is_ascii_alphabetic() {
+            start += 1;
+        }
+        let end = text[sep..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\\' | '\'' | '<' | '>'))
+            .map_or(text.len(), |at| sep + at);
+        if start == sep {
+            search = sep + 3;
+            continue;
+        }
+        out.push_str(&text[copied..start]);
+        out.push_str(&redact_url(&text[start..end]));
+        copied = end;
+        search = end.max(sep + 3);
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// Scheme, host and port of `scheme://[userinfo@]host[:port][/path][?query][#fragment]`.
 fn parse(url: &str) -> Option<(&str, &str, Option<u16>)> {
     let (scheme, rest) = url.split_once("://")?;
@@ -140,6 +178,22 @@ mod tests {
         for (input, shown) in cases {
             assert_eq!(redact_url(input), shown, "{input}");
         }
+    }
+
+    #[test]
+    fn urls_inside_text_are_redacted() {
+        let text = r#"{"target":{"arn":"https://hooks.slack.com/services/T0/B0/s3cret?sig=q1"},"n":"x://"}"#;
+        assert_eq!(
+            redact_urls_in(text),
+            r#"{"target":{"arn":"https://hooks.slack.com/..."},"n":"(not a URL)"}"#
+        );
+        assert_eq!(
+            redact_urls_in("see http://u:pw@h:81/p and 1https://h/x\\ end"),
+            "see http://h:81/... and 1https://h/...\\ end"
+        );
+        assert_eq!(redact_urls_in("no url :// here"), "no url :// here");
+        assert_eq!(redact_urls_in("://x"), "://x");
+        assert_eq!(redact_urls_in(""), "");
     }
 
     #[test]

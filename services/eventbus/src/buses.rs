@@ -4,13 +4,20 @@
 use async_nats::jetstream::{self, kv};
 use groundwork_bus::StreamSettings;
 use groundwork_bus::names;
-use groundwork_bus::streams::{ensure_dlq_stream, ensure_events_stream};
+use groundwork_bus::streams::{
+    apply_bus_retention, bus_fits_stream_names, ensure_dlq_stream, ensure_events_stream,
+};
 use groundwork_events::envelope::{DEFAULT_BUS, is_valid_bus_name};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::catalog::Catalog;
 use crate::error::{Error, unavailable, validation};
+use crate::quota::Quota;
+
+/// Most buses by default, `default` included: each costs nats-server two streams (and
+/// two file descriptors each).
+pub const DEFAULT_MAX_BUSES: usize = 100;
 
 /// A bus as stored in KV.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +35,7 @@ pub struct Buses {
     catalog: Catalog,
     js: jetstream::Context,
     streams: StreamSettings,
+    max_buses: usize,
 }
 
 pub fn now_ms() -> i64 {
@@ -40,13 +48,29 @@ impl Buses {
             catalog,
             js,
             streams,
+            max_buses: DEFAULT_MAX_BUSES,
         }
     }
 
-    /// Creates the streams of a bus (idempotent).
+    /// At most `max` buses, `default` included.
+    pub fn with_max_buses(mut self, max: usize) -> Self {
+        self.max_buses = max;
+        self
+    }
+
+    fn quota(&self) -> Quota {
+        Quota::new(
+            self.catalog.kv().clone(),
+            names::BUS_QUOTA_KEY.to_owned(),
+            self.max_buses,
+        )
+    }
+
+    /// Creates the streams of a bus (idempotent) and gives them the configured retention.
     pub async fn ensure_streams(&self, bus: &str) -> Result<(), Error> {
         ensure_events_stream(&self.js, bus, &self.streams).await?;
         ensure_dlq_stream(&self.js, bus, &self.streams).await?;
+        apply_bus_retention(&self.js, bus, &self.streams).await?;
         Ok(())
     }
 
@@ -54,7 +78,7 @@ impl Buses {
     pub async fn ensure(&self, buses: &[String]) -> Result<(), Error> {
         let mut last = 0;
         for bus in buses {
-            if !is_valid_bus_name(bus) {
+            if !is_valid_bus_name(bus) || !bus_fits_stream_names(bus) {
                 return Err(Error::invalid(
                     "buses",
                     format!(
@@ -91,11 +115,20 @@ impl Buses {
                 "1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: [/\\.\\-_A-Za-z0-9]+"
             )));
         }
+        if !bus_fits_stream_names(name) {
+            return Err(validation(format!(
+                "1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: Member must fit a stream name: at most {} characters once '.', '/' and '_' are escaped (each '.' or '/' counts 3, each '_' 2)",
+                groundwork_bus::streams::MAX_STREAM_NAME_LEN - "EVENTS_".len()
+            )));
+        }
+        crate::rules::validate_description(description)?;
         if self.catalog.has_bus(name) {
             return Err(Error::already_exists(format!(
                 "Event bus {name} already exists."
             )));
         }
+        let existing: Vec<String> = self.catalog.buses().into_iter().map(|b| b.name).collect();
+        self.quota().reserve(name, &existing).await?;
         self.ensure_streams(name).await?;
         let record = BusRecord {
             name: name.to_owned(),
@@ -136,9 +169,14 @@ impl Buses {
                 .await
                 .map_err(|e| unavailable("cannot delete a rule of the bus", e))?;
         }
+        // The bus's rule quota goes with its rules.
+        kv.purge(names::rule_quota_key(name))
+            .await
+            .map_err(|e| unavailable("cannot delete the rule quota of the bus", e))?;
         kv.delete(names::bus_key(name))
             .await
             .map_err(|e| unavailable("cannot delete the bus", e))?;
+        self.quota().release(name).await?;
         let mut changes = self.catalog.changes();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             while self.catalog.has_bus(name) {

@@ -104,10 +104,9 @@ impl Deliverer {
     }
 
     async fn handle(&self, message: jetstream::Message) {
-        let Ok(delivery) = serde_json::from_slice::<Delivery>(&message.payload) else {
-            tracing::warn!("an unreadable delivery was dropped");
-            let _ = message.ack().await;
-            return;
+        let delivery = match serde_json::from_slice::<Delivery>(&message.payload) {
+            Ok(delivery) => delivery,
+            Err(e) => return self.dead_letter_unreadable(&message, &e.to_string()).await,
         };
         let (attempt, sequence) = message
             .info()
@@ -158,6 +157,35 @@ impl Deliverer {
             retry_attempts: retries_done,
         };
         match dlq::store(&self.js, &delivery, &failure, sequence).await {
+            Ok(()) => {
+                let _ = message.ack().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "dead letter not stored; the delivery stays queued");
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await;
+            }
+        }
+    }
+
+    /// A delivery that does not decode can never be made: it goes to its bus's DLQ with
+    /// the reason (never dropped); while the DLQ cannot take it, it stays queued.
+    async fn dead_letter_unreadable(&self, message: &jetstream::Message, reason: &str) {
+        let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+        // The consumer reads `groundwork.targets.>` only, so the subject names the bus.
+        let bus = names::bus_from_targets_subject(message.subject.as_str())
+            .unwrap_or_else(|| groundwork_events::envelope::DEFAULT_BUS.to_owned());
+        tracing::warn!(%bus, sequence, "an unreadable delivery was dead-lettered");
+        let unreadable = dlq::Unreadable {
+            bus: &bus,
+            payload: &message.payload,
+            code: "UNREADABLE_DELIVERY",
+            reason: &format!("the delivery cannot be read: {reason}"),
+            stream: names::TARGETS_STREAM,
+            sequence,
+        };
+        match dlq::store_unreadable(&self.js, &unreadable).await {
             Ok(()) => {
                 let _ = message.ack().await;
             }

@@ -13,12 +13,13 @@ use async_nats::jetstream::{self, message::PublishMessage};
 use groundwork_bus::names::{self, dlq_headers};
 use time::OffsetDateTime;
 
-use groundwork_events::redact::redact_target_arn;
+use groundwork_events::redact::{redact_target_arn, redact_urls_in};
 
 use crate::catalog::Catalog;
 use crate::delivery::Delivery;
 use crate::error::{Error, unavailable};
-use crate::retry::Exhausted;
+use crate::retry::{Exhausted, RetryPolicy};
+use crate::targets::Target;
 
 /// Why a delivery is dead.
 #[derive(Debug, Clone)]
@@ -105,6 +106,71 @@ pub async fn store(
     Ok(())
 }
 
+/// A delivery in `TARGETS` that does not decode. It can never be made, but it is not
+/// dropped: it goes to the bus's DLQ as it is (any URL in it redacted, for a delivery holds
+/// its target's), with the reason.
+#[derive(Debug, Clone, Copy)]
+pub struct Unreadable<'a> {
+    pub bus: &'a str,
+    pub payload: &'a [u8],
+    /// `UNREADABLE_DELIVERY`.
+    pub code: &'a str,
+    pub reason: &'a str,
+    /// The stream it came from and its sequence there: the dead letter's id.
+    pub stream: &'a str,
+    pub sequence: u64,
+}
+
+/// Stores an [`Unreadable`] dead letter.
+pub async fn store_unreadable(
+    js: &jetstream::Context,
+    unreadable: &Unreadable<'_>,
+) -> Result<(), Error> {
+    let text = String::from_utf8_lossy(unreadable.payload);
+    let payload = redact_urls_in(&text);
+    let message = PublishMessage::build()
+        .payload(payload.into_bytes().into())
+        .message_id(format!(
+            "unreadable:{}:{}",
+            unreadable.stream, unreadable.sequence
+        ))
+        .header(dlq_headers::ERROR_CODE, header_value(unreadable.code))
+        .header(
+            dlq_headers::ERROR_MESSAGE,
+            header_value(&redact_urls_in(unreadable.reason)),
+        )
+        .header(dlq_headers::RETRY_ATTEMPTS, "0");
+    js.send_publish(names::dlq_subject(unreadable.bus), message)
+        .await
+        .map_err(|e| unavailable("cannot store a dead letter", e))?
+        .await
+        .map_err(|e| unavailable("a dead letter was not stored", e))?;
+    Ok(())
+}
+
+/// The delivery of a dead letter; for an [`Unreadable`] one, a delivery with no rule or
+/// target whose event is the stored text.
+fn delivery_of(bus: &str, payload: &[u8]) -> Delivery {
+    serde_json::from_slice::<Delivery>(payload).unwrap_or_else(|_| Delivery {
+        id: String::new(),
+        bus: bus.to_owned(),
+        rule: String::new(),
+        rule_arn: String::new(),
+        target: Target {
+            id: String::new(),
+            arn: String::new(),
+            input: None,
+            input_path: None,
+            input_transformer: None,
+            retry_policy: RetryPolicy::default(),
+            http_timeout_ms: None,
+        },
+        event: serde_json::Value::String(String::from_utf8_lossy(payload).into_owned()),
+        ingested_ms: 0,
+        replay_name: None,
+    })
+}
+
 fn header(headers: Option<&HeaderMap>, name: &str) -> String {
     headers
         .and_then(|h| h.get(name))
@@ -139,9 +205,7 @@ pub async fn list(
         let Ok(raw) = stream.get_raw_message(sequence).await else {
             continue;
         };
-        let Ok(delivery) = serde_json::from_slice::<Delivery>(&raw.payload) else {
-            continue;
-        };
+        let delivery = delivery_of(bus, &raw.payload);
         let headers = Some(&raw.headers);
         out.push(DeadLetter {
             sequence,

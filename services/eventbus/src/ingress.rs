@@ -87,14 +87,9 @@ pub async fn handle(ingest: &Ingest, subject: &str, payload: &[u8]) -> serde_jso
             &format!("'{subject}' does not name a bus"),
         );
     };
-    let request: PutEventsRequest = match serde_json::from_slice(payload) {
+    let request = match PutEventsRequest::from_json(payload) {
         Ok(r) => r,
-        Err(e) => {
-            return error_json(
-                "ValidationException",
-                &format!("the request is not a PutEvents request ({{\"Entries\": [...]}}): {e}"),
-            );
-        }
+        Err(message) => return error_json("ValidationException", &message),
     };
     match ingest
         .put_events(&request.entries, Producer::External, Some(&bus))

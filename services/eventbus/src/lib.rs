@@ -15,7 +15,9 @@
 //!   `DELIVERIES`, the others as delivery messages in `TARGETS`.
 //! - [`deliverer`]: `TARGETS` → NATS subjects, webhooks ([`webhook`]) and other buses.
 //! - [`retry`]: retry policies and backoff; [`dlq`]: dead letters and redrive.
-//! - [`arn`]: EventBridge ARNs; [`error`]: the error type and its gRPC mapping.
+//! - [`arn`]: EventBridge ARNs; [`error`]: the error type and its gRPC mapping;
+//!   [`decode`]: undecodable requests answered INVALID_ARGUMENT; [`quota`]: rules per bus
+//!   and buses counted across replicas.
 //!
 //! [`serve`] runs it all until shutdown; `main.rs` hands it to kit's one service `main`.
 
@@ -23,6 +25,7 @@ pub mod archive;
 pub mod arn;
 pub mod buses;
 pub mod catalog;
+pub mod decode;
 pub mod deliverer;
 pub mod delivery;
 pub mod dlq;
@@ -31,6 +34,7 @@ pub mod error;
 pub mod grpc;
 pub mod ingress;
 pub mod put_events;
+pub mod quota;
 pub mod replay;
 pub mod retry;
 pub mod router;
@@ -46,7 +50,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use groundwork_bus::streams::{
-    StreamSettings, ensure_deliveries_stream, ensure_rules_bucket, ensure_targets_stream,
+    ensure_deliveries_stream, ensure_rules_bucket, ensure_targets_stream,
 };
 use groundwork_bus::{EventPublisher, names};
 use groundwork_events::envelope::{DEFAULT_BUS, Origin, PutEventsLimits};
@@ -127,11 +131,7 @@ pub async fn serve(
     configured.dedup();
     let publisher = EventPublisher::new(client.clone(), settings.common.nats_timeout());
     let js = publisher.jetstream().clone();
-    let streams = StreamSettings {
-        replicas: settings.common.stream_replicas,
-        duplicate_window: Duration::from_secs(settings.duplicate_window_secs),
-        ..StreamSettings::default()
-    };
+    let streams = settings.streams();
     ensure_targets_stream(&js, &streams).await?;
     ensure_deliveries_stream(
         &js,
@@ -141,7 +141,8 @@ pub async fn serve(
     .await?;
     let kv = ensure_rules_bucket(&js, &streams).await?;
     let catalog = catalog::Catalog::start(&js, kv, shutdown.clone()).await?;
-    let buses = buses::Buses::new(catalog.clone(), js.clone(), streams.clone());
+    let buses = buses::Buses::new(catalog.clone(), js.clone(), streams.clone())
+        .with_max_buses(settings.max_buses);
     buses.ensure(&configured).await?;
 
     let arns = arn::Arns {
@@ -225,7 +226,7 @@ pub async fn serve(
     };
     let served = groundwork_kit::grpc::serve_api(
         listener,
-        EventBusServer::new(api),
+        decode::InvalidRequests(EventBusServer::new(api)),
         settings.common.api_token.clone(),
         audit,
         &shutdown,

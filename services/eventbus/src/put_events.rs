@@ -6,7 +6,7 @@ use std::sync::Arc;
 use groundwork_bus::{BusErrorKind, EventPublisher};
 use groundwork_events::envelope::{
     EntryError, Origin, Producer, PutEventsEntry, PutEventsLimits, PutEventsResult,
-    PutEventsResultEntry, validate_entry, validate_request,
+    PutEventsResultEntry, is_local_bus, validate_entry, validate_request,
 };
 use time::OffsetDateTime;
 
@@ -66,13 +66,25 @@ impl Ingest {
         let mut results: Vec<Option<PutEventsResultEntry>> = Vec::with_capacity(entries.len());
         let mut pending = Vec::new();
         for entry in entries {
-            let valid = match validate_entry(entry, producer) {
+            let mut valid = match validate_entry(entry, producer) {
                 Ok(valid) => valid,
                 Err(e) => {
                     results.push(Some(PutEventsResultEntry::failed(&e)));
                     continue;
                 }
             };
+            let named = entry.event_bus_name.as_deref().unwrap_or_default();
+            if !is_local_bus(named, &self.origin) {
+                results.push(Some(PutEventsResultEntry::failed(
+                    &EntryError::invalid_bus_arn(named),
+                )));
+                continue;
+            }
+            // On the ingress, an entry that names no bus is for the subject's bus (and a
+            // missing one is reported by that name, not as `default`).
+            if let Some(bus) = only_bus.filter(|_| named.is_empty()) {
+                bus.clone_into(&mut valid.bus);
+            }
             if only_bus.is_some_and(|b| b != valid.bus) || !self.catalog.has_bus(&valid.bus) {
                 results.push(Some(PutEventsResultEntry::failed(
                     &EntryError::bus_not_found(&valid.bus),

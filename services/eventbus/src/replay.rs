@@ -127,6 +127,7 @@ impl Replays {
     }
 
     pub async fn describe(&self, name: &str) -> Result<ReplayRecord, Error> {
+        crate::rules::validate_name(name, "replayName")?;
         self.read(name)
             .await?
             .map(|(r, _)| r)
@@ -236,6 +237,7 @@ impl Replays {
     }
 
     pub async fn cancel(&self, name: &str) -> Result<ReplayRecord, Error> {
+        crate::rules::validate_name(name, "replayName")?;
         let (record, _) = self
             .read(name)
             .await?

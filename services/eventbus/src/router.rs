@@ -62,6 +62,9 @@ impl Router {
     async fn route(&self, bus: &str, message: jetstream::Message) {
         match self.deliver(bus, &message).await {
             Ok(_) => {}
+            // Only PutEvents and the bus's own producers write here, and what they accept
+            // is readable (see `groundwork_events::limits`): an unreadable event was never
+            // accepted, matches no rule and is not dead-lettered.
             Err(e) if e.kind() == ErrorKind::InvalidArgument => {
                 tracing::warn!(%bus, error = %e, "an unreadable event on the bus stream was skipped");
             }

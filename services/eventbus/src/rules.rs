@@ -14,6 +14,7 @@ use crate::arn::Arns;
 use crate::buses::{encode, page};
 use crate::catalog::Catalog;
 use crate::error::{Error, unavailable, validation};
+use crate::quota::Quota;
 use crate::targets::Target;
 
 /// Whether a rule routes events.
@@ -78,6 +79,23 @@ pub fn validate_name(value: &str, field: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Largest stored rule record (the rule and its targets), in bytes: well below NATS's
+/// default 1 MiB `max_payload`, which a KV value must fit.
+pub const MAX_RULE_RECORD_BYTES: usize = 256 * 1024;
+
+/// Longest rule description, in characters (EventBridge: 512).
+pub const MAX_DESCRIPTION_CHARS: usize = 512;
+
+/// Checks a rule's or bus's description against EventBridge's length constraint.
+pub fn validate_description(description: &str) -> Result<(), Error> {
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(validation(format!(
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to {MAX_DESCRIPTION_CHARS}"
+        )));
+    }
+    Ok(())
+}
+
 pub fn rule_not_found(bus: &str, rule: &str) -> Error {
     Error::not_found(format!("Rule {rule} does not exist on EventBus {bus}."))
 }
@@ -131,6 +149,7 @@ impl Rules {
         description: &str,
     ) -> Result<String, Error> {
         validate_name(name, "name")?;
+        validate_description(description)?;
         if event_pattern.is_empty() {
             return Err(validation(
                 "Parameter(s) EventPattern or ScheduleExpression must be specified.",
@@ -169,6 +188,7 @@ impl Rules {
     }
 
     pub async fn set_state(&self, bus: &str, name: &str, state: RuleState) -> Result<(), Error> {
+        validate_name(name, "name")?;
         self.update(bus, name, |mut rule| {
             rule.state = state;
             Ok(rule)
@@ -178,6 +198,7 @@ impl Rules {
     }
 
     pub async fn delete_rule(&self, bus: &str, name: &str, force: bool) -> Result<(), Error> {
+        validate_name(name, "name")?;
         self.require_bus(bus)?;
         let key = names::rule_key(bus, name);
         let Some(entry) = self
@@ -203,6 +224,7 @@ impl Rules {
             .delete_expect_revision(&key, Some(entry.revision))
             .await
             .map_err(|e| Error::conflict(format!("the rule changed while deleting it: {e}")))?;
+        self.release(bus, name).await?;
         let mut changes = self.catalog.changes();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             while self.catalog.rule(bus, name).is_some() {
@@ -241,6 +263,25 @@ impl Rules {
         page(rules, |r| r.name.as_str(), next_token, limit)
     }
 
+    fn quota(&self, bus: &str) -> Quota {
+        Quota::new(
+            self.catalog.kv().clone(),
+            names::rule_quota_key(bus),
+            self.max_rules,
+        )
+    }
+
+    /// Counts a new rule against the bus's limit, across replicas (see [`crate::quota`]).
+    async fn reserve(&self, bus: &str, name: &str) -> Result<(), Error> {
+        let existing: Vec<String> = self.catalog.rules(bus).rules.keys().cloned().collect();
+        self.quota(bus).reserve(name, &existing).await
+    }
+
+    /// Gives a deleted rule's place back.
+    async fn release(&self, bus: &str, name: &str) -> Result<(), Error> {
+        self.quota(bus).release(name).await
+    }
+
     /// Changes an existing rule by compare-and-set, retrying on concurrent changes.
     pub async fn update(
         &self,
@@ -277,19 +318,26 @@ impl Rules {
                 ),
                 None => None,
             };
-            if existing.is_none() && self.catalog.rules(bus).rules.len() >= self.max_rules {
-                return Err(Error::limit_exceeded(LIMIT_EXCEEDED));
-            }
+            let creating = existing.is_none();
             let record = change(existing)?;
+            if creating {
+                self.reserve(bus, name).await?;
+            }
+            let encoded = encode(&record)?;
+            // Every field is bounded, so only a record built around those bounds gets here;
+            // refused as invalid input instead of failing in NATS over and over.
+            if encoded.len() > MAX_RULE_RECORD_BYTES {
+                return Err(validation(format!(
+                    "Rule {name} with its targets would take {} bytes; the limit is {MAX_RULE_RECORD_BYTES}.",
+                    encoded.len()
+                )));
+            }
             let written = match &entry {
                 Some(e) => kv
-                    .update(&key, encode(&record)?, e.revision)
+                    .update(&key, encoded, e.revision)
                     .await
                     .map_err(|e| e.to_string()),
-                None => kv
-                    .create(&key, encode(&record)?)
-                    .await
-                    .map_err(|e| e.to_string()),
+                None => kv.create(&key, encoded).await.map_err(|e| e.to_string()),
             };
             match written {
                 Ok(revision) => {

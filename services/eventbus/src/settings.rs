@@ -109,6 +109,66 @@ pub struct Settings {
         default_value_t = 168
     )]
     pub deliveries_max_age_hours: u64,
+
+    /// How long a bus stream keeps accepted events (the archive horizon), in hours; 0
+    /// keeps them until `events_max_bytes` is reached.
+    #[arg(
+        long,
+        env = "GROUNDWORK_EVENTBUS__EVENTS_MAX_AGE_HOURS",
+        default_value_t = DEFAULT_EVENTS_MAX_AGE_HOURS
+    )]
+    pub events_max_age_hours: u64,
+
+    /// Most bytes one bus stream keeps; the oldest events go first. -1: no limit.
+    #[arg(
+        long,
+        env = "GROUNDWORK_EVENTBUS__EVENTS_MAX_BYTES",
+        default_value_t = groundwork_bus::streams::DEFAULT_EVENTS_MAX_BYTES,
+        allow_negative_numbers = true
+    )]
+    pub events_max_bytes: i64,
+
+    /// How long a bus's DLQ keeps dead letters, in hours; 0 keeps them until
+    /// `dlq_max_bytes` is reached.
+    #[arg(
+        long,
+        env = "GROUNDWORK_EVENTBUS__DLQ_MAX_AGE_HOURS",
+        default_value_t = DEFAULT_DLQ_MAX_AGE_HOURS
+    )]
+    pub dlq_max_age_hours: u64,
+
+    /// Most bytes one bus's DLQ keeps; the oldest dead letters go first. -1: no limit.
+    #[arg(
+        long,
+        env = "GROUNDWORK_EVENTBUS__DLQ_MAX_BYTES",
+        default_value_t = groundwork_bus::streams::DEFAULT_DLQ_MAX_BYTES,
+        allow_negative_numbers = true
+    )]
+    pub dlq_max_bytes: i64,
+
+    /// Most buses, `default` included (each costs nats-server two streams).
+    #[arg(long, env = "GROUNDWORK_EVENTBUS__MAX_BUSES", default_value_t = 100)]
+    pub max_buses: usize,
+}
+
+/// 30 days.
+const DEFAULT_EVENTS_MAX_AGE_HOURS: u64 = 30 * 24;
+/// 14 days.
+const DEFAULT_DLQ_MAX_AGE_HOURS: u64 = 14 * 24;
+
+impl Settings {
+    /// The retention and replication of every bus's streams.
+    pub fn streams(&self) -> groundwork_bus::StreamSettings {
+        let hours = |h: u64| std::time::Duration::from_secs(h.saturating_mul(3600));
+        groundwork_bus::StreamSettings {
+            replicas: self.common.stream_replicas,
+            duplicate_window: std::time::Duration::from_secs(self.duplicate_window_secs),
+            max_age: hours(self.events_max_age_hours),
+            max_bytes: self.events_max_bytes,
+            dlq_max_age: hours(self.dlq_max_age_hours),
+            dlq_max_bytes: self.dlq_max_bytes,
+        }
+    }
 }
 
 impl Settings {
@@ -130,6 +190,11 @@ impl Settings {
             concurrency: 2048,
             max_replays: 10,
             deliveries_max_age_hours: 168,
+            events_max_age_hours: DEFAULT_EVENTS_MAX_AGE_HOURS,
+            events_max_bytes: groundwork_bus::streams::DEFAULT_EVENTS_MAX_BYTES,
+            dlq_max_age_hours: DEFAULT_DLQ_MAX_AGE_HOURS,
+            dlq_max_bytes: groundwork_bus::streams::DEFAULT_DLQ_MAX_BYTES,
+            max_buses: 100,
         }
     }
 }

@@ -16,6 +16,9 @@ use crate::rules::{LIMIT_EXCEEDED, Rules, rule_not_found, validate_name};
 /// Most targets one rule may have.
 pub const MAX_TARGETS_PER_RULE: usize = 5;
 
+/// Longest target ARN (or webhook URL), in characters (EventBridge: 1,600).
+pub const MAX_TARGET_ARN_CHARS: usize = 1600;
+
 /// A target as stored with its rule (and carried in each delivery).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Target {
@@ -128,6 +131,12 @@ pub async fn put_targets(
     }
     for (i, target) in targets.iter().enumerate() {
         validate_name(&target.id, &format!("targets.{}.member.id", i + 1))?;
+        if target.arn.is_empty() || target.arn.chars().count() > MAX_TARGET_ARN_CHARS {
+            return Err(validation(format!(
+                "1 validation error detected: Value at 'targets.{}.member.arn' failed to satisfy constraint: Member must have length between 1 and {MAX_TARGET_ARN_CHARS}",
+                i + 1
+            )));
+        }
         target.input().map_err(|e| validation(e.to_string()))?;
     }
     let mut failed = Vec::new();

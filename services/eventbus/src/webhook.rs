@@ -56,7 +56,12 @@ impl WebhookClient {
         headers: &[(&str, &str)],
         timeout: Duration,
     ) -> Result<(), DeliveryError> {
-        let mut request = http::Request::post(url).header("content-type", "application/json");
+        let (address, basic) = without_user_info(url);
+        let mut request =
+            http::Request::post(address.as_str()).header("content-type", "application/json");
+        if let Some(credentials) = basic {
+            request = request.header("authorization", format!("Basic {credentials}"));
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -97,6 +102,63 @@ impl WebhookClient {
     }
 }
 
+/// The URL without its user info, and the user info as HTTP Basic credentials (base64 of
+/// `user:password`, percent-decoded), as browsers and curl send it. The client never sees a
+/// URL with a password in it: its connection pool logs the authority it connects to.
+fn without_user_info(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some((user_info, host)) = rest[..authority_end].rsplit_once('@') else {
+        return (url.to_owned(), None);
+    };
+    let address = format!("{scheme}://{host}{}", &rest[authority_end..]);
+    (address, Some(base64(&percent_decode(user_info))))
+}
+
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// The error and its causes, without the URL (hyper's messages do not carry it).
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -107,4 +169,36 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_info_becomes_basic_credentials() {
+        assert_eq!(
+            without_user_info("https://ops:p%40ss@example.com:8443/hook?x=1"),
+            (
+                "https://example.com:8443/hook?x=1".to_owned(),
+                Some(base64(b"ops:p@ss"))
+            )
+        );
+        assert_eq!(
+            without_user_info("http://example.com/a@b"),
+            ("http://example.com/a@b".to_owned(), None)
+        );
+        // RFC 4648's test vectors.
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
 }

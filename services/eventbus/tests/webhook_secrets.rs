@@ -1,6 +1,8 @@
 //! A webhook URL is a credential: a Slack incoming-webhook URL carries its token in the
 //! path, others in the query or the user info. A delivery to such a URL is dead-lettered
-//! (a webhook answering 400, another 500 until its retries run out) while every log line
+//! (a webhook answering 400 behind two URLs, one with a password in its user info, another
+//! 500 until its retries run out; and a delivery that cannot be read, holding the URL, put
+//! into `TARGETS` by hand) while every log line
 //! is captured; then every dead letter (payload and headers), every event on the bus
 //! stream, the dead letters and error messages the API returns and the log are read, and
 //! the tokens are nowhere but in the rule's own stored targets, which `ListTargetsByRule`
@@ -51,6 +53,11 @@ fn secret_url(webhook: &Webhook) -> String {
     format!("{base}/services/T0001/B0002/{PATH_TOKEN}?sig={QUERY_TOKEN}")
 }
 
+/// The same URL with a password in its user info too.
+fn secret_userinfo_url(webhook: &Webhook) -> String {
+    secret_url(webhook).replacen("http://", &format!("http://ops:{USER_TOKEN}@"), 1)
+}
+
 fn assert_no_token(what: &str, text: &str) {
     for token in [PATH_TOKEN, QUERY_TOKEN, USER_TOKEN] {
         assert!(!text.contains(token), "{what} holds {token}:\n{text}");
@@ -92,6 +99,7 @@ async fn a_webhook_token_is_in_no_log_dead_letter_event_or_error() {
             event_bus_name: String::new(),
             targets: vec![
                 target("refusing", &secret_url(&refusing)),
+                target("userinfo", &secret_userinfo_url(&refusing)),
                 failing_target,
                 // Not usable: refused one by one, with a message.
                 target(
@@ -131,15 +139,28 @@ async fn a_webhook_token_is_in_no_log_dead_letter_event_or_error() {
     .await
     .unwrap();
     let js = jetstream::new(stack.nats_client().await);
+    // A delivery that cannot be read, holding the URL: dead-lettered, not dropped.
+    let unreadable = format!(
+        r#"{{"id":"broken","target":{{"arn":"{}"}},"event":"#,
+        secret_userinfo_url(&refusing)
+    );
+    js.publish(
+        groundwork_bus::names::targets_subject("default"),
+        unreadable.into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
     assert!(
         eventually(Duration::from_secs(20), || {
             let js = js.clone();
-            async move { stream_len(&js, "DLQ_default").await == 2 }
+            async move { stream_len(&js, "DLQ_default").await == 4 }
         })
         .await,
-        "both deliveries are dead-lettered"
+        "the three deliveries and the unreadable one are dead-lettered"
     );
-    assert_eq!(refusing.attempts(), 1);
+    assert_eq!(refusing.attempts(), 2);
     assert_eq!(failing.attempts(), 2);
 
     // The operator still sees the full URLs in the rule's own targets.
@@ -160,8 +181,11 @@ async fn a_webhook_token_is_in_no_log_dead_letter_event_or_error() {
         .unwrap()
         .into_inner()
         .dead_letters;
-    assert_eq!(letters.len(), 2);
-    for letter in &letters {
+    assert_eq!(letters.len(), 4);
+    for letter in letters
+        .iter()
+        .filter(|l| l.error_code != "UNREADABLE_DELIVERY")
+    {
         assert!(
             letter.target_arn.starts_with("http://127.0.0.1:"),
             "{letter:?}"

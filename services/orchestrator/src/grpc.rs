@@ -401,6 +401,10 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         request: Request<pb::GetRunRequest>,
     ) -> Result<Response<pb::SetupRun>, Status> {
         let id = &request.get_ref().run_id;
+        // An empty id is no KV key: it was answered UNAVAILABLE by the store.
+        if id.is_empty() {
+            return Err(Error::invalid("run_id", "a run id is required").into());
+        }
         match self.engine.store().get(id).await? {
             Some((run, _)) => Ok(Response::new(run_to_pb(&run))),
             None => Err(Error::not_found(format!("no run {id}")).into()),
