@@ -38,7 +38,7 @@ async fn replica(
     stack: &Stack,
     configure: impl FnOnce(&mut Settings),
 ) -> (EventBusClient<Channel>, Shutdown) {
-    let mut settings = Settings::for_nats(stack.nats.url());
+    let mut settings = Settings::on(stack.nats.settings_for("eventbus"));
     settings.common.nats_timeout_ms = 1500;
     configure(&mut settings);
     let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
