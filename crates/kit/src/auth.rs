@@ -1,25 +1,230 @@
-//! Bearer-token authentication for every gRPC call: with a token configured, a call
-//! without `authorization: Bearer <token>` gets UNAUTHENTICATED. Health checks stay open
-//! so that orchestrators (docker compose, Kubernetes) can probe without the secret.
+//! Who may call what, for every gRPC call of every service.
+//!
+//! Two roles, each with its own bearer token (`authorization: Bearer <token>`):
+//! - **operator**: every call.
+//! - **read-only**: only the calls listed in [`READ_ONLY_METHODS`], which change nothing
+//!   (health, list, describe, get, plan, audit, tail, test-pattern, reflection).
+//!
+//! Every other path is mutating: a method that is not in the list needs the operator token,
+//! so a new RPC is safe until someone decides, in this one list, that it only reads.
+//! A missing or unknown token gets UNAUTHENTICATED, the read-only token on a mutating call
+//! PERMISSION_DENIED. Health checks stay open so that orchestrators (docker compose,
+//! Kubernetes) can probe without the secret. Tokens are compared in constant time
+//! (`subtle`). The caller ([`Caller`]: its role, and the subject of its client certificate
+//! under mutual TLS) goes into the request's extensions for the audit trail.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use subtle::ConstantTimeEq;
 use tower::{Layer, Service};
 
-/// Paths that never need the token.
-const OPEN_PREFIXES: &[&str] = &["/grpc.health.v1.Health/"];
+/// The exact paths that need no token: the health checks.
+pub const OPEN_METHODS: &[&str] = &[
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+];
 
-/// A tower layer that checks the bearer token; a `None` token lets everything through.
+/// The exact paths that change nothing, which the read-only token may call. Anything else
+/// is mutating and needs the operator token.
+pub const READ_ONLY_METHODS: &[&str] = &[
+    // event bus
+    "/groundwork.v1.EventBus/TailEvents",
+    "/groundwork.v1.EventBus/ListEventBuses",
+    "/groundwork.v1.EventBus/DescribeRule",
+    "/groundwork.v1.EventBus/ListRules",
+    "/groundwork.v1.EventBus/ListTargetsByRule",
+    "/groundwork.v1.EventBus/TestEventPattern",
+    "/groundwork.v1.EventBus/ListArchives",
+    "/groundwork.v1.EventBus/DescribeReplay",
+    "/groundwork.v1.EventBus/ListDeadLetters",
+    // identity
+    "/groundwork.v1.Identity/AuditAccount",
+    "/groundwork.v1.Identity/DescribeAdmin",
+    "/groundwork.v1.Identity/CheckPolicies",
+    "/groundwork.v1.Identity/DescribeBillingAccess",
+    // budget
+    "/groundwork.v1.Budget/GetBudget",
+    "/groundwork.v1.Budget/ListBudgets",
+    // alerting
+    "/groundwork.v1.Alerting/ListSubscriptions",
+    "/groundwork.v1.Alerting/DescribeBillingAlerts",
+    // orchestrator
+    "/groundwork.v1.Orchestrator/ValidateSpec",
+    "/groundwork.v1.Orchestrator/PlanSpec",
+    "/groundwork.v1.Orchestrator/WatchRun",
+    "/groundwork.v1.Orchestrator/GetRun",
+    "/groundwork.v1.Orchestrator/ListRuns",
+    "/groundwork.v1.Orchestrator/DrawDiagram",
+    // reflection describes the APIs and nothing else
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+];
+
+/// Whether `path` (`/package.Service/Method`) changes nothing: exact match only.
+pub fn is_read_only(path: &str) -> bool {
+    READ_ONLY_METHODS.contains(&path)
+}
+
+/// What a caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Every call.
+    Operator,
+    /// Only calls that change nothing.
+    ReadOnly,
+    /// No token was configured and the server runs with `--insecure`: every call.
+    Anonymous,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::ReadOnly => "read-only",
+            Role::Anonymous => "anonymous",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who made a call, in the request's extensions (`request.extensions().get::<Caller>()`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub role: Role,
+    /// The subject of the client certificate (mutual TLS), e.g. `CN=ci,O=example`.
+    pub subject: Option<String>,
+}
+
+impl Caller {
+    /// The caller as the audit trail names it: the certificate subject, else the role.
+    pub fn name(&self) -> String {
+        match &self.subject {
+            Some(subject) => format!("{} ({})", subject, self.role),
+            None => self.role.as_str().to_owned(),
+        }
+    }
+}
+
+/// A token whose `Debug` prints nothing.
+#[derive(Clone)]
+struct Token(Arc<[u8]>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The tokens a server accepts. Several per role may be accepted at once (one per line of
+/// a token file), so that a token can be rotated without refusing anyone in between.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    operator: Vec<Token>,
+    read_only: Vec<Token>,
+}
+
+impl Access {
+    /// Empty tokens are ignored; an operator token also given as read-only stays operator.
+    pub fn new<I, J, S, T>(operator: I, read_only: J) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        J: IntoIterator<Item = T>,
+        S: AsRef<str>,
+        T: AsRef<str>,
+    {
+        let tokens = |all: Vec<String>| -> Vec<Token> {
+            all.into_iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| Token(Arc::from(t.into_bytes())))
+                .collect()
+        };
+        Self {
+            operator: tokens(
+                operator
+                    .into_iter()
+                    .map(|t| t.as_ref().to_owned())
+                    .collect(),
+            ),
+            read_only: tokens(
+                read_only
+                    .into_iter()
+                    .map(|t| t.as_ref().to_owned())
+                    .collect(),
+            ),
+        }
+    }
+
+    /// No operator token: only an `--insecure` server runs like this.
+    pub fn is_open(&self) -> bool {
+        self.operator.is_empty()
+    }
+
+    /// The role of `given`, comparing with every accepted token in constant time (no early
+    /// exit, so the time taken says nothing about which or how much matched).
+    fn role_of(&self, given: &[u8]) -> Option<Role> {
+        let matches = |tokens: &[Token]| {
+            tokens
+                .iter()
+                .fold(subtle::Choice::from(0), |found, t| found | t.0.ct_eq(given))
+        };
+        let operator = matches(&self.operator);
+        let read_only = matches(&self.read_only);
+        if bool::from(operator) {
+            Some(Role::Operator)
+        } else if bool::from(read_only) {
+            Some(Role::ReadOnly)
+        } else {
+            None
+        }
+    }
+
+    /// Decides one call to `path` with the `authorization` header `header`.
+    pub fn decide(&self, path: &str, header: Option<&[u8]>) -> Result<Role, tonic::Status> {
+        if self.is_open() {
+            return Ok(Role::Anonymous);
+        }
+        // Exactly `Bearer <token>`: no other scheme, case or spacing.
+        let given = header.and_then(|h| h.strip_prefix(b"Bearer "));
+        let role = match given {
+            None => {
+                return Err(tonic::Status::unauthenticated(
+                    "this server requires an API token: send `authorization: Bearer <token>` \
+                     (the CLI reads it from GROUNDWORK_API_TOKEN, or from \
+                     .groundwork/secrets/api-token where `groundwork up` ran)",
+                ));
+            }
+            Some(given) => self.role_of(given).ok_or_else(|| {
+                tonic::Status::unauthenticated(
+                    "the API token does not match; set GROUNDWORK_API_TOKEN to one of the \
+                     server's tokens",
+                )
+            })?,
+        };
+        if role == Role::ReadOnly && !is_read_only(path) {
+            return Err(tonic::Status::permission_denied(format!(
+                "{path} changes state and needs the operator role; the read-only token may \
+                 only call methods that change nothing"
+            )));
+        }
+        Ok(role)
+    }
+}
+
+/// A tower layer that checks every call against [`Access`].
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
-    token: Option<Arc<str>>,
+    access: Arc<Access>,
 }
 
 impl AuthLayer {
-    pub fn new(token: Option<String>) -> Self {
+    pub fn new(access: Access) -> Self {
         Self {
-            token: token.filter(|t| !t.is_empty()).map(Arc::from),
+            access: Arc::new(access),
         }
     }
 }
@@ -30,7 +235,7 @@ impl<S> Layer<S> for AuthLayer {
     fn layer(&self, inner: S) -> Self::Service {
         AuthService {
             inner,
-            token: self.token.clone(),
+            access: self.access.clone(),
         }
     }
 }
@@ -39,7 +244,7 @@ impl<S> Layer<S> for AuthLayer {
 #[derive(Debug, Clone)]
 pub struct AuthService<S> {
     inner: S,
-    token: Option<Arc<str>>,
+    access: Arc<Access>,
 }
 
 impl<S, B, ResBody> Service<http::Request<B>> for AuthService<S>
@@ -59,9 +264,13 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        match check(self.token.as_deref(), &request) {
-            Ok(()) => futures::future::Either::Left(self.inner.call(request)),
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        match check(&self.access, &request) {
+            Ok(Some(caller)) => {
+                request.extensions_mut().insert(caller);
+                futures::future::Either::Left(self.inner.call(request))
+            }
+            Ok(None) => futures::future::Either::Left(self.inner.call(request)),
             Err(status) => {
                 futures::future::Either::Right(futures::future::ready(Ok(status.into_http())))
             }
@@ -69,37 +278,21 @@ where
     }
 }
 
-fn check<B>(token: Option<&str>, request: &http::Request<B>) -> Result<(), tonic::Status> {
-    let Some(expected) = token else {
-        return Ok(());
-    };
+/// The caller of `request`, `None` for the open health checks, or the refusal.
+fn check<B>(access: &Access, request: &http::Request<B>) -> Result<Option<Caller>, tonic::Status> {
     let path = request.uri().path();
-    if OPEN_PREFIXES.iter().any(|p| path.starts_with(p)) {
-        return Ok(());
+    if OPEN_METHODS.contains(&path) {
+        return Ok(None);
     }
-    let given = request
+    let header = request
         .headers()
         .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(()),
-        Some(_) => Err(tonic::Status::unauthenticated(
-            "the API token does not match; set GROUNDWORK_API_TOKEN to the server's token",
-        )),
-        None => Err(tonic::Status::unauthenticated(
-            "this server requires an API token: send `authorization: Bearer <token>` \
-             (the CLI reads it from GROUNDWORK_API_TOKEN)",
-        )),
-    }
-}
-
-/// Compares without an early exit, so the time taken does not reveal the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        .map(http::HeaderValue::as_bytes);
+    let role = access.decide(path, header)?;
+    Ok(Some(Caller {
+        role,
+        subject: crate::tls::peer_subject(request.extensions()),
+    }))
 }
 
 #[cfg(test)]
@@ -115,28 +308,123 @@ mod tests {
         builder.body(()).unwrap()
     }
 
+    fn access() -> Access {
+        Access::new(["op-1", "op-2"], ["ro"])
+    }
+
+    fn code(access: &Access, path: &str, auth: Option<&str>) -> Option<tonic::Code> {
+        check(access, &request(path, auth)).err().map(|s| s.code())
+    }
+
+    const PUT: &str = "/groundwork.v1.EventBus/PutEvents";
+    const LIST: &str = "/groundwork.v1.EventBus/ListRules";
+
     #[test]
-    fn without_a_token_everything_passes() {
-        assert!(check(None, &request("/groundwork.v1.EventBus/PutEvents", None)).is_ok());
+    fn without_an_operator_token_everything_passes_as_anonymous() {
+        let open = Access::new(Vec::<String>::new(), ["ro"]);
+        let caller = check(&open, &request(PUT, None)).unwrap().unwrap();
+        assert_eq!(caller.role, Role::Anonymous);
     }
 
     #[test]
-    fn with_a_token_calls_need_it_except_health() {
-        let t = Some("s3cret");
-        let path = "/groundwork.v1.EventBus/PutEvents";
+    fn each_role_gets_what_it_may_and_nothing_more() {
+        let a = access();
+        use tonic::Code::{PermissionDenied, Unauthenticated};
+        assert_eq!(code(&a, PUT, None), Some(Unauthenticated));
+        assert_eq!(code(&a, PUT, Some("Bearer wrong")), Some(Unauthenticated));
+        assert_eq!(code(&a, PUT, Some("op-1")), Some(Unauthenticated));
+        assert_eq!(code(&a, PUT, Some("bearer op-1")), Some(Unauthenticated));
+        assert_eq!(code(&a, PUT, Some("Bearer  op-1")), Some(Unauthenticated));
+        assert_eq!(code(&a, PUT, Some("Bearer op-1 ")), Some(Unauthenticated));
+        assert_eq!(code(&a, PUT, Some("Bearer op-")), Some(Unauthenticated));
         assert_eq!(
-            check(t, &request(path, None)).unwrap_err().code(),
-            tonic::Code::Unauthenticated
+            code(&a, PUT, Some("Bearer op-1op-2")),
+            Some(Unauthenticated)
         );
-        assert!(check(t, &request(path, Some("Bearer wrong"))).is_err());
-        assert!(check(t, &request(path, Some("s3cret"))).is_err());
-        assert!(check(t, &request(path, Some("Bearer s3cret"))).is_ok());
-        assert!(check(t, &request("/grpc.health.v1.Health/Check", None)).is_ok());
+        assert_eq!(code(&a, PUT, Some("Bearer op-1")), None);
+        assert_eq!(
+            code(&a, PUT, Some("Bearer op-2")),
+            None,
+            "both operator tokens"
+        );
+        assert_eq!(code(&a, PUT, Some("Bearer ro")), Some(PermissionDenied));
+        assert_eq!(code(&a, LIST, Some("Bearer ro")), None);
+        assert_eq!(code(&a, LIST, Some("Bearer op-1")), None);
+        assert_eq!(code(&a, "/grpc.health.v1.Health/Check", None), None);
+        let caller = check(&a, &request(PUT, Some("Bearer op-1")))
+            .unwrap()
+            .unwrap();
+        assert_eq!((caller.role, caller.subject), (Role::Operator, None));
     }
 
     #[test]
-    fn the_error_message_never_contains_the_token() {
-        let err = check(Some("s3cret"), &request("/x/y", Some("Bearer nope"))).unwrap_err();
-        assert!(!err.message().contains("s3cret"));
+    fn paths_match_exactly() {
+        let a = access();
+        use tonic::Code::{PermissionDenied, Unauthenticated};
+        for path in [
+            "/grpc.health.v1.Health/../groundwork.v1.EventBus/PutEvents",
+            "/grpc.health.v1.Health/Check/../../groundwork.v1.EventBus/PutEvents",
+            "/grpc.health.v1.Health/Checks",
+            "//grpc.health.v1.Health/Check",
+        ] {
+            assert_eq!(code(&a, path, None), Some(Unauthenticated), "{path}");
+        }
+        for path in [
+            "/groundwork.v1.EventBus/ListRules/../PutEvents",
+            "//groundwork.v1.EventBus/ListRules",
+            "/groundwork.v1.EventBus/ListRules/",
+            "/groundwork.v1.EventBus/listrules",
+        ] {
+            assert_eq!(
+                code(&a, path, Some("Bearer ro")),
+                Some(PermissionDenied),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_refusals_never_contain_a_token() {
+        let a = access();
+        for auth in ["Bearer nope", "Bearer ro"] {
+            let err = check(&a, &request(PUT, Some(auth))).unwrap_err();
+            for t in ["op-1", "op-2", "nope"] {
+                assert!(!err.message().contains(t), "{}", err.message());
+            }
+        }
+        let err = check(&a, &request(PUT, Some("Bearer ro"))).unwrap_err();
+        assert!(err.message().contains("operator role"), "{}", err.message());
+        assert!(!format!("{a:?}").contains("op-1"));
+    }
+
+    #[test]
+    fn every_read_only_method_exists_in_the_protos() {
+        use prost::Message;
+        let mut known: Vec<String> = Vec::new();
+        for set in [
+            groundwork_proto::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        ] {
+            let set = prost_types::FileDescriptorSet::decode(set).unwrap();
+            for file in set.file {
+                for service in &file.service {
+                    for method in &service.method {
+                        known.push(format!(
+                            "/{}.{}/{}",
+                            file.package(),
+                            service.name(),
+                            method.name()
+                        ));
+                    }
+                }
+            }
+        }
+        for path in READ_ONLY_METHODS {
+            assert!(
+                known.iter().any(|k| k == path),
+                "{path} is no RPC of any proto"
+            );
+        }
+        assert!(known.len() > READ_ONLY_METHODS.len());
     }
 }

@@ -1,5 +1,7 @@
 //! The gRPC server every service runs: its own services plus `grpc.health.v1` and
-//! reflection, behind the bearer-token check, stopped gracefully by [`Shutdown`].
+//! reflection, behind the token and role check ([`crate::auth`]), over TLS when configured
+//! ([`crate::tls`]), stopped gracefully by [`Shutdown`]. A server that anyone could use (no
+//! operator token, or beyond loopback without TLS) refuses to start unless `--insecure`.
 
 use std::net::SocketAddr;
 
@@ -8,8 +10,10 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-use crate::auth::AuthLayer;
+use crate::auth::{Access, AuthLayer};
+use crate::config::CommonSettings;
 use crate::shutdown::Shutdown;
+use crate::tls::ServerTls;
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +28,41 @@ pub enum ServeError {
     Reflection(String),
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The settings would make the server unsafe or are unreadable (exit code 2).
+    #[error("{0}")]
+    Settings(crate::Error),
+}
+
+/// How a server admits its callers: the tokens and roles, and TLS.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    pub access: Access,
+    pub tls: Option<ServerTls>,
+}
+
+impl Security {
+    /// From the common settings, refused (see [`CommonSettings::check_exposure`]) when the
+    /// server at `listen` could be used by anyone.
+    pub fn from_settings(common: &CommonSettings, listen: SocketAddr) -> Result<Self, ServeError> {
+        let checked = || -> Result<Self, crate::Error> {
+            common.check_exposure(listen)?;
+            Ok(Self {
+                access: common.access()?,
+                tls: common.server_tls()?,
+            })
+        };
+        checked().map_err(ServeError::Settings)
+    }
+}
+
+/// Binds `addr` for a service with these settings, after checking that they are safe to
+/// serve with: a refusal comes before anything else starts.
+pub async fn bind_checked(
+    addr: SocketAddr,
+    common: &CommonSettings,
+) -> Result<TcpListener, ServeError> {
+    Security::from_settings(common, addr)?;
+    bind(addr).await
 }
 
 /// Binds a listener; `127.0.0.1:0` picks a free port (tests).
@@ -44,13 +83,14 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
 /// (e.g. while NATS is away).
 pub type HealthReporter = tonic_health::server::HealthReporter;
 
-/// Serves one Groundwork API on `listener` (with health, reflection and the token check)
-/// until `shutdown`, reporting it serving before the first call; when the server stops,
-/// `shutdown` is triggered so that the service's background tasks stop with it.
+/// Serves one Groundwork API on `listener` (with health, reflection, the token and role
+/// check, and TLS as `common` says) until `shutdown`, reporting it serving before the first
+/// call; when the server stops, `shutdown` is triggered so that the service's background
+/// tasks stop with it. Settings that would let anyone in are refused before serving.
 pub async fn serve_api<S>(
     listener: TcpListener,
     api: S,
-    api_token: Option<String>,
+    common: &CommonSettings,
     shutdown: &Shutdown,
 ) -> Result<(), ServeError>
 where
@@ -65,10 +105,21 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    });
+    let security = match addr.and_then(|addr| Security::from_settings(common, addr)) {
+        Ok(security) => security,
+        Err(e) => {
+            shutdown.trigger();
+            return Err(e);
+        }
+    };
     let served = serve(
         listener,
         Routes::new(api),
-        api_token,
+        security,
         shutdown.clone(),
         |health| {
             tokio::spawn(async move { health.set_serving::<S>().await });
@@ -81,7 +132,10 @@ where
 
 impl From<ServeError> for crate::Error {
     fn from(e: ServeError) -> Self {
-        crate::Error::internal(e.to_string())
+        match e {
+            ServeError::Settings(e) => e,
+            e => crate::Error::internal(e.to_string()),
+        }
     }
 }
 
@@ -91,7 +145,7 @@ impl From<ServeError> for crate::Error {
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
-    api_token: Option<String>,
+    security: Security,
     shutdown: Shutdown,
     on_health: impl FnOnce(HealthReporter),
 ) -> Result<(), ServeError> {
@@ -104,10 +158,20 @@ pub async fn serve(
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
     let routes = routes.add_service(health).add_service(reflection);
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, auth = api_token.is_some(), "gRPC server listening");
+        tracing::info!(
+            %addr,
+            auth = !security.access.is_open(),
+            tls = security.tls.is_some(),
+            mutual_tls = security.tls.as_ref().is_some_and(ServerTls::is_mutual),
+            "gRPC server listening"
+        );
     }
-    Server::builder()
-        .layer(AuthLayer::new(api_token))
+    let mut builder = Server::builder();
+    if let Some(tls) = &security.tls {
+        builder = builder.tls_config(tls.config())?;
+    }
+    builder
+        .layer(AuthLayer::new(security.access))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), shutdown.wait_owned())
         .await?;

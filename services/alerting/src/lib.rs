@@ -140,9 +140,14 @@ pub async fn serve(
         ));
     }
     if webhooks_on_bus {
-        tasks.push(tokio::spawn(notify::bus_rules::ensure_rules_in_background(
+        let eventbus = groundwork_kit::client::Target::new(
             settings.eventbus_url.clone(),
-            settings.common.api_token.clone(),
+            settings.common.client_token()?,
+            "GROUNDWORK_EVENTBUS_URL",
+        )
+        .with_tls(settings.common.client_tls()?);
+        tasks.push(tokio::spawn(notify::bus_rules::ensure_rules_in_background(
+            eventbus,
             settings.bus.clone(),
             WebhookTargets {
                 webhooks: settings.webhooks.clone(),
@@ -163,7 +168,7 @@ pub async fn serve(
     let served = groundwork_kit::grpc::serve_api(
         listener,
         AlertingServer::new(api),
-        settings.common.api_token.clone(),
+        &settings.common,
         &shutdown,
     )
     .await;

@@ -105,7 +105,7 @@ pub async fn serve(
     let served = groundwork_kit::grpc::serve_api(
         listener,
         BudgetServer::new(grpc::BudgetApi::new(budgets)),
-        settings.common.api_token.clone(),
+        &settings.common,
         &shutdown,
     )
     .await;

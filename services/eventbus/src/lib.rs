@@ -158,7 +158,7 @@ pub async fn serve(
     let served = groundwork_kit::grpc::serve_api(
         listener,
         EventBusServer::new(api),
-        settings.common.api_token.clone(),
+        &settings.common,
         &shutdown,
     )
     .await;

@@ -94,7 +94,7 @@ pub async fn serve(
     let served = groundwork_kit::grpc::serve_api(
         listener,
         IdentityServer::new(api),
-        settings.common.api_token.clone(),
+        &settings.common,
         &shutdown,
     )
     .await;

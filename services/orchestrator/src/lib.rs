@@ -90,7 +90,8 @@ pub async fn serve(
         identity: settings.identity_url.clone(),
         budget: settings.budget_url.clone(),
         alerting: settings.alerting_url.clone(),
-        api_token: settings.common.api_token.clone(),
+        api_token: settings.common.client_token()?,
+        tls: settings.common.client_tls()?,
     })?;
     let engine = engine::Engine::new(
         store,
@@ -111,7 +112,8 @@ pub async fn serve(
     let js = groundwork_bus::connect::jetstream(&client, timeout);
     let resume_api = resume::EventBusApi {
         url: settings.eventbus_url.clone(),
-        api_token: settings.common.api_token.clone(),
+        api_token: settings.common.client_token()?,
+        tls: settings.common.client_tls()?,
     };
     let resume_task = tokio::spawn(resume::run(
         js,
@@ -124,7 +126,7 @@ pub async fn serve(
     let served = groundwork_kit::grpc::serve_api(
         listener,
         OrchestratorServer::new(api),
-        settings.common.api_token.clone(),
+        &settings.common,
         &shutdown,
     )
     .await;
