@@ -2,6 +2,11 @@
 //! (the sandbox AWS, unless `--real-aws`) and every Groundwork service — with the
 //! endpoints printed, until Ctrl-C stops everything.
 //!
+//! Security is on: the first `up` writes an operator token, a read-only token and a local
+//! CA with the services' certificate under `<data dir>/secrets/` (kit's `LocalSecrets`,
+//! reused afterwards); every service requires the token and serves TLS, and the CLI run in
+//! the same directory finds both by itself.
+//!
 //! Binaries are found the way a developer has them: the services next to this
 //! `groundwork` binary (`cargo build --workspace` puts them there) or on PATH; nats-server
 //! and moto_server in the repository's `.venv/bin` (`./scripts/setup-venv`) or on PATH.
@@ -13,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use groundwork_kit::config::ports;
+use groundwork_kit::secrets::LocalSecrets;
+use groundwork_kit::tls::LocalTls;
 use tokio::process::{Child, Command};
 
 use crate::error::CliError;
@@ -50,6 +57,49 @@ pub struct UpArgs {
     check: bool,
 }
 
+/// The local stack's secrets, made once under `<data dir>/secrets/`.
+struct Secrets {
+    operator_token: PathBuf,
+    read_only_token: PathBuf,
+    tls: LocalTls,
+}
+
+impl Secrets {
+    fn ensure(data_dir: &Path) -> Result<Self, CliError> {
+        let secrets = LocalSecrets::in_data_dir(data_dir);
+        let failed = |e: &dyn std::fmt::Display| {
+            CliError::failed(format!(
+                "cannot write the local secrets under {}: {e}",
+                secrets.dir().display()
+            ))
+        };
+        let (operator_token, read_only_token) = secrets.ensure_tokens().map_err(|e| failed(&e))?;
+        let tls =
+            groundwork_kit::tls::generate_local(&secrets.tls_dir()).map_err(|e| failed(&e))?;
+        Ok(Self {
+            operator_token,
+            read_only_token,
+            tls,
+        })
+    }
+
+    /// What a service needs: the token files, its certificate, the CA of the others.
+    fn service_env(&self) -> Vec<(&'static str, &Path)> {
+        vec![
+            ("GROUNDWORK_API_TOKEN_FILE", &self.operator_token),
+            ("GROUNDWORK_READ_ONLY_TOKEN_FILE", &self.read_only_token),
+            ("GROUNDWORK_TLS_CERT", &self.tls.server_cert),
+            ("GROUNDWORK_TLS_KEY", &self.tls.server_key),
+            ("GROUNDWORK_CA_FILE", &self.tls.ca_cert),
+        ]
+    }
+}
+
+/// A service's URL on the local stack: TLS always.
+fn https_url(port: u16) -> String {
+    format!("https://127.0.0.1:{port}")
+}
+
 struct Running {
     name: String,
     child: Child,
@@ -58,15 +108,16 @@ struct Running {
 pub async fn run(args: UpArgs) -> Result<(), CliError> {
     std::fs::create_dir_all(args.data_dir.join("logs"))
         .map_err(|e| CliError::failed(format!("cannot create {}: {e}", args.data_dir.display())))?;
+    let secrets = Secrets::ensure(&args.data_dir)?;
     let mut running: Vec<Running> = Vec::new();
-    let result = start_all(&args, &mut running).await;
+    let result = start_all(&args, &secrets, &mut running).await;
     if let Err(e) = result {
         stop_all(&mut running).await;
         return Err(e);
     }
     if let Some(spec) = &args.apply {
         println!("applying {}", spec.display());
-        let applied = apply_spec(spec).await;
+        let applied = apply_spec(spec, &secrets).await;
         if let Err(e) = &applied {
             eprintln!("groundwork: the apply failed: {e}");
         }
@@ -86,7 +137,11 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliError> {
+async fn start_all(
+    args: &UpArgs,
+    secrets: &Secrets,
+    running: &mut Vec<Running>,
+) -> Result<(), CliError> {
     let logs = args.data_dir.join("logs");
     let nats_url = format!("nats://127.0.0.1:{}", args.nats_port);
     let nats = find_tool("nats-server")?;
@@ -127,10 +182,15 @@ async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliE
                 format!("GROUNDWORK_{}__LISTEN", name.to_uppercase()),
                 format!("127.0.0.1:{port}"),
             )
-            .env("GROUNDWORK_EVENTBUS_URL", ports::url(ports::EVENTBUS))
-            .env("GROUNDWORK_IDENTITY_URL", ports::url(ports::IDENTITY))
-            .env("GROUNDWORK_BUDGET_URL", ports::url(ports::BUDGET))
-            .env("GROUNDWORK_ALERTING_URL", ports::url(ports::ALERTING));
+            .env("GROUNDWORK_EVENTBUS_URL", https_url(ports::EVENTBUS))
+            .env("GROUNDWORK_IDENTITY_URL", https_url(ports::IDENTITY))
+            .env("GROUNDWORK_BUDGET_URL", https_url(ports::BUDGET))
+            .env("GROUNDWORK_ALERTING_URL", https_url(ports::ALERTING))
+            // The stack's own secrets, not a token or opt-out from the caller's shell.
+            .env_remove("GROUNDWORK_API_TOKEN")
+            .env_remove("GROUNDWORK_READ_ONLY_TOKEN")
+            .env_remove("GROUNDWORK_INSECURE")
+            .envs(secrets.service_env());
         if !args.real_aws {
             // moto accepts any credentials; these never reach AWS.
             cmd.env("AWS_ENDPOINT_URL", &moto_url)
@@ -145,15 +205,21 @@ async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliE
         }
         running.push(spawn(name, cmd, &logs)?);
         wait_port(name, *port, running).await?;
-        println!("{name:<13} http://127.0.0.1:{port}");
+        println!("{name:<13} {}", https_url(*port));
     }
+    println!(
+        "API token     {}  (read-only: {}; the CLI reads it there, GROUNDWORK_API_TOKEN overrides)",
+        secrets.operator_token.display(),
+        secrets.read_only_token.display()
+    );
+    println!("TLS CA        {}", secrets.tls.ca_cert.display());
     println!("logs          {}", logs.display());
     Ok(())
 }
 
 /// Runs `groundwork apply FILE` (this binary) against the local stack's default URLs,
 /// so that the run's progress and summary print as they would by hand.
-async fn apply_spec(spec: &Path) -> Result<(), CliError> {
+async fn apply_spec(spec: &Path, secrets: &Secrets) -> Result<(), CliError> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::failed(format!("cannot find the groundwork binary: {e}")))?;
     let status = Command::new(exe)
@@ -162,9 +228,12 @@ async fn apply_spec(spec: &Path) -> Result<(), CliError> {
         .arg(spec)
         .env(
             "GROUNDWORK_ORCHESTRATOR_URL",
-            ports::url(ports::ORCHESTRATOR),
+            https_url(ports::ORCHESTRATOR),
         )
-        .env("GROUNDWORK_IDENTITY_URL", ports::url(ports::IDENTITY))
+        .env("GROUNDWORK_IDENTITY_URL", https_url(ports::IDENTITY))
+        .env_remove("GROUNDWORK_API_TOKEN")
+        .env("GROUNDWORK_API_TOKEN_FILE", &secrets.operator_token)
+        .env("GROUNDWORK_CA_FILE", &secrets.tls.ca_cert)
         .status()
         .await
         .map_err(|e| CliError::failed(format!("cannot run groundwork apply: {e}")))?;
