@@ -18,6 +18,9 @@ RUN apt-get update \
  && useradd --system --uid 10001 groundwork
 COPY --from=build /out/ /usr/local/bin/
 COPY examples /etc/groundwork/examples
+# The compose secrets volume is mounted here; owned by the services' user so that the
+# one-shot `secrets` service can write into it.
+RUN mkdir -m 0700 /secrets && chown groundwork /secrets
 USER groundwork
 # Each compose service picks its binary with `command:`.
 CMD ["groundwork", "--help"]

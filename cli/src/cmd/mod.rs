@@ -10,6 +10,7 @@ pub mod orchestrator;
 pub mod pattern;
 pub mod replay;
 pub mod rules;
+pub mod secrets;
 pub mod targets;
 pub mod up;
 

@@ -58,15 +58,15 @@ pub struct UpArgs {
 }
 
 /// The local stack's secrets, made once under `<data dir>/secrets/`.
-struct Secrets {
-    operator_token: PathBuf,
-    read_only_token: PathBuf,
-    tls: LocalTls,
+pub struct Secrets {
+    pub operator_token: PathBuf,
+    pub read_only_token: PathBuf,
+    pub tls: LocalTls,
 }
 
 impl Secrets {
-    fn ensure(data_dir: &Path) -> Result<Self, CliError> {
-        let secrets = LocalSecrets::in_data_dir(data_dir);
+    /// The tokens and the local CA and server certificate in `secrets`, made if absent.
+    pub fn ensure(secrets: &LocalSecrets) -> Result<Self, CliError> {
         let failed = |e: &dyn std::fmt::Display| {
             CliError::failed(format!(
                 "cannot write the local secrets under {}: {e}",
@@ -108,7 +108,7 @@ struct Running {
 pub async fn run(args: UpArgs) -> Result<(), CliError> {
     std::fs::create_dir_all(args.data_dir.join("logs"))
         .map_err(|e| CliError::failed(format!("cannot create {}: {e}", args.data_dir.display())))?;
-    let secrets = Secrets::ensure(&args.data_dir)?;
+    let secrets = Secrets::ensure(&LocalSecrets::in_data_dir(&args.data_dir))?;
     let mut running: Vec<Running> = Vec::new();
     let result = start_all(&args, &secrets, &mut running).await;
     if let Err(e) = result {

@@ -27,6 +27,13 @@ pub struct LocalSecrets {
 }
 
 impl LocalSecrets {
+    /// Secrets in `dir` itself (e.g. a compose volume).
+    pub fn at(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+        }
+    }
+
     /// `<data_dir>/secrets`.
     pub fn in_data_dir(data_dir: &Path) -> Self {
         Self {
