@@ -10,7 +10,9 @@
 //! - [`consumer`]: the one durable-consumer runner (restart after errors, ack/nak).
 //! - [`kv`]: opening buckets and typed KV records changed by compare-and-set.
 //! - [`emit`]: services' own events, retried in the background until stored.
+//! - [`audit`]: the audit trail: an [`Emitter`] as kit's `AuditSink`.
 
+pub mod audit;
 pub mod connect;
 pub mod consumer;
 pub mod emit;

@@ -28,6 +28,8 @@ pub mod sources {
     pub const BUDGET: &str = "groundwork.budget";
     pub const ALERTING: &str = "groundwork.alerting";
     pub const ORCHESTRATOR: &str = "groundwork.orchestrator";
+    /// The audit trail of the gRPC APIs, published by every service for its own calls.
+    pub const AUDIT: &str = "groundwork.audit";
     /// CloudWatch's own source: alerting mirrors alarm state changes exactly as
     /// CloudWatch sends them to EventBridge.
     pub const AWS_CLOUDWATCH: &str = "aws.cloudwatch";
@@ -154,6 +156,7 @@ pub fn catalog() -> Vec<EventDoc> {
         EventDoc::of::<SetupStepFailed>(),
         EventDoc::of::<SetupRunWaiting>(),
         EventDoc::of::<SetupRunCompleted>(),
+        EventDoc::of::<GroundworkApiCall>(),
     ]
 }
 
@@ -166,7 +169,7 @@ pub fn markdown() -> String {
          Every event Groundwork itself publishes on the event bus, with its `source`, its\n\
          `detail-type` and the fields of its `detail`. Producers and consumers share the\n\
          types in `groundwork_events::catalog`. The event bus service publishes no events of\n\
-         its own.\n",
+         its own but the audit trail of its API (`groundwork.audit`).\n",
     );
     let mut source = "";
     for e in catalog() {
@@ -1237,6 +1240,78 @@ catalog_event!(
     }
 );
 
+// ---------------------------------------------------------------------------------------
+// groundwork.audit (every service, for the calls of its gRPC API that may change something)
+
+/// `Groundwork API Call`: one call of a gRPC API that may change something, like
+/// CloudTrail's "AWS API Call via CloudTrail". Never a secret or a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroundworkApiCall {
+    pub caller: String,
+    pub role: String,
+    pub service: String,
+    pub rpc: String,
+    pub resource: Option<String>,
+    pub outcome: String,
+    pub request_id: String,
+}
+
+catalog_event!(
+    GroundworkApiCall,
+    sources::AUDIT,
+    "Groundwork API Call",
+    "Every call of a gRPC API that may change something (every method not on kit's \
+     read-only list) by an authenticated caller, once it is answered; a read-only caller \
+     refused with PERMISSION_DENIED too. Calls refused for a missing or wrong token are not \
+     recorded. Published by the service that served the call.",
+    &[
+        field(
+            "caller",
+            "string",
+            "Who: the role, or the client certificate's subject and the role under mutual TLS \
+             (`CN=ci (operator)`).",
+        ),
+        field(
+            "role",
+            "string",
+            "`operator`, `read-only`, or `anonymous` (a service run with `--insecure` and no token)."
+        ),
+        field(
+            "service",
+            "string",
+            "The gRPC service, e.g. `groundwork.v1.Identity`."
+        ),
+        field("rpc", "string", "The method, e.g. `EnsureAdmin`."),
+        field(
+            "resource",
+            "string or null",
+            "What the request names (a user, rule, budget, topic, alarm…), when it names one.",
+        ),
+        field(
+            "outcome",
+            "string",
+            "`OK`, or the gRPC status code the call was answered with (`INVALID_ARGUMENT`, \
+             `PERMISSION_DENIED`…). For a streaming answer, `OK` means the stream started.",
+        ),
+        field(
+            "requestId",
+            "string",
+            "The client's `x-request-id`, or one made for the call; the answer's \
+             `x-request-id` header carries it back.",
+        ),
+    ],
+    GroundworkApiCall {
+        caller: "operator".into(),
+        role: "operator".into(),
+        service: "groundwork.v1.Identity".into(),
+        rpc: "EnsureAdmin".into(),
+        resource: Some("admin".into()),
+        outcome: "OK".into(),
+        request_id: "6f1c2a4e-3b7d-4c61-9f0a-2d5e8b1c7a90".into(),
+    }
+);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -1510,7 +1585,7 @@ mod tests {
             let documented: Vec<&str> = e.fields.iter().map(|f| f.name).collect();
             assert_eq!(keys, documented, "{}", e.detail_type);
         }
-        assert_eq!(docs.len(), 26);
+        assert_eq!(docs.len(), 27);
     }
 
     #[test]
@@ -1527,5 +1602,6 @@ mod tests {
         check::<CloudWatchAlarmStateChange>();
         check::<SetupRunWaiting>();
         check::<SubscriptionConfirmed>();
+        check::<GroundworkApiCall>();
     }
 }

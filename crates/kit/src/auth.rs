@@ -19,6 +19,8 @@ use std::task::{Context, Poll};
 use subtle::ConstantTimeEq;
 use tower::{Layer, Service};
 
+use crate::audit::{ApiCall, Audit};
+
 /// The exact paths that need no token: the health checks.
 pub const OPEN_METHODS: &[&str] = &[
     "/grpc.health.v1.Health/Check",
@@ -215,16 +217,19 @@ impl Access {
     }
 }
 
-/// A tower layer that checks every call against [`Access`].
+/// A tower layer that checks every call against [`Access`] and records the calls that may
+/// change something in the audit trail ([`crate::audit`]).
 #[derive(Debug, Clone)]
 pub struct AuthLayer {
     access: Arc<Access>,
+    audit: Audit,
 }
 
 impl AuthLayer {
-    pub fn new(access: Access) -> Self {
+    pub fn new(access: Access, audit: Audit) -> Self {
         Self {
             access: Arc::new(access),
+            audit,
         }
     }
 }
@@ -236,6 +241,7 @@ impl<S> Layer<S> for AuthLayer {
         AuthService {
             inner,
             access: self.access.clone(),
+            audit: self.audit.clone(),
         }
     }
 }
@@ -245,36 +251,129 @@ impl<S> Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     access: Arc<Access>,
+    audit: Audit,
 }
 
-impl<S, B, ResBody> Service<http::Request<B>> for AuthService<S>
+/// The largest request read whole for the audit trail: tonic's own limit on a decoded
+/// message (4 MiB), so nothing that would be served is refused here.
+const MAX_AUDITED_REQUEST: usize = 4 * 1024 * 1024 + 5;
+
+/// The header carrying a call's request id, both ways.
+pub const REQUEST_ID: &str = "x-request-id";
+
+type Body = tonic::body::Body;
+
+impl<S> Service<http::Request<Body>> for AuthService<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    ResBody: Default + Send + 'static,
+    S::Error: Send + 'static,
 {
-    type Response = http::Response<ResBody>;
+    type Response = http::Response<Body>;
     type Error = S::Error;
-    type Future = futures::future::Either<
-        S::Future,
-        futures::future::Ready<Result<http::Response<ResBody>, S::Error>>,
-    >;
+    type Future = futures::future::BoxFuture<'static, Result<http::Response<Body>, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        match check(&self.access, &request) {
-            Ok(Some(caller)) => {
-                request.extensions_mut().insert(caller);
-                futures::future::Either::Left(self.inner.call(request))
-            }
-            Ok(None) => futures::future::Either::Left(self.inner.call(request)),
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
+        let path = request.uri().path().to_owned();
+        let caller = match check(&self.access, &request) {
+            Ok(Some(caller)) => caller,
+            Ok(None) => return Box::pin(self.inner.call(request)),
             Err(status) => {
-                futures::future::Either::Right(futures::future::ready(Ok(status.into_http())))
+                if status.code() == tonic::Code::PermissionDenied {
+                    // Only a read-only caller is refused this way: authenticated, so recorded.
+                    let caller = Caller {
+                        role: Role::ReadOnly,
+                        subject: crate::tls::peer_subject(request.extensions()),
+                    };
+                    let id = request_id(&request);
+                    self.audit
+                        .record(api_call(&path, &caller, None, &status.code(), id));
+                }
+                return Box::pin(futures::future::ready(Ok(status.into_http())));
             }
+        };
+        request.extensions_mut().insert(caller.clone());
+        if is_read_only(&path) {
+            return Box::pin(self.inner.call(request));
         }
+        // A call that may change something: recorded once it is answered. The service
+        // that was polled ready takes the call; a fresh clone waits for the next one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let audit = self.audit.clone();
+        let id = request_id(&request);
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let (body, resource) = if crate::audit::reads_resource(&path) {
+                use http_body_util::BodyExt;
+                match http_body_util::Limited::new(body, MAX_AUDITED_REQUEST)
+                    .collect()
+                    .await
+                {
+                    Ok(collected) => {
+                        let bytes = collected.to_bytes();
+                        let resource = crate::audit::resource(&path, &bytes);
+                        (Body::new(http_body_util::Full::new(bytes)), resource)
+                    }
+                    Err(_) => {
+                        let status = tonic::Status::resource_exhausted(
+                            "the request could not be read whole (over 4 MiB, or cut short)",
+                        );
+                        audit.record(api_call(&path, &caller, None, &status.code(), id));
+                        return Ok(status.into_http());
+                    }
+                }
+            } else {
+                (body, None)
+            };
+            let mut response = inner.call(http::Request::from_parts(parts, body)).await?;
+            // An error answer carries its status in the headers (trailers-only); an
+            // answer that started is OK here (a stream's own end is not waited for).
+            let code = response
+                .headers()
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<i32>().ok())
+                .map_or(tonic::Code::Ok, tonic::Code::from);
+            if let Ok(value) = http::HeaderValue::from_str(&id) {
+                response.headers_mut().insert(REQUEST_ID, value);
+            }
+            audit.record(api_call(&path, &caller, resource, &code, id));
+            Ok(response)
+        })
+    }
+}
+
+/// The request id the client sent (if it is a sane one), or a new one.
+fn request_id<B>(request: &http::Request<B>) -> String {
+    request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+fn api_call(
+    path: &str,
+    caller: &Caller,
+    resource: Option<String>,
+    code: &tonic::Code,
+    request_id: String,
+) -> ApiCall {
+    let (service, rpc) = crate::audit::split_path(path);
+    ApiCall {
+        caller: caller.name(),
+        role: caller.role.as_str().to_owned(),
+        service,
+        rpc,
+        resource,
+        outcome: crate::audit::outcome_name(*code),
+        request_id,
     }
 }
 

@@ -10,6 +10,7 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::audit::Audit;
 use crate::auth::{Access, AuthLayer};
 use crate::config::CommonSettings;
 use crate::shutdown::Shutdown;
@@ -84,13 +85,15 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
 pub type HealthReporter = tonic_health::server::HealthReporter;
 
 /// Serves one Groundwork API on `listener` (with health, reflection, the token and role
-/// check, and TLS as `common` says) until `shutdown`, reporting it serving before the first
+/// check, and TLS as `common` says; calls that may change something recorded in `audit`)
+/// until `shutdown`, reporting it serving before the first
 /// call; when the server stops, `shutdown` is triggered so that the service's background
 /// tasks stop with it. Settings that would let anyone in are refused before serving.
 pub async fn serve_api<S>(
     listener: TcpListener,
     api: S,
     common: &CommonSettings,
+    audit: Audit,
     shutdown: &Shutdown,
 ) -> Result<(), ServeError>
 where
@@ -120,6 +123,7 @@ where
         listener,
         Routes::new(api),
         security,
+        audit,
         shutdown.clone(),
         |health| {
             tokio::spawn(async move { health.set_serving::<S>().await });
@@ -146,6 +150,7 @@ pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     security: Security,
+    audit: Audit,
     shutdown: Shutdown,
     on_health: impl FnOnce(HealthReporter),
 ) -> Result<(), ServeError> {
@@ -171,7 +176,7 @@ pub async fn serve(
         builder = builder.tls_config(tls.config())?;
     }
     builder
-        .layer(AuthLayer::new(security.access))
+        .layer(AuthLayer::new(security.access, audit))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), shutdown.wait_owned())
         .await?;

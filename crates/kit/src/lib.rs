@@ -6,6 +6,7 @@
 //! - [`telemetry`]: the tracing subscriber (terminal or JSON, filtered by `RUST_LOG`).
 //! - [`grpc`]: the gRPC server with `grpc.health.v1`, reflection and bearer-token auth.
 //! - [`auth`]: the bearer-token check: operator and read-only roles, the read-only methods.
+//! - [`audit`]: the audit trail of calls that may change something (kept by a sink).
 //! - [`tls`]: TLS for servers and clients (rustls, ring), the local CA.
 //! - [`secrets`]: the local stack's secrets directory (`.groundwork/secrets/`).
 //! - [`error`]: the one error model of every service and its mapping to gRPC status codes
@@ -16,6 +17,7 @@
 //! - [`settings_file`]: settings in layers: defaults, a TOML file, environment, flags.
 //! - [`shutdown`]: SIGINT/SIGTERM into a cancellation token that every task watches.
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod config;

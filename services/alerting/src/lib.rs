@@ -94,6 +94,8 @@ pub async fn serve(
         &streams,
     )
     .await?;
+    // The audit trail of this service's API goes out through its emitter.
+    let audit: groundwork_kit::audit::Audit = std::sync::Arc::new(emitter.clone());
     let publisher = EventPublisher::new(client.clone(), timeout);
     let store = WatchStore::open(
         publisher.clone(),
@@ -169,6 +171,7 @@ pub async fn serve(
         listener,
         AlertingServer::new(api),
         &settings.common,
+        audit,
         &shutdown,
     )
     .await;

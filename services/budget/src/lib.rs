@@ -91,6 +91,8 @@ pub async fn serve(
         &streams,
     )
     .await?;
+    // The audit trail of this service's API goes out through its emitter.
+    let audit: groundwork_kit::audit::Audit = std::sync::Arc::new(emitter.clone());
     let js = groundwork_bus::connect::jetstream(&client, settings.common.nats_timeout());
     let store = state::WatchStore::open(&js, settings.common.stream_replicas).await?;
     let budgets = Arc::new(service::Budgets::new(
@@ -106,6 +108,7 @@ pub async fn serve(
         listener,
         BudgetServer::new(grpc::BudgetApi::new(budgets)),
         &settings.common,
+        audit,
         &shutdown,
     )
     .await;

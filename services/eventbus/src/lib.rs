@@ -155,10 +155,24 @@ pub async fn serve(
         replays: replay::Replays::new(js.clone(), catalog.clone(), arns, settings.max_replays),
         js,
     };
+    // The event bus publishes no events of its own but the audit trail of its API.
+    let audit = groundwork_bus::Emitter::new(
+        client.clone(),
+        settings.common.nats_timeout(),
+        Origin {
+            account: settings.common.account.clone(),
+            region: settings.common.region.clone(),
+        },
+        groundwork_events::catalog::sources::AUDIT,
+        DEFAULT_BUS,
+        &streams,
+    )
+    .await?;
     let served = groundwork_kit::grpc::serve_api(
         listener,
         EventBusServer::new(api),
         &settings.common,
+        Arc::new(audit),
         &shutdown,
     )
     .await;

@@ -90,11 +90,14 @@ pub async fn serve(
         &streams,
     )
     .await?;
+    // The audit trail of this service's API goes out through its emitter.
+    let audit: groundwork_kit::audit::Audit = std::sync::Arc::new(emitter.clone());
     let api = grpc::IdentityApi::new(service::Service::new(sdk, events::Events::new(emitter)));
     let served = groundwork_kit::grpc::serve_api(
         listener,
         IdentityServer::new(api),
         &settings.common,
+        audit,
         &shutdown,
     )
     .await;

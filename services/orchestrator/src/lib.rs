@@ -85,6 +85,8 @@ pub async fn serve(
         &streams,
     )
     .await?;
+    // The audit trail of this service's API goes out through its emitter.
+    let audit: groundwork_kit::audit::Audit = std::sync::Arc::new(events.clone());
     let runner = services::Services::new(&services::ServiceUrls {
         eventbus: settings.eventbus_url.clone(),
         identity: settings.identity_url.clone(),
@@ -127,6 +129,7 @@ pub async fn serve(
         listener,
         OrchestratorServer::new(api),
         &settings.common,
+        audit,
         &shutdown,
     )
     .await;
