@@ -183,6 +183,43 @@ async fn mutual_tls_refuses_a_client_without_a_certificate_of_its_ca() {
     }
     answered.unwrap();
 
+    // A change by that client is on the audit trail under its certificate's subject.
+    let (c, k) = local.issue_client("ci").unwrap();
+    let channel = client::connect(&target(local.client().unwrap().with_identity(c, k)), "bus")
+        .await
+        .unwrap();
+    EventBusClient::new(channel)
+        .put_rule(pb::PutRuleRequest {
+            name: "by-certificate".into(),
+            event_pattern: r#"{"source": ["x"]}"#.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let recorded = common::eventually(Duration::from_secs(10), || {
+        let js = js.clone();
+        async move {
+            let Ok(mut stream) = js.get_stream("EVENTS_default").await else {
+                return false;
+            };
+            let last = stream.info().await.unwrap().state.last_sequence;
+            for seq in 1..=last {
+                let Ok(m) = stream.get_raw_message(seq).await else {
+                    continue;
+                };
+                let e: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+                if e["detail"]["rpc"] == "PutRule" {
+                    assert_eq!(e["detail"]["caller"], "CN=ci (operator)", "{e}");
+                    return true;
+                }
+            }
+            false
+        }
+    })
+    .await;
+    assert!(recorded, "the PutRule call is on the audit trail");
+
     // The CA alone: refused for want of a client certificate.
     let without = target(local.client().unwrap());
     assert!(list(&without).await.is_err(), "no client certificate");
