@@ -293,6 +293,9 @@ impl Drop for OrchestratorProcess {
     }
 }
 
+/// The source of the audit trail's events.
+const AUDIT_SOURCE: &str = "groundwork.audit";
+
 /// How long the test stack's services wait for NATS before answering UNAVAILABLE.
 const NATS_TIMEOUT_MS: u64 = 1500;
 
@@ -581,8 +584,26 @@ impl Stack {
         aws_sdk_cloudwatch::Client::new(&self.aws)
     }
 
-    /// Every event stored on the `default` bus, in order.
+    /// Every event of the services stored on the `default` bus, in order; the audit
+    /// trail's API calls are in [`Stack::audit_trail`].
     pub async fn events(&self) -> Vec<serde_json::Value> {
+        self.stored()
+            .await
+            .into_iter()
+            .filter(|e| e["source"] != AUDIT_SOURCE)
+            .collect()
+    }
+
+    /// The audit trail: the `Groundwork API Call` events on the `default` bus, in order.
+    pub async fn audit_trail(&self) -> Vec<serde_json::Value> {
+        self.stored()
+            .await
+            .into_iter()
+            .filter(|e| e["source"] == AUDIT_SOURCE)
+            .collect()
+    }
+
+    async fn stored(&self) -> Vec<serde_json::Value> {
         let Ok(client) = async_nats::connect(self.nats.url()).await else {
             return Vec::new();
         };

@@ -21,12 +21,13 @@ fn with_header<T>(message: T, name: &'static str, value: &str) -> tonic::Request
 }
 
 async fn api_calls(stack: &Stack) -> Vec<Value> {
-    stack
-        .events()
-        .await
-        .into_iter()
-        .filter(|e| e["detail-type"] == "Groundwork API Call")
-        .collect()
+    let calls = stack.audit_trail().await;
+    assert!(
+        calls
+            .iter()
+            .all(|e| e["detail-type"] == "Groundwork API Call")
+    );
+    calls
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

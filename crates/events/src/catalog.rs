@@ -1264,7 +1264,8 @@ catalog_event!(
     "Every call of a gRPC API that may change something (every method not on kit's \
      read-only list) by an authenticated caller, once it is answered; a read-only caller \
      refused with PERMISSION_DENIED too. Calls refused for a missing or wrong token are not \
-     recorded. Published by the service that served the call.",
+     recorded, nor PutEvents (its events are on the bus themselves). Published on the \
+     `default` bus by the service that served the call.",
     &[
         field(
             "caller",

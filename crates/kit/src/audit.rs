@@ -8,7 +8,7 @@
 //! protos' descriptor set, and only from a field whose name is on [`RESOURCE_FIELDS`]
 //! (names, not endpoints, documents, patterns or codes). Calls refused as unauthenticated
 //! are not recorded (anyone could flood the bus with them); a read-only caller refused
-//! with PERMISSION_DENIED is.
+//! with PERMISSION_DENIED is. PutEvents is not recorded either ([`UNAUDITED_METHODS`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
@@ -78,6 +78,16 @@ fn string_field<'a>(
             && f.r#type() == prost_types::field_descriptor_proto::Type::String
             && f.label() != prost_types::field_descriptor_proto::Label::Repeated
     })
+}
+
+/// Calls that change something but are not recorded: they carry data, not changes of
+/// configuration (CloudTrail's "data events", off by default), and recording each would
+/// double the bus's own traffic. PutEvents' events are on the bus themselves.
+pub const UNAUDITED_METHODS: &[&str] = &["/groundwork.v1.EventBus/PutEvents"];
+
+/// Whether a call to `path` that may change something is recorded.
+pub fn is_audited(path: &str) -> bool {
+    !UNAUDITED_METHODS.contains(&path)
 }
 
 /// The longest resource recorded; longer ones are cut.

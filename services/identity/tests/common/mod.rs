@@ -153,8 +153,16 @@ impl Stack {
         aws_sdk_iam::Client::new(&sdk_for(&self.moto.endpoint()).await)
     }
 
-    /// Every event stored on the `default` bus, in order.
+    /// Every event of the service stored on the `default` bus, in order (the audit trail's
+    /// API calls left out: they are tested on their own, in the e2e crate).
     pub async fn events(&self) -> Vec<serde_json::Value> {
+        let mut events = self.all_events().await;
+        events.retain(|e| e["source"] != "groundwork.audit");
+        events
+    }
+
+    /// Every event stored on the `default` bus, the audit trail's included.
+    pub async fn all_events(&self) -> Vec<serde_json::Value> {
         let js = jetstream::new(async_nats::connect(self.nats.url()).await.unwrap());
         let Ok(mut stream) = js.get_stream("EVENTS_default").await else {
             return vec![];
