@@ -19,8 +19,9 @@ RUN apt-get update \
  && install -d -m 0700 -o groundwork /secrets
 COPY --from=build /out/ /usr/local/bin/
 COPY examples /etc/groundwork/examples
-# A fresh `secrets` volume takes this directory's owner and mode (see docker-compose.yml).
-VOLUME /secrets
+# The compose secrets volume is mounted here; owned by the services' user so that the
+# one-shot `secrets` service can write into it.
+RUN mkdir -m 0700 /secrets && chown groundwork /secrets
 USER groundwork
 # Each compose service picks its binary with `command:`.
 CMD ["groundwork", "--help"]

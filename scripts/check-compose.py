@@ -49,14 +49,14 @@ def main():
     if "-js" not in nats_cmd:
         fail("nats must run with JetStream (-js)")
     # Secure by default: NATS runs with the generated configuration (no anonymous access,
-    # per-identity permissions), made first by the one-shot `credentials` service.
+    # per-identity permissions), made first by the one-shot `secrets` service.
     if "-c /secrets/nats/nats-server.conf" not in nats_cmd:
         fail("nats must run with the generated configuration (-c /secrets/nats/nats-server.conf)")
-    creds = services.get("credentials") or fail("service 'credentials' (the stack's credentials) is missing")
-    if "credentials init" not in " ".join(creds.get("command", [])):
-        fail("service 'credentials' must run `groundwork credentials init`")
-    if (services["nats"].get("depends_on") or {}).get("credentials", {}).get("condition") != "service_completed_successfully":
-        fail("nats must wait for 'credentials' to complete")
+    init = services.get("secrets") or fail("service 'secrets' (the stack's secrets) is missing")
+    if "secrets init" not in " ".join(init.get("command", [])):
+        fail("service 'secrets' must run `groundwork secrets init`")
+    if (services["nats"].get("depends_on") or {}).get("secrets", {}).get("condition") != "service_completed_successfully":
+        fail("nats must wait for 'secrets' to complete")
     for name in PORTS:
         env = services[name].get("environment") or {}
         if env.get("NATS_NKEY") != f"/secrets/nats/{name}.nk":

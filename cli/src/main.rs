@@ -65,9 +65,9 @@ enum Command {
     Replay(cmd::replay::ReplayCommand),
     /// Run the local stack: nats-server, moto_server (sandbox AWS) and every service.
     Up(cmd::up::UpArgs),
-    /// The local stack's credentials (NATS identities): make them once, see where they are.
+    /// The local stack's secrets: API tokens and TLS material.
     #[command(subcommand)]
-    Credentials(cmd::credentials::CredentialsCommand),
+    Secrets(cmd::secrets::SecretsCommand),
     /// Check a spec (groundwork.toml): offline (unknown fields, emails, amounts, ARNs), and
     /// with --live against the account (the IAM policies it names exist).
     Validate(cmd::orchestrator::ValidateArgs),
@@ -106,7 +106,7 @@ async fn main() -> ExitCode {
         Command::Dlq(c) => cmd::dlq::run(c, &cli.endpoints, cli.output).await,
         Command::Replay(c) => cmd::replay::run(c, &cli.endpoints, cli.output).await,
         Command::Up(args) => cmd::up::run(args).await,
-        Command::Credentials(c) => cmd::credentials::run(c),
+        Command::Secrets(c) => cmd::secrets::run(c),
         Command::Validate(a) => cmd::orchestrator::validate(a, &cli.endpoints, cli.output).await,
         Command::Plan(a) => cmd::orchestrator::plan(a, &cli.endpoints, cli.output).await,
         Command::Apply(a) => cmd::orchestrator::apply(a, &cli.endpoints, cli.output).await,

@@ -10,11 +10,14 @@ use groundwork_cloud::{AwsSettings, config};
 use groundwork_kit::Shutdown;
 use groundwork_testkit::{MotoServer, NatsServer};
 
+/// The operator token the services of these tests require; the CLI sends it.
+const API_TOKEN: &str = "cli-test-token";
+
 fn groundwork(args: &[&str], url: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_groundwork"))
         .args(args)
         .env("GROUNDWORK_ALERTING_URL", url)
-        .env_remove("GROUNDWORK_API_TOKEN")
+        .env("GROUNDWORK_API_TOKEN", API_TOKEN)
         .output()
         .unwrap()
 }
@@ -48,6 +51,7 @@ async fn start_alerting(moto: &MotoServer, nats: &NatsServer) -> (String, Shutdo
         )))
         .build();
     let mut settings = groundwork_alerting::Settings::on(nats.settings_for("alerting"));
+    settings.common.api_token = Some(API_TOKEN.into());
     settings.watch = false;
     settings.notify = false;
     let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();

@@ -7,11 +7,14 @@ use std::process::{Command, Output};
 use groundwork_kit::Shutdown;
 use groundwork_testkit::NatsServer;
 
+/// The operator token the services of these tests require; the CLI sends it.
+const API_TOKEN: &str = "cli-test-token";
+
 fn groundwork(args: Vec<String>, eventbus: String) -> Output {
     Command::new(env!("CARGO_BIN_EXE_groundwork"))
         .args(args)
         .env("GROUNDWORK_EVENTBUS_URL", eventbus)
-        .env_remove("GROUNDWORK_API_TOKEN")
+        .env("GROUNDWORK_API_TOKEN", API_TOKEN)
         .output()
         .unwrap()
 }
@@ -29,7 +32,8 @@ fn text(bytes: &[u8]) -> String {
 }
 
 async fn start_bus(nats: &NatsServer) -> (String, Shutdown) {
-    let settings = groundwork_eventbus::Settings::on(nats.settings_for("eventbus"));
+    let mut settings = groundwork_eventbus::Settings::on(nats.settings_for("eventbus"));
+    settings.common.api_token = Some(API_TOKEN.into());
     let shutdown = Shutdown::new();
     let bus = groundwork_eventbus::start(settings, shutdown.clone())
         .await

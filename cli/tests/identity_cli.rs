@@ -10,11 +10,14 @@ use groundwork_cloud::{AwsSettings, config};
 use groundwork_kit::Shutdown;
 use groundwork_testkit::{MotoServer, NatsServer};
 
+/// The operator token the services of these tests require; the CLI sends it.
+const API_TOKEN: &str = "cli-test-token";
+
 fn groundwork(args: &[&str], url: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_groundwork"))
         .args(args)
         .env("GROUNDWORK_IDENTITY_URL", url)
-        .env_remove("GROUNDWORK_API_TOKEN")
+        .env("GROUNDWORK_API_TOKEN", API_TOKEN)
         .output()
         .unwrap()
 }
@@ -42,7 +45,8 @@ async fn start_identity(moto: &MotoServer, nats: &NatsServer) -> (String, Shutdo
             "testing", "testing", None, None, "tests",
         )))
         .build();
-    let settings = groundwork_identity::Settings::on(nats.settings_for("identity"));
+    let mut settings = groundwork_identity::Settings::on(nats.settings_for("identity"));
+    settings.common.api_token = Some(API_TOKEN.into());
     let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let client = groundwork_identity::connect(&settings).await.unwrap();

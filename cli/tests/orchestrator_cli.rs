@@ -13,13 +13,16 @@ fn example() -> PathBuf {
 }
 
 async fn groundwork(stack: &Stack, args: &[&str]) -> Output {
-    let url = format!("http://{}", stack.orchestrator);
+    let url = format!("https://{}", stack.orchestrator);
+    let token = stack.security.api_token.clone();
+    let ca = stack.security.tls.ca_cert.clone();
     let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_groundwork"))
             .args(&args)
             .env("GROUNDWORK_ORCHESTRATOR_URL", url)
-            .env_remove("GROUNDWORK_API_TOKEN")
+            .env("GROUNDWORK_API_TOKEN", token)
+            .env("GROUNDWORK_CA_FILE", ca)
             .output()
             .unwrap()
     })

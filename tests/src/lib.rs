@@ -16,6 +16,9 @@
 //! - [`two_consecutive_codes`] / [`otpauth_secret`]: what an authenticator app does.
 //! - [`flow`]: following a run, doing what the person does, snapshots of the sandbox.
 //! - [`eventually`]: polling with a deadline, never a fixed sleep.
+//! - [`Security`]: the stack runs as it does after `groundwork up`: every service requires
+//!   the operator token (a read-only token is accepted for reads) and serves TLS with a
+//!   certificate of a local CA; [`Stack::channel`] is a client with both.
 
 pub mod flow;
 pub mod inbox;
@@ -29,13 +32,18 @@ use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use groundwork_cloud::AwsSettings;
-use groundwork_kit::Shutdown;
+use groundwork_kit::client::Target;
+use groundwork_kit::tls::LocalTls;
+use groundwork_kit::{CommonSettings, Shutdown};
 use groundwork_proto::v1 as pb;
 use groundwork_proto::v1::identity_client::IdentityClient;
 use groundwork_proto::v1::orchestrator_client::OrchestratorClient;
 use groundwork_testkit::{MotoServer, NatsServer};
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
+
+/// A client channel to a service of the stack: TLS with the local CA, the token in every
+/// call.
+pub type Channel = groundwork_kit::client::Channel;
 
 pub use inbox::Inbox;
 
@@ -140,6 +148,72 @@ async fn create_iam_users(
 
 type Task = JoinHandle<()>;
 
+/// The stack's tokens and TLS material, in a directory of its own (removed on drop).
+#[derive(Debug)]
+pub struct Security {
+    dir: tempfile::TempDir,
+    /// The local CA and the services' certificate.
+    pub tls: LocalTls,
+    /// The operator token every service requires.
+    pub api_token: String,
+    /// The read-only token every service accepts for calls that change nothing.
+    pub read_only_token: String,
+}
+
+impl Security {
+    /// New tokens and a new local CA.
+    pub fn generate() -> Result<Self, StartError> {
+        let dir = tempfile::tempdir().map_err(|e| err("secrets dir")(&e))?;
+        let tls = groundwork_kit::tls::generate_local(&dir.path().join("tls"))
+            .map_err(|e| err("local CA")(&e))?;
+        let token = || groundwork_kit::secrets::new_token().map_err(|e| err("token")(&e));
+        Ok(Self {
+            tls,
+            api_token: token()?,
+            read_only_token: token()?,
+            dir,
+        })
+    }
+
+    /// The directory holding the TLS material.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Makes a service's settings require the tokens and serve TLS, and its calls to the
+    /// other services use both.
+    pub fn apply(&self, common: &mut CommonSettings) {
+        common.api_token = Some(self.api_token.clone());
+        common.read_only_token = Some(self.read_only_token.clone());
+        common.tls_cert = Some(self.tls.server_cert.clone());
+        common.tls_key = Some(self.tls.server_key.clone());
+        common.ca_file = Some(self.tls.ca_cert.clone());
+    }
+
+    /// The same, as environment variables for a service process.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let path = |p: &Path| p.display().to_string();
+        vec![
+            ("GROUNDWORK_API_TOKEN", self.api_token.clone()),
+            ("GROUNDWORK_READ_ONLY_TOKEN", self.read_only_token.clone()),
+            ("GROUNDWORK_TLS_CERT", path(&self.tls.server_cert)),
+            ("GROUNDWORK_TLS_KEY", path(&self.tls.server_key)),
+            ("GROUNDWORK_CA_FILE", path(&self.tls.ca_cert)),
+        ]
+    }
+
+    /// A target at `addr` over TLS with the local CA, sending `token`.
+    pub fn target(&self, addr: SocketAddr, token: Option<&str>) -> Result<Target, StartError> {
+        let tls = self.tls.client().map_err(|e| err("CA")(&e))?;
+        Ok(Target::new(
+            format!("https://{addr}"),
+            token.map(str::to_owned),
+            "the test stack",
+        )
+        .with_tls(Some(tls)))
+    }
+}
+
 /// nats-server, moto_server and the five services, every one real.
 #[derive(Debug)]
 pub struct Stack {
@@ -154,6 +228,8 @@ pub struct Stack {
     pub budget: SocketAddr,
     pub alerting: SocketAddr,
     pub orchestrator: SocketAddr,
+    /// The tokens and TLS every service requires.
+    pub security: Security,
     orchestrator_process: Option<OrchestratorProcess>,
     shutdown: Shutdown,
     tasks: Vec<Task>,
@@ -178,6 +254,8 @@ pub struct OrchestratorProcess {
     args: Vec<String>,
     /// The orchestrator's NATS credentials (`NATS_NKEY`).
     nkey: PathBuf,
+    /// The stack's tokens and TLS (`Security::env`).
+    env: Vec<(&'static str, String)>,
     log: PathBuf,
     child: Option<std::process::Child>,
 }
@@ -192,6 +270,7 @@ impl OrchestratorProcess {
         let child = std::process::Command::new(&self.binary)
             .args(&self.args)
             .env("NATS_NKEY", &self.nkey)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()
@@ -217,6 +296,9 @@ impl Drop for OrchestratorProcess {
         self.kill();
     }
 }
+
+/// The source of the audit trail's events.
+const AUDIT_SOURCE: &str = "groundwork.audit";
 
 /// How long the test stack's services wait for NATS before answering UNAVAILABLE.
 const NATS_TIMEOUT_MS: u64 = 1500;
@@ -290,10 +372,12 @@ impl Stack {
         };
         let shutdown = Shutdown::new();
         let mut tasks = Vec::new();
+        let security = Security::generate()?;
 
         // The event bus: the default bus stream every service publishes to.
         let mut s = groundwork_eventbus::Settings::on(nats.settings_for("eventbus"));
         s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
+        security.apply(&mut s.common);
         let listener = groundwork_kit::grpc::bind(s.listen)
             .await
             .map_err(|e| err("bind")(&e))?;
@@ -305,11 +389,12 @@ impl Stack {
             "eventbus",
             groundwork_eventbus::serve(s, client, listener, shutdown.clone()),
         ));
-        wait_ready(eventbus, "eventbus").await?;
+        wait_ready(&security, eventbus, "eventbus").await?;
 
         // Identity.
         let mut s = groundwork_identity::Settings::on(nats.settings_for("identity"));
         s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
+        security.apply(&mut s.common);
         let listener = groundwork_kit::grpc::bind(s.listen)
             .await
             .map_err(|e| err("bind")(&e))?;
@@ -334,6 +419,7 @@ impl Stack {
         // watcher has nothing to watch in a test.
         let mut s = groundwork_budget::Settings::on(nats.settings_for("budget"));
         s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
+        security.apply(&mut s.common);
         s.read_subscribers = false;
         s.watch_interval_secs = 0;
         let listener = groundwork_kit::grpc::bind(s.listen)
@@ -360,6 +446,7 @@ impl Stack {
         // every 200 ms, so that a confirmation becomes an event quickly.
         let mut s = groundwork_alerting::Settings::on(nats.settings_for("alerting"));
         s.common.nats_timeout_ms = NATS_TIMEOUT_MS;
+        security.apply(&mut s.common);
         s.eventbus_url = format!("http://{eventbus}");
         s.poll_interval_ms = 200;
         let listener = groundwork_kit::grpc::bind(s.listen)
@@ -387,7 +474,7 @@ impl Stack {
             (budget, "budget"),
             (alerting, "alerting"),
         ] {
-            wait_ready(addr, name).await?;
+            wait_ready(&security, addr, name).await?;
         }
 
         // The orchestrator (see `orchestrator_settings`).
@@ -407,6 +494,7 @@ impl Stack {
                     format!("http://{eventbus}"),
                 ],
                 nkey: nats.nkey_file("orchestrator"),
+                env: security.env(),
                 log: std::env::temp_dir().join(format!("groundwork-e2e-orchestrator-{port}.log")),
                 child: None,
             };
@@ -414,13 +502,14 @@ impl Stack {
             orchestrator_process = Some(process);
             addr
         } else {
-            let s = orchestrator_settings(
+            let mut s = orchestrator_settings(
                 nats.settings_for("orchestrator"),
                 &format!("http://{identity}"),
                 &format!("http://{budget}"),
                 &format!("http://{alerting}"),
                 &format!("http://{eventbus}"),
             );
+            security.apply(&mut s.common);
             let listener = groundwork_kit::grpc::bind(s.listen)
                 .await
                 .map_err(|e| err("bind")(&e))?;
@@ -434,7 +523,7 @@ impl Stack {
             ));
             addr
         };
-        wait_ready(orchestrator, "orchestrator").await?;
+        wait_ready(&security, orchestrator, "orchestrator").await?;
 
         Ok(Self {
             nats,
@@ -446,24 +535,42 @@ impl Stack {
             budget,
             alerting,
             orchestrator,
+            security,
             orchestrator_process,
             shutdown,
             tasks,
         })
     }
 
-    pub async fn orchestrator(&self) -> OrchestratorClient<Channel> {
-        match OrchestratorClient::connect(format!("http://{}", self.orchestrator)).await {
+    /// A channel to the service at `addr` with TLS and the operator token.
+    pub async fn channel(&self, addr: SocketAddr) -> Channel {
+        match self
+            .channel_with(addr, Some(&self.security.api_token))
+            .await
+        {
             Ok(c) => c,
-            Err(e) => unreachable_service("orchestrator", &e),
+            Err(e) => unreachable_service(&addr.to_string(), &e),
         }
     }
 
+    /// A channel to the service at `addr` with TLS, sending `token` (none: no token).
+    pub async fn channel_with(
+        &self,
+        addr: SocketAddr,
+        token: Option<&str>,
+    ) -> Result<Channel, StartError> {
+        let target = self.security.target(addr, token)?;
+        groundwork_kit::client::connect(&target, "test service")
+            .await
+            .map_err(|e| err("connect")(&e))
+    }
+
+    pub async fn orchestrator(&self) -> OrchestratorClient<Channel> {
+        OrchestratorClient::new(self.channel(self.orchestrator).await)
+    }
+
     pub async fn identity(&self) -> IdentityClient<Channel> {
-        match IdentityClient::connect(format!("http://{}", self.identity)).await {
-            Ok(c) => c,
-            Err(e) => unreachable_service("identity", &e),
-        }
+        IdentityClient::new(self.channel(self.identity).await)
     }
 
     pub fn iam(&self) -> aws_sdk_iam::Client {
@@ -482,8 +589,26 @@ impl Stack {
         aws_sdk_cloudwatch::Client::new(&self.aws)
     }
 
-    /// Every event stored on the `default` bus, in order.
+    /// Every event of the services stored on the `default` bus, in order; the audit
+    /// trail's API calls are in [`Stack::audit_trail`].
     pub async fn events(&self) -> Vec<serde_json::Value> {
+        self.stored()
+            .await
+            .into_iter()
+            .filter(|e| e["source"] != AUDIT_SOURCE)
+            .collect()
+    }
+
+    /// The audit trail: the `Groundwork API Call` events on the `default` bus, in order.
+    pub async fn audit_trail(&self) -> Vec<serde_json::Value> {
+        self.stored()
+            .await
+            .into_iter()
+            .filter(|e| e["source"] == AUDIT_SOURCE)
+            .collect()
+    }
+
+    async fn stored(&self) -> Vec<serde_json::Value> {
         let Ok(client) = self.nats.admin().await else {
             return Vec::new();
         };
@@ -522,7 +647,7 @@ impl Stack {
             }
             None => return Err(StartError("the orchestrator runs in-process".into())),
         }
-        wait_ready(self.orchestrator, "orchestrator").await
+        wait_ready(&self.security, self.orchestrator, "orchestrator").await
     }
 
     /// Stops the services (as SIGTERM would) and waits for them, at most 10 s each;
@@ -552,13 +677,12 @@ fn unreachable_service(name: &str, e: &dyn std::fmt::Display) -> ! {
     }
 }
 
-/// Waits until a gRPC port answers health checks (polling with a deadline).
-async fn wait_ready(addr: SocketAddr, name: &str) -> Result<(), StartError> {
+/// Waits until a gRPC port answers health checks over TLS (polling with a deadline).
+async fn wait_ready(security: &Security, addr: SocketAddr, name: &str) -> Result<(), StartError> {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let target = security.target(addr, None)?;
     while Instant::now() < deadline {
-        if let Ok(endpoint) = Channel::from_shared(format!("http://{addr}"))
-            && let Ok(channel) = endpoint.connect().await
-        {
+        if let Ok(channel) = groundwork_kit::client::connect(&target, name).await {
             let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
             if health
                 .check(tonic_health::pb::HealthCheckRequest {

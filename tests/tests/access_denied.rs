@@ -85,9 +85,7 @@ async fn first_failure(stack: &Stack) -> pb::SetupRun {
 }
 
 async fn ensure_topic(stack: &Stack) -> tonic::Status {
-    AlertingClient::connect(format!("http://{}", stack.alerting))
-        .await
-        .unwrap()
+    AlertingClient::new(stack.channel(stack.alerting).await)
         .ensure_topic(pb::EnsureTopicRequest {
             name: "billing-alarm".into(),
             tags: Vec::new(),
@@ -112,9 +110,7 @@ async fn access_denied_is_one_error_from_every_service_and_attempted_once_by_a_r
         .expect_err("identity: EnsureAdmin with denied credentials");
     assert_denied("identity", &identity);
 
-    let budget = BudgetClient::connect(format!("http://{}", stack.budget))
-        .await
-        .unwrap()
+    let budget = BudgetClient::new(stack.channel(stack.budget).await)
         .ensure_budget(pb::EnsureBudgetRequest {
             budget: Some(pb::BudgetDefinition {
                 budget_name: "monthly-spend".into(),

@@ -55,11 +55,7 @@ async fn a_forged_mfa_or_confirmation_event_does_not_finish_a_waiting_step() {
     .unwrap();
     let serial = step(&waiting, MFA_STEP).unwrap().outputs["serial_number"].clone();
 
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", stack.eventbus))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = stack.channel(stack.eventbus).await;
     let mfa = serde_json::json!({"userName": "admin", "serialNumber": serial});
     let confirmed = serde_json::json!({
         "topicArn": "arn:aws:sns:us-east-1:123456789012:billing-alarm",

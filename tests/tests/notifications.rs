@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use groundwork_e2e::Channel;
 use groundwork_e2e::flow::{self, finished, until};
 use groundwork_e2e::{Stack, eventually, step};
 use groundwork_proto::v1 as pb;
@@ -18,7 +19,6 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use pb::SetupRunStatus;
 use pb::event_bus_client::EventBusClient;
-use tonic::transport::Channel;
 
 const RULE: &str = "rule/default:setup-finished";
 
@@ -142,9 +142,7 @@ async fn notification_rules_are_applied_kept_in_line_and_destroyed() {
     let stack = Stack::start().await.unwrap();
     let (url, bodies) = receiver().await;
     let spec = spec(&url);
-    let mut bus = EventBusClient::connect(format!("http://{}", stack.eventbus))
-        .await
-        .unwrap();
+    let mut bus = EventBusClient::new(stack.channel(stack.eventbus).await);
     let describe = pb::DescribeRuleRequest {
         name: "setup-finished".into(),
         event_bus_name: "default".into(),

@@ -2,7 +2,6 @@
 
 pub mod alerting;
 pub mod budgets;
-pub mod credentials;
 pub mod dlq;
 pub mod events;
 pub mod health;
@@ -11,6 +10,7 @@ pub mod orchestrator;
 pub mod pattern;
 pub mod replay;
 pub mod rules;
+pub mod secrets;
 pub mod targets;
 pub mod up;
 

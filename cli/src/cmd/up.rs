@@ -2,6 +2,11 @@
 //! (the sandbox AWS, unless `--real-aws`) and every Groundwork service — with the
 //! endpoints printed, until Ctrl-C stops everything.
 //!
+//! Security is on: the first `up` writes an operator token, a read-only token and a local
+//! CA with the services' certificate under `<data dir>/secrets/` (kit's `LocalSecrets`,
+//! reused afterwards); every service requires the token and serves TLS, and the CLI run in
+//! the same directory finds both by itself.
+//!
 //! Binaries are found the way a developer has them: the services next to this
 //! `groundwork` binary (`cargo build --workspace` puts them there) or on PATH; nats-server
 //! and moto_server in the repository's `.venv/bin` (`./scripts/setup-venv`) or on PATH.
@@ -12,8 +17,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use groundwork_bus::access::Principal;
+use groundwork_bus::access::{LocalCredentials, Principal};
 use groundwork_kit::config::ports;
+use groundwork_kit::secrets::LocalSecrets;
+use groundwork_kit::tls::LocalTls;
 use tokio::process::{Child, Command};
 
 use crate::error::CliError;
@@ -51,6 +58,58 @@ pub struct UpArgs {
     check: bool,
 }
 
+/// The local stack's secrets, made once under `<data dir>/secrets/`.
+pub struct Secrets {
+    pub operator_token: PathBuf,
+    pub read_only_token: PathBuf,
+    pub tls: LocalTls,
+    /// One NATS nkey per identity (`nats/<identity>.nk`).
+    pub nats: LocalCredentials,
+    /// The nats-server configuration with their permissions (`nats/nats-server.conf`).
+    pub nats_config: PathBuf,
+}
+
+impl Secrets {
+    /// The tokens, the local CA and server certificate and the NATS identities in
+    /// `secrets`, made if absent; the nats-server configuration is written again.
+    pub fn ensure(secrets: &LocalSecrets) -> Result<Self, CliError> {
+        let failed = |e: &dyn std::fmt::Display| {
+            CliError::failed(format!(
+                "cannot write the local secrets under {}: {e}",
+                secrets.dir().display()
+            ))
+        };
+        let (operator_token, read_only_token) = secrets.ensure_tokens().map_err(|e| failed(&e))?;
+        let tls =
+            groundwork_kit::tls::generate_local(&secrets.tls_dir()).map_err(|e| failed(&e))?;
+        let nats = LocalCredentials::ensure(secrets.dir().join("nats")).map_err(|e| failed(&e))?;
+        let nats_config = nats.write_server_config().map_err(|e| failed(&e))?;
+        Ok(Self {
+            operator_token,
+            read_only_token,
+            tls,
+            nats,
+            nats_config,
+        })
+    }
+
+    /// What a service needs: the token files, its certificate, the CA of the others.
+    fn service_env(&self) -> Vec<(&'static str, &Path)> {
+        vec![
+            ("GROUNDWORK_API_TOKEN_FILE", &self.operator_token),
+            ("GROUNDWORK_READ_ONLY_TOKEN_FILE", &self.read_only_token),
+            ("GROUNDWORK_TLS_CERT", &self.tls.server_cert),
+            ("GROUNDWORK_TLS_KEY", &self.tls.server_key),
+            ("GROUNDWORK_CA_FILE", &self.tls.ca_cert),
+        ]
+    }
+}
+
+/// A service's URL on the local stack: TLS always.
+fn https_url(port: u16) -> String {
+    format!("https://127.0.0.1:{port}")
+}
+
 struct Running {
     name: String,
     child: Child,
@@ -62,15 +121,16 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
     // SIGTERM stops the stack like Ctrl-C: the processes started here go with `up`.
     let signals = groundwork_kit::Shutdown::new();
     signals.on_signals();
+    let secrets = Secrets::ensure(&LocalSecrets::in_data_dir(&args.data_dir))?;
     let mut running: Vec<Running> = Vec::new();
-    let result = start_all(&args, &mut running).await;
+    let result = start_all(&args, &secrets, &mut running).await;
     if let Err(e) = result {
         stop_all(&mut running).await;
         return Err(e);
     }
     if let Some(spec) = &args.apply {
         println!("applying {}", spec.display());
-        let applied = apply_spec(spec).await;
+        let applied = apply_spec(spec, &secrets).await;
         if let Err(e) = &applied {
             eprintln!("groundwork: the apply failed: {e}");
         }
@@ -90,14 +150,16 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliError> {
+async fn start_all(
+    args: &UpArgs,
+    secrets: &Secrets,
+    running: &mut Vec<Running>,
+) -> Result<(), CliError> {
     let logs = args.data_dir.join("logs");
     let nats_url = format!("nats://127.0.0.1:{}", args.nats_port);
     let nats = find_tool("nats-server")?;
     let store = args.data_dir.join("jetstream");
-    // The local stack's credentials, under the data directory's secrets.
-    let made = super::credentials::init(&args.data_dir.join("secrets"))?;
-    let (credentials, nats_config) = (made.nats, made.nats_config);
+    let (credentials, nats_config) = (&secrets.nats, &secrets.nats_config);
     let mut cmd = Command::new(&nats);
     cmd.arg("-c")
         .arg(&nats_config)
@@ -144,10 +206,15 @@ async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliE
                 format!("GROUNDWORK_{}__LISTEN", name.to_uppercase()),
                 format!("127.0.0.1:{port}"),
             )
-            .env("GROUNDWORK_EVENTBUS_URL", ports::url(ports::EVENTBUS))
-            .env("GROUNDWORK_IDENTITY_URL", ports::url(ports::IDENTITY))
-            .env("GROUNDWORK_BUDGET_URL", ports::url(ports::BUDGET))
-            .env("GROUNDWORK_ALERTING_URL", ports::url(ports::ALERTING));
+            .env("GROUNDWORK_EVENTBUS_URL", https_url(ports::EVENTBUS))
+            .env("GROUNDWORK_IDENTITY_URL", https_url(ports::IDENTITY))
+            .env("GROUNDWORK_BUDGET_URL", https_url(ports::BUDGET))
+            .env("GROUNDWORK_ALERTING_URL", https_url(ports::ALERTING))
+            // The stack's own secrets, not a token or opt-out from the caller's shell.
+            .env_remove("GROUNDWORK_API_TOKEN")
+            .env_remove("GROUNDWORK_READ_ONLY_TOKEN")
+            .env_remove("GROUNDWORK_INSECURE")
+            .envs(secrets.service_env());
         if !args.real_aws {
             // moto accepts any credentials; these never reach AWS.
             cmd.env("AWS_ENDPOINT_URL", &moto_url)
@@ -162,15 +229,21 @@ async fn start_all(args: &UpArgs, running: &mut Vec<Running>) -> Result<(), CliE
         }
         running.push(spawn(name, cmd, &logs)?);
         wait_port(name, *port, running).await?;
-        println!("{name:<13} http://127.0.0.1:{port}");
+        println!("{name:<13} {}", https_url(*port));
     }
+    println!(
+        "API token     {}  (read-only: {}; the CLI reads it there, GROUNDWORK_API_TOKEN overrides)",
+        secrets.operator_token.display(),
+        secrets.read_only_token.display()
+    );
+    println!("TLS CA        {}", secrets.tls.ca_cert.display());
     println!("logs          {}", logs.display());
     Ok(())
 }
 
 /// Runs `groundwork apply FILE` (this binary) against the local stack's default URLs,
 /// so that the run's progress and summary print as they would by hand.
-async fn apply_spec(spec: &Path) -> Result<(), CliError> {
+async fn apply_spec(spec: &Path, secrets: &Secrets) -> Result<(), CliError> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::failed(format!("cannot find the groundwork binary: {e}")))?;
     let status = Command::new(exe)
@@ -179,9 +252,12 @@ async fn apply_spec(spec: &Path) -> Result<(), CliError> {
         .arg(spec)
         .env(
             "GROUNDWORK_ORCHESTRATOR_URL",
-            ports::url(ports::ORCHESTRATOR),
+            https_url(ports::ORCHESTRATOR),
         )
-        .env("GROUNDWORK_IDENTITY_URL", ports::url(ports::IDENTITY))
+        .env("GROUNDWORK_IDENTITY_URL", https_url(ports::IDENTITY))
+        .env_remove("GROUNDWORK_API_TOKEN")
+        .env("GROUNDWORK_API_TOKEN_FILE", &secrets.operator_token)
+        .env("GROUNDWORK_CA_FILE", &secrets.tls.ca_cert)
         .status()
         .await
         .map_err(|e| CliError::failed(format!("cannot run groundwork apply: {e}")))?;

@@ -104,12 +104,26 @@ impl Principal {
     /// `groundwork.*`.
     pub fn owned_sources(self) -> &'static [&'static str] {
         match self {
-            Principal::Identity => &[sources::IDENTITY],
-            Principal::Budget => &[sources::BUDGET],
-            Principal::Alerting => &[sources::ALERTING, sources::AWS_CLOUDWATCH],
-            Principal::Orchestrator => &[sources::ORCHESTRATOR],
-            Principal::EventBus => &[sources::EVENTBUS],
+            // Every service records its own API calls (the event bus checks that an audit
+            // record names the sender's own gRPC service).
+            Principal::EventBus => &[sources::AUDIT],
+            Principal::Identity => &[sources::IDENTITY, sources::AUDIT],
+            Principal::Budget => &[sources::BUDGET, sources::AUDIT],
+            Principal::Alerting => &[sources::ALERTING, sources::AWS_CLOUDWATCH, sources::AUDIT],
+            Principal::Orchestrator => &[sources::ORCHESTRATOR, sources::AUDIT],
             Principal::Events | Principal::Admin => &[],
+        }
+    }
+
+    /// The gRPC service the identity serves, as audit records name it.
+    pub fn grpc_service(self) -> Option<&'static str> {
+        match self {
+            Principal::EventBus => Some("groundwork.v1.EventBus"),
+            Principal::Identity => Some("groundwork.v1.Identity"),
+            Principal::Budget => Some("groundwork.v1.Budget"),
+            Principal::Alerting => Some("groundwork.v1.Alerting"),
+            Principal::Orchestrator => Some("groundwork.v1.Orchestrator"),
+            Principal::Events | Principal::Admin => None,
         }
     }
 
@@ -345,40 +359,22 @@ pub fn read_seed(path: &Path) -> Result<String, AccessError> {
     Ok(seed.to_owned())
 }
 
-/// Creates `dir` (and its parents) readable only by its owner.
-pub fn private_dir(dir: &Path) -> Result<(), AccessError> {
-    let io = |source| AccessError::Io {
+/// Creates `dir` (and its parents) readable only by its owner (kit's secrets layout).
+fn private_dir(dir: &Path) -> Result<(), AccessError> {
+    groundwork_kit::secrets::ensure_private_dir(dir).map_err(|source| AccessError::Io {
         what: "cannot create the directory",
         path: dir.to_owned(),
         source,
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-    }
-    Ok(())
+    })
 }
 
 /// Writes `contents` to a file only its owner can read (mode 0600 from creation on).
-pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), AccessError> {
-    use std::io::Write as _;
-    let io = |source| AccessError::Io {
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), AccessError> {
+    groundwork_kit::secrets::write_private(path, contents).map_err(|source| AccessError::Io {
         what: "cannot write",
         path: path.to_owned(),
         source,
-    };
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(io)?;
-    file.write_all(contents).map_err(io)?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

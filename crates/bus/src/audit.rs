@@ -1,57 +1,38 @@
-//! The services' audit sink: each record becomes a `Groundwork API Call` event with the
-//! service's own source, sent like the service's other events (its emit subject, retried
-//! in the background while NATS or the event bus is away).
+//! The audit trail on the bus: kit's gRPC server hands every call that may change something
+//! to an [`AuditSink`]; an [`Emitter`] is one, publishing each call as the catalog's
+//! `Groundwork API Call` (source `groundwork.audit`) without holding up the answer. If NATS
+//! is away the emitter retries in the background, as for every own event.
 
-use groundwork_events::catalog::{CatalogEvent, GroundworkApiCall};
+use groundwork_events::catalog::GroundworkApiCall;
 use groundwork_kit::audit::{ApiCall, AuditSink};
 
 use crate::emit::Emitter;
 
-/// Puts audit records on the bus through the service's [`Emitter`].
-#[derive(Debug, Clone)]
-pub struct BusAudit {
-    emitter: Emitter,
-}
-
-impl BusAudit {
-    pub fn new(emitter: Emitter) -> std::sync::Arc<dyn AuditSink> {
-        std::sync::Arc::new(Self { emitter })
+/// The catalog's event for one call.
+fn event(call: ApiCall) -> GroundworkApiCall {
+    GroundworkApiCall {
+        caller: call.caller,
+        role: call.role,
+        service: call.service,
+        rpc: call.rpc,
+        resource: call.resource,
+        outcome: call.outcome,
+        request_id: call.request_id,
     }
 }
 
-impl AuditSink for BusAudit {
+impl AuditSink for Emitter {
     fn record(&self, call: ApiCall) {
-        // An ARN is the event's resource, as in AWS's events.
-        let resources = call
-            .resource
-            .iter()
-            .filter(|r| r.starts_with("arn:"))
-            .cloned()
-            .collect();
-        let detail = GroundworkApiCall {
-            service: call.service,
-            rpc: call.rpc,
-            caller: call.caller,
-            resource: call.resource,
-            outcome: call.outcome,
-            request_id: call.request_id,
-            source_address: call.source_address,
-        };
-        let emitter = self.emitter.clone();
+        let emitter = self.clone();
+        let event = event(call);
         tokio::spawn(async move {
-            let emitted = match detail.to_detail() {
-                Ok(detail) => {
-                    emitter
-                        .emit(GroundworkApiCall::DETAIL_TYPE, detail, resources)
-                        .await
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "an audit record is not JSON");
-                    return;
-                }
-            };
-            if let Err(e) = emitted {
-                tracing::error!(error = %e, "an audit record was refused by the event bus");
+            if let Err(e) = emitter.emit_event(&event, Vec::new()).await {
+                tracing::warn!(
+                    error = %e,
+                    rpc = %event.rpc,
+                    request_id = %event.request_id,
+                    "an API call could not be written to the audit trail"
+                );
             }
         });
     }

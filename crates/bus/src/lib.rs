@@ -13,6 +13,7 @@
 //! - [`consumer`]: the one durable-consumer runner (restart after errors, ack/nak).
 //! - [`kv`]: opening buckets and typed KV records changed by compare-and-set.
 //! - [`emit`]: services' own events, retried in the background until stored.
+//! - [`audit`]: the audit trail: an [`Emitter`] as kit's `AuditSink`.
 
 pub mod access;
 pub mod audit;

@@ -28,8 +28,8 @@ pub mod sources {
     pub const BUDGET: &str = "groundwork.budget";
     pub const ALERTING: &str = "groundwork.alerting";
     pub const ORCHESTRATOR: &str = "groundwork.orchestrator";
-    /// The event bus's own events (the audit trail of its API).
-    pub const EVENTBUS: &str = "groundwork.eventbus";
+    /// The audit trail of the gRPC APIs, published by every service for its own calls.
+    pub const AUDIT: &str = "groundwork.audit";
     /// CloudWatch's own source: alerting mirrors alarm state changes exactly as
     /// CloudWatch sends them to EventBridge.
     pub const AWS_CLOUDWATCH: &str = "aws.cloudwatch";
@@ -169,7 +169,7 @@ pub fn markdown() -> String {
          Every event Groundwork itself publishes on the event bus, with its `source`, its\n\
          `detail-type` and the fields of its `detail`. Producers and consumers share the\n\
          types in `groundwork_events::catalog`. The event bus service publishes no events of\n\
-         its own.\n",
+         its own but the audit trail of its API (`groundwork.audit`).\n",
     );
     let mut source = "";
     for e in catalog() {
@@ -1241,84 +1241,77 @@ catalog_event!(
 );
 
 // ---------------------------------------------------------------------------------------
-// every service: the audit trail
+// groundwork.audit (every service, for the calls of its gRPC API that may change something)
 
-/// `Groundwork API Call`: a call that changes something was answered (the audit trail,
-/// like CloudTrail's `AWS API Call via CloudTrail`). Each service publishes it with its own
-/// source (`groundwork.identity`, `groundwork.eventbus`, …), so only the service that was
-/// called can record it.
+/// `Groundwork API Call`: one call of a gRPC API that may change something, like
+/// CloudTrail's "AWS API Call via CloudTrail". Never a secret or a request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroundworkApiCall {
+    pub caller: String,
+    pub role: String,
     pub service: String,
     pub rpc: String,
-    pub caller: String,
     pub resource: Option<String>,
     pub outcome: String,
     pub request_id: String,
-    pub source_address: Option<String>,
 }
 
-impl CatalogEvent for GroundworkApiCall {
-    /// As the docs show it: the real source is the called service's.
-    const SOURCE: &'static str = "groundwork.<service>";
-    const DETAIL_TYPE: &'static str = "Groundwork API Call";
-    const DESCRIPTION: &'static str = "A call that changes something was answered, refused or failed: who, which RPC, \
-         which resource, the outcome, the request id. Never a request body or a secret. \
-         Published by the service that was called, with its own source.";
-    const FIELDS: &'static [FieldDoc] = &[
-        field(
-            "service",
-            "string",
-            "The gRPC service, e.g. `groundwork.v1.Identity`.",
-        ),
-        field("rpc", "string", "The RPC, e.g. `EnsureAdmin`."),
+catalog_event!(
+    GroundworkApiCall,
+    sources::AUDIT,
+    "Groundwork API Call",
+    "Every call of a gRPC API that may change something (every method not on kit's \
+     read-only list) by an authenticated caller, once it is answered; a read-only caller \
+     refused with PERMISSION_DENIED too. Calls refused for a missing or wrong token are not \
+     recorded, nor PutEvents (its events are on the bus themselves). Published on the \
+     `default` bus by the service that served the call.",
+    &[
         field(
             "caller",
             "string",
-            "The caller's role (`operator`, `read-only`), its client certificate's subject, or `unauthenticated`.",
+            "Who: the role, or the client certificate's subject and the role under mutual TLS \
+             (`CN=ci (operator)`).",
         ),
+        field(
+            "role",
+            "string",
+            "`operator`, `read-only`, or `anonymous` (a service run with `--insecure` and no token)."
+        ),
+        field(
+            "service",
+            "string",
+            "The gRPC service, e.g. `groundwork.v1.Identity`."
+        ),
+        field("rpc", "string", "The method, e.g. `EnsureAdmin`."),
         field(
             "resource",
             "string or null",
-            "The resource the call acted on, when the service names it.",
+            "What the request names (a user, rule, budget, topic, alarm…), when it names one.",
         ),
         field(
             "outcome",
             "string",
-            "`OK`, or the gRPC code of the answer (`PERMISSION_DENIED`, `INVALID_ARGUMENT`, …).",
+            "`OK`, or the gRPC status code the call was answered with (`INVALID_ARGUMENT`, \
+             `PERMISSION_DENIED`…). For a streaming answer, `OK` means the stream started.",
         ),
         field(
             "requestId",
             "string",
-            "The call's request id (the caller's `x-request-id`, or one made for it; returned in the answer's `x-request-id`).",
+            "The client's `x-request-id`, or one made for the call; the answer's \
+             `x-request-id` header carries it back.",
         ),
-        field(
-            "sourceAddress",
-            "string or null",
-            "The caller's IP address.",
-        ),
-    ];
-
-    fn example() -> Self {
-        GroundworkApiCall {
-            service: "groundwork.v1.Identity".into(),
-            rpc: "EnsureAdmin".into(),
-            caller: "operator".into(),
-            resource: Some("arn:aws:iam::123456789012:user/admin".into()),
-            outcome: "OK".into(),
-            request_id: "6f1c2a8e-3b7d-4f0e-9a51-2d8c7e4b9f10".into(),
-            source_address: Some("127.0.0.1".into()),
-        }
+    ],
+    GroundworkApiCall {
+        caller: "operator".into(),
+        role: "operator".into(),
+        service: "groundwork.v1.Identity".into(),
+        rpc: "EnsureAdmin".into(),
+        resource: Some("admin".into()),
+        outcome: "OK".into(),
+        request_id: "6f1c2a4e-3b7d-4c61-9f0a-2d5e8b1c7a90".into(),
     }
-
-    fn is(event: &Value) -> bool {
-        event["source"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("groundwork."))
-            && event["detail-type"].as_str() == Some(Self::DETAIL_TYPE)
-    }
-}
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -1593,7 +1586,7 @@ mod tests {
             let documented: Vec<&str> = e.fields.iter().map(|f| f.name).collect();
             assert_eq!(keys, documented, "{}", e.detail_type);
         }
-        assert_eq!(docs.len(), 26);
+        assert_eq!(docs.len(), 27);
     }
 
     #[test]
@@ -1610,5 +1603,6 @@ mod tests {
         check::<CloudWatchAlarmStateChange>();
         check::<SetupRunWaiting>();
         check::<SubscriptionConfirmed>();
+        check::<GroundworkApiCall>();
     }
 }

@@ -1,237 +1,262 @@
-//! The audit trail, like CloudTrail: every call that changes something (every RPC but the
-//! read-only ones, see [`crate::auth`]) is recorded once it is answered — who called
-//! (the caller's role, or the client certificate's subject), which service and RPC, which
-//! resource when the service names it, the outcome (`OK` or the gRPC code), the request id
-//! and the peer's address. Refused calls (a missing or wrong token, a read-only caller) are
-//! recorded too. Never a request body, a header value or a secret.
+//! The audit trail of the gRPC APIs, like CloudTrail: every call that may change something
+//! (every method not on [`crate::auth::READ_ONLY_METHODS`]) by an authenticated caller
+//! becomes one [`ApiCall`] — who (role, or client-certificate subject), which service and
+//! RPC, which resource the request names, the outcome, the request id — handed to an
+//! [`AuditSink`] (groundwork-bus publishes it as the `Groundwork API Call` event).
 //!
-//! The service hands the record to an [`AuditSink`]; the services' sink puts it on the bus
-//! as a `Groundwork API Call` event (`groundwork_bus::audit`). The request id comes from the
-//! caller's `x-request-id` header when it is a plain id, or is made here, and is returned in
-//! the response's `x-request-id`.
+//! Never a secret or a request body: the resource is read from the request by the
+//! protos' descriptor set, and only from a field whose name is on [`RESOURCE_FIELDS`]
+//! (names, not endpoints, documents, patterns or codes). Calls refused as unauthenticated
+//! are not recorded (anyone could flood the bus with them); a read-only caller refused
+//! with PERMISSION_DENIED is. PutEvents is not recorded either ([`UNAUDITED_METHODS`]).
 
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 
-use futures::future::BoxFuture;
-use tower::{Layer, Service};
+use prost::Message;
 
-/// Whether a call is recorded: every call that is not read-only ([`crate::auth::is_read_only`])
-/// but PutEvents, which is the data plane (as CloudTrail leaves data events out by
-/// default): recording it would put a second event on the bus for every event.
-pub fn is_audited(path: &str) -> bool {
-    !crate::auth::is_read_only(path) && !path.ends_with("/PutEvents")
-}
-
-/// The header that carries a call's request id.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// One answered call, as the audit trail records it.
+/// One audited call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiCall {
+    /// The role, or the client certificate's subject and the role (`CN=ci (operator)`).
+    pub caller: String,
+    /// `operator`, `read-only` or `anonymous` (an `--insecure` server).
+    pub role: String,
     /// The gRPC service, e.g. `groundwork.v1.Identity`.
     pub service: String,
-    /// The RPC, e.g. `EnsureAdmin`.
+    /// The method, e.g. `EnsureAdmin`.
     pub rpc: String,
-    /// Who called: the role of the token (`operator`, `read-only`), the client
-    /// certificate's subject, or `unauthenticated`.
-    pub caller: String,
-    /// The resource the call acted on, when the service named it (see [`Resource`]).
+    /// What the request names (a user, a rule, a budget…), when it names one.
     pub resource: Option<String>,
-    /// `OK`, or the gRPC code of the answer (`PERMISSION_DENIED`, `INVALID_ARGUMENT`, …).
+    /// `OK`, or the gRPC status code the call ended with (e.g. `INVALID_ARGUMENT`).
     pub outcome: String,
+    /// The `x-request-id` the client sent, or one made for the call; echoed in the
+    /// response's `x-request-id` header.
     pub request_id: String,
-    /// The peer's address, when known.
-    pub source_address: Option<String>,
 }
 
-/// Where audit records go. `record` must not block: sinks hand the record to a task.
+/// Where audited calls go. `record` must not block: it is called on the request path.
 pub trait AuditSink: Send + Sync + std::fmt::Debug + 'static {
     fn record(&self, call: ApiCall);
 }
 
-/// The resource a call acted on: a service's handler puts it in the response's
-/// extensions ([`with_resource`]) so that the audit record names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resource(pub String);
+/// The sink of a server that keeps no audit trail (tests of kit itself, embedding).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAudit;
 
-/// Names the resource of a successful call in its audit record.
-pub fn with_resource<T>(
-    mut response: tonic::Response<T>,
-    resource: impl Into<String>,
-) -> tonic::Response<T> {
-    response.extensions_mut().insert(Resource(resource.into()));
-    response
+impl AuditSink for NoAudit {
+    fn record(&self, _call: ApiCall) {}
 }
 
-/// Who the caller is, as the authentication layer established it; put in the request's
-/// extensions by that layer (absent: `unauthenticated`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller(pub String);
+/// A shared sink.
+pub type Audit = Arc<dyn AuditSink>;
 
-/// A tower layer that records every call `audited(path)` selects with the sink.
-#[derive(Debug, Clone)]
-pub struct AuditLayer {
-    sink: Arc<dyn AuditSink>,
-    audited: fn(&str) -> bool,
+/// The request fields that name a resource, in order of preference: the first one a
+/// request has (at its top level, else one level down) is its resource.
+pub const RESOURCE_FIELDS: &[&str] = &[
+    "name",
+    "user_name",
+    "rule",
+    "budget_name",
+    "alarm_name",
+    "topic",
+    "archive_name",
+    "replay_name",
+    "policy_name",
+    "group_name",
+    "resume_run_id",
+    "event_bus_name",
+];
+
+/// The singular string field `name` of `m`.
+fn string_field<'a>(
+    m: &'a prost_types::DescriptorProto,
+    name: &str,
+) -> Option<&'a prost_types::FieldDescriptorProto> {
+    m.field.iter().find(|f| {
+        f.name() == name
+            && f.r#type() == prost_types::field_descriptor_proto::Type::String
+            && f.label() != prost_types::field_descriptor_proto::Label::Repeated
+    })
 }
 
-impl AuditLayer {
-    pub fn new(sink: Arc<dyn AuditSink>, audited: fn(&str) -> bool) -> Self {
-        Self { sink, audited }
-    }
+/// Calls that change something but are not recorded: they carry data, not changes of
+/// configuration (CloudTrail's "data events", off by default), and recording each would
+/// double the bus's own traffic. PutEvents' events are on the bus themselves.
+pub const UNAUDITED_METHODS: &[&str] = &["/groundwork.v1.EventBus/PutEvents"];
+
+/// Whether a call to `path` that may change something is recorded.
+pub fn is_audited(path: &str) -> bool {
+    !UNAUDITED_METHODS.contains(&path)
 }
 
-impl<S> Layer<S> for AuditLayer {
-    type Service = AuditService<S>;
+/// The longest resource recorded; longer ones are cut.
+const MAX_RESOURCE: usize = 256;
 
-    fn layer(&self, inner: S) -> Self::Service {
-        AuditService {
-            inner,
-            sink: self.sink.clone(),
-            audited: self.audited,
+/// What the audit needs of one method: the field numbers leading to its resource field,
+/// and whether the request streams (then it is not read).
+#[derive(Debug, Clone, Default)]
+struct MethodInfo {
+    resource: Option<Vec<u32>>,
+    client_streaming: bool,
+}
+
+/// Every method of the Groundwork protos, by path.
+static METHODS: LazyLock<HashMap<String, MethodInfo>> =
+    LazyLock::new(|| methods(groundwork_proto::FILE_DESCRIPTOR_SET).unwrap_or_default());
+
+fn methods(set: &[u8]) -> Result<HashMap<String, MethodInfo>, prost::DecodeError> {
+    let set = prost_types::FileDescriptorSet::decode(set)?;
+    let mut messages: HashMap<String, &prost_types::DescriptorProto> = HashMap::new();
+    for file in &set.file {
+        for m in &file.message_type {
+            messages.insert(format!(".{}.{}", file.package(), m.name()), m);
         }
     }
-}
-
-/// The service made by [`AuditLayer`].
-#[derive(Debug, Clone)]
-pub struct AuditService<S> {
-    inner: S,
-    sink: Arc<dyn AuditSink>,
-    audited: fn(&str) -> bool,
-}
-
-impl<S, B, ResBody> Service<http::Request<B>> for AuditService<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResBody: Send + 'static,
-{
-    type Response = http::Response<ResBody>;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let path = request.uri().path().to_owned();
-        let request_id = request_id(&request);
-        if let Ok(value) = http::HeaderValue::from_str(&request_id) {
-            request.headers_mut().insert(REQUEST_ID_HEADER, value);
+    let resource_of = |m: &prost_types::DescriptorProto| -> Option<Vec<u32>> {
+        for name in RESOURCE_FIELDS {
+            if let Some(f) = string_field(m, name) {
+                return Some(vec![u32::try_from(f.number()).ok()?]);
+            }
         }
-        if !(self.audited)(&path) {
-            let answered = self.inner.call(request);
-            return Box::pin(async move {
-                let mut response = answered.await?;
-                set_request_id(&mut response, &request_id);
-                Ok(response)
-            });
+        // One level down (e.g. EnsureBudget's `budget.budget_name`), singular messages only.
+        for f in &m.field {
+            if f.r#type() != prost_types::field_descriptor_proto::Type::Message
+                || f.label() == prost_types::field_descriptor_proto::Label::Repeated
+            {
+                continue;
+            }
+            let Some(inner) = messages.get(f.type_name()) else {
+                continue;
+            };
+            for name in RESOURCE_FIELDS {
+                if let Some(g) = string_field(inner, name) {
+                    return Some(vec![
+                        u32::try_from(f.number()).ok()?,
+                        u32::try_from(g.number()).ok()?,
+                    ]);
+                }
+            }
         }
-        let (service, rpc) = split_path(&path);
-        let source_address = request
-            .extensions()
-            .get::<tonic::transport::server::TcpConnectInfo>()
-            .and_then(|info| info.remote_addr())
-            .map(|a| a.ip().to_string());
-        let caller = request.extensions().get::<Caller>().cloned();
-        let sink = self.sink.clone();
-        let answered = self.inner.call(request);
-        Box::pin(async move {
-            let mut response = answered.await?;
-            // The authentication layer (outside this one) answers refusals itself; its
-            // verdict on the caller travels back in the response too.
-            let caller = response
-                .extensions()
-                .get::<Caller>()
-                .cloned()
-                .or(caller)
-                .map_or_else(|| "unauthenticated".to_owned(), |c| c.0);
-            sink.record(ApiCall {
-                service,
-                rpc,
-                caller,
-                resource: response.extensions().get::<Resource>().map(|r| r.0.clone()),
-                outcome: outcome(&response),
-                request_id: request_id.clone(),
-                source_address,
-            });
-            set_request_id(&mut response, &request_id);
-            Ok(response)
-        })
+        None
+    };
+    let mut out = HashMap::new();
+    for file in &set.file {
+        for service in &file.service {
+            for method in &service.method {
+                let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
+                let resource = messages
+                    .get(method.input_type())
+                    .and_then(|m| resource_of(m));
+                out.insert(
+                    path,
+                    MethodInfo {
+                        resource,
+                        client_streaming: method.client_streaming(),
+                    },
+                );
+            }
+        }
     }
+    Ok(out)
 }
 
-fn set_request_id<B>(response: &mut http::Response<B>, id: &str) {
-    if let Ok(value) = http::HeaderValue::from_str(id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+/// Whether the request of `path` is read for its resource (a single message whose type
+/// names one).
+pub(crate) fn reads_resource(path: &str) -> bool {
+    METHODS
+        .get(path)
+        .is_some_and(|m| m.resource.is_some() && !m.client_streaming)
+}
+
+/// The resource a gRPC request body (5-byte frame header, then the message) names.
+pub(crate) fn resource(path: &str, body: &[u8]) -> Option<String> {
+    let fields = METHODS.get(path)?.resource.as_ref()?;
+    // The gRPC frame: compressed flag, 4-byte length, the message.
+    let (&compressed, rest) = body.split_first()?;
+    if compressed != 0 || rest.len() < 4 {
+        return None;
     }
+    let (len, rest) = rest.split_at(4);
+    let len = usize::try_from(u32::from_be_bytes([len[0], len[1], len[2], len[3]])).ok()?;
+    let mut message = rest.get(..len)?;
+    for (depth, number) in fields.iter().enumerate() {
+        let value = length_delimited_field(message, *number)?;
+        if depth + 1 == fields.len() {
+            let text = std::str::from_utf8(value).ok()?;
+            if text.is_empty() {
+                return None;
+            }
+            return Some(text.chars().take(MAX_RESOURCE).collect());
+        }
+        message = value;
+    }
+    None
 }
 
-/// The caller's request id when it is a plain id (letters, digits, `-`, `_`, `.`, at
-/// most 128 characters), a new one otherwise.
-fn request_id<B>(request: &http::Request<B>) -> String {
-    request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| {
-            !id.is_empty()
-                && id.len() <= 128
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        })
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+/// The last occurrence of length-delimited field `number` in a protobuf message (the last
+/// wins, as protobuf merges), or `None`.
+fn length_delimited_field(mut bytes: &[u8], number: u32) -> Option<&[u8]> {
+    let mut found = None;
+    while !bytes.is_empty() {
+        let key = varint(&mut bytes)?;
+        let (field, wire) = (key >> 3, key & 7);
+        match wire {
+            0 => {
+                varint(&mut bytes)?;
+            }
+            1 => bytes = bytes.get(8..)?,
+            2 => {
+                let len = usize::try_from(varint(&mut bytes)?).ok()?;
+                let value = bytes.get(..len)?;
+                if field == u64::from(number) {
+                    found = Some(value);
+                }
+                bytes = &bytes[len..];
+            }
+            5 => bytes = bytes.get(4..)?,
+            _ => return None,
+        }
+    }
+    found
 }
 
-/// `/groundwork.v1.Identity/EnsureAdmin` → (`groundwork.v1.Identity`, `EnsureAdmin`).
-fn split_path(path: &str) -> (String, String) {
+fn varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = bytes.split_first()?;
+        *bytes = rest;
+        value |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// `/package.Service/Method` as (`package.Service`, `Method`).
+pub(crate) fn split_path(path: &str) -> (String, String) {
     let trimmed = path.trim_start_matches('/');
-    match trimmed.split_once('/') {
+    match trimmed.rsplit_once('/') {
         Some((service, rpc)) => (service.to_owned(), rpc.to_owned()),
-        None => (trimmed.to_owned(), String::new()),
+        None => (String::new(), trimmed.to_owned()),
     }
 }
 
-/// The call's outcome from the answer's headers: a refused or failed unary call is
-/// answered "trailers-only", with `grpc-status` in the headers; otherwise the call was
-/// accepted (`OK`; a stream that fails later reports its failure to the caller).
-fn outcome<B>(response: &http::Response<B>) -> String {
-    let code = response
-        .headers()
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i32>().ok())
-        .map_or(tonic::Code::Ok, tonic::Code::from_i32);
-    code_name(code).to_owned()
-}
-
-/// The gRPC code as the spec spells it (`PERMISSION_DENIED`).
-pub fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code::*;
-    match code {
-        Ok => "OK",
-        Cancelled => "CANCELLED",
-        Unknown => "UNKNOWN",
-        InvalidArgument => "INVALID_ARGUMENT",
-        DeadlineExceeded => "DEADLINE_EXCEEDED",
-        NotFound => "NOT_FOUND",
-        AlreadyExists => "ALREADY_EXISTS",
-        PermissionDenied => "PERMISSION_DENIED",
-        ResourceExhausted => "RESOURCE_EXHAUSTED",
-        FailedPrecondition => "FAILED_PRECONDITION",
-        Aborted => "ABORTED",
-        OutOfRange => "OUT_OF_RANGE",
-        Unimplemented => "UNIMPLEMENTED",
-        Internal => "INTERNAL",
-        Unavailable => "UNAVAILABLE",
-        DataLoss => "DATA_LOSS",
-        Unauthenticated => "UNAUTHENTICATED",
+/// The name of a gRPC status code as the audit trail writes it (`INVALID_ARGUMENT`).
+pub fn outcome_name(code: tonic::Code) -> String {
+    if code == tonic::Code::Ok {
+        return "OK".into();
     }
+    let words = format!("{code:?}");
+    let mut out = String::new();
+    for (i, c) in words.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }
 
 #[cfg(test)]
@@ -239,37 +264,72 @@ pub fn code_name(code: tonic::Code) -> &'static str {
 mod tests {
     use super::*;
 
+    fn framed(message: &impl Message) -> Vec<u8> {
+        let bytes = message.encode_to_vec();
+        let mut out = vec![0];
+        out.extend_from_slice(&u32::try_from(bytes.len()).unwrap().to_be_bytes());
+        out.extend(bytes);
+        out
+    }
+
     #[test]
-    fn a_path_names_its_service_and_rpc() {
+    fn the_resource_is_the_named_field_and_never_a_document_or_secret() {
+        use groundwork_proto::v1 as pb;
+        let ensure = pb::EnsureAdminRequest {
+            user_name: "admin".into(),
+            group_name: "Admins".into(),
+            ..Default::default()
+        };
+        let path = "/groundwork.v1.Identity/EnsureAdmin";
+        assert_eq!(resource(path, &framed(&ensure)).as_deref(), Some("admin"));
+
+        let budget = pb::EnsureBudgetRequest {
+            budget: Some(pb::BudgetDefinition {
+                budget_name: "monthly".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let path = "/groundwork.v1.Budget/EnsureBudget";
+        assert_eq!(resource(path, &framed(&budget)).as_deref(), Some("monthly"));
+
+        let codes = pb::CompleteMfaEnrollmentRequest {
+            user_name: "admin".into(),
+            serial_number: "arn:aws:iam::1:mfa/admin".into(),
+            authentication_code_1: "123456".into(),
+            authentication_code_2: "654321".into(),
+        };
+        let path = "/groundwork.v1.Identity/CompleteMfaEnrollment";
+        assert_eq!(resource(path, &framed(&codes)).as_deref(), Some("admin"));
+
+        // Requests that carry only documents or bodies name no resource.
+        for path in [
+            "/groundwork.v1.Orchestrator/DestroySpec",
+            "/groundwork.v1.Alerting/ImportAlarmConfigJson",
+            "/groundwork.v1.Alerting/SendTestNotification",
+            "/groundwork.v1.Budget/ImportAwsCliJson",
+            "/groundwork.v1.EventBus/PutEvents",
+        ] {
+            assert!(!reads_resource(path), "{path}");
+        }
+        assert!(reads_resource("/groundwork.v1.EventBus/PutRule"));
+        assert_eq!(resource("/groundwork.v1.EventBus/PutRule", b"\0\0\0"), None);
+    }
+
+    #[test]
+    fn outcomes_are_named_as_grpc_names_them() {
+        assert_eq!(outcome_name(tonic::Code::Ok), "OK");
+        assert_eq!(
+            outcome_name(tonic::Code::InvalidArgument),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            outcome_name(tonic::Code::PermissionDenied),
+            "PERMISSION_DENIED"
+        );
         assert_eq!(
             split_path("/groundwork.v1.Identity/EnsureAdmin"),
             ("groundwork.v1.Identity".into(), "EnsureAdmin".into())
         );
-    }
-
-    #[test]
-    fn a_plain_request_id_is_kept_and_anything_else_replaced() {
-        let with = |id: &str| {
-            http::Request::builder()
-                .header(REQUEST_ID_HEADER, id)
-                .body(())
-                .unwrap()
-        };
-        assert_eq!(request_id(&with("run-42.a_b")), "run-42.a_b");
-        let replaced = request_id(&with("evil\u{7f}id"));
-        assert_ne!(replaced, "evil\u{7f}id");
-        assert_eq!(replaced.len(), 36);
-        assert_eq!(request_id(&with(&"x".repeat(129))).len(), 36);
-    }
-
-    #[test]
-    fn the_outcome_is_the_trailers_only_status_or_ok() {
-        let refused = http::Response::builder()
-            .header("grpc-status", "7")
-            .body(())
-            .unwrap();
-        assert_eq!(outcome(&refused), "PERMISSION_DENIED");
-        let ok = http::Response::builder().body(()).unwrap();
-        assert_eq!(outcome(&ok), "OK");
     }
 }

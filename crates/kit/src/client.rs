@@ -1,6 +1,7 @@
 //! Every gRPC channel to a Groundwork service, for the CLI and for the services that call
-//! each other: the URL checked, timeouts set, and the API token added to every call by one
-//! interceptor. Clients are built as `IdentityClient::new(client::lazy(&target)?)`.
+//! each other: the URL checked, timeouts set, TLS when the target has it, and the API token
+//! added to every call by one interceptor. Clients are built as
+//! `IdentityClient::new(client::lazy(&target)?)`.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Endpoint;
 
 use crate::error::Error;
+use crate::tls::ClientTls;
 
 /// How long connecting to a service may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -16,7 +18,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Where a service is and how to authenticate to it.
 #[derive(Clone)]
 pub struct Target {
-    /// `http://host:port`.
+    /// `http://host:port`, or `https://host:port` for TLS.
     pub url: String,
     /// The API token sent as `authorization: Bearer <token>`; none or empty sends nothing.
     pub token: Option<String>,
@@ -24,6 +26,9 @@ pub struct Target {
     pub setting: &'static str,
     /// Deadline of each call; `None` for calls that stream for long (watch, tail).
     pub timeout: Option<Duration>,
+    /// TLS: with it, the call uses TLS even for an `http://` URL (the CA was given on
+    /// purpose); without it, an `https://` URL trusts the system's roots.
+    pub tls: Option<ClientTls>,
 }
 
 impl std::fmt::Debug for Target {
@@ -32,6 +37,7 @@ impl std::fmt::Debug for Target {
             .field("url", &self.url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("setting", &self.setting)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -43,6 +49,23 @@ impl Target {
             token,
             setting,
             timeout: None,
+            tls: None,
+        }
+    }
+
+    /// Uses TLS with `tls` (see [`Target::tls`]); `None` leaves the target as it is.
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Self {
+        if tls.is_some() {
+            self.tls = tls;
+        }
+        self
+    }
+
+    /// The URL the channel connects to: `https://` whenever TLS is configured.
+    pub fn effective_url(&self) -> String {
+        match (&self.tls, self.url.strip_prefix("http://")) {
+            (Some(_), Some(rest)) => format!("https://{rest}"),
+            _ => self.url.clone(),
         }
     }
 
@@ -105,15 +128,21 @@ impl tonic::service::Interceptor for BearerToken {
 pub type Channel = InterceptedService<tonic::transport::Channel, BearerToken>;
 
 fn endpoint(target: &Target) -> Result<Endpoint, Error> {
-    let mut endpoint = Endpoint::from_shared(target.url.clone())
-        .map_err(|e| {
-            Error::invalid(
-                target.setting,
-                format!("'{}' is not a URL: {e}", target.url),
-            )
-        })?
+    let url = target.effective_url();
+    let mut endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| Error::invalid(target.setting, format!("'{url}' is not a URL: {e}")))?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true);
+    let tls = match (&target.tls, url.starts_with("https://")) {
+        (Some(tls), _) => Some(tls.config()),
+        (None, true) => Some(ClientTls::default().config()),
+        (None, false) => None,
+    };
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| Error::invalid(target.setting, format!("TLS for '{url}': {e}")))?;
+    }
     if let Some(timeout) = target.timeout {
         endpoint = endpoint.timeout(timeout);
     }
@@ -136,12 +165,28 @@ pub async fn connect(target: &Target, what: &str) -> Result<Channel, Error> {
     let token = BearerToken::new(target.token.as_deref())?;
     let channel = endpoint(target)?.connect().await.map_err(|e| {
         Error::unavailable(format!(
-            "cannot reach the {what} at {}: {e}. Is it running? (`groundwork up` starts a local \
+            "cannot reach the {what} at {}: {}. Is it running? (`groundwork up` starts a local \
              stack; {} points elsewhere)",
-            target.url, target.setting
+            target.effective_url(),
+            error_chain(&e),
+            target.setting
         ))
     })?;
     Ok(InterceptedService::new(channel, token))
+}
+
+/// An error and its sources, so that a TLS failure says why (unknown CA, wrong name).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        source = s.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -1,17 +1,20 @@
 //! The gRPC server every service runs: its own services plus `grpc.health.v1` and
-//! reflection, behind the bearer-token check, stopped gracefully by [`Shutdown`].
+//! reflection, behind the token and role check ([`crate::auth`]), over TLS when configured
+//! ([`crate::tls`]), stopped gracefully by [`Shutdown`]. A server that anyone could use (no
+//! operator token, or beyond loopback without TLS) refuses to start unless `--insecure`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-use crate::audit::{AuditLayer, AuditSink};
-use crate::auth::AuthLayer;
+use crate::audit::Audit;
+use crate::auth::{Access, AuthLayer};
+use crate::config::CommonSettings;
 use crate::shutdown::Shutdown;
+use crate::tls::ServerTls;
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +29,41 @@ pub enum ServeError {
     Reflection(String),
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The settings would make the server unsafe or are unreadable (exit code 2).
+    #[error("{0}")]
+    Settings(crate::Error),
+}
+
+/// How a server admits its callers: the tokens and roles, and TLS.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    pub access: Access,
+    pub tls: Option<ServerTls>,
+}
+
+impl Security {
+    /// From the common settings, refused (see [`CommonSettings::check_exposure`]) when the
+    /// server at `listen` could be used by anyone.
+    pub fn from_settings(common: &CommonSettings, listen: SocketAddr) -> Result<Self, ServeError> {
+        let checked = || -> Result<Self, crate::Error> {
+            common.check_exposure(listen)?;
+            Ok(Self {
+                access: common.access()?,
+                tls: common.server_tls()?,
+            })
+        };
+        checked().map_err(ServeError::Settings)
+    }
+}
+
+/// Binds `addr` for a service with these settings, after checking that they are safe to
+/// serve with: a refusal comes before anything else starts.
+pub async fn bind_checked(
+    addr: SocketAddr,
+    common: &CommonSettings,
+) -> Result<TcpListener, ServeError> {
+    Security::from_settings(common, addr)?;
+    bind(addr).await
 }
 
 /// Binds a listener; `127.0.0.1:0` picks a free port (tests).
@@ -46,15 +84,16 @@ fn incoming(listener: TcpListener) -> TcpIncoming {
 /// (e.g. while NATS is away).
 pub type HealthReporter = tonic_health::server::HealthReporter;
 
-/// Serves one Groundwork API on `listener` (with health, reflection, the token check and
-/// the audit trail into `audit`) until `shutdown`, reporting it serving before the first
+/// Serves one Groundwork API on `listener` (with health, reflection, the token and role
+/// check, and TLS as `common` says; calls that may change something recorded in `audit`)
+/// until `shutdown`, reporting it serving before the first
 /// call; when the server stops, `shutdown` is triggered so that the service's background
-/// tasks stop with it.
+/// tasks stop with it. Settings that would let anyone in are refused before serving.
 pub async fn serve_api<S>(
     listener: TcpListener,
     api: S,
-    api_token: Option<String>,
-    audit: Arc<dyn AuditSink>,
+    common: &CommonSettings,
+    audit: Audit,
     shutdown: &Shutdown,
 ) -> Result<(), ServeError>
 where
@@ -69,10 +108,21 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    });
+    let security = match addr.and_then(|addr| Security::from_settings(common, addr)) {
+        Ok(security) => security,
+        Err(e) => {
+            shutdown.trigger();
+            return Err(e);
+        }
+    };
     let served = serve(
         listener,
         Routes::new(api),
-        api_token,
+        security,
         audit,
         shutdown.clone(),
         |health| {
@@ -86,7 +136,10 @@ where
 
 impl From<ServeError> for crate::Error {
     fn from(e: ServeError) -> Self {
-        crate::Error::internal(e.to_string())
+        match e {
+            ServeError::Settings(e) => e,
+            e => crate::Error::internal(e.to_string()),
+        }
     }
 }
 
@@ -96,8 +149,8 @@ impl From<ServeError> for crate::Error {
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
-    api_token: Option<String>,
-    audit: Arc<dyn AuditSink>,
+    security: Security,
+    audit: Audit,
     shutdown: Shutdown,
     on_health: impl FnOnce(HealthReporter),
 ) -> Result<(), ServeError> {
@@ -110,12 +163,20 @@ pub async fn serve(
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
     let routes = routes.add_service(health).add_service(reflection);
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, auth = api_token.is_some(), "gRPC server listening");
+        tracing::info!(
+            %addr,
+            auth = !security.access.is_open(),
+            tls = security.tls.is_some(),
+            mutual_tls = security.tls.as_ref().is_some_and(ServerTls::is_mutual),
+            "gRPC server listening"
+        );
     }
-    // The audit layer is outside the token check, so that refused calls are recorded too.
-    Server::builder()
-        .layer(AuditLayer::new(audit, crate::audit::is_audited))
-        .layer(AuthLayer::new(api_token))
+    let mut builder = Server::builder();
+    if let Some(tls) = &security.tls {
+        builder = builder.tls_config(tls.config())?;
+    }
+    builder
+        .layer(AuthLayer::new(security.access, audit))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), shutdown.wait_owned())
         .await?;

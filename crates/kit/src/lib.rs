@@ -5,8 +5,10 @@
 //!   retries) and the default ports.
 //! - [`telemetry`]: the tracing subscriber (terminal or JSON, filtered by `RUST_LOG`).
 //! - [`grpc`]: the gRPC server with `grpc.health.v1`, reflection and bearer-token auth.
-//! - [`auth`]: the bearer-token check.
-//! - [`audit`]: the audit trail of every call that changes something.
+//! - [`auth`]: the bearer-token check: operator and read-only roles, the read-only methods.
+//! - [`audit`]: the audit trail of calls that may change something (kept by a sink).
+//! - [`tls`]: TLS for servers and clients (rustls, ring), the local CA.
+//! - [`secrets`]: the local stack's secrets directory (`.groundwork/secrets/`).
 //! - [`error`]: the one error model of every service and its mapping to gRPC status codes
 //!   with standard error details (reason, field violations, retry info), both ways.
 //! - [`client`]: every gRPC channel to a Groundwork service, with the API token.
@@ -22,10 +24,12 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod retry;
+pub mod secrets;
 pub mod service;
 pub mod settings_file;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::CommonSettings;
 pub use error::{Error, ErrorKind};

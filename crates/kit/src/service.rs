@@ -33,8 +33,22 @@ pub struct Deps<A, N> {
 /// Any error a service's start-up or run ends with.
 pub type MainError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The exit code of a service that stopped with `e`: 2 for invalid settings (among them
+/// settings refused as insecure), 1 otherwise.
+pub fn exit_code(e: &(dyn std::error::Error + Send + Sync + 'static)) -> ExitCode {
+    match e.downcast_ref::<crate::Error>() {
+        Some(e) if e.kind() == crate::ErrorKind::InvalidArgument => ExitCode::from(2),
+        _ => match e.downcast_ref::<crate::grpc::ServeError>() {
+            Some(crate::grpc::ServeError::Settings(_)) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        },
+    }
+}
+
 /// Runs a service binary; `service` names its section of the settings file and its logs.
-/// Invalid settings print clap's message and exit with code 2.
+/// Invalid settings print clap's message and exit with code 2, and so do settings that
+/// the service refuses at start-up (no API token without `--insecure`, see
+/// [`crate::config::CommonSettings::check_exposure`]).
 pub fn main<S, F, Fut>(service: &'static str, body: F) -> ExitCode
 where
     S: CommandFactory + FromArgMatches,
@@ -67,7 +81,7 @@ where
             Err(e) => {
                 tracing::error!(error = %e, "groundwork-{service} stopped with an error");
                 eprintln!("groundwork-{service} stopped with an error: {e}");
-                ExitCode::FAILURE
+                exit_code(&*e)
             }
         }
     })

@@ -87,6 +87,8 @@ pub async fn serve(
         watchers::SOURCE,
         settings.bus.clone(),
     )?;
+    // The audit trail of this service's API goes out through its emitter.
+    let audit: groundwork_kit::audit::Audit = std::sync::Arc::new(emitter.clone());
     let js = groundwork_bus::connect::jetstream(&client, timeout);
     let store = WatchStore::open(&js, emitter.clone(), settings.common.stream_replicas).await?;
 
@@ -128,9 +130,14 @@ pub async fn serve(
         ));
     }
     if webhooks_on_bus {
-        tasks.push(tokio::spawn(notify::bus_rules::ensure_rules_in_background(
+        let eventbus = groundwork_kit::client::Target::new(
             settings.eventbus_url.clone(),
-            settings.common.api_token.clone(),
+            settings.common.client_token()?,
+            "GROUNDWORK_EVENTBUS_URL",
+        )
+        .with_tls(settings.common.client_tls()?);
+        tasks.push(tokio::spawn(notify::bus_rules::ensure_rules_in_background(
+            eventbus,
             settings.bus.clone(),
             WebhookTargets {
                 webhooks: settings.webhooks.clone(),
@@ -146,13 +153,12 @@ pub async fn serve(
         }));
     }
 
-    let audit = groundwork_bus::audit::BusAudit::new(emitter.clone());
     let alerting = service::Alerting::new(&billing, emitter, store, notifier);
     let api = grpc::AlertingApi::new(alerting);
     let served = groundwork_kit::grpc::serve_api(
         listener,
         AlertingServer::new(api),
-        settings.common.api_token.clone(),
+        &settings.common,
         audit,
         &shutdown,
     )

@@ -11,9 +11,7 @@ use groundwork_proto::v1 as pb;
 const CREATED: i32 = pb::AlertingChange::Created as i32;
 const UNCHANGED: i32 = pb::AlertingChange::Unchanged as i32;
 
-async fn apply(
-    client: &mut pb::alerting_client::AlertingClient<tonic::transport::Channel>,
-) -> [i32; 3] {
+async fn apply(client: &mut pb::alerting_client::AlertingClient<common::Channel>) -> [i32; 3] {
     let topic = client
         .ensure_topic(pb::EnsureTopicRequest {
             name: "billing-alarm".into(),

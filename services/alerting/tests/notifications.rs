@@ -184,10 +184,13 @@ async fn the_rules_are_created_once_on_the_event_bus_and_a_changed_rule_is_left_
     })
     .await
     .unwrap();
-    let url = format!("http://{}", stack.eventbus_addr);
+    let eventbus = groundwork_kit::client::Target::new(
+        format!("http://{}", stack.eventbus_addr),
+        Some(common::API_TOKEN.into()),
+        "GROUNDWORK_EVENTBUS_URL",
+    );
     let created = groundwork_alerting::notify::bus_rules::ensure_rules(
-        &url,
-        None,
+        &eventbus,
         "default",
         &stack.webhook_targets(),
     )
@@ -206,8 +209,7 @@ async fn the_rules_are_created_once_on_the_event_bus_and_a_changed_rule_is_left_
 
     // Started again without webhooks: alerting's webhook target goes, its own stays.
     groundwork_alerting::notify::bus_rules::ensure_rules(
-        &url,
-        None,
+        &eventbus,
         "default",
         &groundwork_alerting::notify::targets::WebhookTargets::default(),
     )

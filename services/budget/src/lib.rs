@@ -84,9 +84,10 @@ pub async fn serve(
         SOURCE,
         settings.bus.clone(),
     )?;
+    // The audit trail of this service's API goes out through its emitter.
+    let audit: groundwork_kit::audit::Audit = std::sync::Arc::new(emitter.clone());
     let js = groundwork_bus::connect::jetstream(&client, settings.common.nats_timeout());
     let store = state::WatchStore::open(&js, settings.common.stream_replicas).await?;
-    let audit = groundwork_bus::audit::BusAudit::new(emitter.clone());
     let budgets = Arc::new(service::Budgets::new(
         aws::BudgetsApi::new(clients, settings.read_subscribers),
         store,
@@ -99,7 +100,7 @@ pub async fn serve(
     let served = groundwork_kit::grpc::serve_api(
         listener,
         BudgetServer::new(grpc::BudgetApi::new(budgets)),
-        settings.common.api_token.clone(),
+        &settings.common,
         audit,
         &shutdown,
     )

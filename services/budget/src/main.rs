@@ -7,7 +7,8 @@ use groundwork_budget::Settings;
 
 fn main() -> ExitCode {
     groundwork_kit::service::main("budget", |settings: Settings, shutdown| async move {
-        let listener = groundwork_kit::grpc::bind(settings.listen).await?;
+        let listener =
+            groundwork_kit::grpc::bind_checked(settings.listen, &settings.common).await?;
         let client = groundwork_budget::connect(&settings).await?;
         let clients = groundwork_budget::aws_clients(&settings).await;
         Ok(groundwork_budget::serve(

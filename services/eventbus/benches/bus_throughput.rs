@@ -23,6 +23,9 @@ use groundwork_proto::v1 as pb;
 use groundwork_proto::v1::event_bus_client::EventBusClient;
 use groundwork_testkit::NatsServer;
 
+/// The operator token of the benchmark's event bus (security is on here too).
+const BENCH_TOKEN: &str = "bench-token";
+
 const RULES: usize = 100;
 
 fn env(name: &str, default: usize) -> usize {
@@ -269,7 +272,7 @@ async fn deliveries_consumer(js: &jetstream::Context, name: &str) -> consumer::p
 }
 
 async fn bus_max(
-    client: &EventBusClient<tonic::transport::Channel>,
+    client: &EventBusClient<groundwork_kit::client::Channel>,
     js: &jetstream::Context,
     events: usize,
     callers: usize,
@@ -319,7 +322,7 @@ async fn bus_max(
 }
 
 async fn bus_paced(
-    client: &EventBusClient<tonic::transport::Channel>,
+    client: &EventBusClient<groundwork_kit::client::Channel>,
     js: &jetstream::Context,
     rate: usize,
     seconds: usize,
@@ -393,6 +396,7 @@ fn main() {
 
         let mut settings = groundwork_eventbus::Settings::on(nats.settings_for("eventbus"));
         settings.common.nats_timeout_ms = 10_000;
+        settings.common.api_token = Some(BENCH_TOKEN.into());
         let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client = groundwork_eventbus::connect(&settings).await.unwrap();
@@ -404,7 +408,13 @@ fn main() {
             shutdown.clone(),
         ));
         let mut bus = loop {
-            if let Ok(mut c) = EventBusClient::connect(format!("http://{addr}")).await
+            let target = groundwork_kit::client::Target::new(
+                format!("http://{addr}"),
+                Some(BENCH_TOKEN.into()),
+                "the benchmark's event bus",
+            );
+            if let Ok(channel) = groundwork_kit::client::connect(&target, "event bus").await
+                && let mut c = EventBusClient::new(channel)
                 && c.list_event_buses(pb::ListEventBusesRequest::default())
                     .await
                     .is_ok()

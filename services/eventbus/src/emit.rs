@@ -68,6 +68,17 @@ pub async fn handle(ingest: &Ingest, subject: &str, payload: &[u8]) -> EmitReply
             ),
         );
     }
+    // An audit record is the sender's own: it names the sender's gRPC service.
+    if event.source == groundwork_events::catalog::sources::AUDIT {
+        let own = Principal::from_name(&service).and_then(Principal::grpc_service);
+        if own.is_none() || event.detail["service"].as_str() != own {
+            tracing::warn!(%service, "an audit record of another service was refused");
+            return refused(
+                "NotAuthorizedForSourceException",
+                format!("{service} may record only its own API calls"),
+            );
+        }
+    }
     // The envelope must be what PutEvents would have accepted.
     let entry = PutEventsEntry {
         time: Some(event.time),

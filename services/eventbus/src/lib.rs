@@ -153,15 +153,6 @@ pub async fn serve(
         account: settings.common.account.clone(),
         region: settings.common.region.clone(),
     };
-    // The audit trail of the bus's own API goes through the bus's emit subject like the
-    // other services' (it owns `groundwork.eventbus`).
-    let audit = groundwork_bus::audit::BusAudit::new(groundwork_bus::Emitter::new(
-        client.clone(),
-        settings.common.nats_timeout(),
-        origin.clone(),
-        groundwork_events::catalog::sources::EVENTBUS,
-        DEFAULT_BUS,
-    )?);
     let ingest = put_events::Ingest::new(
         publisher.clone(),
         origin,
@@ -224,11 +215,23 @@ pub async fn serve(
         replays: replay::Replays::new(js.clone(), catalog.clone(), arns, settings.max_replays),
         js,
     };
+    // The event bus publishes no events of its own but the audit trail of its API, through
+    // its own emit subject like the other services (the first owner of the audit source).
+    let audit = groundwork_bus::Emitter::new(
+        client.clone(),
+        settings.common.nats_timeout(),
+        Origin {
+            account: settings.common.account.clone(),
+            region: settings.common.region.clone(),
+        },
+        groundwork_events::catalog::sources::AUDIT,
+        DEFAULT_BUS,
+    )?;
     let served = groundwork_kit::grpc::serve_api(
         listener,
         decode::InvalidRequests(EventBusServer::new(api)),
-        settings.common.api_token.clone(),
-        audit,
+        &settings.common,
+        Arc::new(audit),
         &shutdown,
     )
     .await;

@@ -7,7 +7,8 @@ use groundwork_eventbus::Settings;
 
 fn main() -> ExitCode {
     groundwork_kit::service::main("eventbus", |settings: Settings, shutdown| async move {
-        let listener = groundwork_kit::grpc::bind(settings.listen).await?;
+        let listener =
+            groundwork_kit::grpc::bind_checked(settings.listen, &settings.common).await?;
         let client = groundwork_eventbus::connect(&settings).await?;
         Ok(groundwork_eventbus::serve(settings, client, listener, shutdown).await?)
     })

@@ -28,7 +28,7 @@ fn start(nats: &NatsServer, port: u16) -> Child {
         .env("GROUNDWORK_EVENTBUS__ROUTER_ACK_WAIT_MS", "2000")
         .env("GROUNDWORK_EVENTBUS__DELIVERY_ACK_WAIT_MS", "2000")
         .env("RUST_LOG", "warn")
-        .env_remove("GROUNDWORK_API_TOKEN")
+        .env("GROUNDWORK_API_TOKEN", common::API_TOKEN)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(if std::env::var_os("TEST_LOG").is_some() {
@@ -40,10 +40,15 @@ fn start(nats: &NatsServer, port: u16) -> Child {
         .expect("the groundwork-eventbus binary")
 }
 
-async fn connect(port: u16) -> EventBusClient<tonic::transport::Channel> {
-    let url = format!("http://127.0.0.1:{port}");
+async fn connect(port: u16) -> EventBusClient<common::Channel> {
+    let target = groundwork_kit::client::Target::new(
+        format!("http://127.0.0.1:{port}"),
+        Some(common::API_TOKEN.into()),
+        "the event bus",
+    );
     for _ in 0..400 {
-        if let Ok(mut c) = EventBusClient::connect(url.clone()).await
+        if let Ok(channel) = groundwork_kit::client::connect(&target, "event bus").await
+            && let mut c = EventBusClient::new(channel)
             && c.list_event_buses(pb::ListEventBusesRequest::default())
                 .await
                 .is_ok()

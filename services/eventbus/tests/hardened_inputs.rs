@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use common::Channel;
 use common::{Answer, Stack, Webhook, deliveries, entry, eventually, stream_len, target};
 use groundwork_eventbus::Settings;
 use groundwork_kit::Shutdown;
@@ -16,7 +17,6 @@ use groundwork_proto::v1 as pb;
 use groundwork_proto::v1::event_bus_client::EventBusClient;
 use serde_json::{Value, json};
 use tonic::Code;
-use tonic::transport::Channel;
 
 /// A detail whose objects nest `depth` levels deep (`{}` is 1).
 fn nested(depth: usize) -> String {
@@ -40,34 +40,14 @@ async fn replica(
 ) -> (EventBusClient<Channel>, Shutdown) {
     let mut settings = Settings::on(stack.nats.settings_for("eventbus"));
     settings.common.nats_timeout_ms = 1500;
+    settings.common.api_token = Some(common::API_TOKEN.into());
     configure(&mut settings);
-    let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client = groundwork_eventbus::connect(&settings).await.unwrap();
     let shutdown = Shutdown::new();
-    tokio::spawn(groundwork_eventbus::serve(
-        settings,
-        client,
-        listener,
-        shutdown.clone(),
-    ));
-    for _ in 0..500 {
-        if let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-        {
-            let mut c = EventBusClient::new(channel);
-            if c.list_event_buses(pb::ListEventBusesRequest::default())
-                .await
-                .is_ok()
-            {
-                return (c, shutdown);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the second replica did not start");
+    let replica = groundwork_eventbus::start(settings, shutdown.clone())
+        .await
+        .unwrap();
+    let c = EventBusClient::new(common::channel(replica.addr).await);
+    (c, shutdown)
 }
 
 /// Finding 5: a detail 126 deep was accepted and its webhook delivery dropped; 127 deep,
@@ -671,11 +651,7 @@ impl tonic::codec::Decoder for Raw {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_string_that_is_not_utf8_is_invalid_argument() {
     let stack = Stack::start().await;
-    let channel = Channel::from_shared(format!("http://{}", stack.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = common::channel(stack.addr).await;
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     // DeleteRuleRequest { name (field 1, length-delimited) = 0xFF 0xFE }.

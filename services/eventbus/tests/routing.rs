@@ -175,7 +175,7 @@ async fn rule_changes_apply_without_a_restart_and_disabled_rules_route_nothing()
     .await
     .unwrap();
     async fn put(
-        c: &mut groundwork_proto::v1::event_bus_client::EventBusClient<tonic::transport::Channel>,
+        c: &mut groundwork_proto::v1::event_bus_client::EventBusClient<common::Channel>,
     ) -> String {
         let request = pb::PutEventsRequest {
             entries: vec![common::entry("test.live", "T", "{}")],

@@ -84,12 +84,13 @@ pub async fn serve(
         events::SOURCE,
         settings.bus.clone(),
     )?;
-    let audit = groundwork_bus::audit::BusAudit::new(emitter.clone());
+    // The audit trail of this service's API goes out through its emitter.
+    let audit: groundwork_kit::audit::Audit = std::sync::Arc::new(emitter.clone());
     let api = grpc::IdentityApi::new(service::Service::new(sdk, events::Events::new(emitter)));
     let served = groundwork_kit::grpc::serve_api(
         listener,
         IdentityServer::new(api),
-        settings.common.api_token.clone(),
+        &settings.common,
         audit,
         &shutdown,
     )

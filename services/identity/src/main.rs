@@ -7,7 +7,8 @@ use groundwork_identity::Settings;
 
 fn main() -> ExitCode {
     groundwork_kit::service::main("identity", |settings: Settings, shutdown| async move {
-        let listener = groundwork_kit::grpc::bind(settings.listen).await?;
+        let listener =
+            groundwork_kit::grpc::bind_checked(settings.listen, &settings.common).await?;
         let sdk = groundwork_identity::aws_config(&settings).await;
         let client = groundwork_identity::connect(&settings).await?;
         Ok(groundwork_identity::serve(

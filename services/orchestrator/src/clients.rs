@@ -26,6 +26,8 @@ pub struct ServiceUrls {
     pub budget: String,
     pub alerting: String,
     pub api_token: Option<String>,
+    /// TLS of the calls (`GROUNDWORK_CA_FILE`), none for plaintext.
+    pub tls: Option<groundwork_kit::tls::ClientTls>,
 }
 
 /// gRPC clients of the services, connected lazily (a service that is down makes its
@@ -42,7 +44,9 @@ impl Clients {
     pub fn new(urls: &ServiceUrls) -> Result<Self, Error> {
         let channel = |url: &str, setting: &'static str| {
             client::lazy(
-                &Target::new(url, urls.api_token.clone(), setting).with_timeout(CALL_TIMEOUT),
+                &Target::new(url, urls.api_token.clone(), setting)
+                    .with_tls(urls.tls.clone())
+                    .with_timeout(CALL_TIMEOUT),
             )
         };
         Ok(Self {

@@ -79,13 +79,15 @@ pub async fn serve(
         SOURCE,
         DEFAULT_BUS,
     )?;
-    let audit = groundwork_bus::audit::BusAudit::new(events.clone());
+    // The audit trail of this service's API goes out through its emitter.
+    let audit: groundwork_kit::audit::Audit = std::sync::Arc::new(events.clone());
     let runner = services::Services::new(&services::ServiceUrls {
         eventbus: settings.eventbus_url.clone(),
         identity: settings.identity_url.clone(),
         budget: settings.budget_url.clone(),
         alerting: settings.alerting_url.clone(),
-        api_token: settings.common.api_token.clone(),
+        api_token: settings.common.client_token()?,
+        tls: settings.common.client_tls()?,
     })?;
     let engine = engine::Engine::new(
         store,
@@ -106,7 +108,8 @@ pub async fn serve(
     let js = groundwork_bus::connect::jetstream(&client, timeout);
     let resume_api = resume::EventBusApi {
         url: settings.eventbus_url.clone(),
-        api_token: settings.common.api_token.clone(),
+        api_token: settings.common.client_token()?,
+        tls: settings.common.client_tls()?,
     };
     let resume_task = tokio::spawn(resume::run(
         js,
@@ -119,7 +122,7 @@ pub async fn serve(
     let served = groundwork_kit::grpc::serve_api(
         listener,
         OrchestratorServer::new(api),
-        settings.common.api_token.clone(),
+        &settings.common,
         audit,
         &shutdown,
     )

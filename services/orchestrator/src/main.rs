@@ -7,7 +7,8 @@ use groundwork_orchestrator::Settings;
 
 fn main() -> ExitCode {
     groundwork_kit::service::main("orchestrator", |settings: Settings, shutdown| async move {
-        let listener = groundwork_kit::grpc::bind(settings.listen).await?;
+        let listener =
+            groundwork_kit::grpc::bind_checked(settings.listen, &settings.common).await?;
         let client = groundwork_orchestrator::connect(&settings).await?;
         Ok(groundwork_orchestrator::serve(settings, client, listener, shutdown).await?)
     })

@@ -52,6 +52,8 @@ pub fn finishes(event: &Value, step: &StepRecord) -> bool {
 pub struct EventBusApi {
     pub url: String,
     pub api_token: Option<String>,
+    /// TLS of the calls (`GROUNDWORK_CA_FILE`), none for plaintext.
+    pub tls: Option<groundwork_kit::tls::ClientTls>,
 }
 
 /// Makes sure the rule exists with [`PATTERN`] and the orchestrator's target. The rule is
@@ -63,6 +65,7 @@ pub async fn ensure_rule(api: &EventBusApi) -> Result<(), Error> {
         api.api_token.clone(),
         "GROUNDWORK_EVENTBUS_URL",
     )
+    .with_tls(api.tls.clone())
     .with_timeout(Duration::from_secs(30));
     let mut client = EventBusClient::new(client::connect(&target, "event bus").await?);
     client

@@ -4,6 +4,8 @@
 //!
 //! Usage: `e2e-orchestrator NATS_URL LISTEN IDENTITY_URL BUDGET_URL ALERTING_URL EVENTBUS_URL`,
 //! with the orchestrator's NATS credentials in `NATS_NKEY`.
+//! with the stack's tokens and TLS in `GROUNDWORK_API_TOKEN`, `GROUNDWORK_READ_ONLY_TOKEN`,
+//! `GROUNDWORK_TLS_CERT`, `GROUNDWORK_TLS_KEY` and `GROUNDWORK_CA_FILE`.
 
 use std::process::ExitCode;
 
@@ -26,6 +28,13 @@ async fn main() -> ExitCode {
     common.nats_nkey = std::env::var_os("NATS_NKEY").map(std::path::PathBuf::from);
     let mut settings =
         groundwork_e2e::orchestrator_settings(common, identity, budget, alerting, eventbus);
+    // The stack's tokens and TLS, as `Stack` passes them (see `Security::env`).
+    let var = |name: &str| std::env::var(name).ok();
+    settings.common.api_token = var("GROUNDWORK_API_TOKEN");
+    settings.common.read_only_token = var("GROUNDWORK_READ_ONLY_TOKEN");
+    settings.common.tls_cert = var("GROUNDWORK_TLS_CERT").map(Into::into);
+    settings.common.tls_key = var("GROUNDWORK_TLS_KEY").map(Into::into);
+    settings.common.ca_file = var("GROUNDWORK_CA_FILE").map(Into::into);
     settings.listen = match listen.parse() {
         Ok(addr) => addr,
         Err(e) => {

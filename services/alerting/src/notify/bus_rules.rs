@@ -19,10 +19,9 @@ use crate::error::Error;
 use crate::notify::rules::RULES;
 use crate::notify::targets::{TARGET_ID, WebhookTargets, is_webhook_target, target_arn};
 
-async fn client(url: &str, token: Option<&str>) -> Result<EventBusClient<client::Channel>, Error> {
-    let target = Target::new(url, token.map(str::to_owned), "GROUNDWORK_EVENTBUS_URL");
+async fn client(target: &Target) -> Result<EventBusClient<client::Channel>, Error> {
     Ok(EventBusClient::new(
-        client::connect(&target, "event bus").await?,
+        client::connect(target, "event bus").await?,
     ))
 }
 
@@ -32,13 +31,13 @@ fn status_error(operation: &str, status: tonic::Status) -> Error {
 }
 
 /// Makes sure every rule exists with alerting's targets; returns the rules created.
+/// `eventbus` is the event bus's API (URL, token, TLS).
 pub async fn ensure_rules(
-    url: &str,
-    token: Option<&str>,
+    eventbus: &Target,
     bus: &str,
     webhooks: &WebhookTargets,
 ) -> Result<Vec<&'static str>, Error> {
-    let mut client = client(url, token).await?;
+    let mut client = client(eventbus).await?;
     let mut created = Vec::new();
     for rule in RULES {
         let exists = match client
@@ -127,14 +126,13 @@ pub async fn ensure_rules(
 /// [`ensure_rules`] until it succeeds, fails for good, or shutdown: retried with backoff
 /// for as long as the event bus is away.
 pub async fn ensure_rules_in_background(
-    url: String,
-    token: Option<String>,
+    eventbus: Target,
     bus: String,
     webhooks: WebhookTargets,
     shutdown: Shutdown,
 ) {
     let attempt = retry(Backoff::FOREVER, "alerting rules", || async {
-        let result = ensure_rules(&url, token.as_deref(), &bus, &webhooks).await;
+        let result = ensure_rules(&eventbus, &bus, &webhooks).await;
         if let Err(e) = &result {
             tracing::warn!(error = %e, "alerting rules not set up yet");
         }

@@ -15,7 +15,24 @@ use groundwork_kit::Shutdown;
 use groundwork_proto::v1 as pb;
 use groundwork_proto::v1::budget_client::BudgetClient;
 use groundwork_testkit::{MotoServer, NatsServer};
-use tonic::transport::Channel;
+
+/// The operator token every test service requires: security is on in tests too.
+pub const API_TOKEN: &str = "test-operator-token";
+
+/// What the generated clients of the tests wrap: a channel that sends [`API_TOKEN`].
+pub type Channel = groundwork_kit::client::Channel;
+
+/// A channel to `addr` that sends [`API_TOKEN`] with every call.
+pub async fn channel(addr: SocketAddr) -> Channel {
+    let target = groundwork_kit::client::Target::new(
+        format!("http://{addr}"),
+        Some(API_TOKEN.into()),
+        "the test service",
+    );
+    groundwork_kit::client::connect(&target, "test service")
+        .await
+        .unwrap()
+}
 
 pub const ACCOUNT: &str = "123456789012";
 
@@ -39,7 +56,11 @@ pub struct Service {
 }
 
 impl Service {
-    pub async fn start(settings: Settings, clients: AwsClients) -> Self {
+    /// Starts the service; without a token of its own it requires [`API_TOKEN`].
+    pub async fn start(mut settings: Settings, clients: AwsClients) -> Self {
+        if settings.common.api_token.is_none() {
+            settings.common.api_token = Some(API_TOKEN.into());
+        }
         let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client = groundwork_budget::connect(&settings).await.unwrap();
@@ -66,10 +87,11 @@ impl Service {
     async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.addr))
-                .unwrap()
-                .connect()
-                .await
+            if let Ok(channel) =
+                tonic::transport::Channel::from_shared(format!("http://{}", self.addr))
+                    .unwrap()
+                    .connect()
+                    .await
             {
                 let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
                 if health
@@ -88,9 +110,7 @@ impl Service {
     }
 
     pub async fn client(&self) -> BudgetClient<Channel> {
-        BudgetClient::connect(format!("http://{}", self.addr))
-            .await
-            .unwrap()
+        BudgetClient::new(channel(self.addr).await)
     }
 
     /// Stops it as SIGTERM would, and waits until it has stopped.
