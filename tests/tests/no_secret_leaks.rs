@@ -7,12 +7,10 @@
 //! run. Then every log line, every message of every stream with its headers (events,
 //! deliveries, dead letters, the KV buckets of runs and watchers) and what the API answers
 //! about targets and dead letters are searched for each of those secrets and for the
-//! stack's NATS nkey seeds: none is found. The only place a webhook token may be is the
+//! stack's NATS nkey seeds, its API tokens and its TLS private keys: none is found. The only place a webhook token may be is the
 //! rule's own target (`KV_eventbus-rules`), which the event bus must keep to deliver.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -21,35 +19,11 @@ use groundwork_e2e::{EXAMPLE_SPEC, Stack, eventually, otpauth_secret};
 use groundwork_proto::v1 as pb;
 use pb::SetupRunStatus;
 use pb::event_bus_client::EventBusClient;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::FmtSpan;
 
 const PATH_TOKEN: &str = "XOXBleakPathT0KEN";
 const QUERY_TOKEN: &str = "QRYleakSigT0KEN";
 /// The bucket that holds rules with their targets, webhook URLs included.
 const RULES_STREAM: &str = "KV_eventbus-rules";
-
-/// Every log line, in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 /// A secret and what it is, for the failure message.
 struct Secret {
@@ -57,6 +31,15 @@ struct Secret {
     value: String,
     /// Kept by the rules bucket on purpose (a webhook URL of a target).
     in_rules: bool,
+}
+
+/// The base64 body of a PEM private key (its first full line), which no log may hold.
+fn private_key_body(path: &std::path::Path) -> String {
+    let pem = std::fs::read_to_string(path).unwrap();
+    pem.lines()
+        .find(|l| !l.starts_with("-----") && l.len() >= 40)
+        .unwrap()
+        .to_owned()
 }
 
 fn assert_none_in(secrets: &[Secret], place: &str, text: &str, rules: bool) {
@@ -75,25 +58,15 @@ fn assert_none_in(secrets: &[Secret], place: &str, text: &str, rules: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_secret_reaches_a_log_line_an_event_a_kv_value_a_dead_letter_or_an_error() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_span_events(FmtSpan::FULL)
-        .with_env_filter(EnvFilter::new(
-            "debug,groundwork_eventbus=trace,groundwork_identity=trace,groundwork_budget=trace,\
+    let captured = groundwork_testkit::logs::capture(
+        "debug,groundwork_eventbus=trace,groundwork_identity=trace,groundwork_budget=trace,\
              groundwork_alerting=trace,groundwork_orchestrator=trace,groundwork_bus=trace,\
              groundwork_kit=trace,groundwork_cloud=trace",
-        ))
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    )
+    .expect("the test installs the only log subscriber");
 
     let stack = Stack::start().await.unwrap();
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", stack.eventbus))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = stack.channel(stack.eventbus).await;
     let mut bus = EventBusClient::new(channel);
 
     // Every event of the run goes to a webhook with tokens in its URL, which nothing answers:
@@ -174,6 +147,27 @@ async fn no_secret_reaches_a_log_line_an_event_a_kv_value_a_dead_letter_or_an_er
         secrets.push(Secret {
             what: format!("the NATS nkey seed of {identity}"),
             value: seed.trim().to_owned(),
+            in_rules: false,
+        });
+    }
+    for (what, value) in [
+        ("the operator token", stack.security.api_token.clone()),
+        (
+            "the read-only token",
+            stack.security.read_only_token.clone(),
+        ),
+        (
+            "the services' TLS private key",
+            private_key_body(&stack.security.tls.server_key),
+        ),
+        (
+            "the CA's private key",
+            private_key_body(&stack.security.tls.ca_key),
+        ),
+    ] {
+        secrets.push(Secret {
+            what: what.into(),
+            value,
             in_rules: false,
         });
     }
@@ -290,7 +284,7 @@ async fn no_secret_reaches_a_log_line_an_event_a_kv_value_a_dead_letter_or_an_er
 
     let stuck = stack.stop().await;
     assert!(stuck.is_empty(), "every service stopped: {stuck:?}");
-    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let log = captured.text();
     assert!(
         log.len() > 10_000,
         "the log was not captured ({} bytes)",

@@ -162,7 +162,7 @@ async fn start_all(
     let (credentials, nats_config) = (&secrets.nats, &secrets.nats_config);
     let mut cmd = Command::new(&nats);
     cmd.arg("-c")
-        .arg(&nats_config)
+        .arg(nats_config)
         .args([
             "-a",
             "127.0.0.1",

@@ -6,9 +6,12 @@
 //! `.venv/bin`, then `PATH`. A missing binary is an error that says how to install it; tests
 //! fail on it rather than skip.
 //!
-//! Layout: [`nats`] (nats-server), [`moto`] (moto_server), [`process`] (finding binaries,
-//! free ports, readiness).
+//! Layout: [`nats`] (nats-server, secured as the local stack), [`moto`] (moto_server),
+//! [`process`] (finding binaries, free ports, readiness), [`grpc`] (the test services' token
+//! and channels that send it), [`logs`] (every log line, in memory).
 
+pub mod grpc;
+pub mod logs;
 pub mod moto;
 pub mod nats;
 pub mod process;

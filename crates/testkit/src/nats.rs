@@ -73,11 +73,13 @@ impl NatsServer {
         self.credentials.dir().join(format!("{principal}.nk"))
     }
 
-    /// The settings a service runs with on this server: its URL and the service's own
-    /// credentials.
+    /// The settings a service runs with on this server: its URL, the service's own
+    /// credentials, and the tests' operator token ([`crate::grpc::API_TOKEN`]): services
+    /// in tests run with security on.
     pub fn settings_for(&self, service: &str) -> groundwork_kit::CommonSettings {
         let mut common = groundwork_kit::CommonSettings::for_nats(self.url());
         common.nats_nkey = Some(self.nkey_file(service));
+        common.api_token = Some(crate::grpc::API_TOKEN.into());
         common
     }
 

@@ -11,41 +11,15 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream;
 use common::{Answer, Stack, Webhook, eventually, stream_len, target};
 use groundwork_proto::v1 as pb;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::FmtSpan;
 
 const PATH_TOKEN: &str = "XOXBpathT0KEN4711";
 const QUERY_TOKEN: &str = "QRYsigT0KEN0815";
 const USER_TOKEN: &str = "USRpassT0KEN1234";
-
-/// Every log line, in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 /// The test server's URL with a Slack-like token in the path and another in the query.
 fn secret_url(webhook: &Webhook) -> String {
@@ -66,16 +40,10 @@ fn assert_no_token(what: &str, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_token_is_in_no_log_dead_letter_event_or_error() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_span_events(FmtSpan::FULL)
-        .with_env_filter(EnvFilter::new(
-            "debug,groundwork_eventbus=trace,groundwork_bus=trace,groundwork_kit=trace",
-        ))
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let captured = groundwork_testkit::logs::capture(
+        "debug,groundwork_eventbus=trace,groundwork_bus=trace,groundwork_kit=trace",
+    )
+    .expect("the test installs the only log subscriber");
 
     let stack = Stack::start_with(common::fast_retries).await;
     let mut c = stack.client().await;
@@ -219,7 +187,7 @@ async fn a_webhook_token_is_in_no_log_dead_letter_event_or_error() {
     }
 
     stack.stop().await;
-    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let log = captured.text();
     assert!(
         log.contains("dead-lettered"),
         "the log was captured:\n{log}"

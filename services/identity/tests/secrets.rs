@@ -6,48 +6,15 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::{Stack, two_consecutive_codes};
 use groundwork_proto::v1 as pb;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::fmt::format::FmtSpan;
-
-/// Every log line, in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_secret_reaches_a_log_line_or_an_event() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_span_events(FmtSpan::FULL)
-        .with_env_filter(EnvFilter::new(
+    let captured = groundwork_testkit::logs::capture(
             "debug,groundwork_identity=trace,groundwork_bus=trace,groundwork_cloud=trace,groundwork_kit=trace",
-        ))
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    )
+    .expect("the test installs the only log subscriber");
 
     let stack = Stack::start().await;
     let mut client = stack.client().await;
@@ -131,7 +98,7 @@ async fn no_secret_reaches_a_log_line_or_an_event() {
         assert!(secret.len() >= 20, "{what} is a real secret");
     }
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     // The capture works: the service's own lines, the AWS SDK's and spans are there.
     assert!(logs.contains("admin ensured"), "service logs were captured");
     assert!(logs.contains("MFA enrollment started"));

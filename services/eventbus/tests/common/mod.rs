@@ -9,22 +9,11 @@ use groundwork_kit::Shutdown;
 use groundwork_proto::v1::event_bus_client::EventBusClient;
 use groundwork_testkit::NatsServer;
 
-/// The operator token every test service requires: security is on in tests too.
-pub const API_TOKEN: &str = "test-operator-token";
-
-/// What the generated clients of the tests wrap: a channel that sends [`API_TOKEN`].
-pub type Channel = groundwork_kit::client::Channel;
+pub use groundwork_testkit::grpc::{API_TOKEN, Channel};
 
 /// A channel to `addr` that sends [`API_TOKEN`] with every call.
 pub async fn channel(addr: SocketAddr) -> Channel {
-    let target = groundwork_kit::client::Target::new(
-        format!("http://{addr}"),
-        Some(API_TOKEN.into()),
-        "the test service",
-    );
-    groundwork_kit::client::connect(&target, "test service")
-        .await
-        .unwrap()
+    groundwork_testkit::grpc::channel(addr).await.unwrap()
 }
 
 #[derive(Debug)]
