@@ -105,9 +105,20 @@ async fn the_stack_up_starts_is_locked_and_the_cli_works_in_its_directory() {
     assert_eq!(answer["FailedEntryCount"], 0, "{answer}");
     // …and writing to the bus stream, asking JetStream or reading a bucket does not.
     let admin = jetstream::new(connect_with(&url, &secrets.join("admin.nk")).await);
+    // The test's own events (the services record their start-up calls on the same bus).
     let stored = |admin: jetstream::Context| async move {
         let mut stream = admin.get_stream("EVENTS_default").await.unwrap();
-        stream.info().await.unwrap().state.messages
+        let last = stream.info().await.unwrap().state.last_sequence;
+        let mut ours = 0;
+        for seq in 1..=last {
+            if let Ok(m) = stream.get_raw_message(seq).await
+                && serde_json::from_slice::<Value>(&m.payload).unwrap()["source"]
+                    == "com.example.orders"
+            {
+                ours += 1;
+            }
+        }
+        ours
     };
     let before = stored(admin.clone()).await;
     let forged = jetstream::new(events.clone())

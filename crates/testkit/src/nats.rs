@@ -24,17 +24,45 @@ pub struct NatsServer {
     child: Option<Child>,
     credentials: LocalCredentials,
     config: PathBuf,
+    /// The server's TLS material (its CA, certificate and key), when it requires TLS.
+    tls: Option<groundwork_kit::tls::LocalTls>,
 }
 
 impl NatsServer {
     /// Starts a server and waits until it accepts connections.
     pub fn start() -> Result<Self, TestkitError> {
+        Self::start_with(false)
+    }
+
+    /// Starts a server that accepts only TLS clients, with a certificate for 127.0.0.1
+    /// from a CA of its own ([`NatsServer::tls`]).
+    pub fn start_with_tls() -> Result<Self, TestkitError> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Result<Self, TestkitError> {
         let binary = find_binary("nats-server", "NATS_SERVER_BIN", crate::INSTALL_HINT)?;
         let dir = tempfile::Builder::new()
             .prefix("groundwork-nats-")
             .tempdir()?;
         let credentials = LocalCredentials::ensure(dir.path().join("credentials"))?;
         let config = credentials.write_server_config()?;
+        let tls = if tls {
+            let material = groundwork_kit::tls::generate_local(&dir.path().join("tls"))
+                .map_err(|e| TestkitError::Tls(e.to_string()))?;
+            // The generated configuration, with TLS required of every client.
+            let text = std::fs::read_to_string(&config)?;
+            let mut doc: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| TestkitError::Tls(format!("the NATS configuration: {e}")))?;
+            doc["tls"] = serde_json::json!({
+                "cert_file": material.server_cert,
+                "key_file": material.server_key,
+            });
+            std::fs::write(&config, doc.to_string())?;
+            Some(material)
+        } else {
+            None
+        };
         let mut server = Self {
             binary,
             dir,
@@ -42,6 +70,7 @@ impl NatsServer {
             child: None,
             credentials,
             config,
+            tls,
         };
         // The free port was released before the server bound it, so another process may
         // have taken it meanwhile: try a few fresh ports before giving up.
@@ -58,9 +87,15 @@ impl NatsServer {
         }
     }
 
-    /// `nats://127.0.0.1:<port>`.
+    /// `nats://127.0.0.1:<port>` (`tls://` when the server requires TLS).
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "tls" } else { "nats" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The TLS material of a server started with [`NatsServer::start_with_tls`].
+    pub fn tls(&self) -> Option<&groundwork_kit::tls::LocalTls> {
+        self.tls.as_ref()
     }
 
     pub fn port(&self) -> u16 {
@@ -79,6 +114,7 @@ impl NatsServer {
     pub fn settings_for(&self, service: &str) -> groundwork_kit::CommonSettings {
         let mut common = groundwork_kit::CommonSettings::for_nats(self.url());
         common.nats_nkey = Some(self.nkey_file(service));
+        common.nats_ca = self.tls.as_ref().map(|t| t.ca_cert.clone());
         common.api_token = Some(crate::grpc::API_TOKEN.into());
         common
     }
@@ -93,7 +129,13 @@ impl NatsServer {
             message: "no such Groundwork identity".into(),
         })?;
         let seed = read_seed(&self.nkey_file(principal))?;
-        Ok(async_nats::ConnectOptions::new()
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(tls) = &self.tls {
+            options = options
+                .add_root_certificates(tls.ca_cert.clone())
+                .require_tls(true);
+        }
+        Ok(options
             .nkey(seed)
             .custom_inbox_prefix(known.inbox_prefix())
             .name(format!("test as {principal}"))

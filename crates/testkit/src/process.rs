@@ -13,6 +13,8 @@ pub enum TestkitError {
         looked: String,
         hint: &'static str,
     },
+    #[error("TLS for the test server: {0}")]
+    Tls(String),
     #[error("NATS credentials: {0}")]
     Credentials(#[from] groundwork_bus::access::AccessError),
     #[error("cannot connect to the test nats-server as {principal}: {message}")]
