@@ -63,6 +63,14 @@ def main():
             fail(f"service '{name}' must connect to NATS with its own identity (NATS_NKEY=/secrets/nats/{name}.nk)")
         if not any(str(v).startswith("secrets:/secrets") for v in services[name].get("volumes", [])):
             fail(f"service '{name}' must mount the secrets volume")
+        # gRPC: the operator token required, TLS served, no insecure opt-in.
+        for key, value in (("GROUNDWORK_API_TOKEN_FILE", "/secrets/api-token"),
+                           ("GROUNDWORK_TLS_CERT", "/secrets/tls/server.pem"),
+                           ("GROUNDWORK_TLS_KEY", "/secrets/tls/server.key")):
+            if env.get(key) != value:
+                fail(f"service '{name}' must run with {key}={value}")
+        if str(env.get("GROUNDWORK_INSECURE", "false")).lower() not in ("false", "0", ""):
+            fail(f"service '{name}' runs with GROUNDWORK_INSECURE")
     for name, svc in services.items():
         if "nats://" in str(svc.get("environment", {}).get("NATS_URL", "")) and "@" in svc["environment"]["NATS_URL"]:
             fail(f"service '{name}' has a NATS password in its URL; use NATS_NKEY")
