@@ -156,17 +156,8 @@ impl Deliverer {
             exhausted,
             retry_attempts: retries_done,
         };
-        match dlq::store(&self.js, &delivery, &failure, sequence).await {
-            Ok(()) => {
-                let _ = message.ack().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "dead letter not stored; the delivery stays queued");
-                let _ = message
-                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                    .await;
-            }
-        }
+        let stored = dlq::store(&self.js, &delivery, &failure, sequence).await;
+        settle_dead_letter(&message, stored).await;
     }
 
     /// A delivery that does not decode can never be made: it goes to its bus's DLQ with
@@ -185,17 +176,8 @@ impl Deliverer {
             stream: names::TARGETS_STREAM,
             sequence,
         };
-        match dlq::store_unreadable(&self.js, &unreadable).await {
-            Ok(()) => {
-                let _ = message.ack().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "dead letter not stored; the delivery stays queued");
-                let _ = message
-                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                    .await;
-            }
-        }
+        let stored = dlq::store_unreadable(&self.js, &unreadable).await;
+        settle_dead_letter(message, stored).await;
     }
 
     async fn deliver(
@@ -287,6 +269,25 @@ impl Deliverer {
                     DeliveryError::terminal("BUS_REJECTED", e.to_string())
                 }
             })
+    }
+}
+
+/// Acknowledges a delivery once its dead letter is stored; while the DLQ cannot take it,
+/// the delivery stays queued and comes back a second later.
+async fn settle_dead_letter<E: std::fmt::Display>(
+    message: &jetstream::Message,
+    stored: Result<(), E>,
+) {
+    match stored {
+        Ok(()) => {
+            let _ = message.ack().await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "dead letter not stored; the delivery stays queued");
+            let _ = message
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
+        }
     }
 }
 
