@@ -287,12 +287,27 @@ impl EventBus for EventBusApi {
         &self,
         request: Request<pb::ListTargetsByRuleRequest>,
     ) -> Result<Response<pb::ListTargetsByRuleResponse>, Status> {
+        // A webhook URL is a credential: only the operator, who may change the rule, sees
+        // it whole; a read-only caller sees scheme, host and port.
+        let read_only = request
+            .extensions()
+            .get::<groundwork_kit::auth::Caller>()
+            .is_some_and(|c| c.role == groundwork_kit::auth::Role::ReadOnly);
         let r = request.into_inner();
         let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
         let (targets, next) =
             crate::targets::list_targets(&self.rules, &bus, &r.rule, &r.next_token, r.limit)?;
         Ok(Response::new(pb::ListTargetsByRuleResponse {
-            targets: targets.iter().map(wire::target_to_pb).collect(),
+            targets: targets
+                .iter()
+                .map(|t| {
+                    let mut shown = wire::target_to_pb(t);
+                    if read_only {
+                        shown.arn = groundwork_events::redact::redact_target_arn(&shown.arn);
+                    }
+                    shown
+                })
+                .collect(),
             next_token: next.unwrap_or_default(),
         }))
     }
