@@ -99,7 +99,8 @@ impl Principal {
         }
     }
 
-    /// The event sources the identity may emit (through its emit subject). Customers'
+    /// The event sources the identity may emit through its emit subject; the first is its
+    /// own, which its `Emitter` stamps on its events. Customers'
     /// producers (`events`, PutEvents over gRPC) may use neither `aws.*` nor
     /// `groundwork.*`.
     pub fn owned_sources(self) -> &'static [&'static str] {

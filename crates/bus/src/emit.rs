@@ -111,33 +111,31 @@ pub enum Emitted {
 }
 
 impl Emitter {
-    /// An emitter for `source` (e.g. `groundwork.identity`) on `bus`, sending as the
-    /// service that owns the source (its NATS identity may publish only there).
+    /// An emitter of `service` on `bus`, sending through that service's emit subject (its
+    /// NATS identity may publish only there). Its own events carry the service's own
+    /// source, the first it owns (`groundwork.identity` for identity, the audit trail's
+    /// for the event bus).
     pub fn new(
         client: async_nats::Client,
         timeout: Duration,
         origin: Origin,
-        source: impl Into<String>,
+        service: Principal,
         bus: impl Into<String>,
     ) -> Result<Self, BusError> {
-        let source = source.into();
-        let owner = Principal::ALL
-            .into_iter()
-            .find(|p| p.owned_sources().contains(&source.as_str()))
-            .ok_or_else(|| {
-                BusError::new(
-                    BusErrorKind::Internal,
-                    format!("no Groundwork service owns the source {source}"),
-                )
-            })?;
+        let source = service.owned_sources().first().ok_or_else(|| {
+            BusError::new(
+                BusErrorKind::Internal,
+                format!("{} emits no events of its own", service.name()),
+            )
+        })?;
         Ok(Self {
             sender: Sender {
                 client,
                 timeout,
-                service: owner.name(),
+                service: service.name(),
             },
             origin,
-            source,
+            source: (*source).to_owned(),
             bus: bus.into(),
         })
     }

@@ -84,7 +84,7 @@ pub async fn serve(
         client.clone(),
         timeout,
         origin.clone(),
-        watchers::SOURCE,
+        groundwork_bus::access::Principal::Alerting,
         settings.bus.clone(),
     )?;
     // The audit trail of this service's API goes out through its emitter.

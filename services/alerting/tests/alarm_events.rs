@@ -183,7 +183,7 @@ async fn watchers_for(stack: &Stack) -> Watchers {
         client,
         Duration::from_secs(2),
         origin,
-        "groundwork.alerting",
+        groundwork_bus::access::Principal::Alerting,
         "default",
     )
     .unwrap();

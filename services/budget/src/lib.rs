@@ -81,7 +81,7 @@ pub async fn serve(
             account: settings.common.account.clone(),
             region: settings.common.region.clone(),
         },
-        SOURCE,
+        groundwork_bus::access::Principal::Budget,
         settings.bus.clone(),
     )?;
     // The audit trail of this service's API goes out through its emitter.

@@ -216,7 +216,7 @@ pub async fn serve(
         js,
     };
     // The event bus publishes no events of its own but the audit trail of its API, through
-    // its own emit subject like the other services (the first owner of the audit source).
+    // its own emit subject like the other services.
     let audit = groundwork_bus::Emitter::new(
         client.clone(),
         settings.common.nats_timeout(),
@@ -224,7 +224,7 @@ pub async fn serve(
             account: settings.common.account.clone(),
             region: settings.common.region.clone(),
         },
-        groundwork_events::catalog::sources::AUDIT,
+        groundwork_bus::access::Principal::EventBus,
         DEFAULT_BUS,
     )?;
     let served = groundwork_kit::grpc::serve_api(

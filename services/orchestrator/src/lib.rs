@@ -76,7 +76,7 @@ pub async fn serve(
             account: settings.common.account.clone(),
             region: settings.common.region.clone(),
         },
-        SOURCE,
+        groundwork_bus::access::Principal::Orchestrator,
         DEFAULT_BUS,
     )?;
     // The audit trail of this service's API goes out through its emitter.
