@@ -14,6 +14,7 @@ ARG BINARIES=release
 FROM rust:1.95-slim-bookworm AS release
 WORKDIR /src
 COPY . .
+# The target directory is removed in the same step: the stage's layer keeps only /out.
 RUN cargo build --release --locked --bins \
  && mkdir -p /out \
  && cp target/release/groundwork target/release/groundwork-* /out/ \
