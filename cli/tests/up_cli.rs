@@ -172,7 +172,6 @@ async fn the_stack_up_starts_is_locked_and_the_cli_works_in_its_directory() {
     let home = tempfile::tempdir().unwrap();
     let put = Command::new(aws)
         .args(["events", "put-events", "--output", "json"])
-        .args(["--endpoint-url", "https://127.0.0.1:50051"])
         .args([
             "--entries",
             r#"[{"Source": "com.example.orders", "DetailType": "Order Placed", "Detail": "{\"id\": 3}"}]"#,
@@ -182,6 +181,8 @@ async fn the_stack_up_starts_is_locked_and_the_cli_works_in_its_directory() {
         .env("AWS_SECRET_ACCESS_KEY", token.lines().next().unwrap().trim())
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_CA_BUNDLE", secrets_dir.join("tls/ca.pem"))
+        // As the README sets it: the endpoint by EventBridge's service id.
+        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", "https://127.0.0.1:50051")
         .output()
         .unwrap();
     assert!(
