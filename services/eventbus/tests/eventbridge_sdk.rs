@@ -808,5 +808,68 @@ async fn callers_are_authenticated_and_the_read_only_role_changes_nothing() {
         .send()
         .await
         .unwrap();
+
+    // The audit trail records HTTP calls as it records gRPC ones: the operator's PutRule
+    // with its resource and the request id the client got, the read-only caller's refusal.
+    let put = operator
+        .put_rule()
+        .name("audited")
+        .event_pattern(r#"{"source": ["x"]}"#)
+        .send()
+        .await
+        .unwrap();
+    use aws_sdk_eventbridge::operation::RequestId;
+    let request_id = put.request_id().expect("x-amzn-RequestId").to_owned();
+    let js = async_nats::jetstream::new(stack.nats_client().await);
+    let audit = |js: async_nats::jetstream::Context| async move {
+        let mut stream = js.get_stream("EVENTS_default").await.unwrap();
+        let last = stream.info().await.unwrap().state.last_sequence;
+        let mut calls = Vec::new();
+        for seq in 1..=last {
+            let m = stream.get_raw_message(seq).await.unwrap();
+            let event: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+            if event["source"] == "groundwork.audit" {
+                calls.push(event["detail"].clone());
+            }
+        }
+        calls
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let js = js.clone();
+            let id = request_id.clone();
+            async move {
+                audit(js)
+                    .await
+                    .iter()
+                    .any(|d| d["requestId"] == id.as_str())
+            }
+        })
+        .await,
+        "the PutRule made over HTTP is not on the audit trail"
+    );
+    let calls = audit(js).await;
+    let recorded = calls
+        .iter()
+        .find(|d| d["requestId"] == request_id.as_str())
+        .unwrap();
+    assert_eq!(recorded["rpc"], "PutRule");
+    assert_eq!(recorded["service"], "groundwork.v1.EventBus");
+    assert_eq!(recorded["caller"], "operator");
+    assert_eq!(recorded["resource"], "audited");
+    assert_eq!(recorded["outcome"], "OK");
+    assert!(
+        calls.iter().any(|d| d["rpc"] == "PutRule"
+            && d["role"] == "read-only"
+            && d["outcome"] == "PERMISSION_DENIED"),
+        "{calls:?}"
+    );
+    // PutEvents carries data, not configuration: not recorded, as over gRPC (only the
+    // read-only caller's refused attempt is).
+    assert!(
+        !calls
+            .iter()
+            .any(|d| d["rpc"] == "PutEvents" && d["outcome"] == "OK")
+    );
     stack.stop().await;
 }
