@@ -98,15 +98,7 @@ pub async fn serve_api<S>(
     shutdown: &Shutdown,
 ) -> Result<(), ServeError>
 where
-    S: tower::Service<
-            http::Request<tonic::body::Body>,
-            Response = http::Response<tonic::body::Body>,
-            Error = std::convert::Infallible,
-        > + tonic::server::NamedService
-        + Clone
-        + Send
-        + Sync
-        + 'static,
+    S: GrpcApi,
     S::Future: Send + 'static,
 {
     serve_api_with_root(listener, api, |_| None, common, audit, shutdown).await
@@ -123,15 +115,7 @@ pub async fn serve_api_with_root<S>(
     shutdown: &Shutdown,
 ) -> Result<(), ServeError>
 where
-    S: tower::Service<
-            http::Request<tonic::body::Body>,
-            Response = http::Response<tonic::body::Body>,
-            Error = std::convert::Infallible,
-        > + tonic::server::NamedService
-        + Clone
-        + Send
-        + Sync
-        + 'static,
+    S: GrpcApi,
     S::Future: Send + 'static,
 {
     let addr = listener.local_addr().map_err(|source| ServeError::Bind {
@@ -163,6 +147,33 @@ where
     .await;
     shutdown.trigger();
     served
+}
+
+/// A generated gRPC service (`XxxServer::new(api)`), as [`serve_api`] takes it.
+pub trait GrpcApi:
+    tower::Service<
+        http::Request<tonic::body::Body>,
+        Response = http::Response<tonic::body::Body>,
+        Error = std::convert::Infallible,
+    > + tonic::server::NamedService
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> GrpcApi for S where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
 }
 
 /// What another protocol served beside gRPC needs of the server's security: the tokens and
