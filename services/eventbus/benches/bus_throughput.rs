@@ -351,11 +351,12 @@ async fn bus_max(
 async fn http_max(
     eb: &aws_sdk_eventbridge::Client,
     js: &jetstream::Context,
+    consumer_name: &str,
     events: usize,
     callers: usize,
 ) -> Run {
     let eb = eb.clone();
-    max_run(js, "bench-max-http", events, callers, move |first| {
+    max_run(js, consumer_name, events, callers, move |first| {
         let eb = eb.clone();
         async move {
             let entries = entries(first, 10)
@@ -606,6 +607,13 @@ fn main() {
                 .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
                 .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
                 .endpoint_url(format!("http://{addr}"))
+                .http_client(
+                    aws_smithy_http_client::Builder::new()
+                        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                        ))
+                        .build_https(),
+                )
                 .credentials_provider(aws_credential_types::Credentials::new(
                     "operator",
                     BENCH_TOKEN,
@@ -615,7 +623,7 @@ fn main() {
                 ))
                 .build(),
         );
-        let mut warm = http_max(&eb, &js, 2_000, callers).await;
+        let mut warm = http_max(&eb, &js, "bench-warm-http", 2_000, callers).await;
         warm.latencies_us.clear();
 
         println!(
@@ -628,7 +636,7 @@ fn main() {
         }
         let mut max = bus_max(&bus, &js, "bench-max", events, callers).await;
         max.report("PutEvents → router → NATS target");
-        let mut http = http_max(&eb, &js, events, callers).await;
+        let mut http = http_max(&eb, &js, "bench-max-http", events, callers).await;
         http.report("same, over EventBridge's HTTP API (AWS SDK for Rust, SigV4)");
         let mut paced = bus_paced(&bus, &js, rate, seconds, callers.min(10)).await;
         paced.report(&format!("same, paced at {rate} events/s"));
