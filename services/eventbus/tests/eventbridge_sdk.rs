@@ -775,7 +775,7 @@ async fn callers_are_authenticated_and_the_read_only_role_changes_nothing() {
     let e = wrong_secret.list_rules().send().await.unwrap_err();
     expect(&e, "InvalidSignatureException");
 
-    let unknown_key = eventbridge(&stack, "AKIAEXAMPLE", common::API_TOKEN);
+    let unknown_key = eventbridge(&stack, "someone-else", common::API_TOKEN);
     let e = unknown_key.list_rules().send().await.unwrap_err();
     expect(&e, "UnrecognizedClientException");
 
