@@ -506,3 +506,112 @@ async fn lost_secrets_are_issued_again_by_the_person_and_the_decision_is_an_even
     .await;
     stack.stop().await;
 }
+
+/// The value of a secret as `groundwork apply` shows it on a terminal
+/// (`ONE-TIME SECRET for <resource> — <name>: <value>`).
+fn shown_on_terminal(stdout: &str, name: &str) -> Option<String> {
+    let marker = format!("— {name}: ");
+    stdout
+        .lines()
+        .find_map(|l| l.split_once(&marker).map(|(_, v)| v.trim().to_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn secrets_nobody_fetched_in_time_are_discarded_and_a_resume_enrolls_mfa_again() {
+    // Held 4 s instead of 24 h.
+    let stack = Stack::start_with_secrets_ttl(4).await.unwrap();
+    let example = example();
+    let example = example.to_str().unwrap();
+    let out = piped(&stack, &["apply", "--detach-when-waiting", example]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let run = run_id(&stdout);
+
+    // Nobody fetches them: once expired, nothing waits and nothing sealed is left.
+    let mut orchestrator = stack.orchestrator().await;
+    let gone = eventually(Duration::from_secs(20), || {
+        let mut orchestrator = orchestrator.clone();
+        let run = run.clone();
+        async move {
+            let left = orchestrator
+                .fetch_one_time_secrets(pb::FetchOneTimeSecretsRequest { run_id: run })
+                .await
+                .unwrap()
+                .into_inner()
+                .secrets;
+            left.is_empty().then_some(())
+        }
+    })
+    .await;
+    assert!(gone.is_some(), "the secrets outlived their 4 s");
+    let texts = stack.nats_texts().await.unwrap();
+    assert!(
+        !texts.iter().any(
+            |(place, t)| place.starts_with("KV_orchestrator-one-time-secrets #")
+                && t.contains("\"sealed\"")
+        ),
+        "an expired secret is still stored"
+    );
+    let before = get_run(&stack, &run).await;
+    assert_eq!(
+        outputs(&before, "admin-user/admin")["secrets_delivered"],
+        "no"
+    );
+    let old_seed_serial = outputs(&before, "mfa-device/admin")["serial_number"].clone();
+
+    // The person is told what was lost and how to get new ones.
+    let out = on_terminal(&stack, &["--output", "json", "secrets", "show", &run]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let lost = json_line(&out)["lost"].clone();
+    let lost = lost.as_array().unwrap();
+    assert_eq!(lost.len(), 2, "{lost:?}");
+    assert!(lost.iter().any(|h| {
+        h.as_str()
+            .unwrap()
+            .contains("groundwork identity reset-password --user admin")
+    }));
+    assert!(lost.iter().any(|h| {
+        h.as_str()
+            .unwrap()
+            .contains("groundwork mfa restart --user admin")
+    }));
+
+    // `apply --resume` on a terminal: the waiting MFA step enrolls again; its new seed is
+    // shown there and acknowledged.
+    let out = on_terminal(
+        &stack,
+        &["apply", "--resume", &run, "--detach-when-waiting"],
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let seed = shown_on_terminal(&stdout, "mfa_base32_seed")
+        .unwrap_or_else(|| panic!("no new seed shown: {stdout}"));
+    let after = get_run(&stack, &run).await;
+    let mfa = outputs(&after, "mfa-device/admin");
+    assert_eq!(mfa["secrets_delivered"], "yes", "{mfa:?}");
+    assert_eq!(mfa["secrets_delivered_by"], "terminal");
+    assert_eq!(mfa["serial_number"], old_seed_serial);
+    let again = orchestrator
+        .fetch_one_time_secrets(pb::FetchOneTimeSecretsRequest {
+            run_id: run.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .secrets;
+    assert!(again.is_empty(), "acknowledged: {again:?}");
+
+    // The new seed completes the enrollment and the run.
+    let (code1, code2) = two_consecutive_codes(&seed).unwrap();
+    let out = piped(
+        &stack,
+        &["mfa", "complete", "--user", "admin", &code1, &code2],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    confirm_subscription(&stack).await;
+    until_completed(&stack, &run).await;
+    assert_not_in_nats(&stack, &[("the new MFA seed", seed.as_str())]).await;
+    stack.stop().await;
+}

@@ -335,7 +335,13 @@ impl Stack {
     /// Starts everything, the orchestrator in-process, and waits until every service
     /// answers health checks.
     pub async fn start() -> Result<Self, StartError> {
-        Self::start_with(None, None).await
+        Self::start_with(None, None, None).await
+    }
+
+    /// Starts everything, the orchestrator in-process holding one-time secrets for
+    /// `ttl_secs` only (24 h otherwise), for tests of what happens when they expire.
+    pub async fn start_with_secrets_ttl(ttl_secs: u64) -> Result<Self, StartError> {
+        Self::start_with(None, None, Some(ttl_secs)).await
     }
 
     /// Starts everything, the orchestrator in-process, with a sandbox that enforces IAM as
@@ -345,18 +351,19 @@ impl Stack {
     /// credentials of [`OPERATOR`], an administrator, for looking at and changing the
     /// account; the test credentials of [`sdk_for`] are refused by this sandbox.
     pub async fn start_with_iam_user(services_user: &str) -> Result<Self, StartError> {
-        Self::start_with(None, Some(services_user)).await
+        Self::start_with(None, Some(services_user), None).await
     }
 
     /// Starts everything with the orchestrator as a child process run from `binary`
     /// (`env!("CARGO_BIN_EXE_e2e-orchestrator")`), so that a test can kill it.
     pub async fn start_with_orchestrator_process(binary: &Path) -> Result<Self, StartError> {
-        Self::start_with(Some(binary), None).await
+        Self::start_with(Some(binary), None, None).await
     }
 
     async fn start_with(
         orchestrator_binary: Option<&Path>,
         services_user: Option<&str>,
+        secrets_ttl_secs: Option<u64>,
     ) -> Result<Self, StartError> {
         let nats = NatsServer::start().map_err(|e| err("nats-server")(&e))?;
         let (moto, aws, front) = match services_user {
@@ -521,6 +528,9 @@ impl Stack {
             );
             security.apply(&mut s.common);
             s.secrets_key_file = Some(security.one_time_secrets_key.clone());
+            if let Some(ttl) = secrets_ttl_secs {
+                s.secrets_ttl_secs = ttl;
+            }
             let listener = groundwork_kit::grpc::bind(s.listen)
                 .await
                 .map_err(|e| err("bind")(&e))?;

@@ -381,6 +381,9 @@ async fn follow(
     let mut seen: HashMap<String, (i32, usize)> = HashMap::new();
     let mut last: Option<pb::SetupRun> = None;
     let mut printed_id = false;
+    // A resumed run may first show the WAITING it is resumed from: detach only on a WAITING
+    // that follows a moving run, so that what the resume re-runs (a new MFA seed) is seen.
+    let mut moved = run_id.is_none();
     while let Some(update) = stream.next().await {
         let update = update?;
         if let Some(run) = &update.run {
@@ -443,8 +446,9 @@ async fn follow(
             }
         }
         let waiting = run_status(run.status) == "WAITING";
+        moved |= !waiting;
         last = Some(run);
-        if waiting && detach_when_waiting {
+        if waiting && detach_when_waiting && moved {
             break;
         }
     }

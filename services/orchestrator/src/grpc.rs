@@ -220,7 +220,15 @@ impl OrchestratorApi {
     }
 
     /// Follows a run until it is terminal, merging secrets (apply only) into the updates.
-    async fn follow(&self, run_id: &str, with_secrets: bool) -> Result<RunStream, Error> {
+    /// `waiting` (secrets that already wait for the person) go in the first update, with
+    /// the run: a client that stops at the first WAITING still receives them.
+    async fn follow(
+        &self,
+        run_id: &str,
+        with_secrets: bool,
+        waiting: Vec<OneTimeSecret>,
+    ) -> Result<RunStream, Error> {
+        let mut waiting = Some(waiting);
         let secrets = with_secrets.then(|| self.engine.secrets().attach(run_id));
         let watch = self.engine.store().watch(run_id).await?;
         enum Item {
@@ -246,7 +254,7 @@ impl OrchestratorApi {
                     Some(Ok((
                         pb::SetupRunUpdate {
                             run: Some(pb_run),
-                            secrets: vec![],
+                            secrets: secrets_to_pb(waiting.take().unwrap_or_default()),
                         },
                         terminal,
                     )))
@@ -343,12 +351,9 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
             let id = &req.resume_run_id;
             // Attach first, so that secrets of re-run steps reach this client; the ones that
             // still wait for the person come first.
-            let stream = self.follow(id, true).await?;
-            self.engine.resume(id).await?;
             let waiting = self.engine.vault().waiting(id, run::now_ms()).await?;
-            if !waiting.is_empty() {
-                self.engine.secrets().deliver(id, waiting);
-            }
+            let stream = self.follow(id, true, waiting).await?;
+            self.engine.resume(id).await?;
             return Ok(Response::new(stream));
         }
         let spec = self.checked(&req.spec_toml).await?;
@@ -357,7 +362,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         let run = Engine::prepare_apply(desired, removed)?;
         // Attach to the run's secrets before it starts: the admin step's initial password
         // may come back before a later attach, and would then reach nobody.
-        let stream = self.follow(&run.id, true).await?;
+        let stream = self.follow(&run.id, true, Vec::new()).await?;
         self.engine.launch(&run).await?;
         Ok(Response::new(stream))
     }
@@ -392,7 +397,9 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
                     .collect(),
             )
             .await?;
-        Ok(Response::new(self.follow(&run.id, false).await?))
+        Ok(Response::new(
+            self.follow(&run.id, false, Vec::new()).await?,
+        ))
     }
 
     type WatchRunStream = RunStream;
@@ -406,7 +413,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         if self.engine.store().get(id).await?.is_none() {
             return Err(Error::not_found(format!("no run {id}")).into());
         }
-        Ok(Response::new(self.follow(id, false).await?))
+        Ok(Response::new(self.follow(id, false, Vec::new()).await?))
     }
 
     async fn get_run(
