@@ -91,6 +91,40 @@ fn write_new_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Makes `folder` (and `dir`, its parent, when missing) with mode 0700. The modes of
+/// directories that exist are never changed (`--secrets-dir /tmp` must not close `/tmp`);
+/// an existing `folder` is used only if it is a real directory that nobody else can open.
+fn private_folder(dir: &Path, folder: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)?;
+    match builder.recursive(false).create(folder) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::symlink_metadata(folder)?;
+            #[cfg(unix)]
+            let open_to_others = {
+                use std::os::unix::fs::PermissionsExt;
+                meta.permissions().mode() & 0o077 != 0
+            };
+            #[cfg(not(unix))]
+            let open_to_others = false;
+            if !meta.is_dir() || open_to_others {
+                return Err(std::io::Error::other(
+                    "it exists and is not a directory of mode 0700",
+                ));
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes each secret to `<dir>/<group>/<resource>.<name>` (and the QR code beside it as
 /// `.png`); returns the paths. `group` is the run id (or `<user>-<what>`).
 pub fn write_sealed(dir: &Path, group: &str, secrets: &[Secret]) -> Result<Vec<PathBuf>, CliError> {
@@ -101,8 +135,7 @@ pub fn write_sealed(dir: &Path, group: &str, secrets: &[Secret]) -> Result<Vec<P
         ))
     };
     let folder = dir.join(file_part(group));
-    groundwork_kit::secrets::ensure_private_dir(dir).map_err(|e| failed(dir, e))?;
-    groundwork_kit::secrets::ensure_private_dir(&folder).map_err(|e| failed(&folder, e))?;
+    private_folder(dir, &folder).map_err(|e| failed(&folder, e))?;
     let mut paths = Vec::new();
     for s in secrets {
         let base = format!("{}.{}", file_part(&s.resource), file_part(&s.name));
@@ -215,5 +248,26 @@ mod tests {
             "an existing file is not overwritten"
         );
         assert_eq!(file_part("../../etc/passwd"), "_.._etc_passwd");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_directory_keeps_its_mode_and_an_open_folder_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let shared = root.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_sealed(&shared, "run-1", &[secret("a", "1", b"")]).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&shared), 0o755, "the parent given is left as it was");
+        assert_eq!(mode(&shared.join("run-1")), 0o700);
+        write_sealed(&shared, "run-1", &[secret("b", "2", b"")]).unwrap();
+        let open = shared.join("run-2");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(write_sealed(&shared, "run-2", &[secret("a", "1", b"")]).is_err());
+        std::os::unix::fs::symlink(root.path(), shared.join("run-3")).unwrap();
+        assert!(write_sealed(&shared, "run-3", &[secret("a", "1", b"")]).is_err());
     }
 }
