@@ -49,6 +49,19 @@ impl Delivery {
         }
     }
 
+    /// This terminal, or a usage error (exit 2): for commands that show secrets to a person
+    /// and never write them anywhere.
+    pub fn terminal_only(command: &str) -> Result<Self, CliError> {
+        if std::io::stdout().is_terminal() {
+            Ok(Self::Terminal)
+        } else {
+            Err(CliError::usage(format!(
+                "`{command}` shows one-time secrets to a person, and stdout is not a terminal: \
+                 run it on a terminal (nothing was fetched; the secrets still wait)"
+            )))
+        }
+    }
+
     /// As [`Delivery::available`], or a usage error (exit 2) that says what to do.
     pub fn required(secrets_dir: Option<PathBuf>, command: &str) -> Result<Self, CliError> {
         Self::available(secrets_dir).ok_or_else(|| {

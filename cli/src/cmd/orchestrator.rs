@@ -90,6 +90,7 @@ pub enum MfaCommand {
     /// is not enabled by a new one and show its seed once (a person's decision, recorded as
     /// `MFA Enrollment Restarted`). On a terminal, or with --secrets-dir.
     Restart {
+        /// The IAM user name.
         #[arg(long)]
         user: String,
         /// The device name; the user name when omitted.

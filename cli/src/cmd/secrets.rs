@@ -101,7 +101,7 @@ fn lost_hint(step: &pb::SetupStep) -> Option<String> {
 /// `groundwork secrets show RUN`.
 async fn show(args: ShowArgs, endpoints: &Endpoints, output: OutputFormat) -> Result<(), CliError> {
     // A terminal only: this is the person's own look at the secrets, never a script's.
-    let delivery = Delivery::required(None, "groundwork secrets show")?;
+    let delivery = Delivery::terminal_only("groundwork secrets show")?;
     let mut client = client(endpoints).await?;
     let waiting = client
         .fetch_one_time_secrets(pb::FetchOneTimeSecretsRequest {
