@@ -3,7 +3,10 @@
 `docker compose config -q` is the real check and runs where Docker exists; this one checks what
 the stack relies on: every service has an image or a build, health checks exist, depends_on
 conditions name services with health checks, service ports match the documented defaults, and
-every Groundwork service runs a binary the workspace builds.
+every Groundwork service runs a binary the workspace builds. It also checks what makes the file work
+with the Compose versions people have: no top-level `name:` (Compose v1 rejects it), one `build:`
+for the shared image, a `setup` that `docker compose up --wait` understands, and a Dockerfile the
+classic builder can build, with stripped binaries.
 """
 import pathlib
 import sys
@@ -76,6 +79,30 @@ def main():
             fail(f"service '{name}' has a NATS password in its URL; use NATS_NKEY")
     if "MOTO_IAM_LOAD_MANAGED_POLICIES" not in (services["moto"].get("environment") or {}):
         fail("moto must load the AWS managed policies")
+    # Compose v1 (docker-compose 1.29) rejects every top-level key but these and `x-*`.
+    for key in doc:
+        if key not in ("version", "services", "volumes", "networks", "secrets", "configs") and not key.startswith("x-"):
+            fail(f"top-level '{key}' is rejected by Compose v1")
+    # One build of the shared image: every other service that runs it names the image only.
+    builds = [name for name, svc in services.items() if svc.get("build")]
+    if len(builds) != 1:
+        fail(f"the image is built by {len(builds)} services ({', '.join(builds) or 'none'}); exactly one must build it")
+    image = services[builds[0]].get("image")
+    for name, svc in services.items():
+        if name not in builds and svc.get("image") == image and svc.get("build"):
+            fail(f"service '{name}' builds {image} again")
+    # `up --wait` fails on a container that exits unless others wait for it to complete; a
+    # one-shot nothing depends on must stay up with a healthcheck instead.
+    awaited = {dep for svc in services.values() for dep, cond in (svc.get("depends_on") or {}).items()
+               if cond.get("condition") == "service_completed_successfully"}
+    for name, svc in services.items():
+        if svc.get("restart") == "no" and name not in awaited and "healthcheck" not in svc:
+            fail(f"one-shot service '{name}' has no healthcheck and nothing waits for it: `docker compose up --wait` fails when it exits")
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    if "--mount=" in dockerfile:
+        fail("Dockerfile: RUN --mount needs BuildKit; the classic builder refuses it")
+    if "strip" not in dockerfile:
+        fail("Dockerfile: the release binaries must be stripped (debug info makes the image several times larger)")
     print(f"docker-compose.yml: {len(services)} services, structure ok")
 
 

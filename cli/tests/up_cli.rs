@@ -1,7 +1,8 @@
 //! `groundwork up` as a person runs it, in a directory of its own: the stack it starts is
 //! locked — NATS refuses a client without credentials, and the `events` identity it
 //! generated may send PutEvents and nothing else — while the CLI works there with no extra
-//! flags. The services are the workspace's binaries next to `groundwork`
+//! flags, and so does the AWS CLI with only its endpoint changed. The services are the
+//! workspace's binaries next to `groundwork`
 //! (`cargo build --workspace --bins`, which `cargo test --workspace` does).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -157,6 +158,40 @@ async fn the_stack_up_starts_is_locked_and_the_cli_works_in_its_directory() {
         "{}",
         String::from_utf8_lossy(&put.stderr)
     );
-    assert_eq!(stored(admin).await, before + 1);
+    assert_eq!(stored(admin.clone()).await, before + 1);
+
+    // The AWS CLI, unchanged but for its endpoint: the operator's token is its secret key.
+    let secrets_dir = work.path().join(".groundwork/secrets");
+    let token = std::fs::read_to_string(secrets_dir.join("api-token")).unwrap();
+    let aws = groundwork_testkit::process::find_binary(
+        "aws",
+        "AWS_CLI_BIN",
+        groundwork_testkit::INSTALL_HINT,
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let put = Command::new(aws)
+        .args(["events", "put-events", "--output", "json"])
+        .args([
+            "--entries",
+            r#"[{"Source": "com.example.orders", "DetailType": "Order Placed", "Detail": "{\"id\": 3}"}]"#,
+        ])
+        .env("HOME", home.path())
+        .env("AWS_ACCESS_KEY_ID", "operator")
+        .env("AWS_SECRET_ACCESS_KEY", token.lines().next().unwrap().trim())
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CA_BUNDLE", secrets_dir.join("tls/ca.pem"))
+        // As the README sets it: the endpoint by EventBridge's service id.
+        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", "https://127.0.0.1:50051")
+        .output()
+        .unwrap();
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&put.stdout).unwrap();
+    assert_eq!(answer["FailedEntryCount"], 0, "{answer}");
+    assert_eq!(stored(admin).await, before + 2);
     drop(up);
 }

@@ -220,6 +220,7 @@ async fn notification_rules_are_applied_kept_in_line_and_destroyed() {
         event_pattern: r#"{"source":["somewhere.else"]}"#.into(),
         state: "ENABLED".into(),
         description: String::new(),
+        tags: Vec::new(),
     })
     .await
     .unwrap();

@@ -67,6 +67,7 @@ pub async fn run(
                     event_pattern: inline_or_file(&pattern, "pattern")?,
                     state: if disabled { "DISABLED" } else { "ENABLED" }.into(),
                     description,
+                    tags: Vec::new(),
                 })
                 .await?
                 .into_inner();

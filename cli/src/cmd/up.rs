@@ -249,6 +249,14 @@ async fn start_all(
         secrets.read_only_token.display()
     );
     println!("TLS CA        {}", secrets.tls.ca_cert.display());
+    // The event bus also speaks EventBridge's own API: the AWS CLI and SDKs need only this.
+    println!(
+        "AWS CLI       AWS_ACCESS_KEY_ID=operator AWS_SECRET_ACCESS_KEY=\"$(cat {})\" \
+         AWS_CA_BUNDLE={} aws events list-rules --endpoint-url {}",
+        secrets.operator_token.display(),
+        secrets.tls.ca_cert.display(),
+        https_url(groundwork_kit::config::ports::EVENTBUS)
+    );
     println!("logs          {}", logs.display());
     Ok(())
 }

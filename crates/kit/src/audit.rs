@@ -66,6 +66,7 @@ pub const RESOURCE_FIELDS: &[&str] = &[
     "group_name",
     "resume_run_id",
     "event_bus_name",
+    "resource_arn",
 ];
 
 /// The singular string field `name` of `m`.
@@ -171,7 +172,6 @@ pub(crate) fn reads_resource(path: &str) -> bool {
 
 /// The resource a gRPC request body (5-byte frame header, then the message) names.
 pub(crate) fn resource(path: &str, body: &[u8]) -> Option<String> {
-    let fields = METHODS.get(path)?.resource.as_ref()?;
     // The gRPC frame: compressed flag, 4-byte length, the message.
     let (&compressed, rest) = body.split_first()?;
     if compressed != 0 || rest.len() < 4 {
@@ -179,7 +179,12 @@ pub(crate) fn resource(path: &str, body: &[u8]) -> Option<String> {
     }
     let (len, rest) = rest.split_at(4);
     let len = usize::try_from(u32::from_be_bytes([len[0], len[1], len[2], len[3]])).ok()?;
-    let mut message = rest.get(..len)?;
+    message_resource(path, rest.get(..len)?)
+}
+
+/// The resource a request message of method `path` names (the message itself, unframed).
+pub fn message_resource(path: &str, mut message: &[u8]) -> Option<String> {
+    let fields = METHODS.get(path)?.resource.as_ref()?;
     for (depth, number) in fields.iter().enumerate() {
         let value = length_delimited_field(message, *number)?;
         if depth + 1 == fields.len() {

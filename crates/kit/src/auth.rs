@@ -27,18 +27,55 @@ pub const OPEN_METHODS: &[&str] = &[
     "/grpc.health.v1.Health/Watch",
 ];
 
+/// Paths whose service authenticates its callers itself, with the same tokens
+/// ([`Access::authenticate_http`]): the event bus's EventBridge HTTP API at `/`
+/// ([`crate::grpc::serve_api_with_root`]). The gRPC check passes them on without a
+/// [`Caller`]; on servers with no root API they reach gRPC's "unimplemented".
+pub const SELF_AUTHENTICATED_PATHS: &[&str] = &["/"];
+
+/// The access key id of AWS SigV4-signed requests for the operator role: its secret access
+/// key is an operator token.
+pub const OPERATOR_ACCESS_KEY_ID: &str = "operator";
+/// The access key id for the read-only role; its secret access key is a read-only token.
+pub const READ_ONLY_ACCESS_KEY_ID: &str = "read-only";
+
+/// Why an HTTP caller was refused, with AWS's error code for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct HttpAuthError {
+    /// `MissingAuthenticationTokenException`, `UnrecognizedClientException`,
+    /// `IncompleteSignatureException`, `InvalidSignatureException` or
+    /// `AccessDeniedException`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl From<crate::sigv4::SigV4Error> for HttpAuthError {
+    fn from(e: crate::sigv4::SigV4Error) -> Self {
+        Self {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// The exact paths that change nothing, which the read-only token may call. Anything else
 /// is mutating and needs the operator token.
 pub const READ_ONLY_METHODS: &[&str] = &[
     // event bus
     "/groundwork.v1.EventBus/TailEvents",
     "/groundwork.v1.EventBus/ListEventBuses",
+    "/groundwork.v1.EventBus/DescribeEventBus",
     "/groundwork.v1.EventBus/DescribeRule",
     "/groundwork.v1.EventBus/ListRules",
+    "/groundwork.v1.EventBus/ListRuleNamesByTarget",
     "/groundwork.v1.EventBus/ListTargetsByRule",
     "/groundwork.v1.EventBus/TestEventPattern",
+    "/groundwork.v1.EventBus/DescribeArchive",
     "/groundwork.v1.EventBus/ListArchives",
     "/groundwork.v1.EventBus/DescribeReplay",
+    "/groundwork.v1.EventBus/ListReplays",
+    "/groundwork.v1.EventBus/ListTagsForResource",
     "/groundwork.v1.EventBus/ListDeadLetters",
     // identity
     "/groundwork.v1.Identity/AuditAccount",
@@ -185,6 +222,101 @@ impl Access {
         }
     }
 
+    /// The role of an HTTP request served beside gRPC: `Authorization: Bearer <token>` as
+    /// gRPC, or AWS Signature Version 4 (the AWS CLI and SDKs) with access key id
+    /// [`OPERATOR_ACCESS_KEY_ID`] or [`READ_ONLY_ACCESS_KEY_ID`] and one of that role's
+    /// tokens as the secret access key, scoped to `service`. Every token of the role is
+    /// tried, so rotation works as for bearer tokens. A server without an operator token
+    /// (`--insecure`) takes any request, signed or not, as [`Role::Anonymous`].
+    pub fn authenticate_http(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        service: &str,
+        now: std::time::SystemTime,
+    ) -> Result<Role, HttpAuthError> {
+        if self.is_open() {
+            return Ok(Role::Anonymous);
+        }
+        let refuse = |code, message: &str| HttpAuthError {
+            code,
+            message: message.to_owned(),
+        };
+        let Some(header) = parts.headers.get(http::header::AUTHORIZATION) else {
+            return Err(refuse(
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token: sign the request with AWS Signature Version 4 \
+                 (access key id `operator`, the API token as secret access key) or send \
+                 `Authorization: Bearer <token>`.",
+            ));
+        };
+        let header = header.as_bytes();
+        if !crate::sigv4::is_sigv4(header) {
+            return header
+                .strip_prefix(b"Bearer ")
+                .and_then(|token| self.role_of(token))
+                .ok_or_else(|| {
+                    refuse(
+                        "UnrecognizedClientException",
+                        "The security token included in the request is invalid: the bearer \
+                         token matches none of the server's API tokens.",
+                    )
+                });
+        }
+        let text = std::str::from_utf8(header).map_err(|_| {
+            refuse(
+                "IncompleteSignatureException",
+                "The Authorization header is not text.",
+            )
+        })?;
+        let auth = crate::sigv4::parse(text)?;
+        if auth.service != service {
+            return Err(refuse(
+                "InvalidSignatureException",
+                &format!("Credential should be scoped to correct service: '{service}'."),
+            ));
+        }
+        let (role, tokens) = match auth.access_key_id.as_str() {
+            OPERATOR_ACCESS_KEY_ID => (Role::Operator, &self.operator),
+            READ_ONLY_ACCESS_KEY_ID => (Role::ReadOnly, &self.read_only),
+            _ => {
+                return Err(refuse(
+                    "UnrecognizedClientException",
+                    "The security token included in the request is invalid: the access key \
+                     id must be `operator` or `read-only`, with that role's API token as the \
+                     secret access key.",
+                ));
+            }
+        };
+        let string_to_sign = crate::sigv4::string_to_sign(&auth, parts, body, now)?;
+        let signed = tokens.iter().fold(subtle::Choice::from(0), |found, t| {
+            found
+                | subtle::Choice::from(u8::from(crate::sigv4::verify(&auth, &string_to_sign, &t.0)))
+        });
+        if bool::from(signed) {
+            Ok(role)
+        } else {
+            Err(refuse(
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you \
+                 provided. Check your AWS Secret Access Key (the API token of the role) and \
+                 signing method.",
+            ))
+        }
+    }
+
+    /// Whether `role` may call `path`: the read-only role only the methods that change
+    /// nothing. The refusal says so.
+    pub fn authorize(role: Role, path: &str) -> Result<(), String> {
+        if role == Role::ReadOnly && !is_read_only(path) {
+            return Err(format!(
+                "{path} changes state and needs the operator role; the read-only token may \
+                 only call methods that change nothing"
+            ));
+        }
+        Ok(())
+    }
+
     /// Decides one call to `path` with the `authorization` header `header`.
     pub fn decide(&self, path: &str, header: Option<&[u8]>) -> Result<Role, tonic::Status> {
         if self.is_open() {
@@ -207,12 +339,7 @@ impl Access {
                 )
             })?,
         };
-        if role == Role::ReadOnly && !is_read_only(path) {
-            return Err(tonic::Status::permission_denied(format!(
-                "{path} changes state and needs the operator role; the read-only token may \
-                 only call methods that change nothing"
-            )));
-        }
+        Self::authorize(role, path).map_err(tonic::Status::permission_denied)?;
         Ok(role)
     }
 }
@@ -358,7 +485,9 @@ fn request_id<B>(request: &http::Request<B>) -> String {
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 
-fn api_call(
+/// The audit record of one call to `path` (gRPC, or another API served beside it under the
+/// same method names) that ended with `code`.
+pub fn api_call(
     path: &str,
     caller: &Caller,
     resource: Option<String>,
@@ -380,7 +509,7 @@ fn api_call(
 /// The caller of `request`, `None` for the open health checks, or the refusal.
 fn check<B>(access: &Access, request: &http::Request<B>) -> Result<Option<Caller>, tonic::Status> {
     let path = request.uri().path();
-    if OPEN_METHODS.contains(&path) {
+    if OPEN_METHODS.contains(&path) || SELF_AUTHENTICATED_PATHS.contains(&path) {
         return Ok(None);
     }
     let header = request

@@ -5,7 +5,8 @@
 //!   retries) and the default ports.
 //! - [`telemetry`]: the tracing subscriber (terminal or JSON, filtered by `RUST_LOG`).
 //! - [`grpc`]: the gRPC server with `grpc.health.v1`, reflection and bearer-token auth.
-//! - [`auth`]: the bearer-token check: operator and read-only roles, the read-only methods.
+//! - [`auth`]: the bearer-token check: operator and read-only roles, the read-only methods;
+//!   the same roles for HTTP callers, by bearer token or AWS SigV4 ([`sigv4`]).
 //! - [`audit`]: the audit trail of calls that may change something (kept by a sink).
 //! - [`tls`]: TLS for servers and clients (rustls, ring), the local CA.
 //! - [`secrets`]: the local stack's secrets directory (`.groundwork/secrets/`).
@@ -28,6 +29,7 @@ pub mod secrets;
 pub mod service;
 pub mod settings_file;
 pub mod shutdown;
+pub mod sigv4;
 pub mod telemetry;
 pub mod tls;
 

@@ -16,7 +16,7 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 use crate::secrets;
 
@@ -97,14 +97,47 @@ impl ServerTls {
         self.client_ca.is_some()
     }
 
-    pub fn config(&self) -> ServerTlsConfig {
-        let config = ServerTlsConfig::new().identity(Identity::from_pem(&self.cert, &self.key));
-        match &self.client_ca {
-            Some(ca) => config
-                .client_ca_root(Certificate::from_pem(ca))
-                .client_auth_optional(false),
-            None => config,
-        }
+    /// The rustls configuration every server runs with. It offers HTTP/2 (gRPC) and
+    /// HTTP/1.1 by ALPN: the event bus serves EventBridge's HTTP API to clients that speak
+    /// HTTP/1.1 (the AWS CLI), and a client offering only `http/1.1` would otherwise be
+    /// refused during the handshake.
+    pub fn server_config(&self) -> Result<std::sync::Arc<rustls::ServerConfig>, TlsError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let pem = |what: &str, e: rustls::pki_types::pem::Error| {
+            TlsError::Incomplete(format!("cannot read the {what} (PEM): {e}"))
+        };
+        let chain = CertificateDer::pem_slice_iter(&self.cert)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| pem("server certificate", e))?;
+        let key = PrivateKeyDer::from_pem_slice(&self.key).map_err(|e| pem("server key", e))?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Incomplete(e.to_string()))?;
+        let builder = match &self.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(ca) {
+                    roots
+                        .add(cert.map_err(|e| pem("client CA", e))?)
+                        .map_err(|e| TlsError::Incomplete(format!("client CA: {e}")))?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    roots.into(),
+                    provider,
+                )
+                .build()
+                .map_err(|e| TlsError::Incomplete(format!("client CA: {e}")))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(chain, key)
+            .map_err(|e| TlsError::Incomplete(format!("server certificate and key: {e}")))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(std::sync::Arc::new(config))
     }
 }
 

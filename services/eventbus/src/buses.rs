@@ -27,6 +27,11 @@ pub struct BusRecord {
     pub description: String,
     /// Unix milliseconds.
     pub created_ms: i64,
+    /// Unix milliseconds of the last change (tags); the creation time when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "crate::tags::Tags::is_empty")]
+    pub tags: crate::tags::Tags,
 }
 
 /// Creates, deletes and lists buses.
@@ -91,6 +96,8 @@ impl Buses {
                 name: bus.clone(),
                 description: String::new(),
                 created_ms: now_ms(),
+                modified_ms: None,
+                tags: crate::tags::Tags::default(),
             };
             match self
                 .catalog
@@ -109,7 +116,12 @@ impl Buses {
         Ok(())
     }
 
-    pub async fn create(&self, name: &str, description: &str) -> Result<BusRecord, Error> {
+    pub async fn create(
+        &self,
+        name: &str,
+        description: &str,
+        tags: crate::tags::Tags,
+    ) -> Result<BusRecord, Error> {
         if !is_valid_bus_name(name) || name.starts_with("aws.") {
             return Err(validation(format!(
                 "1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: [/\\.\\-_A-Za-z0-9]+"
@@ -122,6 +134,7 @@ impl Buses {
             )));
         }
         crate::rules::validate_description(description)?;
+        tags.validate()?;
         if self.catalog.has_bus(name) {
             return Err(Error::already_exists(format!(
                 "Event bus {name} already exists."
@@ -134,6 +147,8 @@ impl Buses {
             name: name.to_owned(),
             description: description.to_owned(),
             created_ms: now_ms(),
+            modified_ms: None,
+            tags,
         };
         let revision = match self
             .catalog
@@ -187,6 +202,14 @@ impl Buses {
         })
         .await;
         Ok(())
+    }
+
+    pub fn describe(&self, name: &str) -> Result<BusRecord, Error> {
+        self.catalog
+            .buses()
+            .into_iter()
+            .find(|b| b.name == name)
+            .ok_or_else(|| Error::not_found(format!("Event bus {name} does not exist.")))
     }
 
     pub fn list(&self, prefix: &str) -> Vec<BusRecord> {

@@ -174,6 +174,40 @@ impl Catalog {
         }
     }
 
+    /// Changes one record of the bucket by compare-and-set (see
+    /// [`groundwork_bus::kv::Records::modify`]) and waits until the catalog has applied it.
+    /// `change` gets the current record and answers the new one, `Ok(None)` to leave it, or
+    /// an error that is returned as it is. Returns the record as stored afterwards.
+    pub async fn modify<T>(
+        &self,
+        key: &str,
+        mut change: impl FnMut(Option<&T>) -> Result<Option<T>, Error>,
+    ) -> Result<Option<T>, Error>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        use groundwork_bus::kv::{Change, Records};
+        let records: Records<T> = Records::new((*self.kv).clone(), &groundwork_bus::streams::RULES);
+        let mut refused = None;
+        let (stored, wrote) = records
+            .modify(key, |current| match change(current) {
+                Ok(Some(next)) => Change::Write(next),
+                Ok(None) => Change::Keep,
+                Err(e) => {
+                    refused = Some(e);
+                    Change::Keep
+                }
+            })
+            .await?;
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        if let (Some(stored), true) = (&stored, wrote) {
+            self.wait_applied(stored.revision).await?;
+        }
+        Ok(stored.map(|s| s.value))
+    }
+
     /// Changes to the catalog, as the last applied revision.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.applied.subscribe()

@@ -12,13 +12,14 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::archive::Archives;
+use crate::archive::{ArchiveUpdate, Archives};
 use crate::arn::bus_from_request;
 use crate::buses::{Buses, page};
-use crate::error::{Error, validation};
+use crate::error::{Error, invalid_pattern, validation};
 use crate::put_events::Ingest;
 use crate::replay::{Replays, StartReplay};
 use crate::rules::{RuleState, Rules};
+use crate::tags::{self, Tags};
 use crate::tail::{self, TailStart};
 use crate::wire;
 
@@ -137,10 +138,22 @@ impl EventBus for EventBusApi {
         request: Request<pb::CreateEventBusRequest>,
     ) -> Result<Response<pb::CreateEventBusResponse>, Status> {
         let r = request.into_inner();
-        let bus = self.buses.create(&r.name, &r.description).await?;
+        let bus = self
+            .buses
+            .create(&r.name, &r.description, Tags::from_pb(r.tags))
+            .await?;
         Ok(Response::new(pb::CreateEventBusResponse {
             event_bus_arn: self.rules.arns().bus(&bus.name),
         }))
+    }
+
+    async fn describe_event_bus(
+        &self,
+        request: Request<pb::DescribeEventBusRequest>,
+    ) -> Result<Response<pb::EventBusInfo>, Status> {
+        let name = bus_from_request("name", &request.into_inner().name)?;
+        let bus = self.buses.describe(&name)?;
+        Ok(Response::new(wire::bus_to_pb(&bus, self.rules.arns())))
     }
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
@@ -183,7 +196,14 @@ impl EventBus for EventBusApi {
         let state = RuleState::parse(&r.state)?;
         let rule_arn = self
             .rules
-            .put_rule(&bus, &r.name, &r.event_pattern, state, &r.description)
+            .put_rule(
+                &bus,
+                &r.name,
+                &r.event_pattern,
+                state,
+                &r.description,
+                &Tags::from_pb(r.tags),
+            )
             .await?;
         Ok(Response::new(pb::PutRuleResponse { rule_arn }))
     }
@@ -246,6 +266,21 @@ impl EventBus for EventBusApi {
             .set_state(&bus, &r.name, RuleState::Disabled)
             .await?;
         Ok(Response::new(pb::DisableRuleResponse {}))
+    }
+
+    async fn list_rule_names_by_target(
+        &self,
+        request: Request<pb::ListRuleNamesByTargetRequest>,
+    ) -> Result<Response<pb::ListRuleNamesByTargetResponse>, Status> {
+        let r = request.into_inner();
+        let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
+        let (rule_names, next) =
+            self.rules
+                .rule_names_by_target(&bus, &r.target_arn, &r.next_token, r.limit)?;
+        Ok(Response::new(pb::ListRuleNamesByTargetResponse {
+            rule_names,
+            next_token: next.unwrap_or_default(),
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(rule = %request.get_ref().rule, targets = request.get_ref().targets.len()))]
@@ -320,7 +355,7 @@ impl EventBus for EventBusApi {
         let r = request.into_inner();
         let result = groundwork_events::pattern::matches(&r.event_pattern, &r.event).map_err(
             |e| match e {
-                MatchError::Pattern(p) => validation(p.to_string()),
+                MatchError::Pattern(p) => invalid_pattern(p),
                 MatchError::Event(EventError::InvalidJson(_) | EventError::NotAnObject) => {
                     validation("Parameter Event is not valid.")
                 }
@@ -348,6 +383,34 @@ impl EventBus for EventBusApi {
         Ok(Response::new(wire::archive_to_pb(&archive)))
     }
 
+    async fn describe_archive(
+        &self,
+        request: Request<pb::DescribeArchiveRequest>,
+    ) -> Result<Response<pb::Archive>, Status> {
+        let archive = self.archives.get(&request.into_inner().archive_name)?;
+        Ok(Response::new(wire::archive_to_pb(&archive)))
+    }
+
+    #[tracing::instrument(skip_all, fields(archive = %request.get_ref().archive_name))]
+    async fn update_archive(
+        &self,
+        request: Request<pb::UpdateArchiveRequest>,
+    ) -> Result<Response<pb::Archive>, Status> {
+        let r = request.into_inner();
+        let archive = self
+            .archives
+            .update(
+                &r.archive_name,
+                ArchiveUpdate {
+                    description: r.description,
+                    event_pattern: r.event_pattern,
+                    retention_days: r.retention_days,
+                },
+            )
+            .await?;
+        Ok(Response::new(wire::archive_to_pb(&archive)))
+    }
+
     async fn delete_archive(
         &self,
         request: Request<pb::DeleteArchiveRequest>,
@@ -363,13 +426,17 @@ impl EventBus for EventBusApi {
         request: Request<pb::ListArchivesRequest>,
     ) -> Result<Response<pb::ListArchivesResponse>, Status> {
         let r = request.into_inner();
+        let state = wire::archive_state_filter(&r.state)?;
+        let archives = self
+            .archives
+            .list(&r.name_prefix, &r.event_source_arn)
+            .into_iter()
+            .filter(|_| state.is_none_or(|s| s == wire::ARCHIVE_STATE))
+            .collect();
+        let (archives, next) = page(archives, |a| a.name.as_str(), &r.next_token, r.limit)?;
         Ok(Response::new(pb::ListArchivesResponse {
-            archives: self
-                .archives
-                .list(&r.name_prefix, &r.event_source_arn)
-                .iter()
-                .map(wire::archive_to_pb)
-                .collect(),
+            archives: archives.iter().map(wire::archive_to_pb).collect(),
+            next_token: next.unwrap_or_default(),
         }))
     }
 
@@ -404,6 +471,65 @@ impl EventBus for EventBusApi {
             .describe(&request.into_inner().replay_name)
             .await?;
         Ok(Response::new(wire::replay_to_pb(&replay)))
+    }
+
+    async fn list_replays(
+        &self,
+        request: Request<pb::ListReplaysRequest>,
+    ) -> Result<Response<pb::ListReplaysResponse>, Status> {
+        let r = request.into_inner();
+        wire::replay_state_filter(&r.state)?;
+        let replays = self
+            .replays
+            .list(&r.name_prefix, &r.state, &r.event_source_arn);
+        let (replays, next) = page(replays, |r| r.name.as_str(), &r.next_token, r.limit)?;
+        Ok(Response::new(pb::ListReplaysResponse {
+            replays: replays.iter().map(wire::replay_to_pb).collect(),
+            next_token: next.unwrap_or_default(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(resource = %request.get_ref().resource_arn))]
+    async fn tag_resource(
+        &self,
+        request: Request<pb::TagResourceRequest>,
+    ) -> Result<Response<pb::TagResourceResponse>, Status> {
+        let r = request.into_inner();
+        tags::tag(
+            self.rules.catalog(),
+            self.rules.arns(),
+            &r.resource_arn,
+            &Tags::from_pb(r.tags),
+        )
+        .await?;
+        Ok(Response::new(pb::TagResourceResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(resource = %request.get_ref().resource_arn))]
+    async fn untag_resource(
+        &self,
+        request: Request<pb::UntagResourceRequest>,
+    ) -> Result<Response<pb::UntagResourceResponse>, Status> {
+        let r = request.into_inner();
+        tags::untag(
+            self.rules.catalog(),
+            self.rules.arns(),
+            &r.resource_arn,
+            &r.tag_keys,
+        )
+        .await?;
+        Ok(Response::new(pb::UntagResourceResponse {}))
+    }
+
+    async fn list_tags_for_resource(
+        &self,
+        request: Request<pb::ListTagsForResourceRequest>,
+    ) -> Result<Response<pb::ListTagsForResourceResponse>, Status> {
+        let r = request.into_inner();
+        let tags = tags::list(self.rules.catalog(), self.rules.arns(), &r.resource_arn)?;
+        Ok(Response::new(pb::ListTagsForResourceResponse {
+            tags: tags.to_pb(),
+        }))
     }
 
     async fn cancel_replay(

@@ -7,6 +7,9 @@
 //! - [`emit`]: services' own events (`groundwork.events.emit.<service>.<bus>`), stored only
 //!   when the service owns their source.
 //! - [`grpc`]: the `groundwork.v1.EventBus` service; [`wire`]: its message conversions.
+//! - [`http`]: EventBridge's own HTTP API (AWS JSON 1.1) on the same port, each operation
+//!   the gRPC method of the same name.
+//! - [`tags`]: tags of buses and rules.
 //! - [`tail`]: following a bus stream.
 //! - [`catalog`]: the in-memory view of the `eventbus-rules` KV bucket, kept by a watch.
 //! - [`buses`], [`rules`], [`targets`], [`archive`], [`replay`]: the API's resources.
@@ -32,6 +35,7 @@ pub mod dlq;
 pub mod emit;
 pub mod error;
 pub mod grpc;
+pub mod http;
 pub mod ingress;
 pub mod put_events;
 pub mod quota;
@@ -40,6 +44,7 @@ pub mod retry;
 pub mod router;
 pub mod rules;
 pub mod settings;
+pub mod tags;
 pub mod tail;
 pub mod targets;
 pub mod webhook;
@@ -227,9 +232,11 @@ pub async fn serve(
         groundwork_bus::access::Principal::EventBus,
         DEFAULT_BUS,
     )?;
-    let served = groundwork_kit::grpc::serve_api(
+    let http_api = api.clone();
+    let served = groundwork_kit::grpc::serve_api_with_root(
         listener,
         decode::InvalidRequests(EventBusServer::new(api)),
+        |gate| Some(http::root_api(http_api, gate)),
         &settings.common,
         Arc::new(audit),
         &shutdown,

@@ -134,6 +134,17 @@ impl Replays {
             .ok_or_else(|| Error::not_found(format!("Replay {name} does not exist.")))
     }
 
+    /// Replays by name, filtered by state and archive ARN (each filter off when empty).
+    pub fn list(&self, prefix: &str, state: &str, event_source_arn: &str) -> Vec<ReplayRecord> {
+        self.catalog
+            .replays()
+            .into_iter()
+            .filter(|r| r.name.starts_with(prefix))
+            .filter(|r| state.is_empty() || r.state.as_str() == state)
+            .filter(|r| event_source_arn.is_empty() || r.event_source_arn == event_source_arn)
+            .collect()
+    }
+
     pub async fn start(&self, request: StartReplay) -> Result<ReplayRecord, Error> {
         crate::rules::validate_name(&request.name, "replayName")?;
         let archive_name = archive_name_from(&request.event_source_arn).ok_or_else(|| {
@@ -246,7 +257,8 @@ impl Replays {
             return Err(validation(format!(
                 "Replay {name} is not in a valid state for this operation (it is {}).",
                 record.state.as_str()
-            )));
+            ))
+            .with_reason(crate::error::ILLEGAL_STATUS));
         }
         if let Some(token) = self.running.lock().ok().and_then(|r| r.get(name).cloned()) {
             token.cancel();

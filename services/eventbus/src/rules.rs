@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::arn::Arns;
 use crate::buses::{encode, page};
 use crate::catalog::Catalog;
-use crate::error::{Error, unavailable, validation};
+use crate::error::{Error, invalid_pattern, unavailable, validation};
 use crate::quota::Quota;
 use crate::targets::Target;
 
@@ -58,6 +58,8 @@ pub struct RuleRecord {
     pub created_by: String,
     #[serde(default)]
     pub targets: Vec<Target>,
+    #[serde(default, skip_serializing_if = "crate::tags::Tags::is_empty")]
+    pub tags: crate::tags::Tags,
 }
 
 /// Checks a name of a rule or target against EventBridge's constraint.
@@ -139,7 +141,7 @@ impl Rules {
         }
     }
 
-    /// Creates or updates a rule; its targets are kept.
+    /// Creates or updates a rule; its targets are kept, `tags` are added to its tags.
     pub async fn put_rule(
         &self,
         bus: &str,
@@ -147,15 +149,17 @@ impl Rules {
         event_pattern: &str,
         state: RuleState,
         description: &str,
+        tags: &crate::tags::Tags,
     ) -> Result<String, Error> {
         validate_name(name, "name")?;
         validate_description(description)?;
+        tags.validate()?;
         if event_pattern.is_empty() {
             return Err(validation(
                 "Parameter(s) EventPattern or ScheduleExpression must be specified.",
             ));
         }
-        EventPattern::parse(event_pattern).map_err(|e| validation(e.to_string()))?;
+        EventPattern::parse(event_pattern).map_err(invalid_pattern)?;
         self.require_bus(bus)?;
         let arn = self.arns.rule(bus, name);
         let (arn_out, pattern, description) = (
@@ -169,6 +173,8 @@ impl Rules {
                     rule.event_pattern = pattern.clone();
                     rule.state = state;
                     rule.description = description.clone();
+                    rule.tags = rule.tags.merged(tags);
+                    rule.tags.validate()?;
                     Ok(rule)
                 }
                 None => Ok(RuleRecord {
@@ -180,6 +186,7 @@ impl Rules {
                     description: description.clone(),
                     created_by: self.account.clone(),
                     targets: Vec::new(),
+                    tags: tags.clone(),
                 }),
             })
             .await?;
@@ -261,6 +268,31 @@ impl Rules {
             .cloned()
             .collect();
         page(rules, |r| r.name.as_str(), next_token, limit)
+    }
+
+    /// The names of the rules of `bus` that have a target with ARN `target_arn`, in order.
+    pub fn rule_names_by_target(
+        &self,
+        bus: &str,
+        target_arn: &str,
+        next_token: &str,
+        limit: i32,
+    ) -> Result<(Vec<String>, Option<String>), Error> {
+        if target_arn.is_empty() {
+            return Err(validation(
+                "1 validation error detected: Value null at 'targetArn' failed to satisfy constraint: Member must not be null",
+            ));
+        }
+        self.require_bus(bus)?;
+        let names: Vec<String> = self
+            .catalog
+            .rules(bus)
+            .rules
+            .values()
+            .filter(|r| r.targets.iter().any(|t| t.arn == target_arn))
+            .map(|r| r.name.clone())
+            .collect();
+        page(names, String::as_str, next_token, limit)
     }
 
     fn quota(&self, bus: &str) -> Quota {

@@ -59,7 +59,55 @@ pub fn bus_to_pb(bus: &BusRecord, arns: &Arns) -> pb::EventBusInfo {
         arn: arns.bus(&bus.name),
         description: bus.description.clone(),
         creation_time: Some(timestamp_ms(bus.created_ms)),
+        last_modified_time: Some(timestamp_ms(bus.modified_ms.unwrap_or(bus.created_ms))),
     }
+}
+
+/// The state of every archive: an archive is a view of the bus stream, ready as soon as it
+/// is created.
+pub const ARCHIVE_STATE: &str = "ENABLED";
+
+/// The archive states EventBridge knows, for ListArchives' `State` filter.
+const ARCHIVE_STATES: &[&str] = &[
+    "ENABLED",
+    "DISABLED",
+    "CREATING",
+    "UPDATING",
+    "CREATE_FAILED",
+    "UPDATE_FAILED",
+];
+
+/// The replay states EventBridge knows, for ListReplays' `State` filter.
+const REPLAY_STATES: &[&str] = &[
+    "STARTING",
+    "RUNNING",
+    "CANCELLING",
+    "COMPLETED",
+    "CANCELLED",
+    "FAILED",
+];
+
+fn state_filter<'a>(field: &str, state: &'a str, known: &[&str]) -> Result<Option<&'a str>, Error> {
+    if state.is_empty() {
+        return Ok(None);
+    }
+    if known.contains(&state) {
+        return Ok(Some(state));
+    }
+    Err(validation(format!(
+        "1 validation error detected: Value '{state}' at '{field}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+        known.join(", ")
+    )))
+}
+
+/// ListArchives' `State` filter: none when empty, else a known state.
+pub fn archive_state_filter(state: &str) -> Result<Option<&str>, Error> {
+    state_filter("state", state, ARCHIVE_STATES)
+}
+
+/// ListReplays' `State` filter: none when empty, else a known state.
+pub fn replay_state_filter(state: &str) -> Result<Option<&str>, Error> {
+    state_filter("state", state, REPLAY_STATES)
 }
 
 pub fn rule_to_pb(rule: &RuleRecord) -> pb::Rule {
@@ -136,7 +184,7 @@ pub fn archive_to_pb(a: &ArchiveRecord) -> pb::Archive {
         event_pattern: a.event_pattern.clone(),
         retention_days: i32::try_from(a.retention_days).unwrap_or(i32::MAX),
         description: a.description.clone(),
-        state: "ENABLED".into(),
+        state: ARCHIVE_STATE.into(),
         creation_time: Some(timestamp_ms(a.created_ms)),
     }
 }

@@ -287,6 +287,7 @@ async fn rules_targets_and_buses_have_limits() {
             .create_event_bus(pb::CreateEventBusRequest {
                 name: "b".repeat(len),
                 description: String::new(),
+                tags: Vec::new(),
             })
             .await
             .unwrap_err();
@@ -297,6 +298,7 @@ async fn rules_targets_and_buses_have_limits() {
         c.create_event_bus(pb::CreateEventBusRequest {
             name: name.into(),
             description: String::new(),
+            tags: Vec::new(),
         })
         .await
         .unwrap();
@@ -305,6 +307,7 @@ async fn rules_targets_and_buses_have_limits() {
         .create_event_bus(pb::CreateEventBusRequest {
             name: "three".into(),
             description: String::new(),
+            tags: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -383,6 +386,7 @@ async fn the_bus_limit_holds_across_two_replicas() {
             c.create_event_bus(pb::CreateEventBusRequest {
                 name: format!("bus-{i}"),
                 description: String::new(),
+                tags: Vec::new(),
             })
             .await
             .map(|_| ())

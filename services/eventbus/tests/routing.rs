@@ -29,6 +29,7 @@ async fn a_thousand_events_through_fifty_rules_reach_each_matching_target_exactl
     c.create_event_bus(pb::CreateEventBusRequest {
         name: "sink".into(),
         description: String::new(),
+        tags: Vec::new(),
     })
     .await
     .unwrap();

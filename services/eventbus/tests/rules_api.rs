@@ -26,6 +26,7 @@ async fn rules_are_created_described_listed_by_page_and_deleted_with_eventbridge
     c.create_event_bus(pb::CreateEventBusRequest {
         name: "orders".into(),
         description: "test bus".into(),
+        tags: Vec::new(),
     })
     .await
     .unwrap();
@@ -257,6 +258,7 @@ async fn buses_are_created_listed_and_deleted_and_default_stays() {
         .create_event_bus(pb::CreateEventBusRequest {
             name: "b1".into(),
             description: "test bus".into(),
+            tags: Vec::new(),
         })
         .await
         .unwrap()
@@ -269,6 +271,7 @@ async fn buses_are_created_listed_and_deleted_and_default_stays() {
         .create_event_bus(pb::CreateEventBusRequest {
             name: "b1".into(),
             description: String::new(),
+            tags: Vec::new(),
         })
         .await
         .unwrap_err();

@@ -75,6 +75,7 @@ pub async fn ensure_rule(api: &EventBusApi) -> Result<(), Error> {
             event_pattern: PATTERN.into(),
             state: "ENABLED".into(),
             description: "Resumes the orchestrator's waiting steps".into(),
+            tags: Vec::new(),
         })
         .await
         .map_err(|s| Error::from_status(&s).context("PutRule"))?;

@@ -59,6 +59,7 @@ pub async fn ensure_rules(
                     event_pattern: rule.pattern.into(),
                     state: "ENABLED".into(),
                     description: rule.description.into(),
+                    tags: Vec::new(),
                 })
                 .await
                 .map_err(|s| status_error("PutRule", s))?;

@@ -16,17 +16,49 @@ pub async fn channel(addr: SocketAddr) -> Channel {
     groundwork_testkit::grpc::channel(addr).await.unwrap()
 }
 
+/// The read-only token of the test stacks.
+pub const READ_ONLY_TOKEN: &str = "test-read-only-token";
+
 #[derive(Debug)]
 pub struct Stack {
     pub nats: NatsServer,
     pub addr: SocketAddr,
     pub shutdown: Shutdown,
     pub task: tokio::task::JoinHandle<Result<(), groundwork_eventbus::Error>>,
+    /// The server's TLS (a local CA and its certificate) when it serves TLS.
+    pub tls: Option<(tempfile::TempDir, groundwork_kit::tls::LocalTls)>,
 }
 
 impl Stack {
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
+    }
+
+    /// An event bus serving TLS with a certificate of its own local CA, and a read-only
+    /// token beside the operator's: as `groundwork up` runs it.
+    pub async fn start_tls() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = groundwork_kit::tls::generate_local(dir.path()).unwrap();
+        let files = tls.clone();
+        let mut stack = Self::start_with(move |s| {
+            s.common.tls_cert = Some(files.server_cert.clone());
+            s.common.tls_key = Some(files.server_key.clone());
+            s.common.read_only_token = Some(READ_ONLY_TOKEN.into());
+        })
+        .await;
+        stack.tls = Some((dir, tls));
+        stack
+    }
+
+    /// The CA certificate of a TLS stack.
+    pub fn ca_file(&self) -> &std::path::Path {
+        &self.tls.as_ref().expect("a TLS stack").1.ca_cert
+    }
+
+    /// The URL of the API: `https://` for a TLS stack.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
@@ -35,6 +67,11 @@ impl Stack {
         settings.common.nats_timeout_ms = 1500;
         settings.common.api_token = Some(API_TOKEN.into());
         configure(&mut settings);
+        let ca = settings
+            .common
+            .tls_cert
+            .as_ref()
+            .map(|cert| std::fs::read(cert.with_file_name("ca.pem")).unwrap());
         let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let client = groundwork_eventbus::connect(&settings).await.unwrap();
@@ -50,20 +87,25 @@ impl Stack {
             addr,
             shutdown,
             task,
+            tls: None,
         };
-        stack.wait_ready().await;
+        stack.wait_ready(ca).await;
         stack
     }
 
-    /// Waits until the gRPC port answers (health), not a fixed time.
-    async fn wait_ready(&self) {
+    /// Waits until the gRPC port answers (health), not a fixed time; over TLS trusting
+    /// `ca` when given.
+    async fn wait_ready(&self, ca: Option<Vec<u8>>) {
+        let scheme = if ca.is_some() { "https" } else { "http" };
+        let mut endpoint =
+            tonic::transport::Channel::from_shared(format!("{scheme}://{}", self.addr)).unwrap();
+        if let Some(ca) = ca {
+            endpoint = endpoint
+                .tls_config(groundwork_kit::tls::ClientTls::with_ca_pem(ca).config())
+                .unwrap();
+        }
         for _ in 0..500 {
-            if let Ok(channel) =
-                tonic::transport::Channel::from_shared(format!("http://{}", self.addr))
-                    .unwrap()
-                    .connect()
-                    .await
-            {
+            if let Ok(channel) = endpoint.connect().await {
                 let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
                 if health
                     .check(tonic_health::pb::HealthCheckRequest {
@@ -338,4 +380,54 @@ impl Webhook {
     pub fn answer(&self, behaviour: impl Fn(usize) -> Answer + Send + Sync + 'static) {
         *self.behaviour.write().unwrap() = Box::new(behaviour);
     }
+}
+
+/// An EventBridge client of the AWS SDK for Rust for `stack`'s HTTP API, signing with
+/// `access_key_id` and `secret` (SigV4), trusting the stack's CA when it serves TLS.
+pub fn eventbridge(
+    stack: &Stack,
+    access_key_id: &str,
+    secret: &str,
+) -> aws_sdk_eventbridge::Client {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    let mut builder = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
+    if let Some((_, files)) = &stack.tls {
+        let ca = std::fs::read(&files.ca_cert).unwrap();
+        builder = builder.tls_context(
+            tls::TlsContext::builder()
+                .with_trust_store(tls::TrustStore::empty().with_pem_certificate(ca))
+                .build()
+                .unwrap(),
+        );
+    }
+    let config = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+        .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+        .endpoint_url(stack.url())
+        .http_client(builder.build_https())
+        .credentials_provider(aws_credential_types::Credentials::new(
+            access_key_id,
+            secret,
+            None,
+            None,
+            "test",
+        ))
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(config)
+}
+
+/// The operator's client: access key id `operator`, the API token as secret.
+pub fn operator(stack: &Stack) -> aws_sdk_eventbridge::Client {
+    eventbridge(stack, "operator", API_TOKEN)
+}
+
+/// The path of a client tool from the repository's `.venv` (the AWS CLI, its Python).
+pub fn venv_tool(name: &str) -> std::path::PathBuf {
+    groundwork_testkit::process::find_binary(
+        name,
+        "GROUNDWORK_VENV_TOOL",
+        groundwork_testkit::INSTALL_HINT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }

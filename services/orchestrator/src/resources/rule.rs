@@ -138,6 +138,7 @@ async fn ensure_bus(client: &mut Client, bus: &str) -> Result<(), Status> {
             .create_event_bus(pb::CreateEventBusRequest {
                 name: bus.into(),
                 description: DESCRIPTION.into(),
+                tags: Vec::new(),
             })
             .await
         {
@@ -170,6 +171,7 @@ async fn ensure(client: &mut Client, rule: &Rule) -> Result<(&'static str, Strin
                 event_pattern: pattern.to_string(),
                 state: "ENABLED".into(),
                 description: DESCRIPTION.into(),
+                tags: Vec::new(),
             })
             .await?
             .into_inner()
