@@ -65,7 +65,8 @@ enum Command {
     Replay(cmd::replay::ReplayCommand),
     /// Run the local stack: nats-server, moto_server (sandbox AWS) and every service.
     Up(cmd::up::UpArgs),
-    /// The local stack's secrets: API tokens and TLS material.
+    /// Secrets: the local stack's (API tokens, TLS material, NATS identities, the key that
+    /// seals one-time secrets), and the one-time secrets of a run that wait for you.
     #[command(subcommand)]
     Secrets(cmd::secrets::SecretsCommand),
     /// Check a spec (groundwork.toml): offline (unknown fields, emails, amounts, ARNs), and
@@ -81,7 +82,7 @@ enum Command {
     Destroy(cmd::orchestrator::SpecArgs),
     /// Draw the conceptual and logical architecture of a spec (Mermaid).
     Diagram(cmd::orchestrator::DiagramArgs),
-    /// Finish the admin's MFA enrollment with two codes.
+    /// Finish the admin's MFA enrollment with two codes, or restart it when the seed was lost.
     #[command(subcommand)]
     Mfa(cmd::orchestrator::MfaCommand),
 }
@@ -106,14 +107,14 @@ async fn main() -> ExitCode {
         Command::Dlq(c) => cmd::dlq::run(c, &cli.endpoints, cli.output).await,
         Command::Replay(c) => cmd::replay::run(c, &cli.endpoints, cli.output).await,
         Command::Up(args) => cmd::up::run(args).await,
-        Command::Secrets(c) => cmd::secrets::run(c),
+        Command::Secrets(c) => cmd::secrets::run(c, &cli.endpoints, cli.output).await,
         Command::Validate(a) => cmd::orchestrator::validate(a, &cli.endpoints, cli.output).await,
         Command::Plan(a) => cmd::orchestrator::plan(a, &cli.endpoints, cli.output).await,
         Command::Apply(a) => cmd::orchestrator::apply(a, &cli.endpoints, cli.output).await,
         Command::Watch(a) => cmd::orchestrator::watch(a, &cli.endpoints, cli.output).await,
         Command::Destroy(a) => cmd::orchestrator::destroy(a, &cli.endpoints, cli.output).await,
         Command::Diagram(a) => cmd::orchestrator::diagram(a, &cli.endpoints).await,
-        Command::Mfa(c) => cmd::orchestrator::mfa(c, &cli.endpoints).await,
+        Command::Mfa(c) => cmd::orchestrator::mfa(c, &cli.endpoints, cli.output).await,
         Command::Health(args) => cmd::health::run(args, &cli.endpoints, cli.output).await,
         Command::Identity(c) => cmd::identity::run(c, &cli.endpoints, cli.output).await,
     };

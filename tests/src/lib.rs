@@ -158,6 +158,8 @@ pub struct Security {
     pub api_token: String,
     /// The read-only token every service accepts for calls that change nothing.
     pub read_only_token: String,
+    /// The orchestrator's key that seals one-time secrets (not in NATS).
+    pub one_time_secrets_key: PathBuf,
 }
 
 impl Security {
@@ -167,10 +169,14 @@ impl Security {
         let tls = groundwork_kit::tls::generate_local(&dir.path().join("tls"))
             .map_err(|e| err("local CA")(&e))?;
         let token = || groundwork_kit::secrets::new_token().map_err(|e| err("token")(&e));
+        let one_time_secrets_key = groundwork_kit::secrets::LocalSecrets::at(dir.path())
+            .ensure_one_time_secrets_key()
+            .map_err(|e| err("one-time secrets key")(&e))?;
         Ok(Self {
             tls,
             api_token: token()?,
             read_only_token: token()?,
+            one_time_secrets_key,
             dir,
         })
     }
@@ -199,6 +205,10 @@ impl Security {
             ("GROUNDWORK_TLS_CERT", path(&self.tls.server_cert)),
             ("GROUNDWORK_TLS_KEY", path(&self.tls.server_key)),
             ("GROUNDWORK_CA_FILE", path(&self.tls.ca_cert)),
+            (
+                "GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE",
+                path(&self.one_time_secrets_key),
+            ),
         ]
     }
 
@@ -325,7 +335,13 @@ impl Stack {
     /// Starts everything, the orchestrator in-process, and waits until every service
     /// answers health checks.
     pub async fn start() -> Result<Self, StartError> {
-        Self::start_with(None, None).await
+        Self::start_with(None, None, None).await
+    }
+
+    /// Starts everything, the orchestrator in-process holding one-time secrets for
+    /// `ttl_secs` only (24 h otherwise), for tests of what happens when they expire.
+    pub async fn start_with_secrets_ttl(ttl_secs: u64) -> Result<Self, StartError> {
+        Self::start_with(None, None, Some(ttl_secs)).await
     }
 
     /// Starts everything, the orchestrator in-process, with a sandbox that enforces IAM as
@@ -335,18 +351,19 @@ impl Stack {
     /// credentials of [`OPERATOR`], an administrator, for looking at and changing the
     /// account; the test credentials of [`sdk_for`] are refused by this sandbox.
     pub async fn start_with_iam_user(services_user: &str) -> Result<Self, StartError> {
-        Self::start_with(None, Some(services_user)).await
+        Self::start_with(None, Some(services_user), None).await
     }
 
     /// Starts everything with the orchestrator as a child process run from `binary`
     /// (`env!("CARGO_BIN_EXE_e2e-orchestrator")`), so that a test can kill it.
     pub async fn start_with_orchestrator_process(binary: &Path) -> Result<Self, StartError> {
-        Self::start_with(Some(binary), None).await
+        Self::start_with(Some(binary), None, None).await
     }
 
     async fn start_with(
         orchestrator_binary: Option<&Path>,
         services_user: Option<&str>,
+        secrets_ttl_secs: Option<u64>,
     ) -> Result<Self, StartError> {
         let nats = NatsServer::start().map_err(|e| err("nats-server")(&e))?;
         let (moto, aws, front) = match services_user {
@@ -510,6 +527,10 @@ impl Stack {
                 &format!("http://{eventbus}"),
             );
             security.apply(&mut s.common);
+            s.secrets_key_file = Some(security.one_time_secrets_key.clone());
+            if let Some(ttl) = secrets_ttl_secs {
+                s.secrets_ttl_secs = ttl;
+            }
             let listener = groundwork_kit::grpc::bind(s.listen)
                 .await
                 .map_err(|e| err("bind")(&e))?;
@@ -631,6 +652,43 @@ impl Stack {
         out
     }
 
+    /// Every message of every JetStream stream (events, deliveries, dead letters, every KV
+    /// bucket), as (stream, place, text): the payload, the subject and each header, for
+    /// tests that look for what must not be there.
+    pub async fn nats_texts(&self) -> Result<Vec<(String, String)>, StartError> {
+        use futures::StreamExt;
+        let nats = |e: &dyn std::fmt::Display| StartError(format!("NATS: {e}"));
+        let client = self.nats.admin().await.map_err(|e| nats(&e))?;
+        let js = jetstream::new(client);
+        let mut names = js.stream_names();
+        let mut streams = Vec::new();
+        while let Some(name) = names.next().await {
+            streams.push(name.map_err(|e| nats(&e))?);
+        }
+        let mut out = Vec::new();
+        for name in &streams {
+            let mut stream = js.get_stream(name).await.map_err(|e| nats(&e))?;
+            let state = stream.info().await.map_err(|e| nats(&e))?.state.clone();
+            for seq in state.first_sequence..=state.last_sequence {
+                let Ok(message) = stream.get_raw_message(seq).await else {
+                    continue;
+                };
+                let place = format!("{name} #{seq}");
+                out.push((
+                    place.clone(),
+                    String::from_utf8_lossy(&message.payload).into_owned(),
+                ));
+                out.push((format!("{place} subject"), message.subject.to_string()));
+                for (key, values) in message.headers.iter() {
+                    for v in values {
+                        out.push((format!("{place} header {key}"), v.as_str().to_owned()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Kills the orchestrator process with SIGKILL (no shutdown, nothing flushed).
     pub fn kill_orchestrator(&mut self) {
         if let Some(p) = &mut self.orchestrator_process {
@@ -739,6 +797,36 @@ pub fn two_consecutive_codes(base32_seed: &str) -> Option<(String, String)> {
         .ok()?
         .as_secs();
     Some((totp.generate(now), totp.generate(now + 30)))
+}
+
+/// The console password of `user`'s login profile as moto keeps it (moto's
+/// `/moto-api/data.json`, the IAM backend's `User.password`): what a console sign-in of
+/// the sandbox would be checked against. `None` when the user has no login profile.
+pub fn moto_login_password(moto: &MotoServer, user: &str) -> Result<Option<String>, StartError> {
+    use std::io::{Read, Write};
+    let io = |e: std::io::Error| StartError(format!("moto data.json: {e}"));
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", moto.port())).map_err(io)?;
+    write!(
+        stream,
+        "GET /moto-api/data.json HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+    )
+    .map_err(io)?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(io)?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let data: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| StartError(format!("moto data.json: {e}")))?;
+    let users = data["iam"]["User"]
+        .as_array()
+        .ok_or_else(|| StartError("moto data.json has no IAM users".into()))?;
+    Ok(users
+        .iter()
+        .find(|u| u["name"] == user)
+        .and_then(|u| u["password"].as_str())
+        .map(str::to_owned))
 }
 
 /// A run's step by resource id.

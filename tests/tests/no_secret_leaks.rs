@@ -2,7 +2,8 @@
 //! service captured (TRACE for Groundwork's crates, DEBUG for the rest, the AWS SDK and
 //! async-nats included), an apply of the example spec runs to WAITING — the admin's
 //! initial password, the MFA seed and its otpauth URI are handed over in the ApplySpec
-//! stream, the one place meant for them — the person finishes, and a webhook target whose
+//! stream, and held sealed for the person in the one-time secrets bucket, which must hold
+//! them only as ciphertext — the person finishes, and a webhook target whose
 //! URL carries a token in its path and another in its query dead-letters every event of the
 //! run. Then every log line, every message of every stream with its headers (events,
 //! deliveries, dead letters, the KV buckets of runs and watchers) and what the API answers
@@ -203,6 +204,7 @@ async fn no_secret_reaches_a_log_line_an_event_a_kv_value_a_dead_letter_or_an_er
         "EVENTS_default",
         "DLQ_default",
         "KV_orchestrator-runs",
+        "KV_orchestrator-one-time-secrets",
         RULES_STREAM,
     ] {
         assert!(

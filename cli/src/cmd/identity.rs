@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use groundwork_proto::v1 as pb;
 use serde_json::json;
 
+use crate::cmd::one_time::{self, Delivery};
 use crate::connect::Endpoints;
 use crate::error::CliError;
 use crate::output::{OutputFormat, print_json, print_table};
@@ -38,6 +39,18 @@ pub enum IdentityCommand {
     PasswordPolicy(PasswordPolicyArgs),
     /// How to switch on IAM access to billing (a console step), and whether it is done.
     BillingAccess,
+    /// The console password was lost: set a new generated one (to be changed at the next
+    /// sign-in) and show it once, on a terminal or with --secrets-dir (a person's decision,
+    /// recorded as `Login Password Reset`).
+    ResetPassword {
+        /// The IAM user name.
+        #[arg(long)]
+        user: String,
+        /// Write the new password to a file of mode 0600 in `DIR/<user>-password/` instead
+        /// of the terminal.
+        #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = one_time::DEFAULT_DIR)]
+        secrets_dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -201,7 +214,44 @@ pub async fn run(
         }
         IdentityCommand::PasswordPolicy(args) => password_policy(endpoints, args, output).await,
         IdentityCommand::BillingAccess => billing_access(endpoints, output).await,
+        IdentityCommand::ResetPassword { user, secrets_dir } => {
+            reset_password(endpoints, user, secrets_dir, output).await
+        }
     }
+}
+
+/// `groundwork identity reset-password`.
+async fn reset_password(
+    endpoints: &Endpoints,
+    user: String,
+    secrets_dir: Option<std::path::PathBuf>,
+    output: OutputFormat,
+) -> Result<(), CliError> {
+    // Refused before the call: a new password that nobody can see would be lost as well.
+    let delivery = Delivery::required(secrets_dir, "groundwork identity reset-password")?;
+    let r = endpoints
+        .identity()
+        .await?
+        .reset_login_password(pb::ResetLoginPasswordRequest {
+            user_name: user.clone(),
+        })
+        .await?
+        .into_inner();
+    let secret = one_time::Secret {
+        resource: format!("admin-user/{}", r.user_name),
+        name: "new_password".into(),
+        value: r.new_password,
+        png: Vec::new(),
+        expires_at: String::new(),
+    };
+    one_time::hand_over(&[secret], &format!("{user}-password"), &delivery, output)?;
+    if output == OutputFormat::Table {
+        println!(
+            "sign in as {} at {}; AWS asks for a new password at once",
+            r.user_name, r.console_sign_in_url
+        );
+    }
+    Ok(())
 }
 
 async fn audit(

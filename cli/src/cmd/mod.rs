@@ -6,6 +6,7 @@ pub mod dlq;
 pub mod events;
 pub mod health;
 pub mod identity;
+pub mod one_time;
 pub mod orchestrator;
 pub mod pattern;
 pub mod replay;

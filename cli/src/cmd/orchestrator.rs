@@ -3,7 +3,10 @@
 //!
 //! `validate` and `diagram` (without `--live`) work offline. `apply` follows the run to
 //! its end: one line per step change (numbered on a terminal), the one-time secrets once
-//! on the terminal (never written to a file or a log), and a summary.
+//! (on the terminal, or with `--secrets-dir` in files only the person can read; then the
+//! orchestrator is told they were delivered), and a summary. Off a terminal and without
+//! `--secrets-dir` the secrets are not printed: they wait, sealed in the orchestrator, for
+//! `groundwork secrets show RUN`.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -14,6 +17,7 @@ use groundwork_proto::v1 as pb;
 use pb::orchestrator_client::OrchestratorClient;
 use tokio_stream::StreamExt;
 
+use crate::cmd::one_time::{self, Delivery};
 use crate::connect::{Conn, Endpoints};
 use crate::error::CliError;
 use crate::output::OutputFormat;
@@ -44,6 +48,12 @@ pub struct ApplyArgs {
     /// the run goes on, `groundwork watch RUN` follows it.
     #[arg(long)]
     pub detach_when_waiting: bool,
+    /// Write the one-time secrets (initial password, MFA seed and QR code) to files of mode
+    /// 0600 in `DIR/<run>/` (mode 0700) instead of the terminal, and print only their paths.
+    /// Without it, and off a terminal, they wait in the orchestrator for `groundwork secrets
+    /// show RUN`.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = one_time::DEFAULT_DIR)]
+    pub secrets_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +86,21 @@ pub enum MfaCommand {
         code1: String,
         code2: String,
     },
+    /// The MFA seed was lost before the enrollment was completed: replace the device that
+    /// is not enabled by a new one and show its seed once (a person's decision, recorded as
+    /// `MFA Enrollment Restarted`). On a terminal, or with --secrets-dir.
+    Restart {
+        /// The IAM user name.
+        #[arg(long)]
+        user: String,
+        /// The device name; the user name when omitted.
+        #[arg(long)]
+        device: Option<String>,
+        /// Write the seed, the otpauth URI and its QR code (PNG) to files of mode 0600 in
+        /// `DIR/<user>-mfa/` instead of the terminal.
+        #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = one_time::DEFAULT_DIR)]
+        secrets_dir: Option<PathBuf>,
+    },
 }
 
 fn read(file: &PathBuf) -> Result<String, CliError> {
@@ -83,7 +108,7 @@ fn read(file: &PathBuf) -> Result<String, CliError> {
         .map_err(|e| CliError::usage(format!("cannot read {}: {e}", file.display())))
 }
 
-async fn client(endpoints: &Endpoints) -> Result<OrchestratorClient<Conn>, CliError> {
+pub async fn client(endpoints: &Endpoints) -> Result<OrchestratorClient<Conn>, CliError> {
     let conn = endpoints
         .connect(
             &endpoints.orchestrator_url,
@@ -266,31 +291,109 @@ fn run_status(s: i32) -> &'static str {
     }
 }
 
-/// Prints a run's stream: step changes, secrets (terminal only), the summary.
+/// Where an apply's one-time secrets go: the orchestrator to acknowledge them to, and how
+/// they reach the person (`None`: they cannot here, and wait in the orchestrator).
+struct SecretsOut {
+    client: OrchestratorClient<Conn>,
+    delivery: Option<Delivery>,
+}
+
+/// From the wire.
+pub fn secrets_from_pb(secrets: &[pb::OneTimeSecret]) -> Vec<one_time::Secret> {
+    secrets
+        .iter()
+        .map(|s| one_time::Secret {
+            resource: s.resource.clone(),
+            name: s.name.clone(),
+            value: s.value.clone(),
+            png: s.png.clone(),
+            expires_at: s.expires_at.clone(),
+        })
+        .collect()
+}
+
+/// Tells the orchestrator that `secrets` of `run` reached the person; a failure is a
+/// warning (they then stay available to `groundwork secrets show`).
+pub async fn acknowledge(
+    client: &mut OrchestratorClient<Conn>,
+    run: &str,
+    secrets: &[pb::OneTimeSecret],
+    delivery: &Delivery,
+) -> Result<pb::AckOneTimeSecretsResponse, CliError> {
+    let how = match delivery {
+        Delivery::Terminal => pb::SecretDelivery::Terminal,
+        Delivery::Dir(_) => pb::SecretDelivery::SealedFile,
+    };
+    Ok(client
+        .ack_one_time_secrets(pb::AckOneTimeSecretsRequest {
+            run_id: run.to_owned(),
+            secret_ids: secrets.iter().map(|s| s.id.clone()).collect(),
+            delivery: how as i32,
+        })
+        .await?
+        .into_inner())
+}
+
+/// Hands the secrets of one update to the person (or says where they wait).
+async fn secrets_update(
+    out: &mut SecretsOut,
+    run: Option<&str>,
+    secrets: &[pb::OneTimeSecret],
+    output: OutputFormat,
+) -> Result<(), CliError> {
+    let (Some(delivery), Some(run)) = (out.delivery.as_ref(), run) else {
+        for s in secrets {
+            let until = if s.expires_at.is_empty() {
+                String::new()
+            } else {
+                format!(" until {}", s.expires_at)
+            };
+            let fetch = run.map_or_else(
+                || "groundwork secrets show RUN".to_owned(),
+                |r| format!("groundwork secrets show {r}"),
+            );
+            println!(
+                "  one-time secret {} for {} not printed (stdout is not a terminal); it waits for \
+                 you{until}: run `{fetch}` on a terminal",
+                s.name, s.resource
+            );
+        }
+        return Ok(());
+    };
+    one_time::hand_over(&secrets_from_pb(secrets), run, delivery, output)?;
+    if let Err(e) = acknowledge(&mut out.client, run, secrets, delivery).await {
+        eprintln!(
+            "groundwork: the orchestrator was not told that the secrets were delivered ({e}); \
+             they stay available to `groundwork secrets show {run}`"
+        );
+    }
+    Ok(())
+}
+
+/// Prints a run's stream: step changes, secrets (see [`SecretsOut`]), the summary.
 async fn follow(
     mut stream: tonic::Streaming<pb::SetupRunUpdate>,
     output: OutputFormat,
     detach_when_waiting: bool,
+    mut secrets_out: Option<SecretsOut>,
+    mut run_id: Option<String>,
 ) -> Result<(), CliError> {
     let terminal = std::io::stdout().is_terminal();
     let mut seen: HashMap<String, (i32, usize)> = HashMap::new();
     let mut last: Option<pb::SetupRun> = None;
     let mut printed_id = false;
+    // A resumed run may first show the WAITING it is resumed from: detach only on a WAITING
+    // that follows a moving run, so that what the resume re-runs (a new MFA seed) is seen.
+    let mut moved = run_id.is_none();
     while let Some(update) = stream.next().await {
         let update = update?;
-        for secret in &update.secrets {
-            if terminal {
-                println!(
-                    "\n  ONE-TIME SECRET for {} — {}: {}",
-                    secret.resource, secret.name, secret.value
-                );
-                println!("  (shown once; it is stored nowhere)\n");
-            } else {
-                println!(
-                    "  one-time secret {} for {} not printed: stdout is not a terminal",
-                    secret.name, secret.resource
-                );
-            }
+        if let Some(run) = &update.run {
+            run_id.get_or_insert_with(|| run.run_id.clone());
+        }
+        if !update.secrets.is_empty()
+            && let Some(out) = secrets_out.as_mut()
+        {
+            secrets_update(out, run_id.as_deref(), &update.secrets, output).await?;
         }
         let Some(run) = update.run else { continue };
         if !printed_id {
@@ -344,8 +447,9 @@ async fn follow(
             }
         }
         let waiting = run_status(run.status) == "WAITING";
+        moved |= !waiting;
         last = Some(run);
-        if waiting && detach_when_waiting {
+        if waiting && detach_when_waiting && moved {
             break;
         }
     }
@@ -412,15 +516,24 @@ pub async fn apply(
         }
         _ => String::new(),
     };
-    let stream = client(endpoints)
-        .await?
+    let delivery = Delivery::available(args.secrets_dir);
+    let mut client = client(endpoints).await?;
+    let stream = client
         .apply_spec(pb::ApplySpecRequest {
             spec_toml,
-            resume_run_id: args.resume.unwrap_or_default(),
+            resume_run_id: args.resume.clone().unwrap_or_default(),
         })
         .await?
         .into_inner();
-    follow(stream, output, args.detach_when_waiting).await
+    let out = SecretsOut { client, delivery };
+    follow(
+        stream,
+        output,
+        args.detach_when_waiting,
+        Some(out),
+        args.resume,
+    )
+    .await
 }
 
 /// `groundwork watch RUN`.
@@ -434,7 +547,7 @@ pub async fn watch(
         .watch_run(pb::WatchRunRequest { run_id: args.run })
         .await?
         .into_inner();
-    follow(stream, output, false).await
+    follow(stream, output, false, None, None).await
 }
 
 /// `groundwork destroy FILE`.
@@ -449,7 +562,7 @@ pub async fn destroy(
         .destroy_spec(pb::DestroySpecRequest { spec_toml: text })
         .await?
         .into_inner();
-    follow(stream, output, false).await
+    follow(stream, output, false, None, None).await
 }
 
 /// `groundwork diagram FILE`.
@@ -492,14 +605,25 @@ pub async fn diagram(args: DiagramArgs, endpoints: &Endpoints) -> Result<(), Cli
     Ok(())
 }
 
-/// `groundwork mfa complete`.
-pub async fn mfa(command: MfaCommand, endpoints: &Endpoints) -> Result<(), CliError> {
-    let MfaCommand::Complete {
-        user,
-        serial,
-        code1,
-        code2,
-    } = command;
+/// `groundwork mfa complete|restart`.
+pub async fn mfa(
+    command: MfaCommand,
+    endpoints: &Endpoints,
+    output: OutputFormat,
+) -> Result<(), CliError> {
+    let (user, serial, code1, code2) = match command {
+        MfaCommand::Complete {
+            user,
+            serial,
+            code1,
+            code2,
+        } => (user, serial, code1, code2),
+        MfaCommand::Restart {
+            user,
+            device,
+            secrets_dir,
+        } => return mfa_restart(endpoints, user, device, secrets_dir, output).await,
+    };
     let conn = endpoints
         .connect(
             &endpoints.identity_url,
@@ -520,5 +644,52 @@ pub async fn mfa(command: MfaCommand, endpoints: &Endpoints) -> Result<(), CliEr
         "MFA device {} enabled for {user}; a waiting apply resumes on `MFA Device Enabled`",
         resp.serial_number
     );
+    Ok(())
+}
+
+/// `groundwork mfa restart`: a new seed for an enrollment whose seed was lost.
+async fn mfa_restart(
+    endpoints: &Endpoints,
+    user: String,
+    device: Option<String>,
+    secrets_dir: Option<PathBuf>,
+    output: OutputFormat,
+) -> Result<(), CliError> {
+    // Refused before the call: a new seed that nobody can see would be lost as well.
+    let delivery = Delivery::required(secrets_dir, "groundwork mfa restart")?;
+    let resp = endpoints
+        .identity()
+        .await?
+        .restart_mfa_enrollment(pb::RestartMfaEnrollmentRequest {
+            user_name: user.clone(),
+            device_name: device.unwrap_or_default(),
+        })
+        .await?
+        .into_inner();
+    let resource = format!("mfa-device/{user}");
+    let secrets = [
+        one_time::Secret {
+            resource: resource.clone(),
+            name: "mfa_base32_seed".into(),
+            value: resp.base32_string_seed,
+            png: Vec::new(),
+            expires_at: String::new(),
+        },
+        one_time::Secret {
+            resource,
+            name: "mfa_otpauth_uri".into(),
+            value: resp.otpauth_uri,
+            png: resp.qr_code_png,
+            expires_at: String::new(),
+        },
+    ];
+    one_time::hand_over(&secrets, &format!("{user}-mfa"), &delivery, output)?;
+    if output == OutputFormat::Table {
+        println!(
+            "new MFA device {} for {user}: add the seed to an authenticator app, then run: \
+             groundwork mfa complete --user {user} --serial {} CODE1 CODE2",
+            resp.serial_number, resp.serial_number
+        );
+    }
     Ok(())
 }

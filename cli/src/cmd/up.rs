@@ -67,6 +67,8 @@ pub struct Secrets {
     pub nats: LocalCredentials,
     /// The nats-server configuration with their permissions (`nats/nats-server.conf`).
     pub nats_config: PathBuf,
+    /// The orchestrator's key that seals one-time secrets (`one-time-secrets.key`).
+    pub one_time_secrets_key: PathBuf,
 }
 
 impl Secrets {
@@ -84,12 +86,16 @@ impl Secrets {
             groundwork_kit::tls::generate_local(&secrets.tls_dir()).map_err(|e| failed(&e))?;
         let nats = LocalCredentials::ensure(secrets.dir().join("nats")).map_err(|e| failed(&e))?;
         let nats_config = nats.write_server_config().map_err(|e| failed(&e))?;
+        let one_time_secrets_key = secrets
+            .ensure_one_time_secrets_key()
+            .map_err(|e| failed(&e))?;
         Ok(Self {
             operator_token,
             read_only_token,
             tls,
             nats,
             nats_config,
+            one_time_secrets_key,
         })
     }
 
@@ -215,6 +221,12 @@ async fn start_all(
             .env_remove("GROUNDWORK_READ_ONLY_TOKEN")
             .env_remove("GROUNDWORK_INSECURE")
             .envs(secrets.service_env());
+        if identity == Principal::Orchestrator {
+            cmd.env(
+                "GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE",
+                &secrets.one_time_secrets_key,
+            );
+        }
         if !args.real_aws {
             // moto accepts any credentials; these never reach AWS.
             cmd.env("AWS_ENDPOINT_URL", &moto_url)

@@ -35,6 +35,10 @@ pub const RULES_BUCKET: &str = "eventbus-rules";
 /// KV bucket of orchestrator run state.
 pub const RUNS_BUCKET: &str = "orchestrator-runs";
 
+/// KV bucket of the one-time secrets that wait for a person, each sealed with a key that
+/// is not in NATS (AES-256-GCM); one key per secret, no history.
+pub const ONE_TIME_SECRETS_BUCKET: &str = "orchestrator-one-time-secrets";
+
 /// KV bucket of the budget watcher: managed budgets, threshold crossings already
 /// published (per budget, period and threshold), and the watcher's leadership lease.
 pub const BUDGET_WATCH_BUCKET: &str = "budget-watch";

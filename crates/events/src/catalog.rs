@@ -136,6 +136,8 @@ pub fn catalog() -> Vec<EventDoc> {
         EventDoc::of::<AdminUserDeleted>(),
         EventDoc::of::<MfaEnrollmentStarted>(),
         EventDoc::of::<MfaDeviceEnabled>(),
+        EventDoc::of::<MfaEnrollmentRestarted>(),
+        EventDoc::of::<LoginPasswordReset>(),
         EventDoc::of::<BudgetCreated>(),
         EventDoc::of::<BudgetUpdated>(),
         EventDoc::of::<BudgetDeleted>(),
@@ -459,6 +461,77 @@ catalog_event!(
     MfaDeviceEnabled {
         user_name: "admin".into(),
         serial_number: "arn:aws:iam::123456789012:mfa/admin".into(),
+    }
+);
+
+/// `MFA Enrollment Restarted`: a person lost the seed of an enrollment that was never
+/// completed and asked for a new one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaEnrollmentRestarted {
+    pub user_name: String,
+    pub serial_number: String,
+    /// Whether a device that was not enabled was replaced (false: there was none).
+    pub replaced: bool,
+}
+
+catalog_event!(
+    MfaEnrollmentRestarted,
+    sources::IDENTITY,
+    "MFA Enrollment Restarted",
+    "A person asked for a new MFA seed (`groundwork mfa restart`) because the first was \
+     lost: the device that was not enabled was replaced by a new one, which waits for two \
+     codes from the app. The seed itself is never in the event.",
+    &[
+        field("userName", "string", "The user."),
+        field(
+            "serialNumber",
+            "string",
+            "The new device's serial number (also in `resources`)."
+        ),
+        field(
+            "replaced",
+            "boolean",
+            "Whether a device that was not enabled was replaced."
+        ),
+    ],
+    MfaEnrollmentRestarted {
+        user_name: "admin".into(),
+        serial_number: "arn:aws:iam::123456789012:mfa/admin".into(),
+        replaced: true,
+    }
+);
+
+/// `Login Password Reset`: a person lost a console password and asked for a new one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginPasswordReset {
+    pub user_name: String,
+    pub user_arn: String,
+    /// The user must choose a new password at the next sign-in.
+    pub password_reset_required: bool,
+}
+
+catalog_event!(
+    LoginPasswordReset,
+    sources::IDENTITY,
+    "Login Password Reset",
+    "A person asked for a new console password (`groundwork identity reset-password`), \
+     for instance because the initial one was lost: a new one was set on the user's login \
+     profile. The password itself is never in the event.",
+    &[
+        field("userName", "string", "The user."),
+        field("userArn", "string", "Its ARN (also in `resources`)."),
+        field(
+            "passwordResetRequired",
+            "boolean",
+            "The user must choose a new password at the next sign-in."
+        ),
+    ],
+    LoginPasswordReset {
+        user_name: "admin".into(),
+        user_arn: "arn:aws:iam::123456789012:user/admin".into(),
+        password_reset_required: true,
     }
 );
 
@@ -1371,6 +1444,16 @@ mod tests {
         assert_eq!(started.user_name, "admin");
         let enabled: MfaDeviceEnabled = round_trips(device);
         assert_eq!(enabled.serial_number, "arn:aws:iam::123456789012:mfa/admin");
+        let restarted: MfaEnrollmentRestarted = round_trips(json!({
+            "userName": "admin", "serialNumber": "arn:aws:iam::123456789012:mfa/admin",
+            "replaced": true
+        }));
+        assert!(restarted.replaced);
+        let reset: LoginPasswordReset = round_trips(json!({
+            "userName": "admin", "userArn": "arn:aws:iam::123456789012:user/admin",
+            "passwordResetRequired": true
+        }));
+        assert!(reset.password_reset_required);
     }
 
     #[test]
@@ -1586,7 +1669,7 @@ mod tests {
             let documented: Vec<&str> = e.fields.iter().map(|f| f.name).collect();
             assert_eq!(keys, documented, "{}", e.detail_type);
         }
-        assert_eq!(docs.len(), 27);
+        assert_eq!(docs.len(), 29);
     }
 
     #[test]
@@ -1604,5 +1687,7 @@ mod tests {
         check::<SetupRunWaiting>();
         check::<SubscriptionConfirmed>();
         check::<GroundworkApiCall>();
+        check::<MfaEnrollmentRestarted>();
+        check::<LoginPasswordReset>();
     }
 }

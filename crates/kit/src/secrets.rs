@@ -6,6 +6,9 @@
 //! .groundwork/secrets/
 //!   api-token             the operator token
 //!   api-token-read-only   the read-only token
+//!   one-time-secrets.key  the orchestrator's key that seals the one-time secrets waiting
+//!                         for a person (32 random bytes, hex); never in NATS
+//!   one-time/<run>/       one-time secrets a client wrote for the person (0700 / 0600)
 //!   tls/                  the local CA and the services' certificate (kit::tls)
 //! ```
 
@@ -18,6 +21,10 @@ pub const API_TOKEN: &str = "api-token";
 pub const READ_ONLY_TOKEN: &str = "api-token-read-only";
 /// The directory of the local CA and certificates.
 pub const TLS_DIR: &str = "tls";
+/// The orchestrator's sealing key's file name.
+pub const ONE_TIME_SECRETS_KEY: &str = "one-time-secrets.key";
+/// The directory where clients write one-time secrets for the person, one directory per run.
+pub const ONE_TIME_DIR: &str = "one-time";
 
 /// The secrets directory of a local stack whose data directory is `data_dir`
 /// (`.groundwork` by default).
@@ -67,6 +74,27 @@ impl LocalSecrets {
 
     pub fn tls_dir(&self) -> PathBuf {
         self.dir.join(TLS_DIR)
+    }
+
+    pub fn one_time_secrets_key(&self) -> PathBuf {
+        self.dir.join(ONE_TIME_SECRETS_KEY)
+    }
+
+    /// `one-time/`: where `groundwork apply --secrets-dir` and `groundwork secrets show`
+    /// write one-time secrets by default.
+    pub fn one_time_dir(&self) -> PathBuf {
+        self.dir.join(ONE_TIME_DIR)
+    }
+
+    /// The orchestrator's sealing key file, made with a new random key if absent (a key
+    /// that exists is kept: the secrets sealed with it stay readable).
+    pub fn ensure_one_time_secrets_key(&self) -> std::io::Result<PathBuf> {
+        self.ensure_dir()?;
+        let path = self.one_time_secrets_key();
+        if !path.is_file() {
+            write_private(&path, format!("{}\n", new_token()?).as_bytes())?;
+        }
+        Ok(path)
     }
 
     /// The operator and read-only token files, each made with a new random token if absent.

@@ -18,7 +18,18 @@ use crate::error::Error;
 use crate::mfa;
 use crate::mfa_policy;
 use crate::password_policy::{self, PasswordPolicy};
+use crate::reset_password;
 use crate::service::Service;
+
+/// A started enrollment on the wire: the one response that carries its seed.
+fn enrollment_to_pb(enrollment: &mfa::Enrollment) -> pb::StartMfaEnrollmentResponse {
+    pb::StartMfaEnrollmentResponse {
+        serial_number: enrollment.serial_number.as_str().to_owned(),
+        otpauth_uri: enrollment.otpauth_uri.expose_secret().to_owned(),
+        qr_code_png: enrollment.qr_code_png.expose_secret().to_vec(),
+        base32_string_seed: enrollment.base32_seed.expose_secret().to_owned(),
+    }
+}
 
 /// The gRPC face of the identity service.
 #[derive(Debug, Clone)]
@@ -278,12 +289,38 @@ impl Identity for IdentityApi {
         } else {
             DeviceName::parse("device_name", &r.device_name)?
         };
-        let enrollment = mfa::start(&self.service, user, device).await?;
-        Ok(Response::new(pb::StartMfaEnrollmentResponse {
-            serial_number: enrollment.serial_number.as_str().to_owned(),
-            otpauth_uri: enrollment.otpauth_uri.expose_secret().to_owned(),
-            qr_code_png: enrollment.qr_code_png.expose_secret().to_vec(),
-            base32_string_seed: enrollment.base32_seed.expose_secret().to_owned(),
+        let enrollment = mfa::start(&self.service, user, device, mfa::Start::First).await?;
+        Ok(Response::new(enrollment_to_pb(&enrollment)))
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %request.get_ref().user_name))]
+    async fn restart_mfa_enrollment(
+        &self,
+        request: Request<pb::RestartMfaEnrollmentRequest>,
+    ) -> Result<Response<pb::StartMfaEnrollmentResponse>, Status> {
+        let r = request.into_inner();
+        let user = UserName::parse("user_name", &r.user_name)?;
+        let device = if r.device_name.is_empty() {
+            DeviceName::parse("user_name", &r.user_name)?
+        } else {
+            DeviceName::parse("device_name", &r.device_name)?
+        };
+        let enrollment = mfa::start(&self.service, user, device, mfa::Start::Restart).await?;
+        Ok(Response::new(enrollment_to_pb(&enrollment)))
+    }
+
+    #[tracing::instrument(skip_all, fields(user = %request.get_ref().user_name))]
+    async fn reset_login_password(
+        &self,
+        request: Request<pb::ResetLoginPasswordRequest>,
+    ) -> Result<Response<pb::ResetLoginPasswordResponse>, Status> {
+        let user = UserName::parse("user_name", &request.get_ref().user_name)?;
+        let new = reset_password::reset(&self.service, user).await?;
+        Ok(Response::new(pb::ResetLoginPasswordResponse {
+            user_name: new.user.as_str().to_owned(),
+            new_password: new.password.expose_secret().to_owned(),
+            password_reset_required: new.password_reset_required,
+            console_sign_in_url: new.console_sign_in_url,
         }))
     }
 

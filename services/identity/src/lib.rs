@@ -12,7 +12,8 @@
 //! - [`domain`]: validated names (`UserName`, `PolicyArn`, `AuthenticationCode`, …).
 //! - [`service`]: the AWS clients and the root guard every mutating call goes through.
 //! - [`audit`]: AuditAccount, judged by a pure function; [`credential_report`] reads IAM's.
-//! - [`admin`]: EnsureAdmin and DeleteAdmin; [`password`] generates the one-time password.
+//! - [`admin`]: EnsureAdmin and DeleteAdmin; [`password`] generates the one-time password;
+//!   [`reset_password`] issues a new one when a person lost it.
 //! - [`mfa`]: virtual MFA enrollment; [`qr`] draws its QR code; [`mfa_policy`] the
 //!   MFA-enforcement policy.
 //! - [`password_policy`]: the account password policy and its CIS defaults.
@@ -35,6 +36,7 @@ pub mod mfa_policy;
 pub mod password;
 pub mod password_policy;
 pub mod qr;
+pub mod reset_password;
 pub mod service;
 pub mod settings;
 

@@ -4,10 +4,11 @@
 //! URI and a QR code) to the caller once; the service keeps none of it. The person scans
 //! it into an authenticator app and CompleteMfaEnrollment enables the device with two
 //! consecutive codes. The service never computes codes: one that could would hold the
-//! second factor itself.
+//! second factor itself. A person who lost the seed before completing asks for a new one
+//! (RestartMfaEnrollment): the same creation, recorded as their decision.
 
 use groundwork_cloud::{AwsError, AwsErrorKind, RootPolicy};
-use groundwork_events::catalog::{MfaDeviceEnabled, MfaEnrollmentStarted};
+use groundwork_events::catalog::{MfaDeviceEnabled, MfaEnrollmentRestarted, MfaEnrollmentStarted};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use crate::domain::{AuthenticationCode, DeviceName, Outcome, SerialNumber, UserName};
@@ -81,16 +82,28 @@ async fn enabled_devices(service: &Service, user: &UserName) -> Result<Vec<Strin
         .collect())
 }
 
+/// Why an enrollment is created: the event says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The first enrollment (StartMfaEnrollment): `MFA Enrollment Started`.
+    First,
+    /// A person lost the seed (RestartMfaEnrollment): `MFA Enrollment Restarted`.
+    Restart,
+}
+
 /// Creates the virtual MFA device and returns its seed once.
-#[tracing::instrument(skip_all, fields(user = %user, device = %device))]
+#[tracing::instrument(skip_all, fields(user = %user, device = %device, why = ?why))]
 pub async fn start(
     service: &Service,
     user: UserName,
     device: DeviceName,
+    why: Start,
 ) -> Result<Enrollment, Error> {
-    let caller = service
-        .guard("StartMfaEnrollment", RootPolicy::Refuse)
-        .await?;
+    let operation = match why {
+        Start::First => "StartMfaEnrollment",
+        Start::Restart => "RestartMfaEnrollment",
+    };
+    let caller = service.guard(operation, RootPolicy::Refuse).await?;
     user_exists(service, &user).await?;
     if let Some(serial) = enabled_devices(service, &user).await?.into_iter().next() {
         return Err(Error::failed_precondition(format!(
@@ -99,8 +112,10 @@ pub async fn start(
         )));
     }
     let serial = SerialNumber::for_device(partition_of(&caller.arn), &caller.account, &device);
+    let mut replaced = false;
     let created = match create_device(service, &device).await {
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            replaced = true;
             // An enrollment that was started and never completed: its seed was shown once
             // and is gone, so the device is useless. Replace it, unless someone uses it.
             let assigned = virtual_mfa_devices(
@@ -143,16 +158,34 @@ pub async fn start(
     let otpauth_uri = otpauth_uri(&user, &caller.account, base32_seed.expose_secret());
     let qr_code_png = SecretSlice::from(qr::png(otpauth_uri.expose_secret())?);
     tracing::info!(serial = %serial, "MFA enrollment started");
-    service
-        .events
-        .emit(
-            &MfaEnrollmentStarted {
-                user_name: user.as_str().to_owned(),
-                serial_number: serial.as_str().to_owned(),
-            },
-            vec![serial.as_str().to_owned()],
-        )
-        .await;
+    let resources = vec![serial.as_str().to_owned()];
+    match why {
+        Start::First => {
+            service
+                .events
+                .emit(
+                    &MfaEnrollmentStarted {
+                        user_name: user.as_str().to_owned(),
+                        serial_number: serial.as_str().to_owned(),
+                    },
+                    resources,
+                )
+                .await
+        }
+        Start::Restart => {
+            service
+                .events
+                .emit(
+                    &MfaEnrollmentRestarted {
+                        user_name: user.as_str().to_owned(),
+                        serial_number: serial.as_str().to_owned(),
+                        replaced,
+                    },
+                    resources,
+                )
+                .await
+        }
+    }
     Ok(Enrollment {
         serial_number: serial,
         base32_seed,

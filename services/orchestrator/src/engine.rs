@@ -9,8 +9,10 @@
 //! a process that dies in between leaves RUNNING, which the next start turns back into
 //! PENDING (the table's `Resume`), and the idempotent call runs again.
 //!
-//! One-time secrets go to the [`SecretHub`] (the attached apply streams) and never into
-//! the run record; the record only notes whether they were delivered.
+//! One-time secrets are sealed into the [`Vault`] first, where they wait for a person, then
+//! handed to the [`SecretHub`] (the attached apply streams); never into the run record,
+//! which notes only whether they were delivered (`secrets_delivered`: `no` until a client
+//! acknowledges them, then `yes`) and until when they are held (`secrets_expire_at`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -29,10 +31,11 @@ use crate::error::Error;
 use crate::graph::Graph;
 use crate::machine::{RunStatus, StepEvent, StepState};
 use crate::resource::{Resource, ResourceId};
-use crate::run::{Run, RunKind, StepRecord, now_ms};
+use crate::run::{Run, RunKind, StepRecord, now_ms, rfc3339};
 use crate::runner::{OneTimeSecret, StepResult, StepRunner};
 use crate::scheduler;
 use crate::store::RunStore;
+use crate::vault::Vault;
 
 /// Retry and check timings.
 #[derive(Debug, Clone)]
@@ -74,7 +77,7 @@ impl SecretHub {
     }
 
     /// Hands secrets to the attached stream; `false` when nobody listens.
-    fn deliver(&self, run_id: &str, secrets: Vec<OneTimeSecret>) -> bool {
+    pub fn deliver(&self, run_id: &str, secrets: Vec<OneTimeSecret>) -> bool {
         let Ok(mut map) = self.inner.lock() else {
             return false;
         };
@@ -98,6 +101,7 @@ pub struct Engine {
 #[derive(Debug)]
 struct Inner {
     store: RunStore,
+    vault: Vault,
     runner: Arc<dyn StepRunner>,
     events: Option<Emitter>,
     secrets: SecretHub,
@@ -109,6 +113,7 @@ struct Inner {
 impl Engine {
     pub fn new(
         store: RunStore,
+        vault: Vault,
         runner: Arc<dyn StepRunner>,
         events: Option<Emitter>,
         settings: EngineSettings,
@@ -117,6 +122,7 @@ impl Engine {
         Self {
             inner: Arc::new(Inner {
                 store,
+                vault,
                 runner,
                 events,
                 secrets: SecretHub::default(),
@@ -133,6 +139,42 @@ impl Engine {
 
     pub fn secrets(&self) -> &SecretHub {
         &self.inner.secrets
+    }
+
+    /// The one-time secrets that wait for a person.
+    pub fn vault(&self) -> &Vault {
+        &self.inner.vault
+    }
+
+    /// A client delivered these secrets of run `id` to the person (`how`: `terminal` or
+    /// `sealed-file`): the vault forgets them, and each step none of whose secrets still
+    /// waits records them as delivered. Returns (delivered now, still waiting).
+    pub async fn acknowledge(
+        &self,
+        id: &str,
+        secret_ids: &[String],
+        how: &str,
+    ) -> Result<(usize, usize), Error> {
+        let released = self.inner.vault.release(id, secret_ids).await?;
+        let still = self.inner.vault.held(id, now_ms()).await?;
+        let done: BTreeSet<String> = released
+            .iter()
+            .map(|r| r.resource.clone())
+            .filter(|r| !still.iter().any(|h| &h.resource == r))
+            .collect();
+        if !done.is_empty() {
+            self.inner
+                .store
+                .modify(id, |run| {
+                    let mut changed = false;
+                    for r in &done {
+                        changed |= scheduler::secrets_delivered(run, r, how);
+                    }
+                    changed
+                })
+                .await?;
+        }
+        Ok((released.len(), still.len()))
     }
 
     /// The service's shutdown: streams that follow a run end with it.
@@ -173,9 +215,15 @@ impl Engine {
         Ok(())
     }
 
-    /// `apply --resume`: failed, cancelled and waiting steps are looked at again.
+    /// `apply --resume`: failed, cancelled and waiting steps are looked at again (a waiting
+    /// step whose secrets still wait for the person keeps waiting).
     pub async fn resume(&self, id: &str) -> Result<Run, Error> {
-        let (run, _) = self.inner.store.modify(id, scheduler::resume).await?;
+        let held = self.inner.vault.held_resources(id, now_ms()).await?;
+        let (run, _) = self
+            .inner
+            .store
+            .modify(id, |run| scheduler::resume(run, &held))
+            .await?;
         self.drive(id);
         Ok(run)
     }
@@ -421,10 +469,20 @@ async fn record(
     step_id: &ResourceId,
     result: StepResult,
 ) -> Result<(), Error> {
-    let delivered = if result.secrets.is_empty() {
+    let mut secrets = result.secrets;
+    // Sealed into the vault before anything else: from then on a person can fetch them,
+    // whoever follows the run (or nobody).
+    let held_until = if secrets.is_empty() {
         None
     } else {
-        Some(inner.secrets.deliver(&run.id, result.secrets))
+        let now = now_ms();
+        match persist!(inner, inner.vault.hold(&run.id, &mut secrets, now).await) {
+            Ok(()) => secrets.first().map(|s| rfc3339(s.expires_at_ms)),
+            Err(e) => {
+                tracing::error!(run = %run.id, step = %step_id, error = %e, "one-time secrets could not be held; only a client following the run now receives them");
+                Some(String::new())
+            }
+        }
     };
     let outcome = result.outcome;
     let settings = &inner.settings;
@@ -432,10 +490,25 @@ async fn record(
         inner
             .store
             .modify(&run.id, |run| {
-                scheduler::record(run, step_id, &outcome, delivered, settings, now_ms()).is_some()
+                let delivered = held_until.as_ref().map(|_| false);
+                let recorded =
+                    scheduler::record(run, step_id, &outcome, delivered, settings, now_ms());
+                if let (Some(_), Some(until), Some(step)) =
+                    (recorded, &held_until, run.step_mut(step_id))
+                    && !until.is_empty()
+                {
+                    step.outputs
+                        .insert("secrets_expire_at".into(), until.clone());
+                }
+                recorded.is_some()
             })
             .await
     })?;
+    // Handed to the apply stream only now that the run says they wait: an acknowledgement
+    // that comes back at once finds the step to mark delivered.
+    if !secrets.is_empty() {
+        inner.secrets.deliver(&run.id, secrets);
+    }
     if !changed {
         return Ok(());
     }

@@ -15,7 +15,7 @@ use crate::error::{Error, invalid_spec};
 use crate::machine::{RunStatus, StepState};
 use crate::plan::{Action, Plan, diff};
 use crate::resource::{Kind, Resource, resources};
-use crate::run::{self, Run, RunKind};
+use crate::run::{self, Run, RunKind, rfc3339};
 use crate::runner::OneTimeSecret;
 use crate::spec::{self, Spec, SpecError, SpecProblem};
 
@@ -99,16 +99,6 @@ fn status(s: RunStatus) -> pb::SetupRunStatus {
     }
 }
 
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 /// A run on the wire (no secrets: the record holds none).
 pub fn run_to_pb(run: &Run) -> pb::SetupRun {
     pb::SetupRun {
@@ -144,12 +134,18 @@ fn secrets_to_pb(secrets: Vec<OneTimeSecret>) -> Vec<pb::OneTimeSecret> {
         .into_iter()
         .map(|s| pb::OneTimeSecret {
             resource: s.resource,
-            name: s.name.into(),
+            name: s.name,
             value: s.value.expose_secret().to_owned(),
             png: s
                 .png
                 .map(|p| p.expose_secret().to_vec())
                 .unwrap_or_default(),
+            expires_at: if s.expires_at_ms > 0 {
+                rfc3339(s.expires_at_ms)
+            } else {
+                String::new()
+            },
+            id: s.id,
         })
         .collect()
 }
@@ -212,8 +208,27 @@ impl OrchestratorApi {
         }
     }
 
+    /// Refuses an empty or unknown run id.
+    async fn known(&self, id: &str) -> Result<(), Error> {
+        if id.is_empty() {
+            return Err(Error::invalid("run_id", "a run id is required"));
+        }
+        match self.engine.store().get(id).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::not_found(format!("no run {id}"))),
+        }
+    }
+
     /// Follows a run until it is terminal, merging secrets (apply only) into the updates.
-    async fn follow(&self, run_id: &str, with_secrets: bool) -> Result<RunStream, Error> {
+    /// `waiting` (secrets that already wait for the person) go in the first update, with
+    /// the run: a client that stops at the first WAITING still receives them.
+    async fn follow(
+        &self,
+        run_id: &str,
+        with_secrets: bool,
+        waiting: Vec<OneTimeSecret>,
+    ) -> Result<RunStream, Error> {
+        let mut waiting = Some(waiting);
         let secrets = with_secrets.then(|| self.engine.secrets().attach(run_id));
         let watch = self.engine.store().watch(run_id).await?;
         enum Item {
@@ -239,7 +254,7 @@ impl OrchestratorApi {
                     Some(Ok((
                         pb::SetupRunUpdate {
                             run: Some(pb_run),
-                            secrets: vec![],
+                            secrets: secrets_to_pb(waiting.take().unwrap_or_default()),
                         },
                         terminal,
                     )))
@@ -333,9 +348,12 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
     ) -> Result<Response<Self::ApplySpecStream>, Status> {
         let req = request.into_inner();
         if !req.resume_run_id.is_empty() {
-            // Attach first, so that secrets of re-run steps reach this terminal.
-            let stream = self.follow(&req.resume_run_id, true).await?;
-            self.engine.resume(&req.resume_run_id).await?;
+            let id = &req.resume_run_id;
+            // Attach first, so that secrets of re-run steps reach this client; the ones that
+            // still wait for the person come first.
+            let waiting = self.engine.vault().waiting(id, run::now_ms()).await?;
+            let stream = self.follow(id, true, waiting).await?;
+            self.engine.resume(id).await?;
             return Ok(Response::new(stream));
         }
         let spec = self.checked(&req.spec_toml).await?;
@@ -344,7 +362,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         let run = Engine::prepare_apply(desired, removed)?;
         // Attach to the run's secrets before it starts: the admin step's initial password
         // may come back before a later attach, and would then reach nobody.
-        let stream = self.follow(&run.id, true).await?;
+        let stream = self.follow(&run.id, true, Vec::new()).await?;
         self.engine.launch(&run).await?;
         Ok(Response::new(stream))
     }
@@ -379,7 +397,9 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
                     .collect(),
             )
             .await?;
-        Ok(Response::new(self.follow(&run.id, false).await?))
+        Ok(Response::new(
+            self.follow(&run.id, false, Vec::new()).await?,
+        ))
     }
 
     type WatchRunStream = RunStream;
@@ -393,7 +413,7 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         if self.engine.store().get(id).await?.is_none() {
             return Err(Error::not_found(format!("no run {id}")).into());
         }
-        Ok(Response::new(self.follow(id, false).await?))
+        Ok(Response::new(self.follow(id, false, Vec::new()).await?))
     }
 
     async fn get_run(
@@ -422,6 +442,48 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         let runs = self.engine.store().list().await?;
         Ok(Response::new(pb::ListRunsResponse {
             runs: runs.iter().take(limit).map(run_to_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(run = %request.get_ref().run_id))]
+    async fn fetch_one_time_secrets(
+        &self,
+        request: Request<pb::FetchOneTimeSecretsRequest>,
+    ) -> Result<Response<pb::FetchOneTimeSecretsResponse>, Status> {
+        let id = &request.get_ref().run_id;
+        self.known(id).await?;
+        let waiting = self.engine.vault().waiting(id, run::now_ms()).await?;
+        Ok(Response::new(pb::FetchOneTimeSecretsResponse {
+            secrets: secrets_to_pb(waiting),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(run = %request.get_ref().run_id))]
+    async fn ack_one_time_secrets(
+        &self,
+        request: Request<pb::AckOneTimeSecretsRequest>,
+    ) -> Result<Response<pb::AckOneTimeSecretsResponse>, Status> {
+        let req = request.into_inner();
+        let how = match req.delivery() {
+            pb::SecretDelivery::Terminal => "terminal",
+            pb::SecretDelivery::SealedFile => "sealed-file",
+            pb::SecretDelivery::Unspecified => {
+                return Err(Error::invalid(
+                    "delivery",
+                    "say how the secrets reached the person: TERMINAL or SEALED_FILE",
+                )
+                .into());
+            }
+        };
+        self.known(&req.run_id).await?;
+        let (delivered, remaining) = self
+            .engine
+            .acknowledge(&req.run_id, &req.secret_ids, how)
+            .await?;
+        tracing::info!(delivered, remaining, how, "one-time secrets delivered");
+        Ok(Response::new(pb::AckOneTimeSecretsResponse {
+            delivered: u32::try_from(delivered).unwrap_or(u32::MAX),
+            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
         }))
     }
 

@@ -9,6 +9,8 @@
 //! - [`plan`]: the diff of desired and live fields (create, update, unchanged, delete).
 //! - [`run`]: a run as stored in KV `orchestrator-runs` (no secrets).
 //! - [`store`]: the KV store, changed only by compare-and-set.
+//! - [`vault`]: the one-time secrets that wait for a person, sealed with a key that is not
+//!   in NATS, for a bounded time.
 //! - [`runner`]: what a step needs from the outside world; [`services`] does it over gRPC,
 //!   with one module per resource kind (`resources/`, one `Managed` trait) and the clients
 //!   and the retryable decision in [`clients`].
@@ -35,6 +37,7 @@ pub mod scheduler;
 pub mod services;
 pub mod settings;
 pub mod store;
+pub mod vault;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +72,25 @@ pub async fn serve(
 ) -> Result<(), Error> {
     let timeout = settings.common.nats_timeout();
     let store = store::RunStore::open(&client, timeout, settings.common.stream_replicas).await?;
+    let key = match &settings.secrets_key_file {
+        Some(path) => vault::SealingKey::from_file(path)?,
+        None => {
+            tracing::warn!(
+                "no GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE: one-time secrets waiting for a \
+                 person are sealed with a key kept in memory, and are lost if the orchestrator \
+                 restarts before they are fetched (`groundwork secrets init` makes a key file)"
+            );
+            vault::SealingKey::ephemeral()?
+        }
+    };
+    let vault = vault::Vault::open(
+        &client,
+        timeout,
+        settings.common.stream_replicas,
+        key,
+        Duration::from_secs(settings.secrets_ttl_secs.max(1)),
+    )
+    .await?;
     let events = Emitter::new(
         client.clone(),
         timeout,
@@ -91,6 +113,7 @@ pub async fn serve(
     })?;
     let engine = engine::Engine::new(
         store,
+        vault.clone(),
         Arc::new(runner),
         Some(events),
         engine::EngineSettings {
@@ -118,6 +141,8 @@ pub async fn serve(
         shutdown.clone(),
     ));
 
+    let sweep_task = tokio::spawn(sweep(vault, shutdown.clone()));
+
     let api = grpc::OrchestratorApi::new(engine);
     let served = groundwork_kit::grpc::serve_api(
         listener,
@@ -128,6 +153,26 @@ pub async fn serve(
     )
     .await;
     let _ = resume_task.await;
+    let _ = sweep_task.await;
     groundwork_bus::connect::drain(&client).await;
     Ok(served?)
+}
+
+/// Discards the one-time secrets nobody fetched in time: at start-up, then every minute.
+async fn sweep(vault: vault::Vault, shutdown: Shutdown) {
+    let every = vault.ttl().min(Duration::from_secs(60));
+    loop {
+        match vault.sweep(run::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                secrets = n,
+                "one-time secrets expired before a person fetched them; discarded"
+            ),
+            Err(e) => tracing::debug!(error = %e, "expired one-time secrets not swept"),
+        }
+        tokio::select! {
+            () = shutdown.wait() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
 }

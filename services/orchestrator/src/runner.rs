@@ -12,15 +12,19 @@ use crate::plan::LiveState;
 use crate::resource::Resource;
 use crate::run::{Run, RunKind, StepRecord};
 
-/// A secret a step produced, for the terminal of the apply that is attached. `Debug`
-/// prints nothing of the value.
+/// A secret a step produced, for a person: held sealed by [`crate::vault`] until a client
+/// acknowledges it. `Debug` prints nothing of the value.
 #[derive(Debug, Clone)]
 pub struct OneTimeSecret {
     pub resource: String,
     /// `initial_password`, `secret_access_key`, `mfa_otpauth_uri`, `mfa_base32_seed`.
-    pub name: &'static str,
+    pub name: String,
     pub value: SecretString,
     pub png: Option<SecretSlice<u8>>,
+    /// Given when the vault holds it (empty before).
+    pub id: String,
+    /// Unix milliseconds when the vault discards it (0 before it is held).
+    pub expires_at_ms: i64,
 }
 
 /// How a step's call ended.

@@ -195,15 +195,17 @@ pub fn recover(run: &mut Run) -> bool {
 }
 
 /// `apply --resume`: failed, cancelled and action-required steps run again, as does a
-/// waiting step whose secrets never reached a terminal; a finished or waiting run moves
-/// again. `true` when the run changed.
-pub fn resume(run: &mut Run) -> bool {
+/// waiting step whose secrets were never delivered and no longer wait for the person
+/// (`held`: the steps whose secrets the vault still holds); a finished or waiting run
+/// moves again. `true` when the run changed.
+pub fn resume(run: &mut Run, held: &BTreeSet<String>) -> bool {
     let mut changed = false;
     for step in &mut run.steps {
         let rerun = match step.state {
             StepState::Failed | StepState::Cancelled | StepState::ActionRequired => true,
             StepState::Waiting => {
                 step.outputs.get("secrets_delivered").map(String::as_str) == Some("no")
+                    && !held.contains(step.resource.id.as_str())
             }
             _ => false,
         };
@@ -219,6 +221,27 @@ pub fn resume(run: &mut Run) -> bool {
         run.error.clear();
     }
     changed
+}
+
+/// A client delivered every secret of step `resource` to the person (`how`: `terminal` or
+/// `sealed-file`). `true` when it changed.
+pub fn secrets_delivered(run: &mut Run, resource: &str, how: &str) -> bool {
+    let Some(step) = run
+        .steps
+        .iter_mut()
+        .find(|s| s.resource.id.as_str() == resource)
+    else {
+        return false;
+    };
+    if step.outputs.get("secrets_delivered").map(String::as_str) != Some("no") {
+        return false;
+    }
+    step.outputs
+        .insert("secrets_delivered".into(), "yes".into());
+    step.outputs
+        .insert("secrets_delivered_by".into(), how.to_owned());
+    step.outputs.remove("secrets_expire_at");
+    true
 }
 
 /// Derives the run's status from its steps. `true` when it changed.
@@ -453,7 +476,7 @@ mod tests {
         advance(&mut run, &graph, 0);
         advance(&mut run, &graph, 0);
         assert_eq!(run.status, RunStatus::Failed);
-        assert!(resume(&mut run));
+        assert!(resume(&mut run, &BTreeSet::new()));
         assert_eq!(run.status, RunStatus::Running);
         assert!(run.error.is_empty());
         for s in ["a", "b", "c"] {
@@ -461,6 +484,41 @@ mod tests {
         }
         assert_eq!(state(&run, "d"), StepState::Running, "its call runs again");
         assert_eq!(run.step(&id("a")).unwrap().attempts, 0);
+    }
+
+    #[test]
+    fn a_wait_whose_secrets_still_wait_for_the_person_keeps_waiting_on_resume() {
+        let (mut run, graph) = setup(RunKind::Apply);
+        advance(&mut run, &graph, 0);
+        let wait = StepOutcome::NeedPerson {
+            instructions: vec![],
+            outputs: BTreeMap::new(),
+        };
+        record(&mut run, &id("d"), &wait, Some(false), &settings(), 0);
+        assert!(
+            !resume(&mut run, &BTreeSet::from(["d".to_owned()])),
+            "nothing to run again"
+        );
+        assert_eq!(
+            state(&run, "d"),
+            StepState::Waiting,
+            "the person can still fetch them: no new enrollment"
+        );
+        assert!(!secrets_delivered(&mut run, "a", "terminal"), "a has none");
+        assert!(secrets_delivered(&mut run, "d", "terminal"));
+        let outputs = &run.step(&id("d")).unwrap().outputs;
+        assert_eq!(outputs["secrets_delivered"], "yes");
+        assert_eq!(outputs["secrets_delivered_by"], "terminal");
+        assert!(
+            !secrets_delivered(&mut run, "d", "terminal"),
+            "a second acknowledgement changes nothing"
+        );
+        assert!(!resume(&mut run, &BTreeSet::new()));
+        assert_eq!(
+            state(&run, "d"),
+            StepState::Waiting,
+            "delivered: the person has the seed"
+        );
     }
 
     #[test]

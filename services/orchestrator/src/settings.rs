@@ -3,6 +3,7 @@
 //! and the services' URLs as the CLI names them).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Parser;
 use groundwork_kit::CommonSettings;
@@ -78,6 +79,23 @@ pub struct Settings {
         default_value_t = 15_000
     )]
     pub recheck_ms: u64,
+
+    /// The key (32 bytes as 64 hex digits, a file of mode 0600) that seals the one-time
+    /// secrets waiting for a person; `groundwork secrets init` and `groundwork up` make it
+    /// (`one-time-secrets.key` in the secrets directory). Without it a key is made at
+    /// start-up and kept in memory only: secrets not yet fetched are then lost when the
+    /// orchestrator restarts, and replicas cannot read each other's.
+    #[arg(long, env = "GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
+
+    /// How long a one-time secret waits for a person (`groundwork secrets show RUN`) before
+    /// it is discarded, in seconds (24 h by default).
+    #[arg(
+        long,
+        env = "GROUNDWORK_ORCHESTRATOR__SECRETS_TTL_SECS",
+        default_value_t = 86_400
+    )]
+    pub secrets_ttl_secs: u64,
 }
 
 impl Settings {
@@ -94,6 +112,8 @@ impl Settings {
             max_attempts: 5,
             backoff_ms: 500,
             recheck_ms: 15_000,
+            secrets_key_file: None,
+            secrets_ttl_secs: 86_400,
         }
     }
 }

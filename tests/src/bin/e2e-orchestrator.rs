@@ -5,7 +5,8 @@
 //! Usage: `e2e-orchestrator NATS_URL LISTEN IDENTITY_URL BUDGET_URL ALERTING_URL EVENTBUS_URL`,
 //! with the orchestrator's NATS credentials in `NATS_NKEY`.
 //! with the stack's tokens and TLS in `GROUNDWORK_API_TOKEN`, `GROUNDWORK_READ_ONLY_TOKEN`,
-//! `GROUNDWORK_TLS_CERT`, `GROUNDWORK_TLS_KEY` and `GROUNDWORK_CA_FILE`.
+//! `GROUNDWORK_TLS_CERT`, `GROUNDWORK_TLS_KEY` and `GROUNDWORK_CA_FILE`, and its key for
+//! one-time secrets in `GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE`.
 
 use std::process::ExitCode;
 
@@ -35,6 +36,7 @@ async fn main() -> ExitCode {
     settings.common.tls_cert = var("GROUNDWORK_TLS_CERT").map(Into::into);
     settings.common.tls_key = var("GROUNDWORK_TLS_KEY").map(Into::into);
     settings.common.ca_file = var("GROUNDWORK_CA_FILE").map(Into::into);
+    settings.secrets_key_file = var("GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE").map(Into::into);
     settings.listen = match listen.parse() {
         Ok(addr) => addr,
         Err(e) => {

@@ -223,9 +223,11 @@ pub(crate) fn outputs<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<St
 pub(crate) fn secret(resource: &ResourceId, name: &'static str, value: String) -> OneTimeSecret {
     OneTimeSecret {
         resource: resource.0.clone(),
-        name,
+        name: name.to_owned(),
         value: SecretString::from(value),
         png: None,
+        id: String::new(),
+        expires_at_ms: 0,
     }
 }
 
