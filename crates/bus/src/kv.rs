@@ -36,7 +36,7 @@ pub async fn open_bucket(
         bucket: bucket.name.to_owned(),
         description: bucket.description.to_owned(),
         history: bucket.history,
-        num_replicas: crate::replicas::for_context(js, replicas).max(1),
+        num_replicas: crate::replicas::for_context(js, replicas).await?.max(1),
         storage: jetstream::stream::StorageType::File,
         ..Default::default()
     })

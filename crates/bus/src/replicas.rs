@@ -13,6 +13,9 @@
 //! stream that exists already keeps the replicas it was created with.
 
 use std::collections::HashSet;
+use std::time::Duration;
+
+use crate::error::BusError;
 
 /// The setting's value that asks for detection.
 pub const DETECT: usize = 0;
@@ -38,12 +41,40 @@ fn cluster_nodes(server: &async_nats::ServerInfo) -> usize {
     nodes.len()
 }
 
-/// The replicas for a configured value on the server `js` is connected to now.
-pub fn for_context(js: &async_nats::jetstream::Context, configured: usize) -> usize {
+/// How long detection waits for a client that has not reached any server yet (it was
+/// created with retry on initial connect, so it may still be connecting).
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+/// The replicas for a configured value on the server `js` is connected to. Detection needs
+/// the server's INFO, so it waits for the client's first connection; `Unavailable` when
+/// no server answers in time (creating the stream would fail the same way).
+pub async fn for_context(
+    js: &async_nats::jetstream::Context,
+    configured: usize,
+) -> Result<usize, BusError> {
     if configured != DETECT {
-        return configured;
+        return Ok(configured);
     }
-    let server = js.client().server_info();
+    let client = js.client();
+    if client.server_info().server_id.is_empty() {
+        // A flush is answered only once connected; until then the client knows no INFO.
+        match tokio::time::timeout(CONNECT_WAIT, client.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(BusError::unavailable(format!(
+                    "cannot reach NATS to decide the stream replicas: {e}"
+                )));
+            }
+            Err(_) => {
+                return Err(BusError::unavailable(format!(
+                    "NATS did not answer within {} s, so the stream replicas cannot be \
+                     decided; set GROUNDWORK_STREAM_REPLICAS or try again",
+                    CONNECT_WAIT.as_secs()
+                )));
+            }
+        }
+    }
+    let server = client.server_info();
     let replicas = decide(configured, &server);
     tracing::debug!(
         replicas,
@@ -51,7 +82,7 @@ pub fn for_context(js: &async_nats::jetstream::Context, configured: usize) -> us
         nodes = server.connect_urls.len(),
         "stream replicas detected from the server"
     );
-    replicas
+    Ok(replicas)
 }
 
 #[cfg(test)]

@@ -133,7 +133,7 @@ pub async fn ensure_events_stream(
             description: Some(format!("Events accepted on bus {bus}; also its archive")),
             retention: stream::RetentionPolicy::Limits,
             storage: stream::StorageType::File,
-            num_replicas: crate::replicas::for_context(js, settings.replicas),
+            num_replicas: crate::replicas::for_context(js, settings.replicas).await?,
             duplicate_window: settings.duplicate_window,
             ..Default::default()
         },
@@ -166,7 +166,7 @@ pub async fn ensure_targets_stream(
         description: Some("Deliveries to make: one per (event, rule, target)".into()),
         retention: stream::RetentionPolicy::WorkQueue,
         storage: stream::StorageType::File,
-        num_replicas: crate::replicas::for_context(js, settings.replicas),
+        num_replicas: crate::replicas::for_context(js, settings.replicas).await?,
         duplicate_window: settings.duplicate_window,
         ..Default::default()
     };
@@ -187,7 +187,7 @@ pub async fn ensure_deliveries_stream(
         description: Some("What NATS-subject targets received".into()),
         retention: stream::RetentionPolicy::Limits,
         storage: stream::StorageType::File,
-        num_replicas: crate::replicas::for_context(js, settings.replicas),
+        num_replicas: crate::replicas::for_context(js, settings.replicas).await?,
         duplicate_window: settings.duplicate_window,
         max_age,
         ..Default::default()
@@ -212,7 +212,7 @@ pub async fn ensure_dlq_stream(
             )),
             retention: stream::RetentionPolicy::Limits,
             storage: stream::StorageType::File,
-            num_replicas: crate::replicas::for_context(js, settings.replicas),
+            num_replicas: crate::replicas::for_context(js, settings.replicas).await?,
             duplicate_window: settings.duplicate_window,
             ..Default::default()
         },
