@@ -124,8 +124,36 @@ async fn with_auth(
     Ok(options)
 }
 
+/// The servers of a `NATS_URL`: one URL, or several separated by commas (the nodes of a
+/// cluster, as the `nats` CLI takes them). The client starts with any of them and learns
+/// the others from the cluster too.
+pub fn server_addrs(url: &str) -> Result<Vec<async_nats::ServerAddr>, BusError> {
+    let addrs = url
+        .split(',')
+        .map(str::trim)
+        .filter(|one| !one.is_empty())
+        .map(|one| {
+            one.parse::<async_nats::ServerAddr>().map_err(|e| {
+                BusError::new(
+                    crate::error::BusErrorKind::Rejected,
+                    format!("the NATS URL {} is not valid: {e}", shown_url(one)),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if addrs.is_empty() {
+        return Err(BusError::new(
+            crate::error::BusErrorKind::Rejected,
+            "the NATS URL is empty: set NATS_URL to nats://host:4222 (several, comma separated, \
+             for a cluster)",
+        ));
+    }
+    Ok(addrs)
+}
+
 /// Connects, retrying until the server answers; reconnects forever afterwards.
 pub async fn connect(settings: &ConnectSettings) -> Result<async_nats::Client, BusError> {
+    let servers = server_addrs(&settings.url)?;
     let mut options = with_auth(async_nats::ConnectOptions::new(), &settings.auth).await?;
     if let Some(prefix) = &settings.inbox_prefix {
         options = options.custom_inbox_prefix(prefix);
@@ -151,7 +179,7 @@ pub async fn connect(settings: &ConnectSettings) -> Result<async_nats::Client, B
                 other => tracing::debug!(event = %other, "NATS event"),
             }
         })
-        .connect(settings.url.as_str())
+        .connect(servers)
         .await
         .map_err(|e| {
             BusError::unavailable(format!(
@@ -187,7 +215,23 @@ pub async fn drain(client: &async_nats::Client) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn a_cluster_is_given_as_urls_separated_by_commas() {
+        let addrs =
+            super::server_addrs("nats://127.0.0.1:4222, nats://127.0.0.1:4223,tls://b:4224")
+                .unwrap();
+        let ports: Vec<u16> = addrs.iter().map(|a| a.port()).collect();
+        assert_eq!(ports, vec![4222, 4223, 4224]);
+        assert!(addrs[2].tls_required());
+        assert!(super::server_addrs(" , ").is_err());
+        let bad = super::server_addrs("nats://u:s3cret@a:4222,nats://u:s3cret@b:x")
+            .unwrap_err()
+            .to_string();
+        assert!(!bad.contains("s3cret"), "{bad}");
+    }
+
     #[test]
     fn a_password_in_the_url_is_not_shown() {
         assert_eq!(

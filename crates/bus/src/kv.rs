@@ -21,8 +21,9 @@ pub struct Bucket {
     pub history: i64,
 }
 
-/// Opens `bucket`, creating it with `replicas` copies when it does not exist yet. Every
-/// replica of a service calls this at start-up.
+/// Opens `bucket`, creating it with `replicas` copies when it does not exist yet
+/// ([`crate::replicas::DETECT`]: as many as the server's cluster calls for, see
+/// [`crate::replicas`]). Every replica of a service calls this at start-up.
 pub async fn open_bucket(
     js: &jetstream::Context,
     bucket: &Bucket,
@@ -35,7 +36,7 @@ pub async fn open_bucket(
         bucket: bucket.name.to_owned(),
         description: bucket.description.to_owned(),
         history: bucket.history,
-        num_replicas: replicas.max(1),
+        num_replicas: crate::replicas::for_context(js, replicas).await?.max(1),
         storage: jetstream::stream::StorageType::File,
         ..Default::default()
     })

@@ -6,6 +6,8 @@
 //! - [`audit`]: the audit trail's records as `Groundwork API Call` events.
 //! - [`names`]: every subject, stream, consumer and bucket name, as constants and builders.
 //! - [`connect`]: connecting to NATS so that a restart of the server is survived.
+//! - [`replicas`]: how many copies of each stream and bucket: configured, or 3 on a
+//!   cluster of three or more nodes and 1 otherwise.
 //! - [`streams`]: creating the JetStream streams a bus needs, idempotently.
 //! - [`publish`]: storing events on a bus stream, deduplicated on the event id.
 //! - [`error`]: [`BusError`], with a kind the caller branches on, and its one conversion
@@ -24,6 +26,7 @@ pub mod error;
 pub mod kv;
 pub mod names;
 pub mod publish;
+pub mod replicas;
 pub mod streams;
 
 pub use connect::{ConnectSettings, connect};

@@ -68,17 +68,48 @@ impl EventPublisher {
 
 fn publish_error(bus: &str, e: jetstream::context::PublishError) -> BusError {
     let kind = match e.kind() {
-        PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => BusErrorKind::Unavailable,
-        PublishErrorKind::StreamNotFound => BusErrorKind::Rejected,
+        // "No stream found" is the client's reading of a publish that no server answered
+        // ("no responders"): on a cluster, what a stream says while it elects a new leader
+        // after the loss of a node. Callers check that the bus exists before they publish,
+        // so it passes: retry, as for a timeout.
+        PublishErrorKind::TimedOut
+        | PublishErrorKind::BrokenPipe
+        | PublishErrorKind::StreamNotFound => BusErrorKind::Unavailable,
         _ => BusErrorKind::Internal,
     };
-    let hint = match kind {
-        BusErrorKind::Unavailable => "; NATS JetStream did not answer, try again shortly",
-        BusErrorKind::Rejected => "; the bus stream does not exist",
-        BusErrorKind::Internal | BusErrorKind::Conflict => "",
+    let hint = match (kind, e.kind()) {
+        (BusErrorKind::Unavailable, PublishErrorKind::StreamNotFound) => {
+            "; no NATS server answered for the bus stream (a cluster electing its leader), \
+             try again shortly"
+        }
+        (BusErrorKind::Unavailable, _) => "; NATS JetStream did not answer, try again shortly",
+        _ => "",
     };
     BusError::new(
         kind,
         format!("storing an event on bus {bus} failed: {e}{hint}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+
+    use crate::error::BusErrorKind;
+
+    #[test]
+    fn a_stream_without_a_leader_is_unavailable_for_a_moment_not_a_refusal() {
+        for kind in [
+            PublishErrorKind::StreamNotFound,
+            PublishErrorKind::TimedOut,
+            PublishErrorKind::BrokenPipe,
+        ] {
+            let e = super::publish_error("default", PublishError::new(kind));
+            assert_eq!(e.kind(), BusErrorKind::Unavailable, "{e}");
+            assert!(e.is_retryable());
+            assert!(e.to_string().contains("try again shortly"), "{e}");
+        }
+        let other = super::publish_error("default", PublishError::new(PublishErrorKind::Other));
+        assert_eq!(other.kind(), BusErrorKind::Internal);
+    }
 }

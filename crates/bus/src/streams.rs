@@ -11,7 +11,8 @@ use crate::names;
 /// Stream settings shared by every bus.
 #[derive(Debug, Clone)]
 pub struct StreamSettings {
-    /// Stream replicas: 1 on one server, 3 in a cluster.
+    /// Stream replicas; [`crate::replicas::DETECT`] (0): 3 on a cluster of three or more
+    /// nodes, 1 otherwise (see [`crate::replicas`]).
     pub replicas: usize,
     /// How long event ids are remembered for de-duplication.
     pub duplicate_window: Duration,
@@ -39,7 +40,7 @@ impl Default for StreamSettings {
     /// and size (a stream without limits grew to 1.5 GB and nats-server to 1.9 GB RSS).
     fn default() -> Self {
         Self {
-            replicas: 1,
+            replicas: crate::replicas::DETECT,
             duplicate_window: Duration::from_secs(120),
             max_age: DEFAULT_EVENTS_MAX_AGE,
             max_bytes: DEFAULT_EVENTS_MAX_BYTES,
@@ -132,7 +133,7 @@ pub async fn ensure_events_stream(
             description: Some(format!("Events accepted on bus {bus}; also its archive")),
             retention: stream::RetentionPolicy::Limits,
             storage: stream::StorageType::File,
-            num_replicas: settings.replicas,
+            num_replicas: crate::replicas::for_context(js, settings.replicas).await?,
             duplicate_window: settings.duplicate_window,
             ..Default::default()
         },
@@ -165,7 +166,7 @@ pub async fn ensure_targets_stream(
         description: Some("Deliveries to make: one per (event, rule, target)".into()),
         retention: stream::RetentionPolicy::WorkQueue,
         storage: stream::StorageType::File,
-        num_replicas: settings.replicas,
+        num_replicas: crate::replicas::for_context(js, settings.replicas).await?,
         duplicate_window: settings.duplicate_window,
         ..Default::default()
     };
@@ -186,7 +187,7 @@ pub async fn ensure_deliveries_stream(
         description: Some("What NATS-subject targets received".into()),
         retention: stream::RetentionPolicy::Limits,
         storage: stream::StorageType::File,
-        num_replicas: settings.replicas,
+        num_replicas: crate::replicas::for_context(js, settings.replicas).await?,
         duplicate_window: settings.duplicate_window,
         max_age,
         ..Default::default()
@@ -211,7 +212,7 @@ pub async fn ensure_dlq_stream(
             )),
             retention: stream::RetentionPolicy::Limits,
             storage: stream::StorageType::File,
-            num_replicas: settings.replicas,
+            num_replicas: crate::replicas::for_context(js, settings.replicas).await?,
             duplicate_window: settings.duplicate_window,
             ..Default::default()
         },

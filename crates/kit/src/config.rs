@@ -130,8 +130,9 @@ pub struct CommonSettings {
     #[arg(long, env = "GROUNDWORK_NATS_TIMEOUT_MS", default_value_t = 3000)]
     pub nats_timeout_ms: u64,
 
-    /// JetStream stream replicas: 1 on a single server, 3 in a cluster.
-    #[arg(long, env = "GROUNDWORK_STREAM_REPLICAS", default_value_t = 1)]
+    /// Copies JetStream keeps of every stream and KV bucket Groundwork creates. 0 (the
+    /// default): read from the server, 3 on a cluster of three or more nodes, 1 otherwise.
+    #[arg(long, env = "GROUNDWORK_STREAM_REPLICAS", default_value_t = 0)]
     pub stream_replicas: usize,
 
     /// The account id written in event envelopes and ARNs.
@@ -172,7 +173,7 @@ impl CommonSettings {
             tls_client_cert: None,
             tls_client_key: None,
             nats_timeout_ms: 3000,
-            stream_replicas: 1,
+            stream_replicas: 0,
             account: DEFAULT_ACCOUNT.into(),
             region: DEFAULT_REGION.into(),
             aws_max_attempts: 3,

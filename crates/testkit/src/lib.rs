@@ -6,11 +6,13 @@
 //! `.venv/bin`, then `PATH`. A missing binary is an error that says how to install it; tests
 //! fail on it rather than skip.
 //!
-//! Layout: [`nats`] (nats-server, secured as the local stack), [`moto`] (moto_server),
+//! Layout: [`nats`] (nats-server, secured as the local stack), [`cluster`] (three of them
+//! routed together, nodes killed and restarted), [`moto`] (moto_server),
 //! [`process`] (finding binaries, free ports, readiness), [`grpc`] (the test services' token
 //! and channels that send it), [`logs`] (every log line, in memory), [`conformance`] (the
 //! EventBridge pattern cases recorded against AWS).
 
+pub mod cluster;
 pub mod conformance;
 pub mod grpc;
 pub mod logs;
@@ -18,6 +20,7 @@ pub mod moto;
 pub mod nats;
 pub mod process;
 
+pub use cluster::NatsCluster;
 pub use moto::MotoServer;
 pub use nats::NatsServer;
 pub use process::TestkitError;

@@ -13,6 +13,8 @@ pub enum TestkitError {
         looked: String,
         hint: &'static str,
     },
+    #[error("the nats-server configuration cannot be read back: {0}")]
+    Config(String),
     #[error("TLS for the test server: {0}")]
     Tls(String),
     #[error("NATS credentials: {0}")]

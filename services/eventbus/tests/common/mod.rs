@@ -96,31 +96,7 @@ impl Stack {
     /// Waits until the gRPC port answers (health), not a fixed time; over TLS trusting
     /// `ca` when given.
     async fn wait_ready(&self, ca: Option<Vec<u8>>) {
-        let scheme = if ca.is_some() { "https" } else { "http" };
-        let mut endpoint =
-            tonic::transport::Channel::from_shared(format!("{scheme}://{}", self.addr)).unwrap();
-        if let Some(ca) = ca {
-            endpoint = endpoint
-                .tls_config(groundwork_kit::tls::ClientTls::with_ca_pem(ca).config())
-                .unwrap();
-        }
-        for _ in 0..500 {
-            if let Ok(channel) = endpoint.connect().await {
-                let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-                if health
-                    .check(tonic_health::pb::HealthCheckRequest {
-                        service: String::new(),
-                    })
-                    .await
-                    .is_ok()
-                {
-                    return;
-                }
-            }
-            tokio::task::yield_now().await;
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("event bus did not start");
+        wait_healthy(self.addr, ca).await;
     }
 
     pub async fn client(&self) -> EventBusClient<Channel> {
@@ -147,6 +123,76 @@ impl Stack {
             }
         }
         out
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        let _ = self.task.await;
+    }
+}
+
+/// Waits until the event bus at `addr` answers its health check, not a fixed time; over
+/// TLS trusting `ca` when given.
+pub async fn wait_healthy(addr: SocketAddr, ca: Option<Vec<u8>>) {
+    let scheme = if ca.is_some() { "https" } else { "http" };
+    let mut endpoint =
+        tonic::transport::Channel::from_shared(format!("{scheme}://{addr}")).unwrap();
+    if let Some(ca) = ca {
+        endpoint = endpoint
+            .tls_config(groundwork_kit::tls::ClientTls::with_ca_pem(ca).config())
+            .unwrap();
+    }
+    for _ in 0..500 {
+        if let Ok(channel) = endpoint.connect().await {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            if health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("event bus did not start");
+}
+
+/// An event bus in-process on NATS that the test runs itself (a cluster): the service
+/// only, on a free port.
+#[derive(Debug)]
+pub struct Service {
+    pub addr: SocketAddr,
+    pub shutdown: Shutdown,
+    pub task: tokio::task::JoinHandle<Result<(), groundwork_eventbus::Error>>,
+}
+
+impl Service {
+    /// Starts the event bus with `settings` and waits until it answers.
+    pub async fn start(settings: Settings) -> Self {
+        let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = groundwork_eventbus::connect(&settings).await.unwrap();
+        let shutdown = Shutdown::new();
+        let task = tokio::spawn(groundwork_eventbus::serve(
+            settings,
+            client,
+            listener,
+            shutdown.clone(),
+        ));
+        wait_healthy(addr, None).await;
+        Self {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
+    pub async fn client(&self) -> EventBusClient<Channel> {
+        EventBusClient::new(channel(self.addr).await)
     }
 
     pub async fn stop(self) {
