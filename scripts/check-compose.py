@@ -79,6 +79,10 @@ def main():
             fail(f"service '{name}' has a NATS password in its URL; use NATS_NKEY")
     if "MOTO_IAM_LOAD_MANAGED_POLICIES" not in (services["moto"].get("environment") or {}):
         fail("moto must load the AWS managed policies")
+    orchestrator_env = services["orchestrator"].get("environment") or {}
+    if orchestrator_env.get("GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE") != "/secrets/one-time-secrets.key":
+        fail("the orchestrator must seal one-time secrets with the key `groundwork secrets init` writes "
+             "(GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE=/secrets/one-time-secrets.key)")
     # Compose v1 (docker-compose 1.29) rejects every top-level key but these and `x-*`.
     for key in doc:
         if key not in ("version", "services", "volumes", "networks", "secrets", "configs") and not key.startswith("x-"):
