@@ -138,7 +138,12 @@ impl Principal {
         };
         let service = |extra: Vec<String>| {
             let mut publish = vec![emit.clone()];
-            publish.extend(extra);
+            // Two buckets both need `$JS.API.INFO`: each subject once, in first-seen order.
+            for subject in extra {
+                if !publish.contains(&subject) {
+                    publish.push(subject);
+                }
+            }
             Permissions {
                 publish,
                 subscribe: vec![inbox.clone()],
