@@ -37,14 +37,14 @@ import pathlib
 import re
 import sys
 
-import yaml
-
 try:
+    import yaml
     from kubernetes_validate import utils as kv
     from kubernetes_validate.version import __version__ as KV_VERSION
 except ImportError:
-    print("check-kubernetes: the Python package kubernetes-validate is missing; run ./scripts/setup-venv "
-          "(it installs the pinned version into .venv) and use .venv/bin/python", file=sys.stderr)
+    print("check-kubernetes: the Python packages kubernetes-validate and PyYAML are needed; run "
+          "./scripts/setup-venv (it installs the pinned versions into .venv) and use .venv/bin/python",
+          file=sys.stderr)
     sys.exit(1)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
