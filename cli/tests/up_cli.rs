@@ -1,7 +1,8 @@
 //! `groundwork up` as a person runs it, in a directory of its own: the stack it starts is
 //! locked — NATS refuses a client without credentials, and the `events` identity it
 //! generated may send PutEvents and nothing else — while the CLI works there with no extra
-//! flags, and so does the AWS CLI with only its endpoint changed. The services are the
+//! flags, and so does the AWS CLI with only its endpoint changed; a service killed hard is
+//! started again by `up`. The services are the
 //! workspace's binaries next to `groundwork`
 //! (`cargo build --workspace --bins`, which `cargo test --workspace` does).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -33,6 +34,31 @@ fn groundwork_in(dir: &Path, args: &[&str]) -> Output {
         .env_remove("GROUNDWORK_EVENTBUS_URL")
         .output()
         .unwrap()
+}
+
+/// The pid of the child of `parent` whose command is `name` (from /proc).
+fn child_named(parent: u32, name: &str) -> Option<u32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces, so read after the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        let exe = std::fs::read_link(entry.path().join("exe")).ok();
+        if ppid == Some(parent) && exe.is_some_and(|e| e.file_name().is_some_and(|f| f == name)) {
+            return Some(pid);
+        }
+    }
+    None
 }
 
 async fn connect_with(url: &str, seed_file: &Path) -> async_nats::Client {
@@ -192,6 +218,57 @@ async fn the_stack_up_starts_is_locked_and_the_cli_works_in_its_directory() {
     );
     let answer: Value = serde_json::from_slice(&put.stdout).unwrap();
     assert_eq!(answer["FailedEntryCount"], 0, "{answer}");
-    assert_eq!(stored(admin).await, before + 2);
+    assert_eq!(stored(admin.clone()).await, before + 2);
+
+    // `up` supervises what it started: the event bus killed hard is reported, started
+    // again, and answers as before.
+    let bus_pid = child_named(up.0.id(), "groundwork-eventbus").expect("the event bus process");
+    assert!(
+        Command::new("kill")
+            .args(["-9", &bus_pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut said = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.starts_with("eventbus") && line.contains("restarted") => break,
+            Ok(line) => said.push(line),
+            Err(e) => panic!("the event bus was not restarted ({e}); up printed:\n{said:#?}"),
+        }
+    }
+    assert!(
+        said.iter().any(|l| l.starts_with("eventbus")
+            && l.contains("exited")
+            && l.contains("starting it again")),
+        "{said:#?}"
+    );
+    let mut answered = false;
+    for _ in 0..120 {
+        let put = groundwork_in(
+            work.path(),
+            &[
+                "events",
+                "put",
+                "--source",
+                "com.example.orders",
+                "--detail-type",
+                "Order Placed",
+                "--detail",
+                r#"{"id": 4}"#,
+            ],
+        );
+        if put.status.success() {
+            answered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        answered,
+        "the restarted event bus did not answer within 30 s"
+    );
+    assert_eq!(stored(admin).await, before + 3);
     drop(up);
 }

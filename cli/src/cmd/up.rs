@@ -1,6 +1,8 @@
 //! `groundwork up`: the local stack as processes — nats-server (JetStream), moto_server
 //! (the sandbox AWS, unless `--real-aws`) and every Groundwork service — with the
-//! endpoints printed, until Ctrl-C stops everything.
+//! endpoints printed, until Ctrl-C stops everything. What it started is supervised: a
+//! process that exits is reported and started again, with a growing delay while it keeps
+//! dying.
 //!
 //! Security is on: the first `up` writes an operator token, a read-only token and a local
 //! CA with the services' certificate under `<data dir>/secrets/` (kit's `LocalSecrets`,
@@ -116,9 +118,32 @@ fn https_url(port: u16) -> String {
     format!("https://127.0.0.1:{port}")
 }
 
+/// Builds a process's command anew, for its first start and every restart.
+type MakeCommand = Box<dyn Fn() -> Command + Send + Sync>;
+
+/// A process `up` started, and how to start it again.
 struct Running {
     name: String,
     child: Child,
+    make: MakeCommand,
+    log_path: PathBuf,
+    started: Instant,
+    /// Exits in a row, each within [`STABLE_AFTER`] of its start.
+    failures: u32,
+    /// When it exited and waits to be started again.
+    restart_at: Option<Instant>,
+}
+
+/// A process that ran this long before it exited starts again after the first delay.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+const FIRST_RESTART_DELAY: Duration = Duration::from_secs(1);
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
+
+/// How long to wait before restarting a process that failed `failures` times in a row:
+/// 1 s, then twice as long each time, at most 30 s.
+fn restart_delay(failures: u32) -> Duration {
+    let doubled = FIRST_RESTART_DELAY.saturating_mul(1 << failures.saturating_sub(1).min(5));
+    doubled.min(MAX_RESTART_DELAY)
 }
 
 pub async fn run(args: UpArgs) -> Result<(), CliError> {
@@ -149,7 +174,7 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
         println!("stack is up; stopping (--check)");
     } else {
         println!("press Ctrl-C to stop");
-        signals.wait().await;
+        supervise(&mut running, &signals).await;
         println!("stopping");
     }
     stop_all(&mut running).await;
@@ -165,20 +190,21 @@ async fn start_all(
     let nats_url = format!("nats://127.0.0.1:{}", args.nats_port);
     let nats = find_tool("nats-server")?;
     let store = args.data_dir.join("jetstream");
-    let (credentials, nats_config) = (&secrets.nats, &secrets.nats_config);
-    let mut cmd = Command::new(&nats);
-    cmd.arg("-c")
-        .arg(nats_config)
-        .args([
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &args.nats_port.to_string(),
-            "-js",
-            "-sd",
-        ])
-        .arg(&store);
-    running.push(spawn("nats-server", cmd, &logs)?);
+    let (credentials, nats_config) = (&secrets.nats, secrets.nats_config.clone());
+    let nats_port = args.nats_port.to_string();
+    let nats_store = store.clone();
+    running.push(spawn(
+        "nats-server",
+        Box::new(move || {
+            let mut cmd = Command::new(&nats);
+            cmd.arg("-c")
+                .arg(&nats_config)
+                .args(["-a", "127.0.0.1", "-p", &nats_port, "-js", "-sd"])
+                .arg(&nats_store);
+            cmd
+        }),
+        &logs,
+    )?);
     wait_port("nats-server", args.nats_port, running).await?;
     println!(
         "nats          {nats_url}  (JetStream store {}; no anonymous access)",
@@ -193,19 +219,27 @@ async fn start_all(
     let moto_url = format!("http://127.0.0.1:{}", args.moto_port);
     if !args.real_aws {
         let moto = find_tool("moto_server")?;
-        let mut cmd = Command::new(&moto);
-        cmd.args(["-H", "127.0.0.1", "-p", &args.moto_port.to_string()])
-            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true");
-        running.push(spawn("moto_server", cmd, &logs)?);
+        let moto_port = args.moto_port.to_string();
+        running.push(spawn(
+            "moto_server",
+            Box::new(move || {
+                let mut cmd = Command::new(&moto);
+                cmd.args(["-H", "127.0.0.1", "-p", &moto_port])
+                    .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true");
+                cmd
+            }),
+            &logs,
+        )?);
         wait_port("moto_server", args.moto_port, running).await?;
         println!("moto (AWS)    {moto_url}  (sandbox)");
     }
 
     for (name, port) in SERVICES {
         let binary = find_service(name)?;
-        let mut cmd = Command::new(&binary);
         let identity = Principal::from_name(name)
             .ok_or_else(|| CliError::failed(format!("{name} has no NATS identity")))?;
+        // Everything the service gets, fixed now: a restart starts it the same way.
+        let mut cmd = std::process::Command::new(&binary);
         cmd.env("NATS_URL", &nats_url)
             .env("NATS_NKEY", credentials.seed_file(identity))
             .env(
@@ -239,7 +273,21 @@ async fn start_all(
                     std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
                 );
         }
-        running.push(spawn(name, cmd, &logs)?);
+        let base = cmd;
+        running.push(spawn(
+            name,
+            Box::new(move || {
+                let mut cmd = Command::new(base.get_program());
+                for (key, value) in base.get_envs() {
+                    match value {
+                        Some(value) => cmd.env(key, value),
+                        None => cmd.env_remove(key),
+                    };
+                }
+                cmd
+            }),
+            &logs,
+        )?);
         wait_port(name, *port, running).await?;
         println!("{name:<13} {}", https_url(*port));
     }
@@ -291,24 +339,96 @@ async fn apply_spec(spec: &Path, secrets: &Secrets) -> Result<(), CliError> {
     }
 }
 
-fn spawn(name: &str, mut cmd: Command, logs: &Path) -> Result<Running, CliError> {
+fn spawn(name: &str, make: MakeCommand, logs: &Path) -> Result<Running, CliError> {
     let log_path = logs.join(format!("{name}.log"));
     let log = std::fs::File::create(&log_path)
         .map_err(|e| CliError::failed(format!("cannot create {}: {e}", log_path.display())))?;
+    let child = start(name, &make, log, &log_path)?;
+    Ok(Running {
+        name: name.to_owned(),
+        child,
+        make,
+        log_path,
+        started: Instant::now(),
+        failures: 0,
+        restart_at: None,
+    })
+}
+
+/// Starts one process with its output into `log`.
+fn start(
+    name: &str,
+    make: &MakeCommand,
+    log: std::fs::File,
+    log_path: &Path,
+) -> Result<Child, CliError> {
     let err_log = log
         .try_clone()
         .map_err(|e| CliError::failed(format!("cannot open {}: {e}", log_path.display())))?;
-    let child = cmd
+    make()
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(err_log))
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| CliError::failed(format!("cannot start {name}: {e}")))?;
-    Ok(Running {
-        name: name.to_owned(),
-        child,
-    })
+        .map_err(|e| CliError::failed(format!("cannot start {name}: {e}")))
+}
+
+/// Keeps every process running until `signals`: one that exits is reported and started
+/// again after [`restart_delay`] (its log goes on in the same file). Services reconnect to
+/// a restarted nats-server by themselves, and wait for it while it is away.
+async fn supervise(running: &mut [Running], signals: &groundwork_kit::Shutdown) {
+    loop {
+        tokio::select! {
+            () = signals.wait() => return,
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        let now = Instant::now();
+        for r in running.iter_mut() {
+            match r.restart_at {
+                Some(at) if now >= at => {
+                    let log = std::fs::File::options().append(true).open(&r.log_path);
+                    match log
+                        .map_err(|e| {
+                            CliError::failed(format!("cannot open {}: {e}", r.log_path.display()))
+                        })
+                        .and_then(|log| start(&r.name, &r.make, log, &r.log_path))
+                    {
+                        Ok(child) => {
+                            r.child = child;
+                            r.started = now;
+                            r.restart_at = None;
+                            println!("{:<13} restarted", r.name);
+                        }
+                        Err(e) => {
+                            r.failures += 1;
+                            let delay = restart_delay(r.failures);
+                            eprintln!("groundwork up: {e}; trying again in {} s", delay.as_secs());
+                            r.restart_at = Some(now + delay);
+                        }
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    if let Ok(Some(status)) = r.child.try_wait() {
+                        r.failures = if now.duration_since(r.started) >= STABLE_AFTER {
+                            1
+                        } else {
+                            r.failures + 1
+                        };
+                        let delay = restart_delay(r.failures);
+                        println!(
+                            "{:<13} exited ({status}); starting it again in {} s (log: {})",
+                            r.name,
+                            delay.as_secs(),
+                            r.log_path.display()
+                        );
+                        r.restart_at = Some(now + delay);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Waits until `port` accepts connections, or fails if the process exited.
@@ -398,4 +518,16 @@ fn find_in(name: &str, first: impl IntoIterator<Item = PathBuf>) -> Option<PathB
         .chain(path_dirs)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restarts_back_off_and_are_capped() {
+        let delays: Vec<u64> = (1..=8).map(|n| restart_delay(n).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(restart_delay(0), FIRST_RESTART_DELAY);
+    }
 }
