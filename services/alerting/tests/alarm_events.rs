@@ -144,6 +144,16 @@ async fn set_alarm_state_gives_one_event_one_webhook_post_and_one_sns_publish() 
     assert!(watchers.alarms_pass().await.unwrap().is_empty());
     // Wait until the event bus has nothing left to deliver and the notifier has
     // acknowledged every delivery, then count again: still one of each.
+    all_delivered(&stack).await;
+    assert_eq!(alarm_changes(&stack.events().await).len(), 1);
+    assert_eq!(stack.webhook.received().len(), 1);
+    assert_eq!(moto_sent_notifications(&stack.moto, TOPIC_ARN).len(), 1);
+    stack.stop().await;
+}
+
+/// Waits until the event bus has nothing left to deliver and the notifier has
+/// acknowledged every delivery.
+async fn all_delivered(stack: &Stack) {
     eventually("every delivery done", Duration::from_secs(20), || async {
         let js = async_nats::jetstream::new(stack.nats_client().await);
         let targets = js
@@ -164,10 +174,6 @@ async fn set_alarm_state_gives_one_event_one_webhook_post_and_one_sns_publish() 
             .then_some(())
     })
     .await;
-    assert_eq!(alarm_changes(&stack.events().await).len(), 1);
-    assert_eq!(stack.webhook.received().len(), 1);
-    assert_eq!(moto_sent_notifications(&stack.moto, TOPIC_ARN).len(), 1);
-    stack.stop().await;
 }
 
 /// A watcher like the service's, on the same NATS and moto.
@@ -232,6 +238,94 @@ async fn two_replicas_publish_a_transition_once_and_a_restart_publishes_nothing_
         .map(|e| e["detail"]["state"]["value"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(values, ["ALARM", "OK"]);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_running_replicas_give_one_event_and_one_notification_per_crossing_across_restarts() {
+    // Two whole alerting services on one NATS (and one moto, one event bus): both run
+    // their watchers every 100 ms and their notifiers, so both see each crossing within a
+    // poll interval of each other. The stack's own service only serves the API.
+    let stack = Stack::start_with(|s| {
+        s.watch = false;
+        s.notify = false;
+    })
+    .await;
+    let running = |s: &mut groundwork_alerting::Settings| {
+        s.watch = true;
+        s.notify = true;
+    };
+    let a = stack.start_replica(running).await;
+    let b = stack.start_replica(running).await;
+    first_day(&stack).await;
+    stack.wait_for_rules().await;
+
+    set_alarm_state(&stack, "ALARM").await;
+    eventually("the ALARM event", Duration::from_secs(20), || async {
+        (!alarm_changes(&stack.events().await).is_empty()).then_some(())
+    })
+    .await;
+    all_delivered(&stack).await;
+    let events = alarm_changes(&stack.events().await);
+    let posts = stack.webhook.received();
+    let sent = moto_sent_notifications(&stack.moto, TOPIC_ARN);
+    println!(
+        "one crossing, two replicas: {} event(s), {} webhook POST(s), {} SNS publish(es)",
+        events.len(),
+        posts.len(),
+        sent.len()
+    );
+    assert_eq!(events.len(), 1, "one event for one crossing");
+    assert_eq!(posts.len(), 1, "one webhook POST for one crossing");
+    assert_eq!(sent.len(), 1, "one SNS publish for one crossing");
+
+    // A rolling restart: each replica stopped and started again on the same KV while the
+    // other runs. Neither publishes the crossing again.
+    a.stop().await;
+    let a = stack.start_replica(running).await;
+    b.stop().await;
+    let b = stack.start_replica(running).await;
+
+    // The way back to OK is the next crossing: again exactly one of each.
+    set_alarm_state(&stack, "OK").await;
+    eventually("the OK event", Duration::from_secs(20), || async {
+        (alarm_changes(&stack.events().await).len() >= 2).then_some(())
+    })
+    .await;
+    all_delivered(&stack).await;
+    let events = alarm_changes(&stack.events().await);
+    let values: Vec<&str> = events
+        .iter()
+        .map(|e| e["detail"]["state"]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["ALARM", "OK"], "one event per crossing");
+    assert_eq!(events[1]["detail"]["previousState"]["value"], "ALARM");
+    let mut posted: Vec<String> = stack
+        .webhook
+        .received()
+        .iter()
+        .map(|p| p.body["id"].as_str().unwrap().to_owned())
+        .collect();
+    posted.sort();
+    let mut ids: Vec<String> = events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(posted, ids, "one webhook POST per event");
+    assert_eq!(
+        moto_sent_notifications(&stack.moto, TOPIC_ARN).len(),
+        2,
+        "one SNS publish per event"
+    );
+    println!(
+        "after a rolling restart and the way back to OK: events {values:?}, {} webhook \
+         POSTs, {} SNS publishes",
+        posted.len(),
+        moto_sent_notifications(&stack.moto, TOPIC_ARN).len()
+    );
+    a.stop().await;
+    b.stop().await;
     stack.stop().await;
 }
 
