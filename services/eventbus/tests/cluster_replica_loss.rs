@@ -13,10 +13,18 @@
 //! over its calls, and the events and deliveries it held unacknowledged come back to
 //! replica 1 after the ack wait. Then every count is printed.
 //!
-//! That both replicas really worked is checked, not assumed: each answered PutEvents calls,
-//! and each delivered to the webhook before the kill (the webhook records the client
-//! address of every request, and the test finds which process owns that socket through
-//! `/proc`).
+//! That both replicas really worked is checked, not assumed: before the load, each keeps
+//! a pull request waiting on the router's and the deliverer's shared consumers
+//! (`num_waiting` is 2); each answered PutEvents calls; and each delivered to the webhook
+//! before the kill (the webhook records the client address of every request, and the test
+//! finds which process owns that socket through `/proc`).
+//!
+//! The replicas are started one after the other. Started at the same moment on a cluster,
+//! one of them sometimes exits at start-up (creating a bus stream is refused: "stream name
+//! already in use with a different configuration", or the request times out), and
+//! sometimes runs without its router's and deliverer's pull requests ever being served
+//! (`num_waiting` stays 1): both are start-up matters of the shared stream and consumer
+//! set-up, outside what this test is about (a running replica lost).
 //!
 //! The counts are kept as in `cluster_node_loss.rs`, by event id (the producer's
 //! receipts): *accepted* ids must each reach both targets (*lost* counts those that did
@@ -162,6 +170,21 @@ fn local_ports_of(pid: u32) -> HashSet<u16> {
                 .flatten()
         })
         .collect()
+}
+
+/// The pull requests waiting on a durable consumer (`num_waiting`): one per replica
+/// pulling from it while it is idle.
+async fn waiting_pulls(js: &jetstream::Context, stream: &str, consumer: &str) -> usize {
+    let Ok(stream) = js.get_stream(stream).await else {
+        return 0;
+    };
+    let Ok(mut consumer) = stream
+        .get_consumer::<jetstream::consumer::pull::Config>(consumer)
+        .await
+    else {
+        return 0;
+    };
+    consumer.info().await.map_or(0, |i| i.num_waiting)
 }
 
 /// What the producer saw.
@@ -335,9 +358,7 @@ async fn nats_received(js: &jetstream::Context) -> Received {
 async fn killing_one_of_two_event_bus_replicas_under_load_loses_no_accepted_event() {
     let started = Instant::now();
     let cluster = NatsCluster::start().expect("nats-server must be installed");
-    // One after the other: two replicas creating the bus's streams at the same moment on
-    // a cluster can have one of them refused by JetStream ("stream name already in use with
-    // a different configuration") and exit; the test is about losing a running replica.
+    // One after the other (see the module documentation).
     let first = Replica::start(&cluster);
     common::wait_healthy(first.addr(), None).await;
     let second = Replica::start(&cluster);
@@ -383,6 +404,26 @@ async fn killing_one_of_two_event_bus_replicas_under_load_loses_no_accepted_even
         })
         .await,
         "replica 1 sees the rule"
+    );
+
+    // Both replicas pull from the shared durable consumers: each keeps a pull request
+    // waiting on the router's and on the deliverer's (one replica alone keeps one).
+    let pulling = eventually(Duration::from_secs(20), || {
+        let js = js.clone();
+        async move {
+            waiting_pulls(&js, "EVENTS_default", "router").await >= 2
+                && waiting_pulls(&js, "TARGETS", "deliverer").await >= 2
+        }
+    })
+    .await;
+    println!(
+        "pull requests waiting before the load: router {}, deliverer {}",
+        waiting_pulls(&js, "EVENTS_default", "router").await,
+        waiting_pulls(&js, "TARGETS", "deliverer").await
+    );
+    assert!(
+        pulling,
+        "both replicas pull from the router's and the deliverer's consumers"
     );
 
     let done = Arc::new(AtomicUsize::new(0));
