@@ -12,7 +12,7 @@
 //! - a crash after the write: the outbox is published by the next pass.
 
 use async_nats::jetstream::kv;
-use groundwork_bus::kv::{Bucket, Records, open_bucket};
+use groundwork_bus::kv::{Bucket, Change, Records, open_bucket};
 use groundwork_bus::{Emitter, names};
 use groundwork_events::envelope::Event;
 use serde::de::DeserializeOwned;
@@ -25,6 +25,10 @@ const BUCKET: Bucket = Bucket {
     description: "What the alerting watchers saw last",
     history: 1,
 };
+
+/// Rounds of [`WatchStore::observe`]: each one either decides or publishes an event another
+/// writer left in the outbox.
+const OUTBOX_ROUNDS: usize = 5;
 
 /// A stored observation and the event it still has to publish.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +118,13 @@ impl WatchStore {
     /// Records `now` under `key`. When it differs from the last observation, `transition`
     /// decides (from the previous observation, if any) whether an event is due; that event
     /// is published once.
+    ///
+    /// The change is one [`Records::modify`] (compare-and-set, re-read on a lost race), as
+    /// budget claims its crossings: of two replicas seeing the same transition, only the
+    /// one whose write lands has an event to publish; the other re-reads, finds the new
+    /// observation and does nothing. A record whose outbox is full is left as it is and
+    /// its event published first (its writer crashed, or is publishing it right now: the
+    /// event id makes the second publication a duplicate the bus drops).
     pub async fn observe<T>(
         &self,
         key: &str,
@@ -123,34 +134,38 @@ impl WatchStore {
     where
         T: Serialize + DeserializeOwned + Clone + PartialEq,
     {
-        // A lost compare-and-set means another replica moved; read again. A handful of
-        // rounds is plenty: each one is lost only to real progress elsewhere.
-        for _ in 0..5 {
-            let current = self.get::<T>(key).await?;
-            if let Some((record, revision)) = &current
-                && record.outbox.is_some()
-            {
-                self.flush(key, record, *revision).await?;
-                continue;
-            }
-            let previous = current.as_ref().map(|(r, _)| &r.observed);
-            if previous == Some(now) {
+        let records = self.records::<T>();
+        // Each round that flushes another writer's outbox ends with it cleared, so the next
+        // round decides on a clean record; more rounds mean the key keeps moving elsewhere.
+        for _ in 0..OUTBOX_ROUNDS {
+            let (stored, wrote) = records
+                .modify(key, |current| match current {
+                    Some(record) if record.outbox.is_some() || record.observed == *now => {
+                        Change::Keep
+                    }
+                    current => {
+                        let previous = current.map(|r| &r.observed);
+                        Change::Write(Record {
+                            observed: now.clone(),
+                            outbox: transition(previous, now),
+                        })
+                    }
+                })
+                .await?;
+            let Some(stored) = stored else {
                 return Ok(Observed::Same);
+            };
+            if stored.value.outbox.is_none() {
+                return Ok(if wrote {
+                    Observed::Recorded
+                } else {
+                    Observed::Same
+                });
             }
-            let record = Record {
-                observed: now.clone(),
-                outbox: transition(previous, now),
-            };
-            let Some(revision) = self
-                .swap(key, &record, current.as_ref().map(|(_, rev)| *rev))
-                .await?
-            else {
-                continue;
-            };
-            return match self.flush(key, &record, revision).await? {
-                Some(event) => Ok(Observed::Published(Box::new(event))),
-                None => Ok(Observed::Recorded),
-            };
+            let flushed = self.flush(key, &stored.value, stored.revision).await?;
+            if wrote && let Some(event) = flushed {
+                return Ok(Observed::Published(Box::new(event)));
+            }
         }
         Err(Error::unavailable(format!(
             "watch state {key} kept changing under this replica; trying again next pass"

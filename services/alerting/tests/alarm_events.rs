@@ -144,6 +144,16 @@ async fn set_alarm_state_gives_one_event_one_webhook_post_and_one_sns_publish() 
     assert!(watchers.alarms_pass().await.unwrap().is_empty());
     // Wait until the event bus has nothing left to deliver and the notifier has
     // acknowledged every delivery, then count again: still one of each.
+    all_delivered(&stack).await;
+    assert_eq!(alarm_changes(&stack.events().await).len(), 1);
+    assert_eq!(stack.webhook.received().len(), 1);
+    assert_eq!(moto_sent_notifications(&stack.moto, TOPIC_ARN).len(), 1);
+    stack.stop().await;
+}
+
+/// Waits until the event bus has nothing left to deliver and the notifier has
+/// acknowledged every delivery.
+async fn all_delivered(stack: &Stack) {
     eventually("every delivery done", Duration::from_secs(20), || async {
         let js = async_nats::jetstream::new(stack.nats_client().await);
         let targets = js
@@ -164,10 +174,6 @@ async fn set_alarm_state_gives_one_event_one_webhook_post_and_one_sns_publish() 
             .then_some(())
     })
     .await;
-    assert_eq!(alarm_changes(&stack.events().await).len(), 1);
-    assert_eq!(stack.webhook.received().len(), 1);
-    assert_eq!(moto_sent_notifications(&stack.moto, TOPIC_ARN).len(), 1);
-    stack.stop().await;
 }
 
 /// A watcher like the service's, on the same NATS and moto.
@@ -232,6 +238,90 @@ async fn two_replicas_publish_a_transition_once_and_a_restart_publishes_nothing_
         .map(|e| e["detail"]["state"]["value"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(values, ["ALARM", "OK"]);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_running_replicas_give_one_event_and_one_notification_per_crossing_across_restarts() {
+    // Two whole alerting services on one NATS (and one moto, one event bus): both run
+    // their watchers and their notifiers, so both see each crossing. The stack's own
+    // service only serves the API.
+    let stack = Stack::start_with(|s| {
+        s.watch = false;
+        s.notify = false;
+    })
+    .await;
+    // Passes back to back (the shortest interval): the two replicas' passes overlap, so
+    // both often read the record before either writes, the race compare-and-set settles.
+    let running = |s: &mut groundwork_alerting::Settings| {
+        s.watch = true;
+        s.notify = true;
+        s.poll_interval_ms = 10;
+    };
+    let a = stack.start_replica(running).await;
+    let b = stack.start_replica(running).await;
+    first_day(&stack).await;
+    stack.wait_for_rules().await;
+
+    // Crossings one at a time; after each, once everything is delivered, exactly one more
+    // event, one more webhook POST (carrying it) and one more SNS publish.
+    let mut crossed = Vec::new();
+    let cross = |value: &'static str, crossed: &mut Vec<&'static str>| {
+        crossed.push(value);
+        let (stack, expected) = (&stack, crossed.clone());
+        async move {
+            set_alarm_state(stack, value).await;
+            eventually("the crossing's event", Duration::from_secs(20), || async {
+                (alarm_changes(&stack.events().await).len() >= expected.len()).then_some(())
+            })
+            .await;
+            all_delivered(stack).await;
+            let events = alarm_changes(&stack.events().await);
+            let values: Vec<&str> = events
+                .iter()
+                .map(|e| e["detail"]["state"]["value"].as_str().unwrap())
+                .collect();
+            let posted: Vec<String> = stack
+                .webhook
+                .received()
+                .iter()
+                .map(|p| p.body["id"].as_str().unwrap().to_owned())
+                .collect();
+            let sent = moto_sent_notifications(&stack.moto, TOPIC_ARN).len();
+            println!(
+                "crossing {} ({value}), two replicas: {} event(s), {} webhook POST(s), {sent} \
+                 SNS publish(es) in all",
+                expected.len(),
+                events.len(),
+                posted.len()
+            );
+            assert_eq!(values, expected, "one event per crossing");
+            let mut ids: Vec<String> = events
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            let mut posted = posted;
+            posted.sort();
+            assert_eq!(posted, ids, "one webhook POST per event");
+            assert_eq!(sent, expected.len(), "one SNS publish per event");
+        }
+    };
+    for value in ["ALARM", "OK", "ALARM", "OK", "ALARM", "OK"] {
+        cross(value, &mut crossed).await;
+    }
+
+    // A rolling restart: each replica stopped and started again on the same KV while the
+    // other runs. Neither publishes a crossing again, and the next one is again one of each.
+    a.stop().await;
+    let a = stack.start_replica(running).await;
+    b.stop().await;
+    let b = stack.start_replica(running).await;
+    cross("ALARM", &mut crossed).await;
+    let events = alarm_changes(&stack.events().await);
+    assert_eq!(events[6]["detail"]["previousState"]["value"], "OK");
+    a.stop().await;
+    b.stop().await;
     stack.stop().await;
 }
 

@@ -52,6 +52,8 @@ pub struct Stack {
     /// The webhooks the service was started with (each a target of alerting's rules).
     pub webhooks: Vec<groundwork_alerting::notify::targets::WebhookSpec>,
     pub notify_attempts: u32,
+    /// The settings the service was started with, for more replicas of it.
+    pub settings: Settings,
 }
 
 impl Stack {
@@ -89,18 +91,7 @@ impl Stack {
         configure(&mut settings);
         let webhooks = settings.webhooks.clone();
         let notify_attempts = settings.notify_attempts;
-        let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = groundwork_alerting::connect(&settings).await.unwrap();
-        let task = tokio::spawn(groundwork_alerting::serve(
-            settings,
-            groundwork_alerting::Deps {
-                aws: aws.clone(),
-                nats: client,
-            },
-            listener,
-            shutdown.clone(),
-        ));
+        let (addr, task) = serve(settings.clone(), &aws, &shutdown).await;
         let stack = Self {
             nats,
             moto,
@@ -113,9 +104,25 @@ impl Stack {
             eventbus_task,
             webhooks,
             notify_attempts,
+            settings,
         };
         wait_ready(stack.addr).await;
         stack
+    }
+
+    /// One more replica of the alerting service on the same NATS, moto, event bus and
+    /// webhook, with the stack's settings changed by `configure`; it stops on its own.
+    pub async fn start_replica(&self, configure: impl FnOnce(&mut Settings)) -> Replica {
+        let mut settings = self.settings.clone();
+        configure(&mut settings);
+        let shutdown = Shutdown::new();
+        let (addr, task) = serve(settings, &self.aws, &shutdown).await;
+        wait_ready(addr).await;
+        Replica {
+            addr,
+            shutdown,
+            task,
+        }
     }
 
     pub async fn eventbus(&self) -> EventBusClient<Channel> {
@@ -191,6 +198,46 @@ impl Stack {
         self.shutdown.trigger();
         let _ = self.task.await;
         let _ = self.eventbus_task.await;
+    }
+}
+
+/// Starts the alerting service in-process on a free port, connected to NATS as itself.
+async fn serve(
+    settings: Settings,
+    aws: &aws_config::SdkConfig,
+    shutdown: &Shutdown,
+) -> (
+    SocketAddr,
+    tokio::task::JoinHandle<Result<(), groundwork_alerting::Error>>,
+) {
+    let listener = groundwork_kit::grpc::bind(settings.listen).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = groundwork_alerting::connect(&settings).await.unwrap();
+    let task = tokio::spawn(groundwork_alerting::serve(
+        settings,
+        groundwork_alerting::Deps {
+            aws: aws.clone(),
+            nats: client,
+        },
+        listener,
+        shutdown.clone(),
+    ));
+    (addr, task)
+}
+
+/// A further alerting service beside a [`Stack`]'s, stopped on its own.
+#[derive(Debug)]
+pub struct Replica {
+    pub addr: SocketAddr,
+    pub shutdown: Shutdown,
+    pub task: tokio::task::JoinHandle<Result<(), groundwork_alerting::Error>>,
+}
+
+impl Replica {
+    /// Stops it (its watchers and notifier with it) and waits until it has.
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        let _ = self.task.await;
     }
 }
 

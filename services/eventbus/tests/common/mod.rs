@@ -334,6 +334,8 @@ pub struct Webhook {
     pub url: String,
     attempts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     delivered: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The client address of each delivered request, in the order of `delivered`.
+    delivered_from: std::sync::Arc<std::sync::Mutex<Vec<SocketAddr>>>,
     behaviour: std::sync::Arc<std::sync::RwLock<Behaviour>>,
 }
 
@@ -353,18 +355,20 @@ impl Webhook {
         );
         let attempts = Arc::new(Mutex::new(Vec::new()));
         let delivered = Arc::new(Mutex::new(Vec::new()));
+        let delivered_from = Arc::new(Mutex::new(Vec::new()));
         let behaviour: Arc<RwLock<Behaviour>> = Arc::new(RwLock::new(Box::new(behaviour)));
         let (a, d, b) = (attempts.clone(), delivered.clone(), behaviour.clone());
+        let f = delivered_from.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, peer)) = listener.accept().await else {
                     return;
                 };
-                let (a, d, b) = (a.clone(), d.clone(), b.clone());
+                let (a, d, b, f) = (a.clone(), d.clone(), b.clone(), f.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(
                         move |req: hyper::Request<hyper::body::Incoming>| {
-                            let (a, d, b) = (a.clone(), d.clone(), b.clone());
+                            let (a, d, b, f) = (a.clone(), d.clone(), b.clone(), f.clone());
                             async move {
                                 use http_body_util::BodyExt;
                                 let body = req
@@ -384,7 +388,10 @@ impl Webhook {
                                     Answer::Hang => std::future::pending::<()>().await,
                                     Answer::Status(code) => {
                                         if (200..300).contains(&code) {
-                                            d.lock().unwrap().push(body);
+                                            // One lock for both, so that they stay in step.
+                                            let mut d = d.lock().unwrap();
+                                            d.push(body);
+                                            f.lock().unwrap().push(peer);
                                         }
                                     }
                                 }
@@ -411,6 +418,7 @@ impl Webhook {
             url,
             attempts,
             delivered,
+            delivered_from,
             behaviour,
         }
     }
@@ -421,6 +429,17 @@ impl Webhook {
 
     pub fn delivered(&self) -> Vec<String> {
         self.delivered.lock().unwrap().clone()
+    }
+
+    /// Each delivered request with the client address it came from.
+    pub fn delivered_with_peers(&self) -> Vec<(String, SocketAddr)> {
+        let delivered = self.delivered.lock().unwrap();
+        let from = self.delivered_from.lock().unwrap();
+        delivered
+            .iter()
+            .cloned()
+            .zip(from.iter().copied())
+            .collect()
     }
 
     pub fn answer(&self, behaviour: impl Fn(usize) -> Answer + Send + Sync + 'static) {
