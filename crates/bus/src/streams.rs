@@ -140,9 +140,37 @@ pub async fn ensure_events_stream(
         settings.max_age,
         settings.max_bytes,
     );
-    js.get_or_create_stream(config)
-        .await
-        .map_err(|e| stream_error(&names::events_stream(bus), e))
+    get_or_create(js, config).await
+}
+
+/// `get_or_create_stream`, safe when another replica creates the same stream at the same
+/// moment: a create that fails (on a cluster the loser of the race may be told the name is
+/// in use "with a different configuration", or time out while the stream is placed) is
+/// answered by reading the stream the other one made; only when there is still none after a
+/// few tries is it an error.
+async fn get_or_create(
+    js: &jetstream::Context,
+    config: stream::Config,
+) -> Result<stream::Stream, BusError> {
+    const ATTEMPTS: u32 = 5;
+    let name = config.name.clone();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match js.get_or_create_stream(config.clone()).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => {
+                if let Ok(stream) = js.get_stream(&name).await {
+                    return Ok(stream);
+                }
+                if attempt >= ATTEMPTS {
+                    return Err(stream_error(&name, e));
+                }
+                tracing::debug!(stream = %name, error = %e, attempt, "stream not created yet; trying again");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+        }
+    }
 }
 
 fn stream_error(name: &str, e: jetstream::context::CreateStreamError) -> BusError {
@@ -170,9 +198,7 @@ pub async fn ensure_targets_stream(
         duplicate_window: settings.duplicate_window,
         ..Default::default()
     };
-    js.get_or_create_stream(config)
-        .await
-        .map_err(|e| stream_error(names::TARGETS_STREAM, e))
+    get_or_create(js, config).await
 }
 
 /// Creates (or finds) the `DELIVERIES` stream that NATS-subject targets receive through.
@@ -192,9 +218,7 @@ pub async fn ensure_deliveries_stream(
         max_age,
         ..Default::default()
     };
-    js.get_or_create_stream(config)
-        .await
-        .map_err(|e| stream_error(names::DELIVERIES_STREAM, e))
+    get_or_create(js, config).await
 }
 
 /// Creates (or finds) a bus's dead-letter stream.
@@ -219,9 +243,7 @@ pub async fn ensure_dlq_stream(
         settings.dlq_max_age,
         settings.dlq_max_bytes,
     );
-    js.get_or_create_stream(config)
-        .await
-        .map_err(|e| stream_error(&names::dlq_stream(bus), e))
+    get_or_create(js, config).await
 }
 
 /// The KV bucket of buses, rules, targets, archives and replays.
