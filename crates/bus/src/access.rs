@@ -163,6 +163,7 @@ impl Principal {
             Principal::Orchestrator => service(
                 [
                     kv_bucket(names::RUNS_BUCKET),
+                    kv_bucket(names::RUN_LEASES_BUCKET),
                     kv_bucket(names::ONE_TIME_SECRETS_BUCKET),
                     durable_consumer(
                         names::DELIVERIES_STREAM,

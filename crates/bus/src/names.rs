@@ -35,6 +35,10 @@ pub const RULES_BUCKET: &str = "eventbus-rules";
 /// KV bucket of orchestrator run state.
 pub const RUNS_BUCKET: &str = "orchestrator-runs";
 
+/// KV bucket of the orchestrator's run leases (which replica drives a run, its fencing
+/// token, until when) and the nudges that make the driving replica act at once.
+pub const RUN_LEASES_BUCKET: &str = "orchestrator-run-leases";
+
 /// KV bucket of the one-time secrets that wait for a person, each sealed with a key that
 /// is not in NATS (AES-256-GCM); one key per secret, no history.
 pub const ONE_TIME_SECRETS_BUCKET: &str = "orchestrator-one-time-secrets";

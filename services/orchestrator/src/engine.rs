@@ -9,12 +9,20 @@
 //! a process that dies in between leaves RUNNING, which the next start turns back into
 //! PENDING (the table's `Resume`), and the idempotent call runs again.
 //!
+//! Replicas: a run is driven by the replica that holds its lease ([`crate::lease`]), renewed
+//! by a heartbeat; every write of the driving loop is fenced by the lease's token, and a
+//! replica that finds its lease lost stops driving the run at once (calls in flight are
+//! abandoned; the new holder runs that step again). Every replica takes over the runs
+//! whose lease expired. A replica that is asked to move a run it does not drive (an event
+//! for a waiting step, `apply --resume`) nudges the driver, which looks at the run at once.
+//!
 //! One-time secrets are sealed into the [`Vault`] first, where they wait for a person, then
 //! handed to the [`SecretHub`] (the attached apply streams); never into the run record,
 //! which notes only whether they were delivered (`secrets_delivered`: `no` until a client
 //! acknowledges them, then `yes`) and until when they are held (`secrets_expire_at`).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,9 +34,11 @@ use groundwork_events::catalog::{
 use groundwork_kit::Shutdown;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::graph::Graph;
+use crate::lease::{self, Leases};
 use crate::machine::{RunStatus, StepEvent, StepState};
 use crate::resource::{Resource, ResourceId};
 use crate::run::{Run, RunKind, StepRecord, now_ms, rfc3339};
@@ -106,8 +116,18 @@ struct Inner {
     events: Option<Emitter>,
     secrets: SecretHub,
     settings: EngineSettings,
-    active: Mutex<HashMap<String, Arc<Notify>>>,
+    leases: Leases,
+    /// The runs this replica drives, or is about to.
+    active: Mutex<HashMap<String, Arc<Active>>>,
     shutdown: Shutdown,
+}
+
+/// A run this replica drives.
+#[derive(Debug, Default)]
+struct Active {
+    notify: Notify,
+    /// The fencing token of this replica's lease on the run; 0 until it is taken.
+    token: AtomicU64,
 }
 
 impl Engine {
@@ -117,6 +137,7 @@ impl Engine {
         runner: Arc<dyn StepRunner>,
         events: Option<Emitter>,
         settings: EngineSettings,
+        leases: Leases,
         shutdown: Shutdown,
     ) -> Self {
         Self {
@@ -127,6 +148,7 @@ impl Engine {
                 events,
                 secrets: SecretHub::default(),
                 settings,
+                leases,
                 active: Mutex::new(HashMap::new()),
                 shutdown,
             }),
@@ -135,6 +157,11 @@ impl Engine {
 
     pub fn store(&self) -> &RunStore {
         &self.inner.store
+    }
+
+    /// The run leases, as this replica sees them.
+    pub fn leases(&self) -> &Leases {
+        &self.inner.leases
     }
 
     pub fn secrets(&self) -> &SecretHub {
@@ -211,7 +238,7 @@ impl Engine {
     /// Stores a prepared run and starts driving it.
     pub async fn launch(&self, run: &Run) -> Result<(), Error> {
         self.inner.store.create(run).await?;
-        self.drive(&run.id);
+        self.drive(&run.id, false);
         Ok(())
     }
 
@@ -224,7 +251,8 @@ impl Engine {
             .store
             .modify(id, |run| scheduler::resume(run, &held))
             .await?;
-        self.drive(id);
+        // Driven here, or the replica that drives it is nudged to look at it now.
+        self.drive(id, true);
         Ok(run)
     }
 
@@ -233,7 +261,7 @@ impl Engine {
         let runs = self.inner.store.list().await?;
         let mut n = 0;
         for run in runs.iter().filter(|r| !r.status.is_terminal()) {
-            self.drive(&run.id);
+            self.drive(&run.id, false);
             n += 1;
         }
         Ok(n)
@@ -242,87 +270,207 @@ impl Engine {
     /// Wakes a run's task (a person acted).
     pub fn wake(&self, id: &str) {
         if let Ok(map) = self.inner.active.lock()
-            && let Some(n) = map.get(id)
+            && let Some(a) = map.get(id)
         {
-            n.notify_one();
+            a.notify.notify_one();
         }
     }
 
-    /// An event says a person may have finished matching WAITING steps of the active runs.
-    /// Each is checked against the live state, as the periodic re-check does, and finishes
-    /// only when AWS confirms it: an event wakes a step, it never finishes one by itself
-    /// (any producer of the bus can publish an event with any detail). Returns the runs
-    /// that moved on; an error (a service that cannot be asked) means try again later.
+    /// The fencing token with which this replica drives run `id`, if it does.
+    fn token(&self, id: &str) -> Option<u64> {
+        let map = self.inner.active.lock().ok()?;
+        let token = map.get(id)?.token.load(Ordering::SeqCst);
+        (token > 0).then_some(token)
+    }
+
+    /// An event says a person may have finished matching WAITING steps. The runs this
+    /// replica drives are checked against the live state, as the periodic re-check does,
+    /// and a step finishes only when AWS confirms it: an event wakes a step, it never
+    /// finishes one by itself (any producer of the bus can publish an event with any
+    /// detail). The replica driving any other unfinished run with a matching step is
+    /// nudged, and checks it at once. Returns the runs that moved on or were handed to
+    /// their driver; an error (a service that cannot be asked) means try again later.
     pub async fn event_wakes(&self, matches: impl Fn(&StepRecord) -> bool) -> Result<usize, Error> {
-        let ids: Vec<String> = match self.inner.active.lock() {
-            Ok(map) => map.keys().cloned().collect(),
-            Err(_) => Vec::new(),
-        };
         let mut n = 0;
-        for id in ids {
-            let Some((run, _)) = self.inner.store.get(&id).await? else {
-                continue;
-            };
-            let mut confirmed: Vec<ResourceId> = Vec::new();
-            for step in run
-                .steps
-                .iter()
-                .filter(|s| s.state == StepState::Waiting && matches(s))
+        for run in self.inner.store.list().await? {
+            if run.status.is_terminal()
+                || !run
+                    .steps
+                    .iter()
+                    .any(|s| s.state == StepState::Waiting && matches(s))
             {
-                if self.inner.runner.is_done(step).await? {
-                    confirmed.push(step.resource.id.clone());
-                } else {
-                    tracing::warn!(run = %id, step = %step.resource.id, "an event said this step is done, but the live state does not show it; still waiting");
-                }
-            }
-            if confirmed.is_empty() {
                 continue;
             }
-            // The steps this change finished (cleared when a compare-and-set is retried).
-            let mut finished: Vec<ResourceId> = Vec::new();
-            let (after, changed) = self
-                .inner
-                .store
-                .modify(&id, |run| {
-                    finished.clear();
-                    for t in &confirmed {
-                        if scheduler::person_done(run, t) {
-                            finished.push(t.clone());
-                        }
+            match self.token(&run.id) {
+                Some(token) => {
+                    if self.check_waiting(&run.id, token, &matches).await? {
+                        n += 1;
                     }
-                    !finished.is_empty()
-                })
-                .await?;
-            if changed {
-                n += 1;
-                for step in &finished {
-                    step_succeeded(&self.inner, &after, step).await;
                 }
-                self.wake(&id);
+                None => {
+                    self.inner.leases.nudge(&run.id).await?;
+                    n += 1;
+                }
             }
         }
         Ok(n)
     }
 
-    fn drive(&self, id: &str) {
-        let notify = {
+    /// Checks the WAITING steps of run `id` that `matches` selects against the live state,
+    /// as the driver of the run (fencing `token`); those a person finished move on.
+    /// `true` when any did. A lease lost meanwhile hands the check to the new driver.
+    async fn check_waiting(
+        &self,
+        id: &str,
+        token: u64,
+        matches: &impl Fn(&StepRecord) -> bool,
+    ) -> Result<bool, Error> {
+        let Some((run, _)) = self.inner.store.get(id).await? else {
+            return Ok(false);
+        };
+        let mut confirmed: Vec<ResourceId> = Vec::new();
+        for step in run
+            .steps
+            .iter()
+            .filter(|s| s.state == StepState::Waiting && matches(s))
+        {
+            if self.inner.runner.is_done(step).await? {
+                confirmed.push(step.resource.id.clone());
+            } else {
+                tracing::warn!(run = %id, step = %step.resource.id, "an event said this step is done, but the live state does not show it; still waiting");
+            }
+        }
+        if confirmed.is_empty() {
+            return Ok(false);
+        }
+        // The steps this change finished (cleared when a compare-and-set is retried).
+        let mut finished: Vec<ResourceId> = Vec::new();
+        let written = self
+            .inner
+            .store
+            .modify_fenced(id, token, |run| {
+                finished.clear();
+                for t in &confirmed {
+                    if scheduler::person_done(run, t) {
+                        finished.push(t.clone());
+                    }
+                }
+                !finished.is_empty()
+            })
+            .await;
+        let (after, changed) = match written {
+            Ok(w) => w,
+            Err(e) if lease::is_lost(&e) => {
+                self.inner.leases.nudge(id).await?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        if changed {
+            for step in &finished {
+                step_succeeded(&self.inner, &after, step).await;
+            }
+            self.wake(id);
+        }
+        Ok(changed)
+    }
+
+    /// Follows the nudges until shutdown: a nudged run this replica drives is woken and
+    /// its waiting steps are checked at once.
+    pub async fn follow_nudges(&self) {
+        let shutdown = self.inner.shutdown.clone();
+        loop {
+            match self.inner.leases.nudges().await {
+                Ok(nudges) => {
+                    let mut nudges = std::pin::pin!(nudges);
+                    loop {
+                        let id = tokio::select! {
+                            () = shutdown.wait() => return,
+                            id = futures::StreamExt::next(&mut nudges) => id,
+                        };
+                        let Some(id) = id else { break };
+                        let Some(token) = self.token(&id) else {
+                            continue;
+                        };
+                        self.wake(&id);
+                        let this = self.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = this.check_waiting(&id, token, &|_| true).await {
+                                tracing::debug!(run = %id, error = %e, "nudged run not checked; the periodic check follows");
+                            }
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot follow run nudges; retrying"),
+            }
+            tokio::select! {
+                () = shutdown.wait() => return,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Until shutdown, every heartbeat: takes over the unfinished runs whose lease expired
+    /// (their driver died or gave them up). A run without a lease yet is left for a lease
+    /// time to the replica that just created it.
+    pub async fn take_over_expired(&self) {
+        let settings = self.inner.leases.settings();
+        let shutdown = self.inner.shutdown.clone();
+        loop {
+            tokio::select! {
+                () = shutdown.wait() => return,
+                () = tokio::time::sleep(settings.heartbeat) => {}
+            }
+            if let Err(e) = self.take_over_once(settings.ttl).await {
+                tracing::debug!(error = %e, "run leases not looked at; next heartbeat");
+            }
+        }
+    }
+
+    async fn take_over_once(&self, ttl: Duration) -> Result<(), Error> {
+        let now = now_ms();
+        for run in self.inner.store.list().await? {
+            if run.status.is_terminal() || self.is_active(&run.id) {
+                continue;
+            }
+            let free = match self.inner.leases.get(&run.id).await? {
+                Some(l) => !l.is_live(now),
+                None => now - run.updated_at_ms > ttl.as_millis() as i64,
+            };
+            if free {
+                self.drive(&run.id, false);
+            }
+        }
+        Ok(())
+    }
+
+    fn is_active(&self, id: &str) -> bool {
+        self.inner
+            .active
+            .lock()
+            .map(|m| m.contains_key(id))
+            .unwrap_or(false)
+    }
+
+    /// Drives run `id` here if this replica can take its lease; otherwise another replica
+    /// drives it, and is nudged when `nudge` says it should look at the run now.
+    fn drive(&self, id: &str, nudge: bool) {
+        let active = {
             let Ok(mut map) = self.inner.active.lock() else {
                 return;
             };
-            if let Some(n) = map.get(id) {
-                n.notify_one();
+            if let Some(a) = map.get(id) {
+                a.notify.notify_one();
                 return;
             }
-            let n = Arc::new(Notify::new());
-            map.insert(id.to_owned(), n.clone());
-            n
+            let a = Arc::new(Active::default());
+            map.insert(id.to_owned(), a.clone());
+            a
         };
         let inner = self.inner.clone();
         let id = id.to_owned();
         tokio::spawn(async move {
-            if let Err(e) = drive(&inner, &id, &notify).await {
-                tracing::warn!(run = %id, error = %e, "run paused; it resumes at the next start or `apply --resume`");
-            }
+            lead(&inner, &id, &active, nudge).await;
             if let Ok(mut map) = inner.active.lock() {
                 map.remove(&id);
             }
@@ -371,9 +519,97 @@ const STORE_BACKOFF: groundwork_kit::retry::Backoff = groundwork_kit::retry::Bac
     ..groundwork_kit::retry::Backoff::FOREVER
 };
 
-async fn drive(inner: &Inner, id: &str, notify: &Notify) -> Result<(), Error> {
-    // Steps left RUNNING belong to a process that is gone: run them again.
-    persist!(inner, inner.store.modify(id, scheduler::recover).await)?;
+/// Takes the run's lease, drives the run while the lease is held, and gives the lease up
+/// when the run is over or the replica stops.
+async fn lead(inner: &Inner, id: &str, active: &Active, nudge: bool) {
+    let taken = persist!(inner, {
+        let floor = inner
+            .store
+            .get(id)
+            .await?
+            .map_or(0, |(run, _)| run.lease_token);
+        inner.leases.acquire(id, floor).await
+    });
+    let token = match taken {
+        Ok(Some(token)) => token,
+        Ok(None) => {
+            tracing::debug!(run = %id, "another orchestrator replica drives this run");
+            if nudge && let Err(e) = inner.leases.nudge(id).await {
+                tracing::warn!(run = %id, error = %e, "the replica driving this run could not be nudged; it looks again at its next check");
+            }
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(run = %id, error = %e, "run lease not taken; another replica or the next look takes the run");
+            return;
+        }
+    };
+    active.token.store(token, Ordering::SeqCst);
+    tracing::info!(run = %id, token, replica = inner.leases.replica(), "driving the run");
+    let lost = CancellationToken::new();
+    let beat = tokio::spawn(heartbeat(
+        inner.leases.clone(),
+        id.to_owned(),
+        token,
+        lost.clone(),
+    ));
+    let result = drive(inner, id, &active.notify, token, &lost).await;
+    beat.abort();
+    match result {
+        Err(e) if lease::is_lost(&e) => {
+            tracing::warn!(run = %id, token, "the run was taken over by another replica; no longer driven here");
+        }
+        Err(e) => {
+            // Not released: the lease runs out, and a replica takes the run again then.
+            tracing::warn!(run = %id, error = %e, "run paused; it is taken again when its lease expires, at the next start, or by `apply --resume`");
+        }
+        Ok(()) => {
+            if let Err(e) = inner.leases.release(id, token).await {
+                tracing::debug!(run = %id, error = %e, "run lease not released; it expires");
+            }
+        }
+    }
+}
+
+/// Renews the lease every heartbeat; cancels `lost` when another replica took it over, or
+/// when it could not be renewed for a whole lease time (it may have been taken over).
+async fn heartbeat(leases: Leases, id: String, token: u64, lost: CancellationToken) {
+    let settings = leases.settings();
+    let mut renewed = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(settings.heartbeat).await;
+        match leases.renew(&id, token).await {
+            Ok(true) => renewed = tokio::time::Instant::now(),
+            Ok(false) => {
+                lost.cancel();
+                return;
+            }
+            Err(e) if renewed.elapsed() >= settings.ttl => {
+                tracing::warn!(run = %id, error = %e, "run lease not renewed for a lease time; no longer driven here");
+                lost.cancel();
+                return;
+            }
+            Err(e) => tracing::debug!(run = %id, error = %e, "run lease not renewed; retrying"),
+        }
+    }
+}
+
+async fn drive(
+    inner: &Inner,
+    id: &str,
+    notify: &Notify,
+    token: u64,
+    lost: &CancellationToken,
+) -> Result<(), Error> {
+    // Steps left RUNNING belong to a process that is gone (or lost the run): run them
+    // again. This first fenced write also stores this lease's token in the run.
+    persist!(
+        inner,
+        inner
+            .store
+            .modify_fenced(id, token, scheduler::recover)
+            .await
+    )?;
 
     let mut inflight: JoinSet<(ResourceId, StepResult)> = JoinSet::new();
     // The steps whose call this task has in flight.
@@ -402,7 +638,7 @@ async fn drive(inner: &Inner, id: &str, notify: &Notify) -> Result<(), Error> {
         let (run, _) = persist!(inner, {
             inner
                 .store
-                .modify(id, |run| scheduler::advance(run, &graph, now))
+                .modify_fenced(id, token, |run| scheduler::advance(run, &graph, now))
                 .await
         })?;
 
@@ -447,17 +683,21 @@ async fn drive(inner: &Inner, id: &str, notify: &Notify) -> Result<(), Error> {
                 inflight.abort_all();
                 return Ok(());
             }
+            () = lost.cancelled() => {
+                inflight.abort_all();
+                return Err(lease::lost(id));
+            }
             Some(joined) = inflight.join_next() => {
                 if let Ok((step_id, result)) = joined {
                     running_here.remove(&step_id);
-                    record(inner, &run, &step_id, result).await?;
+                    record(inner, &run, &step_id, result, token).await?;
                 }
             }
             () = notify.notified() => {}
             () = tokio::time::sleep(sleep_for) => {}
             () = tokio::time::sleep_until(next_recheck) => {
                 next_recheck = tokio::time::Instant::now() + inner.settings.recheck_interval;
-                recheck(inner, &run).await?;
+                recheck(inner, &run, token).await?;
             }
         }
     }
@@ -468,6 +708,7 @@ async fn record(
     run: &Run,
     step_id: &ResourceId,
     result: StepResult,
+    token: u64,
 ) -> Result<(), Error> {
     let mut secrets = result.secrets;
     // Sealed into the vault before anything else: from then on a person can fetch them,
@@ -489,7 +730,7 @@ async fn record(
     let (after, changed) = persist!(inner, {
         inner
             .store
-            .modify(&run.id, |run| {
+            .modify_fenced(&run.id, token, |run| {
                 let delivered = held_until.as_ref().map(|_| false);
                 let recorded =
                     scheduler::record(run, step_id, &outcome, delivered, settings, now_ms());
@@ -530,7 +771,7 @@ async fn record(
             _ => {}
         }
     }
-    settle(inner, &after).await
+    settle(inner, &after, token).await
 }
 
 /// `Setup Step Succeeded` for a step that just succeeded, by its call or by a person.
@@ -550,10 +791,13 @@ async fn step_succeeded(inner: &Inner, run: &Run, step_id: &ResourceId) {
 }
 
 /// Derives the run's status after a step changed; emits the run-level events.
-async fn settle(inner: &Inner, _run: &Run) -> Result<(), Error> {
+async fn settle(inner: &Inner, _run: &Run, token: u64) -> Result<(), Error> {
     let before = _run.status;
     let (after, changed) = persist!(inner, {
-        inner.store.modify(&_run.id, scheduler::settle).await
+        inner
+            .store
+            .modify_fenced(&_run.id, token, scheduler::settle)
+            .await
     })?;
     if changed && after.status != before {
         announce(inner, &after).await;
@@ -601,7 +845,7 @@ async fn finish(inner: &Inner, run: &Run) {
 }
 
 /// Checks WAITING steps read-only; those a person finished move on.
-async fn recheck(inner: &Inner, run: &Run) -> Result<(), Error> {
+async fn recheck(inner: &Inner, run: &Run, token: u64) -> Result<(), Error> {
     for step in scheduler::to_recheck(run) {
         match inner.runner.is_done(step).await {
             Ok(true) => {
@@ -609,7 +853,7 @@ async fn recheck(inner: &Inner, run: &Run) -> Result<(), Error> {
                 let (after, changed) = persist!(inner, {
                     inner
                         .store
-                        .modify(&run.id, |r| r.step_event(&id, StepEvent::PersonDone))
+                        .modify_fenced(&run.id, token, |r| r.step_event(&id, StepEvent::PersonDone))
                         .await
                 })?;
                 if changed {

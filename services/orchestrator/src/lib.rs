@@ -9,6 +9,8 @@
 //! - [`plan`]: the diff of desired and live fields (create, update, unchanged, delete).
 //! - [`run`]: a run as stored in KV `orchestrator-runs` (no secrets).
 //! - [`store`]: the KV store, changed only by compare-and-set.
+//! - [`lease`]: which replica drives a run (KV `orchestrator-run-leases`): a lease with a
+//!   heartbeat, a fencing token checked on every driving write, takeover on expiry.
 //! - [`vault`]: the one-time secrets that wait for a person, sealed with a key that is not
 //!   in NATS, for a bounded time.
 //! - [`runner`]: what a step needs from the outside world; [`services`] does it over gRPC,
@@ -27,6 +29,7 @@ pub mod engine;
 pub mod error;
 pub mod graph;
 pub mod grpc;
+pub mod lease;
 pub mod machine;
 pub mod plan;
 mod resources;
@@ -111,6 +114,18 @@ pub async fn serve(
         api_token: settings.common.client_token()?,
         tls: settings.common.client_tls()?,
     })?;
+    let replica = settings
+        .replica_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let leases = lease::Leases::open(
+        &client,
+        timeout,
+        settings.common.stream_replicas,
+        replica,
+        settings.leases(),
+    )
+    .await?;
     let engine = engine::Engine::new(
         store,
         vault.clone(),
@@ -122,6 +137,7 @@ pub async fn serve(
             backoff_max: Duration::from_secs(30),
             recheck_interval: Duration::from_millis(settings.recheck_ms.max(100)),
         },
+        leases,
         shutdown.clone(),
     );
     let resumed = engine.resume_all().await?;
@@ -142,6 +158,14 @@ pub async fn serve(
     ));
 
     let sweep_task = tokio::spawn(sweep(vault, shutdown.clone()));
+    let nudge_task = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.follow_nudges().await }
+    });
+    let takeover_task = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.take_over_expired().await }
+    });
 
     let api = grpc::OrchestratorApi::new(engine);
     let served = groundwork_kit::grpc::serve_api(
@@ -154,6 +178,8 @@ pub async fn serve(
     .await;
     let _ = resume_task.await;
     let _ = sweep_task.await;
+    let _ = nudge_task.await;
+    let _ = takeover_task.await;
     groundwork_bus::connect::drain(&client).await;
     Ok(served?)
 }

@@ -65,6 +65,10 @@ pub struct Run {
     pub error: String,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// The fencing token of the lease under which the run was last driven (see
+    /// [`crate::lease`]): a driving write is refused once a greater token is stored here.
+    #[serde(default)]
+    pub lease_token: u64,
 }
 
 /// The resources Groundwork manages according to `runs`: made by an apply step that ran
@@ -135,6 +139,7 @@ impl Run {
             error: String::new(),
             created_at_ms: now,
             updated_at_ms: now,
+            lease_token: 0,
         }
     }
 

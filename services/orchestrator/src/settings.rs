@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use groundwork_kit::CommonSettings;
@@ -80,6 +81,31 @@ pub struct Settings {
     )]
     pub recheck_ms: u64,
 
+    /// How long a replica's lease on a run lasts without renewal, in milliseconds: when the
+    /// replica driving a run dies, another takes the run over within this plus one
+    /// heartbeat (see `lease.rs`).
+    #[arg(
+        long,
+        env = "GROUNDWORK_ORCHESTRATOR__LEASE_MS",
+        default_value_t = 10_000
+    )]
+    pub lease_ms: u64,
+
+    /// How often a replica renews its run leases and looks for expired ones, in
+    /// milliseconds (under a third of the lease time).
+    #[arg(
+        long,
+        env = "GROUNDWORK_ORCHESTRATOR__HEARTBEAT_MS",
+        default_value_t = 3_000
+    )]
+    pub heartbeat_ms: u64,
+
+    /// This replica's id in the run leases, unique among the running replicas (a pod's
+    /// name); a new random id per process when unset. A restarted process with the same id
+    /// takes its runs back at once instead of after the lease time.
+    #[arg(long, env = "GROUNDWORK_ORCHESTRATOR__REPLICA_ID")]
+    pub replica_id: Option<String>,
+
     /// The key (32 bytes as 64 hex digits, a file of mode 0600) that seals the one-time
     /// secrets waiting for a person; `groundwork secrets init` and `groundwork up` make it
     /// (`one-time-secrets.key` in the secrets directory). Without it a key is made at
@@ -99,6 +125,13 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The lease time and heartbeat, the heartbeat kept under a third of the lease.
+    pub fn leases(&self) -> crate::lease::LeaseSettings {
+        let ttl = Duration::from_millis(self.lease_ms.max(300));
+        let heartbeat = Duration::from_millis(self.heartbeat_ms.max(100)).min(ttl / 3);
+        crate::lease::LeaseSettings { ttl, heartbeat }
+    }
+
     /// Defaults for tests and embedding, with the given common settings (NATS server and
     /// credentials) and services.
     pub fn on(common: CommonSettings, identity: &str, budget: &str, alerting: &str) -> Self {
@@ -112,6 +145,9 @@ impl Settings {
             max_attempts: 5,
             backoff_ms: 500,
             recheck_ms: 15_000,
+            lease_ms: 10_000,
+            heartbeat_ms: 3_000,
+            replica_id: None,
             secrets_key_file: None,
             secrets_ttl_secs: 86_400,
         }

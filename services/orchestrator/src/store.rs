@@ -1,7 +1,11 @@
 //! Runs in the KV bucket `orchestrator-runs`, one key per run (`run.<id>`), as typed records
 //! of the bus's KV layer: a run changes only by compare-and-set, and a change that loses to
 //! a concurrent writer is applied again to the newer value. Changes are transitions of the
-//! tables in [`crate::machine`], so applying one twice is harmless.
+//! tables in [`crate::machine`], so applying one twice is harmless. The replica that drives
+//! a run writes through [`RunStore::modify_fenced`], which refuses the write of a replica
+//! whose lease was taken over; the other writes (`apply --resume`, a person's
+//! acknowledgement of secrets) are single transitions applied by compare-and-set to the
+//! latest record, keep its fencing token, and cannot undo the driver's progress.
 
 use std::time::Duration;
 
@@ -9,6 +13,7 @@ use groundwork_bus::kv::{Bucket, Change, Records};
 use groundwork_bus::names::RUNS_BUCKET;
 
 use crate::error::Error;
+use crate::lease;
 use crate::run::{Run, now_ms};
 
 /// The bucket of runs.
@@ -80,6 +85,52 @@ impl RunStore {
                 }
             })
             .await?;
+        let run = run.ok_or_else(|| Error::not_found(format!("no run {id}")))?;
+        Ok((run.value, changed))
+    }
+
+    /// Applies `change` by compare-and-set for the replica that drives the run under the
+    /// lease with fencing `token` (see [`crate::lease`]). The write is refused with
+    /// [`lease::lost`] when the run record stores a greater token: another replica took
+    /// the run over, and this one must stop driving it. The check and the write are one
+    /// compare-and-set on the record's revision, so a takeover that lands between this
+    /// call's read and its write makes the write fail and run again on the newer record,
+    /// where it is refused. The first write under a new token stores it in the record.
+    /// Returns the run as stored, and whether `change` changed it.
+    pub async fn modify_fenced(
+        &self,
+        id: &str,
+        token: u64,
+        mut change: impl FnMut(&mut Run) -> bool,
+    ) -> Result<(Run, bool), Error> {
+        let mut fenced = false;
+        let mut changed = false;
+        let (run, _) = self
+            .records
+            .modify(&key(id), |current| {
+                fenced = false;
+                changed = false;
+                let Some(current) = current else {
+                    return Change::Keep;
+                };
+                if current.lease_token > token {
+                    fenced = true;
+                    return Change::Keep;
+                }
+                let mut run = current.clone();
+                changed = change(&mut run);
+                if changed || run.lease_token != token {
+                    run.lease_token = token;
+                    run.updated_at_ms = now_ms();
+                    Change::Write(run)
+                } else {
+                    Change::Keep
+                }
+            })
+            .await?;
+        if fenced {
+            return Err(lease::lost(id));
+        }
         let run = run.ok_or_else(|| Error::not_found(format!("no run {id}")))?;
         Ok((run.value, changed))
     }
