@@ -37,8 +37,18 @@ pub async fn apply(
     spec: &str,
     resume_run_id: &str,
 ) -> Result<UnboundedReceiver<pb::SetupRunUpdate>, StartError> {
+    apply_at(stack, stack.orchestrator, spec, resume_run_id).await
+}
+
+/// [`apply`] through the orchestrator replica at `addr`.
+pub async fn apply_at(
+    stack: &Stack,
+    addr: std::net::SocketAddr,
+    spec: &str,
+    resume_run_id: &str,
+) -> Result<UnboundedReceiver<pb::SetupRunUpdate>, StartError> {
     let stream = stack
-        .orchestrator()
+        .orchestrator_at(addr)
         .await
         .apply_spec(pb::ApplySpecRequest {
             spec_toml: spec.into(),

@@ -241,6 +241,8 @@ pub struct Stack {
     /// The tokens and TLS every service requires.
     pub security: Security,
     orchestrator_process: Option<OrchestratorProcess>,
+    /// More orchestrator replicas, as child processes, by address.
+    more_orchestrators: Vec<(SocketAddr, OrchestratorProcess)>,
     shutdown: Shutdown,
     tasks: Vec<Task>,
 }
@@ -254,6 +256,12 @@ fn spawn<E: std::fmt::Display + Send + 'static>(
             eprintln!("{name} stopped with an error: {e}");
         }
     })
+}
+
+/// The replica id in the run leases of the orchestrator process listening on `addr`
+/// (the same id again when it is restarted, as a pod that keeps its name).
+pub fn orchestrator_replica_id(addr: SocketAddr) -> String {
+    format!("orchestrator-{}", addr.port())
 }
 
 /// The orchestrator as a child process (see `src/bin/e2e-orchestrator.rs`), which a test
@@ -306,6 +314,9 @@ impl Drop for OrchestratorProcess {
         self.kill();
     }
 }
+
+/// The variable that gives an orchestrator process its replica id.
+const REPLICA_ID_VAR: &str = "GROUNDWORK_ORCHESTRATOR__REPLICA_ID";
 
 /// The source of the audit trail's events.
 const AUDIT_SOURCE: &str = "groundwork.audit";
@@ -511,7 +522,11 @@ impl Stack {
                     format!("http://{eventbus}"),
                 ],
                 nkey: nats.nkey_file("orchestrator"),
-                env: security.env(),
+                env: security
+                    .env()
+                    .into_iter()
+                    .chain([(REPLICA_ID_VAR, orchestrator_replica_id(addr))])
+                    .collect(),
                 log: std::env::temp_dir().join(format!("groundwork-e2e-orchestrator-{port}.log")),
                 child: None,
             };
@@ -558,6 +573,7 @@ impl Stack {
             orchestrator,
             security,
             orchestrator_process,
+            more_orchestrators: Vec::new(),
             shutdown,
             tasks,
         })
@@ -696,6 +712,88 @@ impl Stack {
         }
     }
 
+    /// Starts one more orchestrator replica as a child process (the first one must be a
+    /// process too), with `env` added (e.g. lease timings), and waits until it answers.
+    /// Returns its address.
+    pub async fn start_another_orchestrator(
+        &mut self,
+        env: &[(&'static str, String)],
+    ) -> Result<SocketAddr, StartError> {
+        let Some(first) = &self.orchestrator_process else {
+            return Err(StartError("the orchestrator runs in-process".into()));
+        };
+        let port =
+            groundwork_testkit::process::free_port().map_err(|e| err("orchestrator port")(&e))?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut process = OrchestratorProcess {
+            binary: first.binary.clone(),
+            args: first.args.clone(),
+            nkey: first.nkey.clone(),
+            env: first.env.clone(),
+            log: first.log.clone(),
+            child: None,
+        };
+        process.args[1] = addr.to_string();
+        process.env.retain(|(k, _)| *k != REPLICA_ID_VAR);
+        process
+            .env
+            .push((REPLICA_ID_VAR, orchestrator_replica_id(addr)));
+        process.env.extend(env.iter().cloned());
+        process.log = std::env::temp_dir().join(format!("groundwork-e2e-orchestrator-{port}.log"));
+        process.spawn()?;
+        self.more_orchestrators.push((addr, process));
+        wait_ready(&self.security, addr, "orchestrator").await?;
+        Ok(addr)
+    }
+
+    /// Adds `env` to the first orchestrator process (it takes effect when it starts again).
+    pub fn set_orchestrator_env(&mut self, env: &[(&'static str, String)]) {
+        if let Some(p) = &mut self.orchestrator_process {
+            p.env.extend(env.iter().cloned());
+        }
+    }
+
+    /// Every orchestrator replica's address, the first one first.
+    pub fn orchestrators(&self) -> Vec<SocketAddr> {
+        std::iter::once(self.orchestrator)
+            .chain(self.more_orchestrators.iter().map(|(a, _)| *a))
+            .collect()
+    }
+
+    fn orchestrator_process_at(&mut self, addr: SocketAddr) -> Option<&mut OrchestratorProcess> {
+        if addr == self.orchestrator {
+            return self.orchestrator_process.as_mut();
+        }
+        self.more_orchestrators
+            .iter_mut()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, p)| p)
+    }
+
+    /// Kills the orchestrator replica at `addr` with SIGKILL.
+    pub fn kill_orchestrator_at(&mut self, addr: SocketAddr) {
+        if let Some(p) = self.orchestrator_process_at(addr) {
+            p.kill();
+        }
+    }
+
+    /// Starts the orchestrator replica at `addr` again and waits until it answers.
+    pub async fn restart_orchestrator_at(&mut self, addr: SocketAddr) -> Result<(), StartError> {
+        match self.orchestrator_process_at(addr) {
+            Some(p) => {
+                p.kill();
+                p.spawn()?;
+            }
+            None => return Err(StartError(format!("no orchestrator process at {addr}"))),
+        }
+        wait_ready(&self.security, addr, "orchestrator").await
+    }
+
+    /// A client of the orchestrator replica at `addr`.
+    pub async fn orchestrator_at(&self, addr: SocketAddr) -> OrchestratorClient<Channel> {
+        OrchestratorClient::new(self.channel(addr).await)
+    }
+
     /// Starts the orchestrator process again on its port and waits until it answers.
     pub async fn restart_orchestrator(&mut self) -> Result<(), StartError> {
         match &mut self.orchestrator_process {
@@ -712,6 +810,9 @@ impl Stack {
     /// one that does not stop by then is aborted and named.
     pub async fn stop(mut self) -> Vec<usize> {
         self.kill_orchestrator();
+        for (_, p) in &mut self.more_orchestrators {
+            p.kill();
+        }
         self.shutdown.trigger();
         let mut stuck = Vec::new();
         for (i, mut t) in self.tasks.into_iter().enumerate() {

@@ -6,7 +6,9 @@
 //! with the orchestrator's NATS credentials in `NATS_NKEY`.
 //! with the stack's tokens and TLS in `GROUNDWORK_API_TOKEN`, `GROUNDWORK_READ_ONLY_TOKEN`,
 //! `GROUNDWORK_TLS_CERT`, `GROUNDWORK_TLS_KEY` and `GROUNDWORK_CA_FILE`, and its key for
-//! one-time secrets in `GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE`.
+//! one-time secrets in `GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE`; its replica id in
+//! `GROUNDWORK_ORCHESTRATOR__REPLICA_ID`, and the lease timings, when a test changes them,
+//! in `GROUNDWORK_ORCHESTRATOR__LEASE_MS` and `GROUNDWORK_ORCHESTRATOR__HEARTBEAT_MS`.
 
 use std::process::ExitCode;
 
@@ -37,6 +39,15 @@ async fn main() -> ExitCode {
     settings.common.tls_key = var("GROUNDWORK_TLS_KEY").map(Into::into);
     settings.common.ca_file = var("GROUNDWORK_CA_FILE").map(Into::into);
     settings.secrets_key_file = var("GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE").map(Into::into);
+    // The replica's id in the run leases, and the lease timings when a test sets them.
+    settings.replica_id = var("GROUNDWORK_ORCHESTRATOR__REPLICA_ID");
+    let millis = |name: &str| var(name).and_then(|v| v.parse::<u64>().ok());
+    if let Some(ms) = millis("GROUNDWORK_ORCHESTRATOR__LEASE_MS") {
+        settings.lease_ms = ms;
+    }
+    if let Some(ms) = millis("GROUNDWORK_ORCHESTRATOR__HEARTBEAT_MS") {
+        settings.heartbeat_ms = ms;
+    }
     settings.listen = match listen.parse() {
         Ok(addr) => addr,
         Err(e) => {
