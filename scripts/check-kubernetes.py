@@ -21,8 +21,9 @@ Two parts, no cluster needed:
      NATS nkey, no GROUNDWORK_INSECURE, no token as a literal value);
    - every file an environment variable names is mounted from a Secret volume that provides it, and
      every Secret and key referenced exists in secrets.example.yaml (the documented Secrets);
-   - the orchestrator runs exactly one replica with the Recreate strategy; every other service runs
-     two or more, with a PodDisruptionBudget;
+   - every service runs two or more replicas, with a PodDisruptionBudget (the orchestrator too:
+     its runs are leased, so replicas side by side and rolling updates are safe), and the
+     orchestrator's replicas get their pod's name as replica id;
    - kustomization.yaml lists every manifest but secrets.example.yaml; the NATS values ask for a
      cluster of three with JetStream on file storage; NATS_URL names three nodes and the stream
      replicas are 3;
@@ -291,16 +292,15 @@ def deployment_problems(dep, objects, secrets):
     replicas = dep["spec"].get("replicas", 1)
     pdbs = [o for o in objects if o.get("kind") == "PodDisruptionBudget"
             and labels_match(o["spec"].get("selector", {}).get("matchLabels"), pod_labels)]
+    if replicas < 2:
+        problems.append(f"{where}: runs {replicas} replica(s); two or more keep it answering through a restart")
+    if not pdbs:
+        problems.append(f"{where}: {replicas} replicas and no PodDisruptionBudget selecting them")
     if service == "orchestrator":
-        if replicas != 1:
-            problems.append(f"{where}: the orchestrator must run exactly one replica until runs are leased")
-        if (dep["spec"].get("strategy") or {}).get("type") != "Recreate":
-            problems.append(f"{where}: the orchestrator needs strategy Recreate (a rolling update runs two at once)")
-    else:
-        if replicas < 2:
-            problems.append(f"{where}: runs {replicas} replica(s); two or more keep it answering through a restart")
-        if not pdbs:
-            problems.append(f"{where}: {replicas} replicas and no PodDisruptionBudget selecting them")
+        # Each replica's id in the run leases must be unique among running pods: the pod's name.
+        field = ((env.get("GROUNDWORK_ORCHESTRATOR__REPLICA_ID") or {}).get("valueFrom") or {}).get("fieldRef") or {}
+        if field.get("fieldPath") != "metadata.name":
+            problems.append(f"{where}: GROUNDWORK_ORCHESTRATOR__REPLICA_ID must be the pod's name (fieldRef metadata.name), unique per replica")
 
     # Service and NetworkPolicy.
     svcs = [o for o in objects if o.get("kind") == "Service" and o["metadata"]["name"] == service]
@@ -411,8 +411,14 @@ def self_test(model, deployment_sample):
     def foreign_env(m):
         container(m, "identity")["env"].append({"name": "GROUNDWORK_EVENTBUS__CONCURRENCY", "value": "8"})
 
-    def two_orchestrators(m):
-        find(m, "Deployment", "orchestrator")["spec"]["replicas"] = 2
+    def one_orchestrator(m):
+        find(m, "Deployment", "orchestrator")["spec"]["replicas"] = 1
+
+    def shared_replica_id(m):
+        for e in container(m, "orchestrator")["env"]:
+            if e["name"] == "GROUNDWORK_ORCHESTRATOR__REPLICA_ID":
+                e.pop("valueFrom", None)
+                e["value"] = "orchestrator"
 
     def writable_root(m):
         container(m, "budget")["securityContext"]["readOnlyRootFilesystem"] = False
@@ -435,7 +441,8 @@ def self_test(model, deployment_sample):
     # Each breaker with a fragment the problem it causes must mention.
     structural = [(drop_liveness, "livenessProbe is missing"),
                   (foreign_env, "GROUNDWORK_EVENTBUS__CONCURRENCY is not read by the identity service"),
-                  (two_orchestrators, "exactly one replica"),
+                  (one_orchestrator, "runs 1 replica(s); two or more"),
+                  (shared_replica_id, "REPLICA_ID must be the pod's name"),
                   (writable_root, "readOnlyRootFilesystem"),
                   (borrowed_nkey, "own identity, alerting.nk"),
                   (undocumented_key, "tls.crt, which Secret groundwork-tls does not document"),
