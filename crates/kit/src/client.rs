@@ -185,24 +185,34 @@ pub fn lazy(target: &Target) -> Result<Channel, Error> {
 }
 
 /// A channel connected now, or an UNAVAILABLE error that says where the service was
-/// expected and how to point elsewhere.
+/// expected and how to point elsewhere. With several URLs (replicas), each is tried at once
+/// and the calls are spread over those that answered: a replica that is away would fail
+/// the calls the balancer happened to give it.
 pub async fn connect(target: &Target, what: &str) -> Result<Channel, Error> {
     let token = BearerToken::new(target.token.as_deref())?;
-    let mut endpoints = endpoints(target)?;
-    if endpoints.len() > 1 {
-        // Replicas: connected as calls need them; one that is away leaves the others.
-        let channel = tonic::transport::Channel::balance_list(endpoints.into_iter());
-        return Ok(InterceptedService::new(channel, token));
+    let endpoints = endpoints(target)?;
+    let tried = futures::future::join_all(endpoints.iter().map(Endpoint::connect)).await;
+    let mut reachable = Vec::new();
+    let mut failure = None;
+    for (endpoint, result) in endpoints.into_iter().zip(tried) {
+        match result {
+            Ok(channel) => reachable.push((endpoint, channel)),
+            Err(e) => failure = Some(e),
+        }
     }
-    let channel = endpoints.remove(0).connect().await.map_err(|e| {
-        Error::unavailable(format!(
-            "cannot reach the {what} at {}: {}. Is it running? (`groundwork up` starts a local \
-             stack; {} points elsewhere)",
-            target.effective_url(),
-            error_chain(&e),
-            target.setting
-        ))
-    })?;
+    let channel = match reachable.len() {
+        0 => {
+            let why = failure.map_or_else(|| "no URL".to_owned(), |e| error_chain(&e));
+            return Err(Error::unavailable(format!(
+                "cannot reach the {what} at {}: {why}. Is it running? (`groundwork up` starts a \
+                 local stack; {} points elsewhere)",
+                target.effective_url(),
+                target.setting
+            )));
+        }
+        1 => reachable.remove(0).1,
+        _ => tonic::transport::Channel::balance_list(reachable.into_iter().map(|(e, _)| e)),
+    };
     Ok(InterceptedService::new(channel, token))
 }
 
