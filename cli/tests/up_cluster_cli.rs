@@ -6,22 +6,14 @@
 //! runs test binaries one after the other.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
+mod up;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use groundwork_testkit::process::free_port;
-
-/// `groundwork up`, stopped with SIGTERM (so that it stops what it started) when dropped.
-struct Up(Child);
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let _ = self.0.wait();
-    }
-}
+use up::Up;
 
 const BOTH_EVENTBUS: &str = "https://127.0.0.1:50051,https://127.0.0.1:50061";
 
@@ -35,34 +27,6 @@ fn put_event(dir: &Path, id: u32) -> Output {
         .env("GROUNDWORK_EVENTBUS_URL", BOTH_EVENTBUS)
         .output()
         .unwrap()
-}
-
-/// The child of `parent` running `name` whose environment has `needle`.
-fn child_with(parent: u32, name: &str, needle: &str) -> Option<u32> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let ppid = rest
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        let exe = std::fs::read_link(entry.path().join("exe")).ok();
-        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
-        if ppid == Some(parent)
-            && exe.is_some_and(|e| e.file_name().is_some_and(|f| f == name))
-            && String::from_utf8_lossy(&environ).contains(needle)
-        {
-            return Some(pid);
-        }
-    }
-    None
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -79,35 +43,27 @@ async fn a_clustered_stack_with_two_of_each_service_survives_losing_a_replica() 
         }
         let _ = nats_port;
     };
-    let moto_port = free_port().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_groundwork"))
-        .args(["up", "--nats-cluster", "3", "--replicas", "2"])
-        .args(["--nats-port", &nats_port.to_string()])
-        .args(["--nats-route-port", &route_port.to_string()])
-        .args(["--moto-port", &moto_port.to_string()])
-        .current_dir(work.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let up = Up(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut printed = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(180)) {
-            Ok(line) if line.contains("press Ctrl-C") => break,
-            Ok(line) => printed.push(line),
-            Err(e) => panic!("groundwork up did not come up ({e}); it printed:\n{printed:#?}"),
-        }
-    }
+    let (nats_port, route_port, moto_port) = (
+        nats_port.to_string(),
+        route_port.to_string(),
+        free_port().unwrap().to_string(),
+    );
+    let (up, printed) = Up::start(
+        work.path(),
+        &[
+            "--nats-cluster",
+            "3",
+            "--replicas",
+            "2",
+            "--nats-port",
+            &nats_port,
+            "--nats-route-port",
+            &route_port,
+            "--moto-port",
+            &moto_port,
+        ],
+        Duration::from_secs(180),
+    );
     let said = printed.join("\n");
     assert!(said.contains("a cluster of 3"), "{said}");
     assert!(
@@ -122,8 +78,9 @@ async fn a_clustered_stack_with_two_of_each_service_survives_losing_a_replica() 
     // Every stream the bus made keeps three copies.
     let seed =
         std::fs::read_to_string(work.path().join(".groundwork/secrets/nats/admin.nk")).unwrap();
+    let first_port: u16 = nats_port.parse().unwrap();
     let urls: Vec<String> = (0..3)
-        .map(|i| format!("nats://127.0.0.1:{}", nats_port + i))
+        .map(|i| format!("nats://127.0.0.1:{}", first_port + i))
         .collect();
     let admin = async_nats::ConnectOptions::new()
         .nkey(seed.trim().to_owned())
@@ -153,15 +110,10 @@ async fn a_clustered_stack_with_two_of_each_service_survives_losing_a_replica() 
     );
 
     // One event-bus replica lost: the CLI, given both, goes on through the other at once.
-    let first = child_with(up.0.id(), "groundwork-eventbus", "127.0.0.1:50051")
+    let first = up
+        .process("groundwork-eventbus", "127.0.0.1:50051")
         .expect("the first event-bus replica");
-    assert!(
-        Command::new("kill")
-            .args(["-9", &first.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    Up::kill_hard(first);
     for id in 2..5 {
         let put = put_event(work.path(), id);
         assert!(
@@ -170,14 +122,11 @@ async fn a_clustered_stack_with_two_of_each_service_survives_losing_a_replica() 
             String::from_utf8_lossy(&put.stderr)
         );
     }
-    let mut after = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) if line.starts_with("eventbus ") && line.contains("restarted") => break,
-            Ok(line) => after.push(line),
-            Err(e) => panic!("the replica was not started again ({e}); up printed:\n{after:#?}"),
-        }
-    }
+    up.until(
+        Duration::from_secs(60),
+        |l| l.starts_with("eventbus ") && l.contains("restarted"),
+        "start the replica again",
+    );
     let mut stream = js.get_stream("EVENTS_default").await.unwrap();
     let last = stream.info().await.unwrap().state.last_sequence;
     let mut ours = 0;
