@@ -7,24 +7,16 @@
 //! (`cargo build --workspace --bins`, which `cargo test --workspace` does).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
+mod up;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use async_nats::jetstream;
 use groundwork_testkit::process::free_port;
 use serde_json::{Value, json};
-
-/// `groundwork up`, stopped with SIGTERM (so that it stops what it started) when dropped.
-struct Up(Child);
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let _ = self.0.wait();
-    }
-}
+use up::Up;
 
 fn groundwork_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_groundwork"))
@@ -34,31 +26,6 @@ fn groundwork_in(dir: &Path, args: &[&str]) -> Output {
         .env_remove("GROUNDWORK_EVENTBUS_URL")
         .output()
         .unwrap()
-}
-
-/// The pid of the child of `parent` whose command is `name` (from /proc).
-fn child_named(parent: u32, name: &str) -> Option<u32> {
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid …`; comm may hold spaces, so read after the last ')'.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let ppid = rest
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        let exe = std::fs::read_link(entry.path().join("exe")).ok();
-        if ppid == Some(parent) && exe.is_some_and(|e| e.file_name().is_some_and(|f| f == name)) {
-            return Some(pid);
-        }
-    }
-    None
 }
 
 async fn connect_with(url: &str, seed_file: &Path) -> async_nats::Client {
@@ -85,32 +52,16 @@ async fn the_stack_up_starts_is_locked_and_the_cli_works_in_its_directory() {
     let work = tempfile::tempdir().unwrap();
     let nats_port = free_port().unwrap();
     let moto_port = free_port().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_groundwork"))
-        .args(["up", "--nats-port", &nats_port.to_string()])
-        .args(["--moto-port", &moto_port.to_string()])
-        .current_dir(work.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let up = Up(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut printed = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(line) if line.contains("press Ctrl-C") => break,
-            Ok(line) => printed.push(line),
-            Err(e) => panic!("groundwork up did not come up ({e}); it printed:\n{printed:#?}"),
-        }
-    }
+    let (up, _) = Up::start(
+        work.path(),
+        &[
+            "--nats-port",
+            &nats_port.to_string(),
+            "--moto-port",
+            &moto_port.to_string(),
+        ],
+        Duration::from_secs(120),
+    );
     let secrets = work.path().join(".groundwork/secrets/nats");
     let url = format!("nats://127.0.0.1:{nats_port}");
 
@@ -222,22 +173,15 @@ async fn the_stack_up_starts_is_locked_and_the_cli_works_in_its_directory() {
 
     // `up` supervises what it started: the event bus killed hard is reported, started
     // again, and answers as before.
-    let bus_pid = child_named(up.0.id(), "groundwork-eventbus").expect("the event bus process");
-    assert!(
-        Command::new("kill")
-            .args(["-9", &bus_pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
+    let bus_pid = up
+        .process("groundwork-eventbus", "GROUNDWORK_EVENTBUS__LISTEN")
+        .expect("the event bus process");
+    Up::kill_hard(bus_pid);
+    let said = up.until(
+        Duration::from_secs(60),
+        |l| l.starts_with("eventbus") && l.contains("restarted"),
+        "start the event bus again",
     );
-    let mut said = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) if line.starts_with("eventbus") && line.contains("restarted") => break,
-            Ok(line) => said.push(line),
-            Err(e) => panic!("the event bus was not restarted ({e}); up printed:\n{said:#?}"),
-        }
-    }
     assert!(
         said.iter().any(|l| l.starts_with("eventbus")
             && l.contains("exited")

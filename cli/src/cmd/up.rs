@@ -58,6 +58,50 @@ pub struct UpArgs {
     /// (processes are stopped): a smoke check for scripts.
     #[arg(long)]
     check: bool,
+    /// Run NATS as a cluster of this many nats-server processes (3 or more), JetStream on
+    /// each with its own store; streams and buckets then keep 3 copies. Their client ports
+    /// follow --nats-port (4222, 4223, …), their route ports --nats-route-port.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=7))]
+    nats_cluster: u16,
+    /// The first route port of the cluster's nodes.
+    #[arg(long, default_value_t = 6222)]
+    nats_route_port: u16,
+    /// Run this many processes of each service; replica k listens on the service's port
+    /// plus 10·k (50051, 50061, …) and every caller is given every replica's URL.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=5))]
+    replicas: u16,
+}
+
+/// How far apart the ports of one service's replicas are.
+const REPLICA_PORT_STEP: u16 = 10;
+
+/// The orchestrator runs once whatever `--replicas` says: runs are not leased between
+/// replicas yet, so two would both drive the same run (docs/ORCHESTRATOR.md, "Limits").
+const ORCHESTRATOR_REPLICAS: u16 = 1;
+
+/// How many processes of `service` to run for `--replicas`.
+fn replicas_of(service: &str, replicas: u16) -> u16 {
+    if service == "orchestrator" {
+        replicas.min(ORCHESTRATOR_REPLICAS)
+    } else {
+        replicas
+    }
+}
+
+/// The ports of every replica of the service whose first port is `port`.
+fn replica_ports(port: u16, replicas: u16) -> Vec<u16> {
+    (0..replicas)
+        .map(|k| port + REPLICA_PORT_STEP * k)
+        .collect()
+}
+
+/// The URLs of every replica of a service, as callers are given them.
+fn replica_urls(port: u16, replicas: u16) -> String {
+    replica_ports(port, replicas)
+        .into_iter()
+        .map(https_url)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The local stack's secrets, made once under `<data dir>/secrets/`.
@@ -161,7 +205,7 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
     }
     if let Some(spec) = &args.apply {
         println!("applying {}", spec.display());
-        let applied = apply_spec(spec, &secrets).await;
+        let applied = apply_spec(spec, &secrets, args.replicas).await;
         if let Err(e) = &applied {
             eprintln!("groundwork: the apply failed: {e}");
         }
@@ -187,28 +231,64 @@ async fn start_all(
     running: &mut Vec<Running>,
 ) -> Result<(), CliError> {
     let logs = args.data_dir.join("logs");
-    let nats_url = format!("nats://127.0.0.1:{}", args.nats_port);
+    if args.nats_cluster == 2 {
+        return Err(CliError::usage(
+            "--nats-cluster 2 keeps no quorum when a node is lost: use 1 (a single server) or 3 or more",
+        ));
+    }
+    let nodes = args.nats_cluster;
+    let client_ports: Vec<u16> = (0..nodes).map(|i| args.nats_port + i).collect();
+    let nats_url = client_ports
+        .iter()
+        .map(|port| format!("nats://127.0.0.1:{port}"))
+        .collect::<Vec<_>>()
+        .join(",");
     let nats = find_tool("nats-server")?;
     let store = args.data_dir.join("jetstream");
     let (credentials, nats_config) = (&secrets.nats, secrets.nats_config.clone());
-    let nats_port = args.nats_port.to_string();
-    let nats_store = store.clone();
-    running.push(spawn(
-        "nats-server",
-        Box::new(move || {
-            let mut cmd = Command::new(&nats);
-            cmd.arg("-c")
-                .arg(&nats_config)
-                .args(["-a", "127.0.0.1", "-p", &nats_port, "-js", "-sd"])
-                .arg(&nats_store);
-            cmd
-        }),
-        &logs,
-    )?);
-    wait_port("nats-server", args.nats_port, running).await?;
+    if nodes == 1 {
+        let nats_port = args.nats_port.to_string();
+        let nats_store = store.clone();
+        running.push(spawn(
+            "nats-server",
+            Box::new(move || {
+                let mut cmd = Command::new(&nats);
+                cmd.arg("-c")
+                    .arg(&nats_config)
+                    .args(["-a", "127.0.0.1", "-p", &nats_port, "-js", "-sd"])
+                    .arg(&nats_store);
+                cmd
+            }),
+            &logs,
+        )?);
+        wait_port("nats-server", args.nats_port, running).await?;
+    } else {
+        for config in cluster_configs(args, secrets, &store)? {
+            let nats = nats.clone();
+            running.push(spawn(
+                &config.name,
+                Box::new(move || {
+                    let mut cmd = Command::new(&nats);
+                    cmd.arg("-c").arg(&config.path);
+                    cmd
+                }),
+                &logs,
+            )?);
+        }
+        // A node alone cannot elect a JetStream leader: start them all, then wait.
+        for (i, port) in client_ports.iter().enumerate() {
+            wait_port(&format!("nats-{i}"), *port, running).await?;
+        }
+        wait_for_jetstream(&nats_url, &credentials.seed_file(Principal::Admin)).await?;
+    }
     println!(
-        "nats          {nats_url}  (JetStream store {}; no anonymous access)",
-        store.display()
+        "nats          {nats_url}  (JetStream store {}{}; no anonymous access)",
+        store.display(),
+        if nodes > 1 {
+            format!(", a cluster of {nodes}: streams keep 3 copies")
+        } else {
+            String::new()
+        }
     );
     println!(
         "              producers: NATS_NKEY={}  operator: NATS_NKEY={}",
@@ -238,58 +318,91 @@ async fn start_all(
         let binary = find_service(name)?;
         let identity = Principal::from_name(name)
             .ok_or_else(|| CliError::failed(format!("{name} has no NATS identity")))?;
-        // Everything the service gets, fixed now: a restart starts it the same way.
-        let mut cmd = std::process::Command::new(&binary);
-        cmd.env("NATS_URL", &nats_url)
-            .env("NATS_NKEY", credentials.seed_file(identity))
-            .env(
-                format!("GROUNDWORK_{}__LISTEN", name.to_uppercase()),
-                format!("127.0.0.1:{port}"),
-            )
-            .env("GROUNDWORK_EVENTBUS_URL", https_url(ports::EVENTBUS))
-            .env("GROUNDWORK_IDENTITY_URL", https_url(ports::IDENTITY))
-            .env("GROUNDWORK_BUDGET_URL", https_url(ports::BUDGET))
-            .env("GROUNDWORK_ALERTING_URL", https_url(ports::ALERTING))
-            // The stack's own secrets, not a token or opt-out from the caller's shell.
-            .env_remove("GROUNDWORK_API_TOKEN")
-            .env_remove("GROUNDWORK_READ_ONLY_TOKEN")
-            .env_remove("GROUNDWORK_INSECURE")
-            .envs(secrets.service_env());
-        if identity == Principal::Orchestrator {
-            cmd.env(
-                "GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE",
-                &secrets.one_time_secrets_key,
+        let replicas = replicas_of(name, args.replicas);
+        for (k, replica_port) in replica_ports(*port, replicas).into_iter().enumerate() {
+            let process = if k == 0 {
+                (*name).to_owned()
+            } else {
+                format!("{name}-{k}")
+            };
+            // Everything the service gets, fixed now: a restart starts it the same way.
+            let mut cmd = std::process::Command::new(&binary);
+            cmd.env("NATS_URL", &nats_url)
+                .env("NATS_NKEY", credentials.seed_file(identity))
+                .env(
+                    format!("GROUNDWORK_{}__LISTEN", name.to_uppercase()),
+                    format!("127.0.0.1:{replica_port}"),
+                )
+                .env(
+                    "GROUNDWORK_EVENTBUS_URL",
+                    replica_urls(ports::EVENTBUS, args.replicas),
+                )
+                .env(
+                    "GROUNDWORK_IDENTITY_URL",
+                    replica_urls(ports::IDENTITY, args.replicas),
+                )
+                .env(
+                    "GROUNDWORK_BUDGET_URL",
+                    replica_urls(ports::BUDGET, args.replicas),
+                )
+                .env(
+                    "GROUNDWORK_ALERTING_URL",
+                    replica_urls(ports::ALERTING, args.replicas),
+                )
+                // The stack's own secrets, not a token or opt-out from the caller's shell.
+                .env_remove("GROUNDWORK_API_TOKEN")
+                .env_remove("GROUNDWORK_READ_ONLY_TOKEN")
+                .env_remove("GROUNDWORK_INSECURE")
+                .envs(secrets.service_env());
+            if identity == Principal::Orchestrator {
+                cmd.env(
+                    "GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE",
+                    &secrets.one_time_secrets_key,
+                );
+            }
+            if !args.real_aws {
+                // moto accepts any credentials; these never reach AWS.
+                cmd.env("AWS_ENDPOINT_URL", &moto_url)
+                    .env("AWS_ACCESS_KEY_ID", "testing")
+                    .env("AWS_SECRET_ACCESS_KEY", "testing")
+                    // moto does not serve DescribeSubscribersForNotification.
+                    .env("GROUNDWORK_BUDGET__READ_SUBSCRIBERS", "false")
+                    .env(
+                        "AWS_REGION",
+                        std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+                    );
+            }
+            let base = cmd;
+            running.push(spawn(
+                &process,
+                Box::new(move || {
+                    let mut cmd = Command::new(base.get_program());
+                    for (key, value) in base.get_envs() {
+                        match value {
+                            Some(value) => cmd.env(key, value),
+                            None => cmd.env_remove(key),
+                        };
+                    }
+                    cmd
+                }),
+                &logs,
+            )?);
+            wait_port(&process, replica_port, running).await?;
+        }
+        println!(
+            "{name:<13} {}",
+            replica_urls(*port, args.replicas).replace(',', " ")
+        );
+    }
+    if args.replicas > 1 {
+        println!("CLI           every replica, for the CLI in another directory or shell:");
+        for (name, port) in SERVICES {
+            println!(
+                "              export GROUNDWORK_{}_URL={}",
+                name.to_uppercase(),
+                replica_urls(*port, replicas_of(name, args.replicas))
             );
         }
-        if !args.real_aws {
-            // moto accepts any credentials; these never reach AWS.
-            cmd.env("AWS_ENDPOINT_URL", &moto_url)
-                .env("AWS_ACCESS_KEY_ID", "testing")
-                .env("AWS_SECRET_ACCESS_KEY", "testing")
-                // moto does not serve DescribeSubscribersForNotification.
-                .env("GROUNDWORK_BUDGET__READ_SUBSCRIBERS", "false")
-                .env(
-                    "AWS_REGION",
-                    std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
-                );
-        }
-        let base = cmd;
-        running.push(spawn(
-            name,
-            Box::new(move || {
-                let mut cmd = Command::new(base.get_program());
-                for (key, value) in base.get_envs() {
-                    match value {
-                        Some(value) => cmd.env(key, value),
-                        None => cmd.env_remove(key),
-                    };
-                }
-                cmd
-            }),
-            &logs,
-        )?);
-        wait_port(name, *port, running).await?;
-        println!("{name:<13} {}", https_url(*port));
     }
     println!(
         "API token     {}  (read-only: {}; the CLI reads it there, GROUNDWORK_API_TOKEN overrides)",
@@ -309,9 +422,79 @@ async fn start_all(
     Ok(())
 }
 
+/// A node of the local NATS cluster: its name and configuration file.
+struct NodeConfig {
+    name: String,
+    path: PathBuf,
+}
+
+/// Writes the configuration of each node of the local cluster (`<data dir>/nats/n<i>.json`,
+/// 0600: it holds the routes' password, made anew on every `up`); each node keeps its own
+/// store under `<data dir>/jetstream/n<i>`.
+fn cluster_configs(
+    args: &UpArgs,
+    secrets: &Secrets,
+    store: &Path,
+) -> Result<Vec<NodeConfig>, CliError> {
+    let failed = |e: &dyn std::fmt::Display| {
+        CliError::failed(format!(
+            "cannot write the NATS cluster's configuration: {e}"
+        ))
+    };
+    let base = std::fs::read_to_string(&secrets.nats_config).map_err(|e| failed(&e))?;
+    let password = groundwork_kit::secrets::new_token().map_err(|e| failed(&e))?;
+    let route_ports: Vec<u16> = (0..args.nats_cluster)
+        .map(|i| args.nats_route_port + i)
+        .collect();
+    let dir = args.data_dir.join("nats");
+    groundwork_kit::secrets::ensure_private_dir(&dir).map_err(|e| failed(&e))?;
+    let mut configs = Vec::new();
+    for i in 0..args.nats_cluster {
+        let name = format!("nats-{i}");
+        let store_dir = store.join(format!("n{i}"));
+        let config = groundwork_bus::access::cluster_node_config(
+            &base,
+            &groundwork_bus::access::ClusterNode {
+                name: &format!("n{i}"),
+                cluster: "groundwork",
+                client_port: args.nats_port + i,
+                route_port: args.nats_route_port + i,
+                store_dir: &store_dir,
+                route_ports: &route_ports,
+                route_password: &password,
+            },
+        )
+        .map_err(|e| failed(&e))?;
+        let path = dir.join(format!("n{i}.json"));
+        groundwork_kit::secrets::write_private(&path, config.as_bytes()).map_err(|e| failed(&e))?;
+        configs.push(NodeConfig { name, path });
+    }
+    Ok(configs)
+}
+
+/// Waits until JetStream answers on the cluster (its nodes have elected a meta leader).
+async fn wait_for_jetstream(nats_url: &str, admin_seed: &Path) -> Result<(), CliError> {
+    let mut settings = groundwork_bus::ConnectSettings::new(nats_url, "groundwork-up");
+    settings.auth.nkey_file = Some(admin_seed.to_owned());
+    let client = groundwork_bus::connect(&settings)
+        .await
+        .map_err(|e| CliError::failed(format!("cannot connect to the NATS cluster: {e}")))?;
+    let js = groundwork_bus::connect::jetstream(&client, Duration::from_secs(2));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while js.query_account().await.is_err() {
+        if Instant::now() > deadline {
+            return Err(CliError::failed(
+                "the NATS cluster did not elect a JetStream leader within 60 s; see the nats-* logs in the data directory",
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
 /// Runs `groundwork apply FILE` (this binary) against the local stack's default URLs,
 /// so that the run's progress and summary print as they would by hand.
-async fn apply_spec(spec: &Path, secrets: &Secrets) -> Result<(), CliError> {
+async fn apply_spec(spec: &Path, secrets: &Secrets, replicas: u16) -> Result<(), CliError> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::failed(format!("cannot find the groundwork binary: {e}")))?;
     let status = Command::new(exe)
@@ -320,9 +503,12 @@ async fn apply_spec(spec: &Path, secrets: &Secrets) -> Result<(), CliError> {
         .arg(spec)
         .env(
             "GROUNDWORK_ORCHESTRATOR_URL",
-            https_url(ports::ORCHESTRATOR),
+            replica_urls(ports::ORCHESTRATOR, replicas_of("orchestrator", replicas)),
         )
-        .env("GROUNDWORK_IDENTITY_URL", https_url(ports::IDENTITY))
+        .env(
+            "GROUNDWORK_IDENTITY_URL",
+            replica_urls(ports::IDENTITY, replicas),
+        )
         .env_remove("GROUNDWORK_API_TOKEN")
         .env("GROUNDWORK_API_TOKEN_FILE", &secrets.operator_token)
         .env("GROUNDWORK_CA_FILE", &secrets.tls.ca_cert)
@@ -523,6 +709,17 @@ fn find_in(name: &str, first: impl IntoIterator<Item = PathBuf>) -> Option<PathB
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replicas_get_ports_ten_apart_and_the_orchestrator_runs_once() {
+        assert_eq!(replica_ports(50051, 3), [50051, 50061, 50071]);
+        assert_eq!(
+            replica_urls(50052, 2),
+            "https://127.0.0.1:50052,https://127.0.0.1:50062"
+        );
+        assert_eq!(replicas_of("eventbus", 2), 2);
+        assert_eq!(replicas_of("orchestrator", 2), 1);
+    }
 
     #[test]
     fn restarts_back_off_and_are_capped() {

@@ -18,7 +18,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Where a service is and how to authenticate to it.
 #[derive(Clone)]
 pub struct Target {
-    /// `http://host:port`, or `https://host:port` for TLS.
+    /// `http://host:port`, or `https://host:port` for TLS; several replicas of a service
+    /// as a comma-separated list (calls are spread over them, and go to the others while
+    /// one is away).
     pub url: String,
     /// The API token sent as `authorization: Bearer <token>`; none or empty sends nothing.
     pub token: Option<String>,
@@ -61,12 +63,22 @@ impl Target {
         self
     }
 
-    /// The URL the channel connects to: `https://` whenever TLS is configured.
+    /// The URLs the channel connects to: `https://` whenever TLS is configured.
     pub fn effective_url(&self) -> String {
-        match (&self.tls, self.url.strip_prefix("http://")) {
-            (Some(_), Some(rest)) => format!("https://{rest}"),
-            _ => self.url.clone(),
-        }
+        self.urls().join(",")
+    }
+
+    /// Each URL of [`Target::url`], `https://` whenever TLS is configured.
+    fn urls(&self) -> Vec<String> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|url| match (&self.tls, url.strip_prefix("http://")) {
+                (Some(_), Some(rest)) => format!("https://{rest}"),
+                _ => url.to_owned(),
+            })
+            .collect()
     }
 
     /// Sets a deadline on every call.
@@ -127,8 +139,16 @@ impl tonic::service::Interceptor for BearerToken {
 /// A channel to a service with the token interceptor: what every generated client wraps.
 pub type Channel = InterceptedService<tonic::transport::Channel, BearerToken>;
 
-fn endpoint(target: &Target) -> Result<Endpoint, Error> {
-    let url = target.effective_url();
+/// One endpoint per URL of the target.
+fn endpoints(target: &Target) -> Result<Vec<Endpoint>, Error> {
+    let urls = target.urls();
+    if urls.is_empty() {
+        return Err(Error::invalid(target.setting, "no URL given"));
+    }
+    urls.into_iter().map(|url| endpoint(target, url)).collect()
+}
+
+fn endpoint(target: &Target, url: String) -> Result<Endpoint, Error> {
     let mut endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| Error::invalid(target.setting, format!("'{url}' is not a URL: {e}")))?
         .connect_timeout(CONNECT_TIMEOUT)
@@ -152,7 +172,12 @@ fn endpoint(target: &Target) -> Result<Endpoint, Error> {
 /// A channel that connects on first use: a service that is down makes calls fail with
 /// UNAVAILABLE (and retry) instead of failing the caller's start-up.
 pub fn lazy(target: &Target) -> Result<Channel, Error> {
-    let channel = endpoint(target)?.connect_lazy();
+    let mut endpoints = endpoints(target)?;
+    let channel = if endpoints.len() == 1 {
+        endpoints.remove(0).connect_lazy()
+    } else {
+        tonic::transport::Channel::balance_list(endpoints.into_iter())
+    };
     Ok(InterceptedService::new(
         channel,
         BearerToken::new(target.token.as_deref())?,
@@ -160,18 +185,34 @@ pub fn lazy(target: &Target) -> Result<Channel, Error> {
 }
 
 /// A channel connected now, or an UNAVAILABLE error that says where the service was
-/// expected and how to point elsewhere.
+/// expected and how to point elsewhere. With several URLs (replicas), each is tried at once
+/// and the calls are spread over those that answered: a replica that is away would fail
+/// the calls the balancer happened to give it.
 pub async fn connect(target: &Target, what: &str) -> Result<Channel, Error> {
     let token = BearerToken::new(target.token.as_deref())?;
-    let channel = endpoint(target)?.connect().await.map_err(|e| {
-        Error::unavailable(format!(
-            "cannot reach the {what} at {}: {}. Is it running? (`groundwork up` starts a local \
-             stack; {} points elsewhere)",
-            target.effective_url(),
-            error_chain(&e),
-            target.setting
-        ))
-    })?;
+    let endpoints = endpoints(target)?;
+    let tried = futures::future::join_all(endpoints.iter().map(Endpoint::connect)).await;
+    let mut reachable = Vec::new();
+    let mut failure = None;
+    for (endpoint, result) in endpoints.into_iter().zip(tried) {
+        match result {
+            Ok(channel) => reachable.push((endpoint, channel)),
+            Err(e) => failure = Some(e),
+        }
+    }
+    let channel = match reachable.len() {
+        0 => {
+            let why = failure.map_or_else(|| "no URL".to_owned(), |e| error_chain(&e));
+            return Err(Error::unavailable(format!(
+                "cannot reach the {what} at {}: {why}. Is it running? (`groundwork up` starts a \
+                 local stack; {} points elsewhere)",
+                target.effective_url(),
+                target.setting
+            )));
+        }
+        1 => reachable.remove(0).1,
+        _ => tonic::transport::Channel::balance_list(reachable.into_iter().map(|(e, _)| e)),
+    };
     Ok(InterceptedService::new(channel, token))
 }
 
@@ -209,6 +250,23 @@ mod tests {
         let mut none = BearerToken::new(Some("")).unwrap();
         let request = none.call(tonic::Request::new(())).unwrap();
         assert!(request.metadata().get("authorization").is_none());
+    }
+
+    #[test]
+    fn several_urls_are_replicas_and_each_gets_tls() {
+        let target = Target::new(
+            "http://127.0.0.1:1, https://127.0.0.1:2",
+            None,
+            "GROUNDWORK_IDENTITY_URL",
+        )
+        .with_tls(Some(ClientTls::default()));
+        assert_eq!(
+            target.effective_url(),
+            "https://127.0.0.1:1,https://127.0.0.1:2"
+        );
+        assert_eq!(endpoints(&target).unwrap().len(), 2);
+        let e = lazy(&Target::new(" , ", None, "GROUNDWORK_IDENTITY_URL")).unwrap_err();
+        assert_eq!(e.field(), Some("GROUNDWORK_IDENTITY_URL"));
     }
 
     #[test]

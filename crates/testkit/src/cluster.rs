@@ -19,9 +19,6 @@ pub const NODES: usize = 3;
 /// The cluster's name, as nats-server reports it in `INFO` and stream info.
 pub const CLUSTER_NAME: &str = "groundwork-test";
 
-/// The route user of the cluster's nodes; its password is random per cluster.
-const ROUTE_USER: &str = "route";
-
 /// How long a node may take to be ready and see the JetStream meta leader.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -80,37 +77,32 @@ impl NatsCluster {
     /// authenticate with the cluster's route user.
     fn configure(&mut self) -> Result<(), TestkitError> {
         let base_path = self.credentials.write_server_config()?;
-        let base: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&base_path)?)
-            .map_err(|e| TestkitError::Config(e.to_string()))?;
+        let base = std::fs::read_to_string(&base_path)?;
         let password = groundwork_kit::secrets::new_token()?;
         let ports = (0..NODES)
             .map(|_| Ok((free_port()?, free_port()?)))
             .collect::<Result<Vec<_>, TestkitError>>()?;
-        let routes: Vec<String> = ports
-            .iter()
-            .map(|(_, route)| format!("nats-route://{ROUTE_USER}:{password}@127.0.0.1:{route}"))
-            .collect();
+        let route_ports: Vec<u16> = ports.iter().map(|(_, route)| *route).collect();
         for (i, (client_port, route_port)) in ports.into_iter().enumerate() {
             let name = format!("n{i}");
             let node_dir = self.dir.path().join(&name);
             groundwork_kit::secrets::ensure_private_dir(&node_dir)?;
-            let mut config = base.clone();
-            config["server_name"] = serde_json::json!(name);
-            config["listen"] = serde_json::json!(format!("127.0.0.1:{client_port}"));
-            config["jetstream"] = serde_json::json!({
-                "store_dir": node_dir.join("store"),
-            });
-            config["cluster"] = serde_json::json!({
-                "name": CLUSTER_NAME,
-                "listen": format!("127.0.0.1:{route_port}"),
-                "authorization": {"user": ROUTE_USER, "password": password},
-                // Every node lists all three (its own route is ignored), so any two can
-                // form the quorum and a restarted node finds the others by itself.
-                "routes": routes,
-                "connect_retries": 120,
-            });
+            let store = node_dir.join("store");
+            let config = groundwork_bus::access::cluster_node_config(
+                &base,
+                &groundwork_bus::access::ClusterNode {
+                    name: &name,
+                    cluster: CLUSTER_NAME,
+                    client_port,
+                    route_port,
+                    store_dir: &store,
+                    route_ports: &route_ports,
+                    route_password: &password,
+                },
+            )
+            .map_err(|e| TestkitError::Config(e.to_string()))?;
             let path = node_dir.join("nats.json");
-            groundwork_kit::secrets::write_private(&path, config.to_string().as_bytes())?;
+            groundwork_kit::secrets::write_private(&path, config.as_bytes())?;
             self.nodes.push(Node {
                 log: node_dir.join("nats.log"),
                 name,

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use common::{Answer, Webhook, eventually, target};
+use common::{Answer, Tally, Webhook, eventually, target};
 use groundwork_eventbus::Settings;
 use groundwork_proto::v1 as pb;
 use groundwork_testkit::NatsCluster;
@@ -155,66 +155,6 @@ async fn produce(
     out
 }
 
-/// What one target received: ids with how many times each, and the sequence numbers.
-#[derive(Debug, Default)]
-struct Received {
-    times: HashMap<String, usize>,
-    seqs: HashSet<usize>,
-}
-
-impl Received {
-    fn add(&mut self, event: &serde_json::Value) {
-        let id = event["id"].as_str().unwrap().to_owned();
-        *self.times.entry(id).or_default() += 1;
-        self.seqs
-            .insert(usize::try_from(event["detail"]["seq"].as_u64().unwrap()).unwrap());
-    }
-
-    fn deliveries(&self) -> usize {
-        self.times.values().sum()
-    }
-
-    fn duplicates(&self) -> usize {
-        self.deliveries() - self.times.len()
-    }
-
-    fn lost(&self, produced: &Produced) -> usize {
-        produced
-            .accepted
-            .keys()
-            .filter(|id| !self.times.contains_key(*id))
-            .count()
-    }
-
-    fn never_acknowledged(&self, produced: &Produced) -> usize {
-        self.times
-            .keys()
-            .filter(|id| !produced.accepted.contains_key(*id))
-            .count()
-    }
-}
-
-fn webhook_received(webhook: &Webhook) -> Received {
-    let mut received = Received::default();
-    for body in webhook.delivered() {
-        received.add(&serde_json::from_str(&body).unwrap());
-    }
-    received
-}
-
-async fn nats_received(js: &jetstream::Context) -> Received {
-    let mut received = Received::default();
-    for delivery in common::deliveries(js).await {
-        assert!(
-            delivery.subject.ends_with(NATS_TARGET),
-            "{}",
-            delivery.subject
-        );
-        received.add(&serde_json::from_str(&delivery.payload).unwrap());
-    }
-    received
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_stream_leader_under_load_loses_no_accepted_event() {
     let started = Instant::now();
@@ -306,7 +246,7 @@ async fn killing_the_stream_leader_under_load_loses_no_accepted_event() {
     let caught_up = eventually(DRAIN_TIMEOUT, || {
         let (js, accepted, webhook) = (js.clone(), &accepted, &webhook);
         async move {
-            let hook = webhook_received(webhook);
+            let hook = Tally::from_webhook(webhook);
             accepted.iter().all(|id| hook.times.contains_key(id))
                 && common::stream_len(&js, "DELIVERIES").await >= accepted.len() as u64
                 && common::consumer_idle(&js, "EVENTS_default", "router").await
@@ -314,8 +254,8 @@ async fn killing_the_stream_leader_under_load_loses_no_accepted_event() {
         }
     })
     .await;
-    let hook = webhook_received(&webhook);
-    let nats = nats_received(&js).await;
+    let hook = Tally::from_webhook(&webhook);
+    let nats = Tally::from_deliveries(&js, NATS_TARGET).await;
 
     let longest = produced.outages.iter().max().copied().unwrap_or_default();
     let outage_total: Duration = produced.outages.iter().sum();
@@ -349,21 +289,25 @@ async fn killing_the_stream_leader_under_load_loses_no_accepted_event() {
             "{name}: {} deliveries, {} distinct accepted ids delivered, {} duplicates, \
              {} delivered but never acknowledged to the producer, {} lost",
             received.deliveries(),
-            received.times.len() - received.never_acknowledged(&produced),
+            received.times.len() - received.never_acknowledged(&produced.accepted),
             received.duplicates(),
-            received.never_acknowledged(&produced),
-            received.lost(&produced)
+            received.never_acknowledged(&produced.accepted),
+            received.lost(&produced.accepted)
         );
     }
 
     let seqs: HashSet<usize> = produced.accepted.values().copied().collect();
     assert_eq!(seqs.len(), EVENTS, "every entry was accepted in the end");
     assert_eq!(
-        nats.lost(&produced),
+        nats.lost(&produced.accepted),
         0,
         "no accepted event lost (NATS target)"
     );
-    assert_eq!(hook.lost(&produced), 0, "no accepted event lost (webhook)");
+    assert_eq!(
+        hook.lost(&produced.accepted),
+        0,
+        "no accepted event lost (webhook)"
+    );
     assert_eq!(
         nats.seqs.len(),
         EVENTS,

@@ -496,3 +496,63 @@ pub fn venv_tool(name: &str) -> std::path::PathBuf {
     )
     .unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// What one target received in a failure test: event ids with how many times each, and the
+/// producer's sequence numbers (`detail.seq`).
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub times: std::collections::HashMap<String, usize>,
+    pub seqs: std::collections::HashSet<usize>,
+}
+
+impl Tally {
+    pub fn add(&mut self, event: &serde_json::Value) {
+        let id = event["id"].as_str().unwrap().to_owned();
+        *self.times.entry(id).or_default() += 1;
+        self.seqs
+            .insert(usize::try_from(event["detail"]["seq"].as_u64().unwrap()).unwrap());
+    }
+
+    pub fn deliveries(&self) -> usize {
+        self.times.values().sum()
+    }
+
+    pub fn duplicates(&self) -> usize {
+        self.deliveries() - self.times.len()
+    }
+
+    /// Accepted events (by id) this target never received.
+    pub fn lost<V>(&self, accepted: &std::collections::HashMap<String, V>) -> usize {
+        accepted
+            .keys()
+            .filter(|id| !self.times.contains_key(*id))
+            .count()
+    }
+
+    /// Events received whose acceptance the producer never saw (its call failed).
+    pub fn never_acknowledged<V>(&self, accepted: &std::collections::HashMap<String, V>) -> usize {
+        self.times
+            .keys()
+            .filter(|id| !accepted.contains_key(*id))
+            .count()
+    }
+
+    /// What a webhook target received.
+    pub fn from_webhook(webhook: &Webhook) -> Self {
+        let mut received = Self::default();
+        for body in webhook.delivered() {
+            received.add(&serde_json::from_str(&body).unwrap());
+        }
+        received
+    }
+
+    /// What the NATS-subject target `subject` received.
+    pub async fn from_deliveries(js: &jetstream::Context, subject: &str) -> Self {
+        let mut received = Self::default();
+        for delivery in deliveries(js).await {
+            assert!(delivery.subject.ends_with(subject), "{}", delivery.subject);
+            received.add(&serde_json::from_str(&delivery.payload).unwrap());
+        }
+        received
+    }
+}

@@ -1,0 +1,106 @@
+//! `groundwork up` run as a person runs it, for the tests that start the local stack.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+/// `groundwork up`, stopped with SIGTERM (so that it stops what it started) when dropped.
+pub struct Up {
+    pub child: Child,
+    /// Every line it prints, as it prints them.
+    pub lines: Receiver<String>,
+}
+
+impl Up {
+    /// Starts `groundwork up ARGS` in `dir` and waits until it says the stack is up;
+    /// returns it and what it printed until then.
+    pub fn start(dir: &Path, args: &[&str], timeout: Duration) -> (Self, Vec<String>) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_groundwork"))
+            .arg("up")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let up = Self { child, lines };
+        let printed = up.until(timeout, |l| l.contains("press Ctrl-C"), "come up");
+        (up, printed)
+    }
+
+    /// Reads lines until one satisfies `done`; returns the lines before it. Panics, with
+    /// them, after `timeout`.
+    pub fn until(&self, timeout: Duration, done: impl Fn(&str) -> bool, what: &str) -> Vec<String> {
+        let mut printed = Vec::new();
+        loop {
+            match self.lines.recv_timeout(timeout) {
+                Ok(line) if done(&line) => return printed,
+                Ok(line) => printed.push(line),
+                Err(e) => panic!("groundwork up did not {what} ({e}); it printed:\n{printed:#?}"),
+            }
+        }
+    }
+
+    /// The pid of the process `up` runs as `name` (its executable) whose environment holds
+    /// `needle` (from /proc).
+    pub fn process(&self, name: &str, needle: &str) -> Option<u32> {
+        let parent = self.child.id();
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid …`; comm may hold spaces, so read after the last ')'.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let ppid = rest
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u32>().ok());
+            let exe = std::fs::read_link(entry.path().join("exe")).ok();
+            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            if ppid == Some(parent)
+                && exe.is_some_and(|e| e.file_name().is_some_and(|f| f == name))
+                && String::from_utf8_lossy(&environ).contains(needle)
+            {
+                return Some(pid);
+            }
+        }
+        None
+    }
+
+    /// Kills process `pid` hard.
+    pub fn kill_hard(pid: u32) {
+        assert!(
+            Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
