@@ -1,6 +1,6 @@
 //! `groundwork up --nats-cluster 3 --replicas 2` as a person runs it: three nats-server
 //! processes with JetStream that keep three copies of every stream, two processes of every
-//! service but the orchestrator, the CLI given every replica's URL; one event-bus replica
+//! service, the CLI given every replica's URL; one event-bus replica
 //! killed hard and the CLI goes on through the other while `up` starts it again.
 //! (Its own test binary: it uses the services' fixed ports, as `up_cli.rs` does, and cargo
 //! runs test binaries one after the other.)
@@ -72,6 +72,10 @@ async fn a_clustered_stack_with_two_of_each_service_survives_losing_a_replica() 
     );
     assert!(
         said.contains(&format!("export GROUNDWORK_EVENTBUS_URL={BOTH_EVENTBUS}")),
+        "{said}"
+    );
+    assert!(
+        said.contains("orchestrator  https://127.0.0.1:50055 https://127.0.0.1:50065"),
         "{said}"
     );
 

@@ -66,27 +66,15 @@ pub struct UpArgs {
     /// The first route port of the cluster's nodes.
     #[arg(long, default_value_t = 6222)]
     nats_route_port: u16,
-    /// Run this many processes of each service; replica k listens on the service's port
-    /// plus 10·k (50051, 50061, …) and every caller is given every replica's URL.
+    /// Run this many processes of each service (orchestrators share runs by lease); replica
+    /// k listens on the service's port plus 10·k (50051, 50061, …) and every caller is given
+    /// every replica's URL.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=5))]
     replicas: u16,
 }
 
 /// How far apart the ports of one service's replicas are.
 const REPLICA_PORT_STEP: u16 = 10;
-
-/// The orchestrator runs once whatever `--replicas` says: runs are not leased between
-/// replicas yet, so two would both drive the same run (docs/ORCHESTRATOR.md, "Limits").
-const ORCHESTRATOR_REPLICAS: u16 = 1;
-
-/// How many processes of `service` to run for `--replicas`.
-fn replicas_of(service: &str, replicas: u16) -> u16 {
-    if service == "orchestrator" {
-        replicas.min(ORCHESTRATOR_REPLICAS)
-    } else {
-        replicas
-    }
-}
 
 /// The ports of every replica of the service whose first port is `port`.
 fn replica_ports(port: u16, replicas: u16) -> Vec<u16> {
@@ -318,7 +306,7 @@ async fn start_all(
         let binary = find_service(name)?;
         let identity = Principal::from_name(name)
             .ok_or_else(|| CliError::failed(format!("{name} has no NATS identity")))?;
-        let replicas = replicas_of(name, args.replicas);
+        let replicas = args.replicas;
         for (k, replica_port) in replica_ports(*port, replicas).into_iter().enumerate() {
             let process = if k == 0 {
                 (*name).to_owned()
@@ -355,10 +343,13 @@ async fn start_all(
                 .env_remove("GROUNDWORK_INSECURE")
                 .envs(secrets.service_env());
             if identity == Principal::Orchestrator {
+                // Runs are leased between replicas; a stable id lets a restarted replica
+                // take its own runs back at once (docs/ORCHESTRATOR.md).
                 cmd.env(
                     "GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE",
                     &secrets.one_time_secrets_key,
-                );
+                )
+                .env("GROUNDWORK_ORCHESTRATOR__REPLICA_ID", &process);
             }
             if !args.real_aws {
                 // moto accepts any credentials; these never reach AWS.
@@ -400,7 +391,7 @@ async fn start_all(
             println!(
                 "              export GROUNDWORK_{}_URL={}",
                 name.to_uppercase(),
-                replica_urls(*port, replicas_of(name, args.replicas))
+                replica_urls(*port, args.replicas)
             );
         }
     }
@@ -503,7 +494,7 @@ async fn apply_spec(spec: &Path, secrets: &Secrets, replicas: u16) -> Result<(),
         .arg(spec)
         .env(
             "GROUNDWORK_ORCHESTRATOR_URL",
-            replica_urls(ports::ORCHESTRATOR, replicas_of("orchestrator", replicas)),
+            replica_urls(ports::ORCHESTRATOR, replicas),
         )
         .env(
             "GROUNDWORK_IDENTITY_URL",
@@ -711,14 +702,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replicas_get_ports_ten_apart_and_the_orchestrator_runs_once() {
+    fn replicas_get_ports_ten_apart() {
         assert_eq!(replica_ports(50051, 3), [50051, 50061, 50071]);
         assert_eq!(
             replica_urls(50052, 2),
             "https://127.0.0.1:50052,https://127.0.0.1:50062"
         );
-        assert_eq!(replicas_of("eventbus", 2), 2);
-        assert_eq!(replicas_of("orchestrator", 2), 1);
     }
 
     #[test]
