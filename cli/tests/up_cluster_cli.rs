@@ -32,22 +32,24 @@ fn put_event(dir: &Path, id: u32) -> Output {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_clustered_stack_with_two_of_each_service_survives_losing_a_replica() {
     let work = tempfile::tempdir().unwrap();
-    let nats_port = free_port().unwrap();
-    // Three consecutive client ports and three consecutive route ports.
-    let (nats_port, route_port) = loop {
-        let n = free_port().unwrap();
-        let r = free_port().unwrap();
-        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-        if (0..3).all(|i| free(n + i) && free(r + i)) && r.abs_diff(n) > 3 {
-            break (n, r);
+    // Three consecutive client ports, three consecutive route ports and moto's, none of
+    // them among the services' (50051 and up, every replica 10 further): a free port the
+    // system hands out may fall there, and a replica could not listen then.
+    let services = 50_000..50_200;
+    let usable =
+        |p: u16| !services.contains(&p) && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let pick = |count: u16| loop {
+        let first = free_port().unwrap();
+        if first < u16::MAX - count && (0..count).all(|i| usable(first + i)) {
+            break first;
         }
-        let _ = nats_port;
     };
-    let (nats_port, route_port, moto_port) = (
-        nats_port.to_string(),
-        route_port.to_string(),
-        free_port().unwrap().to_string(),
-    );
+    let (nats_port, route_port, moto_port) = loop {
+        let (n, r, m) = (pick(3), pick(3), pick(1));
+        if r.abs_diff(n) > 3 && m.abs_diff(n) > 3 && m.abs_diff(r) > 3 {
+            break (n.to_string(), r.to_string(), m.to_string());
+        }
+    };
     let (up, printed) = Up::start(
         work.path(),
         &[

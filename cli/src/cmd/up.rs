@@ -166,6 +166,25 @@ struct Running {
     restart_at: Option<Instant>,
 }
 
+/// Start-up: how many times a process may exit before answering before `up` gives up.
+const START_ATTEMPTS: u32 = 3;
+
+impl Running {
+    /// Starts the process again, its output appended to the same log.
+    fn restart(&mut self) -> Result<(), CliError> {
+        let log = std::fs::File::options()
+            .append(true)
+            .open(&self.log_path)
+            .map_err(|e| {
+                CliError::failed(format!("cannot open {}: {e}", self.log_path.display()))
+            })?;
+        self.child = start(&self.name, &self.make, log, &self.log_path)?;
+        self.started = Instant::now();
+        self.restart_at = None;
+        Ok(())
+    }
+}
+
 /// A process that ran this long before it exited starts again after the first delay.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 const FIRST_RESTART_DELAY: Duration = Duration::from_secs(1);
@@ -219,6 +238,10 @@ async fn start_all(
     running: &mut Vec<Running>,
 ) -> Result<(), CliError> {
     let logs = args.data_dir.join("logs");
+    // The services' ports are held from the start and let go only as each process starts:
+    // they lie in the range the system picks outgoing ports from, and the NATS and gRPC
+    // connections made meanwhile would otherwise take one now and then.
+    let mut reserved = reserve_ports(args.replicas)?;
     if args.nats_cluster == 2 {
         return Err(CliError::usage(
             "--nats-cluster 2 keeps no quorum when a node is lost: use 1 (a single server) or 3 or more",
@@ -364,6 +387,7 @@ async fn start_all(
                     );
             }
             let base = cmd;
+            reserved.remove(&replica_port);
             running.push(spawn(
                 &process,
                 Box::new(move || {
@@ -411,6 +435,25 @@ async fn start_all(
     );
     println!("logs          {}", logs.display());
     Ok(())
+}
+
+/// Listens on every port the services' replicas will use, so that nothing else takes one
+/// before they start; a port already in use is an error that says so.
+fn reserve_ports(
+    replicas: u16,
+) -> Result<std::collections::HashMap<u16, std::net::TcpListener>, CliError> {
+    let mut reserved = std::collections::HashMap::new();
+    for (name, port) in SERVICES {
+        for replica_port in replica_ports(*port, replicas) {
+            let listener = std::net::TcpListener::bind(("127.0.0.1", replica_port)).map_err(|e| {
+                CliError::failed(format!(
+                    "port {replica_port} of the {name} is not free ({e}): is another local stack running?"
+                ))
+            })?;
+            reserved.insert(replica_port, listener);
+        }
+    }
+    Ok(reserved)
 }
 
 /// A node of the local NATS cluster: its name and configuration file.
@@ -563,28 +606,15 @@ async fn supervise(running: &mut [Running], signals: &groundwork_kit::Shutdown) 
         let now = Instant::now();
         for r in running.iter_mut() {
             match r.restart_at {
-                Some(at) if now >= at => {
-                    let log = std::fs::File::options().append(true).open(&r.log_path);
-                    match log
-                        .map_err(|e| {
-                            CliError::failed(format!("cannot open {}: {e}", r.log_path.display()))
-                        })
-                        .and_then(|log| start(&r.name, &r.make, log, &r.log_path))
-                    {
-                        Ok(child) => {
-                            r.child = child;
-                            r.started = now;
-                            r.restart_at = None;
-                            println!("{:<13} restarted", r.name);
-                        }
-                        Err(e) => {
-                            r.failures += 1;
-                            let delay = restart_delay(r.failures);
-                            eprintln!("groundwork up: {e}; trying again in {} s", delay.as_secs());
-                            r.restart_at = Some(now + delay);
-                        }
+                Some(at) if now >= at => match r.restart() {
+                    Ok(()) => println!("{:<13} restarted", r.name),
+                    Err(e) => {
+                        r.failures += 1;
+                        let delay = restart_delay(r.failures);
+                        eprintln!("groundwork up: {e}; trying again in {} s", delay.as_secs());
+                        r.restart_at = Some(now + delay);
                     }
-                }
+                },
                 Some(_) => {}
                 None => {
                     if let Ok(Some(status)) = r.child.try_wait() {
@@ -611,18 +641,37 @@ async fn supervise(running: &mut [Running], signals: &groundwork_kit::Shutdown) 
 /// Waits until `port` accepts connections, or fails if the process exited.
 async fn wait_port(name: &str, port: u16, running: &mut [Running]) -> Result<(), CliError> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if let Some(last) = running.last_mut() {
+                last.failures = 0;
+            }
             return Ok(());
         }
         if let Some(last) = running.last_mut()
             && let Ok(Some(status)) = last.child.try_wait()
         {
-            return Err(CliError::failed(format!(
-                "{} exited ({status}) before answering on port {port}; see its log in the data directory",
-                last.name
-            )));
+            // A service that found NATS or the JetStream cluster not ready yet (streams
+            // are placed on a busy cluster slowly): started again a few times first.
+            if last.failures + 1 >= START_ATTEMPTS {
+                return Err(CliError::failed(format!(
+                    "{} exited ({status}) before answering on port {port}, {START_ATTEMPTS} times; see its log in the data directory",
+                    last.name
+                )));
+            }
+            last.failures += 1;
+            let delay = restart_delay(last.failures);
+            println!(
+                "{:<13} exited ({status}) before answering; starting it again in {} s (log: {})",
+                last.name,
+                delay.as_secs(),
+                last.log_path.display()
+            );
+            tokio::time::sleep(delay).await;
+            last.restart()?;
+            deadline = Instant::now() + Duration::from_secs(60);
+            continue;
         }
         if Instant::now() > deadline {
             return Err(CliError::failed(format!(

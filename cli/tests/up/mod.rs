@@ -12,6 +12,8 @@ pub struct Up {
     pub child: Child,
     /// Every line it prints, as it prints them.
     pub lines: Receiver<String>,
+    /// Where its processes log (`<dir>/.groundwork/logs`).
+    pub logs: std::path::PathBuf,
 }
 
 impl Up {
@@ -35,7 +37,11 @@ impl Up {
                 }
             }
         });
-        let up = Self { child, lines };
+        let up = Self {
+            child,
+            lines,
+            logs: dir.join(".groundwork/logs"),
+        };
         let printed = up.until(timeout, |l| l.contains("press Ctrl-C"), "come up");
         (up, printed)
     }
@@ -48,9 +54,35 @@ impl Up {
             match self.lines.recv_timeout(timeout) {
                 Ok(line) if done(&line) => return printed,
                 Ok(line) => printed.push(line),
-                Err(e) => panic!("groundwork up did not {what} ({e}); it printed:\n{printed:#?}"),
+                Err(e) => panic!(
+                    "groundwork up did not {what} ({e}); it printed:\n{printed:#?}\n{}",
+                    self.errors_in_logs()
+                ),
             }
         }
+    }
+
+    /// The lines of its processes' logs that report an error or a warning, for a failure's
+    /// message.
+    pub fn errors_in_logs(&self) -> String {
+        let mut out = String::new();
+        let Ok(entries) = std::fs::read_dir(&self.logs) else {
+            return out;
+        };
+        for entry in entries.flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            for line in text
+                .lines()
+                .filter(|l| l.contains("ERROR") || l.contains("WARN") || l.contains("error:"))
+                .take(10)
+            {
+                out.push_str(&format!(
+                    "{}: {line}\n",
+                    entry.file_name().to_string_lossy()
+                ));
+            }
+        }
+        out
     }
 
     /// The pid of the process `up` runs as `name` (its executable) whose environment holds
