@@ -212,6 +212,31 @@ pub async fn do_person_steps(
     Ok(serial)
 }
 
+/// Checks that the sandbox holds exactly one of each resource the example spec
+/// (`examples/groundwork.toml`) makes: nothing made twice by a retried or taken-over step.
+pub fn assert_one_of_each_example_resource(sandbox: &BTreeMap<&'static str, Vec<String>>) {
+    let expect = |kind: &str, items: &[&str]| {
+        assert_eq!(sandbox[kind], items, "{kind}");
+    };
+    expect("users", &["admin"]);
+    expect("groups", &["Admins"]);
+    expect(
+        "policies",
+        &["arn:aws:iam::123456789012:policy/Groundwork-RequireMFA"],
+    );
+    expect("mfa devices", &["arn:aws:iam::123456789012:mfa/admin"]);
+    expect("budgets", &["monthly-credits", "monthly-spend"]);
+    expect(
+        "topics",
+        &["arn:aws:sns:us-east-1:123456789012:billing-alarm"],
+    );
+    expect(
+        "subscriptions",
+        &["arn:aws:sns:us-east-1:123456789012:billing-alarm email ops@example.com"],
+    );
+    expect("alarms", &["billing-alarm"]);
+}
+
 /// Everything the first-day setup can touch in the sandbox, by kind, sorted: IAM users,
 /// groups, customer managed policies, virtual MFA devices, the account password policy,
 /// budgets, SNS topics and subscriptions, CloudWatch alarms. Two equal snapshots mean the

@@ -123,26 +123,7 @@ async fn a_run_killed_after_each_step_resumes_and_completes_without_duplicates()
 
     // One of everything.
     let sandbox = sandbox_snapshot(&stack).await.unwrap();
-    let expect = |kind: &str, items: &[&str]| {
-        assert_eq!(sandbox[kind], items, "{kind}");
-    };
-    expect("users", &["admin"]);
-    expect("groups", &["Admins"]);
-    expect(
-        "policies",
-        &["arn:aws:iam::123456789012:policy/Groundwork-RequireMFA"],
-    );
-    expect("mfa devices", &["arn:aws:iam::123456789012:mfa/admin"]);
-    expect("budgets", &["monthly-credits", "monthly-spend"]);
-    expect(
-        "topics",
-        &["arn:aws:sns:us-east-1:123456789012:billing-alarm"],
-    );
-    expect(
-        "subscriptions",
-        &["arn:aws:sns:us-east-1:123456789012:billing-alarm email ops@example.com"],
-    );
-    expect("alarms", &["billing-alarm"]);
+    groundwork_e2e::flow::assert_one_of_each_example_resource(&sandbox);
 
     // One run started, one completed, on the bus, despite the restarts.
     let events = stack.events().await;

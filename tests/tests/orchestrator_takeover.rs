@@ -73,26 +73,7 @@ fn settled(run: &pb::SetupRun) -> bool {
 /// bus with no step announced as succeeded twice.
 async fn one_of_everything(stack: &Stack, run_id: &str) {
     let sandbox = sandbox_snapshot(stack).await.unwrap();
-    let expect = |kind: &str, items: &[&str]| {
-        assert_eq!(sandbox[kind], items, "{kind}");
-    };
-    expect("users", &["admin"]);
-    expect("groups", &["Admins"]);
-    expect(
-        "policies",
-        &["arn:aws:iam::123456789012:policy/Groundwork-RequireMFA"],
-    );
-    expect("mfa devices", &["arn:aws:iam::123456789012:mfa/admin"]);
-    expect("budgets", &["monthly-credits", "monthly-spend"]);
-    expect(
-        "topics",
-        &["arn:aws:sns:us-east-1:123456789012:billing-alarm"],
-    );
-    expect(
-        "subscriptions",
-        &["arn:aws:sns:us-east-1:123456789012:billing-alarm email ops@example.com"],
-    );
-    expect("alarms", &["billing-alarm"]);
+    groundwork_e2e::flow::assert_one_of_each_example_resource(&sandbox);
 
     let events = stack.events().await;
     let of_run = |t: &str| {

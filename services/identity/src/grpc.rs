@@ -283,12 +283,7 @@ impl Identity for IdentityApi {
         request: Request<pb::StartMfaEnrollmentRequest>,
     ) -> Result<Response<pb::StartMfaEnrollmentResponse>, Status> {
         let r = request.into_inner();
-        let user = UserName::parse("user_name", &r.user_name)?;
-        let device = if r.device_name.is_empty() {
-            DeviceName::parse("user_name", &r.user_name)?
-        } else {
-            DeviceName::parse("device_name", &r.device_name)?
-        };
+        let (user, device) = user_and_device(&r.user_name, &r.device_name)?;
         let enrollment = mfa::start(&self.service, user, device, mfa::Start::First).await?;
         Ok(Response::new(enrollment_to_pb(&enrollment)))
     }
@@ -299,12 +294,7 @@ impl Identity for IdentityApi {
         request: Request<pb::RestartMfaEnrollmentRequest>,
     ) -> Result<Response<pb::StartMfaEnrollmentResponse>, Status> {
         let r = request.into_inner();
-        let user = UserName::parse("user_name", &r.user_name)?;
-        let device = if r.device_name.is_empty() {
-            DeviceName::parse("user_name", &r.user_name)?
-        } else {
-            DeviceName::parse("device_name", &r.device_name)?
-        };
+        let (user, device) = user_and_device(&r.user_name, &r.device_name)?;
         let enrollment = mfa::start(&self.service, user, device, mfa::Start::Restart).await?;
         Ok(Response::new(enrollment_to_pb(&enrollment)))
     }
@@ -427,4 +417,15 @@ impl Identity for IdentityApi {
             evidence: access.evidence,
         }))
     }
+}
+
+/// The user of an MFA call and its device: the one named, else the user's own name.
+fn user_and_device(user_name: &str, device_name: &str) -> Result<(UserName, DeviceName), Error> {
+    let user = UserName::parse("user_name", user_name)?;
+    let device = if device_name.is_empty() {
+        DeviceName::parse("user_name", user_name)?
+    } else {
+        DeviceName::parse("device_name", device_name)?
+    };
+    Ok((user, device))
 }
