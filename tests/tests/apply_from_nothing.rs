@@ -367,22 +367,30 @@ async fn assert_budgets(stack: &Stack) {
             .send()
             .await
             .unwrap();
-        let mut thresholds: Vec<f64> = n
+        let mut alerts: Vec<(String, f64)> = n
             .notifications()
             .iter()
             .map(|n| {
-                assert_eq!(n.notification_type().as_str(), "ACTUAL", "{name}");
                 assert_eq!(n.comparison_operator().as_str(), "GREATER_THAN", "{name}");
                 assert_eq!(
                     n.threshold_type().map(|t| t.as_str()),
                     Some("PERCENTAGE"),
                     "{name}"
                 );
-                n.threshold()
+                (n.notification_type().as_str().to_owned(), n.threshold())
             })
             .collect();
-        thresholds.sort_by(f64::total_cmp);
-        assert_eq!(thresholds, [50.0, 75.0, 100.0], "{name}");
+        alerts.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        let expected: Vec<(String, f64)> = [
+            ("ACTUAL", 50.0),
+            ("ACTUAL", 75.0),
+            ("ACTUAL", 100.0),
+            ("FORECASTED", 100.0),
+        ]
+        .into_iter()
+        .map(|(k, t)| (k.to_owned(), t))
+        .collect();
+        assert_eq!(alerts, expected, "{name}");
     }
 }
 

@@ -15,6 +15,7 @@ kind = "spend"
 limit_usd = 20
 thresholds_percent = [50, 75, 100]
 notify_on = ["actual"]
+forecast_thresholds_percent = [100]
 emails = ["ops@example.com"]
 "#;
 

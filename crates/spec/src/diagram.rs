@@ -10,9 +10,9 @@
 
 use std::fmt::Write as _;
 
-use crate::Spec;
 use crate::resource::LiveState;
 use crate::resource::{Kind, Resource, resources};
+use crate::{NotifyOn, Spec};
 
 /// Both diagrams, as Mermaid `flowchart` sources.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,11 +71,22 @@ fn conceptual(spec: &Spec) -> String {
     }
     for b in &spec.budgets {
         let id = node_id(&format!("budget {}", b.name));
-        let thresholds: Vec<String> = b
-            .thresholds_percent
-            .iter()
-            .map(|p| format!("{}%", p.get()))
-            .collect();
+        let alerts = b.notifications();
+        let at = |kind: NotifyOn, name: &str| -> Option<String> {
+            let list: Vec<String> = alerts
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, t)| format!("{t}%"))
+                .collect();
+            (!list.is_empty()).then(|| format!("{} {name}", list.join("/")))
+        };
+        let thresholds: Vec<String> = [
+            at(NotifyOn::Actual, "actual"),
+            at(NotifyOn::Forecasted, "forecast"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let _ = writeln!(
             d,
             "  {id}{{{}}}",
@@ -84,7 +95,7 @@ fn conceptual(spec: &Spec) -> String {
                 b.name,
                 b.limit_usd,
                 b.kind,
-                thresholds.join("/")
+                thresholds.join(", ")
             ))
         );
         let _ = writeln!(d, "  account -- spend --> {id}");
@@ -266,7 +277,9 @@ mod tests {
         let d = draw(&example(), None).conceptual;
         assert!(d.starts_with("flowchart LR\n"));
         assert!(d.contains("Admin user admin in group Admins, MFA required"));
-        assert!(d.contains("Budget monthly-credits: 20 USD Credits, alerts at 50%/75%/100%"));
+        assert!(d.contains(
+            "Budget monthly-credits: 20 USD Credits, alerts at 50%/75%/100% actual, 100% forecast"
+        ));
         assert!(d.contains("Alert topic billing-alarm"));
     }
 

@@ -156,6 +156,11 @@ pub struct BudgetSpec {
     /// Which spend the thresholds compare with.
     #[serde(default = "default_notify_on")]
     pub notify_on: Vec<NotifyOn>,
+    /// Alerts on AWS's forecast of the month's spend, beside those above: a warning before
+    /// the money is spent. Unset: `[100]` when the budget has a subscriber, `[]` without one;
+    /// `[]` turns the default off.
+    #[serde(default)]
+    pub forecast_thresholds_percent: Option<Vec<types::Percent>>,
     /// Email subscribers of every alert.
     #[serde(default)]
     pub emails: Vec<EmailAddress>,
@@ -165,6 +170,32 @@ pub struct BudgetSpec {
 
 fn default_notify_on() -> Vec<NotifyOn> {
     vec![NotifyOn::Actual]
+}
+
+/// The forecast threshold added when a budget says none: an alert when AWS expects the
+/// month to end over the limit.
+pub const DEFAULT_FORECAST_PERCENT: u32 = 100;
+
+impl BudgetSpec {
+    /// Every alert of the budget as (which spend, percent of the limit), sorted, each once:
+    /// `thresholds_percent` × `notify_on`, and the forecast thresholds (with their default).
+    pub fn notifications(&self) -> Vec<(NotifyOn, u32)> {
+        let mut all: Vec<(NotifyOn, u32)> = self
+            .notify_on
+            .iter()
+            .flat_map(|on| self.thresholds_percent.iter().map(|t| (*on, t.get())))
+            .collect();
+        match &self.forecast_thresholds_percent {
+            Some(list) => all.extend(list.iter().map(|t| (NotifyOn::Forecasted, t.get()))),
+            None if !self.emails.is_empty() || self.sns_topic.is_some() => {
+                all.push((NotifyOn::Forecasted, DEFAULT_FORECAST_PERCENT));
+            }
+            None => {}
+        }
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
 }
 
 /// What a budget counts.

@@ -203,10 +203,69 @@ pub struct Budget {
     pub thresholds_percent: Vec<u32>,
     /// Sorted.
     pub notify_on: Vec<NotifyOn>,
+    /// Forecast alerts beyond `thresholds_percent` × `notify_on`; sorted. See
+    /// [`Budget::from_notifications`] for the one form a set of alerts takes.
+    #[serde(default)]
+    pub forecasted_percent: Vec<u32>,
     /// Sorted, without duplicates.
     pub emails: Vec<String>,
     /// The spec's topic name; empty when the budget notifies no topic.
     pub sns_topic: String,
+}
+
+impl Budget {
+    /// Sets the alerts from a set of (which spend, percent) in one canonical form, so that
+    /// the same alerts always compare equal however the spec wrote them: actual thresholds
+    /// in `thresholds_percent` with `notify_on = [actual]` and the forecast ones in
+    /// `forecasted_percent`; or, when both sets are the same, both kinds in `notify_on`; or,
+    /// with forecast alerts only, `notify_on = [forecasted]`.
+    pub fn set_notifications(&mut self, alerts: &[(NotifyOn, u32)]) {
+        let pick = |kind: NotifyOn| -> Vec<u32> {
+            let mut v: Vec<u32> = alerts
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, t)| *t)
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let (actual, forecasted) = (pick(NotifyOn::Actual), pick(NotifyOn::Forecasted));
+        (
+            self.thresholds_percent,
+            self.notify_on,
+            self.forecasted_percent,
+        ) = if actual.is_empty() && forecasted.is_empty() {
+            (Vec::new(), vec![NotifyOn::Actual], Vec::new())
+        } else if actual.is_empty() {
+            (forecasted, vec![NotifyOn::Forecasted], Vec::new())
+        } else if actual == forecasted {
+            (
+                actual,
+                vec![NotifyOn::Actual, NotifyOn::Forecasted],
+                Vec::new(),
+            )
+        } else {
+            (actual, vec![NotifyOn::Actual], forecasted)
+        };
+    }
+
+    /// Every alert as (which spend, percent), sorted.
+    pub fn notifications(&self) -> Vec<(NotifyOn, u32)> {
+        let mut all: Vec<(NotifyOn, u32)> = self
+            .notify_on
+            .iter()
+            .flat_map(|on| self.thresholds_percent.iter().map(|t| (*on, *t)))
+            .chain(
+                self.forecasted_percent
+                    .iter()
+                    .map(|t| (NotifyOn::Forecasted, *t)),
+            )
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
 }
 
 /// A webhook the rules post to.
@@ -423,28 +482,22 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
     }
 
     for b in &spec.budgets {
-        let mut thresholds_percent: Vec<u32> =
-            b.thresholds_percent.iter().map(|p| p.get()).collect();
-        thresholds_percent.sort_unstable();
-        let mut notify_on = b.notify_on.clone();
-        notify_on.sort_unstable();
+        let mut budget = Budget {
+            name: b.name.as_str().to_owned(),
+            kind: b.kind,
+            limit_usd: b.limit_usd.to_string(),
+            thresholds_percent: Vec::new(),
+            notify_on: Vec::new(),
+            forecasted_percent: Vec::new(),
+            emails: sorted_strings(b.emails.iter().map(|e| e.as_str())),
+            sns_topic: b.sns_topic.clone().unwrap_or_default(),
+        };
+        budget.set_notifications(&b.notifications());
         let mut deps = gate.clone();
         if let (Some(_), Some(t)) = (&b.sns_topic, &topic_id) {
             deps.push(t.clone());
         }
-        push(
-            b.name.as_str(),
-            Desired::Budget(Budget {
-                name: b.name.as_str().to_owned(),
-                kind: b.kind,
-                limit_usd: b.limit_usd.to_string(),
-                thresholds_percent,
-                notify_on,
-                emails: sorted_strings(b.emails.iter().map(|e| e.as_str())),
-                sns_topic: b.sns_topic.clone().unwrap_or_default(),
-            }),
-            deps,
-        );
+        push(b.name.as_str(), Desired::Budget(budget), deps);
     }
 
     for w in &spec.notifications.webhooks {
@@ -523,11 +576,48 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
     const EXAMPLE: &str = include_str!("../../../examples/groundwork.toml");
+
+    #[test]
+    fn the_same_alerts_take_one_form_however_they_are_written() {
+        let budget = |text: &str| -> Budget {
+            let spec = crate::parse(&format!(
+                "[[budgets]]\nname = \"b\"\nkind = \"spend\"\nlimit_usd = 20\nemails = [\"ops@example.com\"]\n{text}"
+            ))
+            .unwrap();
+            match resources(&spec).remove(0).desired {
+                Desired::Budget(b) => b,
+                other => panic!("not a budget: {other:?}"),
+            }
+        };
+        let default = budget("thresholds_percent = [50, 75, 100]\n");
+        assert_eq!(default.thresholds_percent, [50, 75, 100]);
+        assert_eq!(default.notify_on, [NotifyOn::Actual]);
+        assert_eq!(default.forecasted_percent, [100]);
+        assert_eq!(
+            default,
+            budget("thresholds_percent = [100, 50, 75]\nforecast_thresholds_percent = [100]\n")
+        );
+        let both = budget(
+            "thresholds_percent = [80]\nnotify_on = [\"forecasted\", \"actual\"]\nforecast_thresholds_percent = []\n",
+        );
+        assert_eq!(
+            both,
+            budget("thresholds_percent = [80]\nforecast_thresholds_percent = [80]\n")
+        );
+        assert_eq!(both.notify_on, [NotifyOn::Actual, NotifyOn::Forecasted]);
+        assert_eq!(
+            both.notifications(),
+            [(NotifyOn::Actual, 80), (NotifyOn::Forecasted, 80)]
+        );
+        let forecast_only = budget("forecast_thresholds_percent = [90]\n");
+        assert_eq!(forecast_only.notify_on, [NotifyOn::Forecasted]);
+        assert_eq!(forecast_only.notifications(), [(NotifyOn::Forecasted, 90)]);
+    }
 
     #[test]
     fn the_example_has_one_resource_per_thing_to_set_up() {

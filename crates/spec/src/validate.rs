@@ -8,7 +8,7 @@ use std::fmt;
 use groundwork_events::pattern::EventPattern;
 
 use super::types::{check_email, check_https_url};
-use super::{AlertingSpec, NotificationsSpec, Protocol, Spec};
+use super::{AlertingSpec, DEFAULT_FORECAST_PERCENT, NotificationsSpec, Protocol, Spec};
 
 /// AWS Budgets allows five notifications per budget.
 const MAX_BUDGET_NOTIFICATIONS: usize = 5;
@@ -185,12 +185,27 @@ pub fn check(spec: &Spec) -> Vec<SpecProblem> {
                 "thresholds need at least one of actual, forecasted".into(),
             );
         }
-        let notifications = b.thresholds_percent.len() * b.notify_on.len();
+        if let Some(list) = &b.forecast_thresholds_percent
+            && list.iter().collect::<BTreeSet<_>>().len() != list.len()
+        {
+            problem(
+                at("forecast_thresholds_percent"),
+                "a threshold is listed twice".into(),
+            );
+        }
+        let notifications = b.notifications().len();
         if notifications > MAX_BUDGET_NOTIFICATIONS {
+            let default_forecast = if b.forecast_thresholds_percent.is_none() {
+                format!(
+                    ", with the default forecast alert at {DEFAULT_FORECAST_PERCENT} % (forecast_thresholds_percent = [] drops it)"
+                )
+            } else {
+                String::new()
+            };
             problem(
                 at("thresholds_percent"),
                 format!(
-                    "{notifications} notifications (thresholds × notify_on); AWS Budgets allows {MAX_BUDGET_NOTIFICATIONS} per budget"
+                    "{notifications} notifications (thresholds × notify_on and forecast_thresholds_percent{default_forecast}); AWS Budgets allows {MAX_BUDGET_NOTIFICATIONS} per budget"
                 ),
             );
         }
@@ -200,7 +215,7 @@ pub fn check(spec: &Spec) -> Vec<SpecProblem> {
                 format!("AWS Budgets allows {MAX_BUDGET_EMAILS} email subscribers per alert"),
             );
         }
-        if !b.thresholds_percent.is_empty() && b.emails.is_empty() && b.sns_topic.is_none() {
+        if !b.notifications().is_empty() && b.emails.is_empty() && b.sns_topic.is_none() {
             problem(
                 at("emails"),
                 "alerts need a subscriber: an email address or sns_topic".into(),
@@ -452,6 +467,29 @@ targets = ["missing"]
     fn too_many_budget_notifications_are_refused() {
         let text = "[[budgets]]\nname = \"b\"\nkind = \"spend\"\nlimit_usd = 20\nthresholds_percent = [50, 75, 100]\nnotify_on = [\"actual\", \"forecasted\"]\nemails = [\"ops@example.com\"]\n";
         assert_eq!(problems(text)[0].path, "budgets[0].thresholds_percent");
+    }
+
+    #[test]
+    fn the_default_forecast_alert_counts_towards_the_five() {
+        let five = "[[budgets]]\nname = \"b\"\nkind = \"spend\"\nlimit_usd = 20\nthresholds_percent = [20, 40, 60, 80, 100]\nemails = [\"ops@example.com\"]\n";
+        let p = problems(five);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].reason
+                .contains("forecast_thresholds_percent = [] drops it"),
+            "{}",
+            p[0].reason
+        );
+        let without = five.replace("emails", "forecast_thresholds_percent = []\nemails");
+        assert!(parse(&without).is_ok());
+        // The forecast at 100 % that notify_on already asks for is one alert, not two.
+        let both = "[[budgets]]\nname = \"b\"\nkind = \"spend\"\nlimit_usd = 20\nthresholds_percent = [50, 100]\nnotify_on = [\"actual\", \"forecasted\"]\nemails = [\"ops@example.com\"]\n";
+        assert!(parse(both).is_ok());
+        let twice = both.replace("emails", "forecast_thresholds_percent = [90, 90]\nemails");
+        assert_eq!(
+            problems(&twice)[0].path,
+            "budgets[0].forecast_thresholds_percent"
+        );
     }
 
     #[test]

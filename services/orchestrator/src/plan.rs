@@ -168,7 +168,7 @@ mod tests {
             .iter()
             .find(|f| f.field == "limit_usd");
         assert_eq!(limit.unwrap().after, Some(json!("20")));
-        assert_eq!(plan.changes[0].fields.len(), 7, "every field of a budget");
+        assert_eq!(plan.changes[0].fields.len(), 8, "every field of a budget");
         assert!(!plan.is_noop());
     }
 

@@ -35,24 +35,23 @@ fn request(this: &Budget, run: Option<&Run>, dry_run: bool) -> pb::EnsureBudgetR
             });
         }
     }
-    let mut notifications = Vec::new();
-    for on in &this.notify_on {
-        for t in &this.thresholds_percent {
-            notifications.push(pb::NotificationWithSubscribers {
-                notification: Some(pb::Notification {
-                    notification_type: match on {
-                        NotifyOn::Actual => "ACTUAL",
-                        NotifyOn::Forecasted => "FORECASTED",
-                    }
-                    .into(),
-                    comparison_operator: "GREATER_THAN".into(),
-                    threshold: f64::from(*t),
-                    threshold_type: "PERCENTAGE".into(),
-                }),
-                subscribers: subscribers.clone(),
-            });
-        }
-    }
+    let notifications = this
+        .notifications()
+        .into_iter()
+        .map(|(on, t)| pb::NotificationWithSubscribers {
+            notification: Some(pb::Notification {
+                notification_type: match on {
+                    NotifyOn::Actual => "ACTUAL",
+                    NotifyOn::Forecasted => "FORECASTED",
+                }
+                .into(),
+                comparison_operator: "GREATER_THAN".into(),
+                threshold: f64::from(t),
+                threshold_type: "PERCENTAGE".into(),
+            }),
+            subscribers: subscribers.clone(),
+        })
+        .collect();
     let kind = match this.kind {
         BudgetKind::Credits => pb::BudgetKind::Credits,
         BudgetKind::Spend => pb::BudgetKind::Spend,
@@ -88,26 +87,19 @@ fn in_place(this: &Budget, changes: &[String], found: &pb::BudgetDefinition) -> 
                 .map(usd_text)
                 .unwrap_or_default();
         } else if field.starts_with("notifications") {
-            let mut thresholds: Vec<u32> = notifications
+            let alerts: Vec<(NotifyOn, u32)> = notifications
                 .iter()
                 .filter_map(|n| n.notification.as_ref())
-                .map(|n| n.threshold.round() as u32)
-                .collect();
-            thresholds.sort_unstable();
-            thresholds.dedup();
-            live.thresholds_percent = thresholds;
-            let mut on: Vec<NotifyOn> = notifications
-                .iter()
-                .filter_map(|n| n.notification.as_ref())
-                .filter_map(|n| match n.notification_type.as_str() {
-                    "ACTUAL" => Some(NotifyOn::Actual),
-                    "FORECASTED" => Some(NotifyOn::Forecasted),
-                    _ => None,
+                .filter_map(|n| {
+                    let on = match n.notification_type.as_str() {
+                        "ACTUAL" => NotifyOn::Actual,
+                        "FORECASTED" => NotifyOn::Forecasted,
+                        _ => return None,
+                    };
+                    Some((on, n.threshold.round() as u32))
                 })
                 .collect();
-            on.sort_unstable();
-            on.dedup();
-            live.notify_on = on;
+            live.set_notifications(&alerts);
             let subscribers = || notifications.iter().flat_map(|n| &n.subscribers);
             let mut emails: Vec<String> = subscribers()
                 .filter(|s| s.subscription_type == "EMAIL")
@@ -214,6 +206,7 @@ mod tests {
             limit_usd: "20".into(),
             thresholds_percent: vec![50, 100],
             notify_on: vec![NotifyOn::Actual],
+            forecasted_percent: vec![100],
             emails: vec!["ops@example.com".into()],
             sns_topic: String::new(),
         }
@@ -261,6 +254,7 @@ mod tests {
         );
         assert_eq!(live.thresholds_percent, vec![80]);
         assert_eq!(live.notify_on, vec![NotifyOn::Forecasted]);
+        assert!(live.forecasted_percent.is_empty());
         assert_eq!(live.emails, vec!["other@example.com".to_owned()]);
         assert_eq!(live.sns_topic, "billing-alarm");
         assert_eq!(live.limit_usd, "20");
