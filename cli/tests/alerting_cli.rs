@@ -179,3 +179,52 @@ async fn invalid_input_exits_2_naming_the_field() {
     assert_eq!(protocol.status.code(), Some(2));
     shutdown.trigger();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_delivery_reports_the_topic_policy_and_fix_makes_it_clean() {
+    let nats = NatsServer::start().expect("nats-server");
+    let moto = MotoServer::start().expect("moto_server");
+    let (url, shutdown) = start_alerting(&moto, &nats).await;
+    let topic = run(&["alerting", "topic"], &url).await;
+    assert!(topic.status.success(), "{}", text(&topic.stderr));
+
+    // SNS's default policy: neither service may publish; the JSON names both with the fix.
+    let found = json(&run(&["alerting", "check-delivery", "--output", "json"], &url).await);
+    assert_eq!(
+        found["topic_arn"],
+        "arn:aws:sns:us-east-1:123456789012:billing-alarm"
+    );
+    let ids: Vec<&str> = found["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["topic-policy-budgets", "topic-policy-cloudwatch"]);
+    assert_eq!(found["findings"][0]["severity"], "high");
+    assert_eq!(found["findings"][0]["fixed"], false);
+    assert!(
+        found["findings"][0]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("budgets.amazonaws.com")
+    );
+
+    // --fix in a table: both fixed; afterwards nothing is found.
+    let fixed = run(&["alerting", "check-delivery", "--fix"], &url).await;
+    assert!(fixed.status.success(), "{}", text(&fixed.stderr));
+    let table = text(&fixed.stdout);
+    assert!(table.starts_with("FINDING"), "{table}");
+    assert!(table.contains("topic-policy-cloudwatch"), "{table}");
+    let clean = json(&run(&["alerting", "check-delivery", "--output", "json"], &url).await);
+    assert_eq!(clean["findings"], serde_json::json!([]));
+
+    // Hours out of range are a usage error.
+    let hours = run(
+        &["alerting", "check-delivery", "--pending-hours", "0"],
+        &url,
+    )
+    .await;
+    assert_eq!(hours.status.code(), Some(2));
+    shutdown.trigger();
+}

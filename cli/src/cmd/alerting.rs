@@ -1,5 +1,5 @@
 //! `groundwork alerting topic|subscribe|subscriptions|alarm|import-alarm|billing-alerts|
-//! notify-test`: the alerting service's API for people and scripts. Topic and alarm are
+//! notify-test|check-delivery`: the alerting service's API for people and scripts. Topic and alarm are
 //! always in us-east-1, where billing metrics are.
 
 use clap::{Subcommand, ValueEnum};
@@ -73,6 +73,24 @@ pub enum AlertingCommand {
         #[arg(long, default_value = "")]
         message: String,
     },
+    /// Whether alerts to the topic arrive: its policy lets AWS Budgets and CloudWatch
+    /// publish, its KMS key lets them use it, no subscription waits for confirmation.
+    CheckDelivery {
+        /// The topic's name or ARN.
+        #[arg(long, default_value = "billing-alarm")]
+        topic: String,
+        /// Add the missing statements to the topic's access policy.
+        #[arg(long)]
+        fix: bool,
+        /// Also add the missing statements to the policy of the topic's customer
+        /// managed KMS key.
+        #[arg(long)]
+        fix_key_policy: bool,
+        /// Subscriptions pending this many hours or more are findings (default: the
+        /// service's setting, 24).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=8760))]
+        pending_hours: Option<u32>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -118,6 +136,14 @@ fn status_name(status: i32) -> &'static str {
     match pb::SubscriptionStatus::try_from(status) {
         Ok(pb::SubscriptionStatus::PendingConfirmation) => "pending confirmation",
         Ok(pb::SubscriptionStatus::Confirmed) => "confirmed",
+        _ => "unknown",
+    }
+}
+
+fn severity_name(severity: i32) -> &'static str {
+    match pb::AlertDeliverySeverity::try_from(severity) {
+        Ok(pb::AlertDeliverySeverity::High) => "high",
+        Ok(pb::AlertDeliverySeverity::Medium) => "medium",
         _ => "unknown",
     }
 }
@@ -338,8 +364,63 @@ pub async fn run(
                 )));
             }
         }
+        AlertingCommand::CheckDelivery {
+            topic,
+            fix,
+            fix_key_policy,
+            pending_hours,
+        } => {
+            let r = client
+                .check_alert_delivery(pb::CheckAlertDeliveryRequest {
+                    topic,
+                    fix,
+                    fix_key_policy,
+                    pending_confirmation_hours: pending_hours.unwrap_or(0),
+                })
+                .await?
+                .into_inner();
+            print_delivery(&r, output);
+        }
     }
     Ok(())
+}
+
+fn print_delivery(r: &pb::CheckAlertDeliveryResponse, output: OutputFormat) {
+    match output {
+        OutputFormat::Json => print_json(&json!({
+            "topic_arn": r.topic_arn,
+            "findings": r.findings.iter().map(|f| json!({
+                "id": f.id, "severity": severity_name(f.severity), "resource": f.resource,
+                "message": f.message, "fix": f.fix, "fixed": f.fixed,
+            })).collect::<Vec<_>>(),
+        })),
+        OutputFormat::Table => {
+            if r.findings.is_empty() {
+                println!("Alerts to {} can arrive: nothing found.", r.topic_arn);
+                return;
+            }
+            print_table(
+                &["FINDING", "SEVERITY", "RESOURCE", "FIXED"],
+                &r.findings
+                    .iter()
+                    .map(|f| {
+                        vec![
+                            f.id.clone(),
+                            severity_name(f.severity).into(),
+                            f.resource.clone(),
+                            if f.fixed { "yes" } else { "no" }.into(),
+                        ]
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            for f in &r.findings {
+                println!("\n{}: {}", f.id, f.message);
+                if !f.fixed {
+                    println!("  fix: {}", f.fix);
+                }
+            }
+        }
+    }
 }
 
 fn print_alarm(r: &pb::EnsureAlarmResponse, output: OutputFormat) {

@@ -6,6 +6,7 @@ use pb::alerting_server::Alerting as AlertingRpc;
 use tonic::{Request, Response, Status};
 
 use crate::alarm_spec::{AlarmSpec, BillingAlarmKind};
+use crate::delivery::{Finding, Fixes, Severity};
 use crate::error::Error;
 use crate::import::parse_alarm_config;
 use crate::model::{AlarmName, Endpoint, Tags, ThresholdUsd, TopicArn, TopicName, TopicRef};
@@ -29,11 +30,30 @@ fn alarm_name(raw: &str) -> Result<AlarmName, Error> {
 #[derive(Debug, Clone)]
 pub struct AlertingApi {
     alerting: Alerting,
+    /// CheckAlertDelivery's pending-confirmation hours when a request gives none.
+    pending_confirmation_hours: u32,
 }
 
 impl AlertingApi {
-    pub fn new(alerting: Alerting) -> Self {
-        Self { alerting }
+    pub fn new(alerting: Alerting, pending_confirmation_hours: u32) -> Self {
+        Self {
+            alerting,
+            pending_confirmation_hours,
+        }
+    }
+}
+
+fn finding_to_pb(f: Finding) -> pb::AlertDeliveryFinding {
+    pb::AlertDeliveryFinding {
+        id: f.kind.id().into(),
+        severity: (match f.severity {
+            Severity::High => pb::AlertDeliverySeverity::High,
+            Severity::Medium => pb::AlertDeliverySeverity::Medium,
+        }) as i32,
+        resource: f.resource,
+        message: f.message,
+        fix: f.fix,
+        fixed: f.fixed,
     }
 }
 
@@ -207,6 +227,41 @@ impl AlertingRpc for AlertingApi {
             billing_metrics_arriving: alerts.arriving,
             manual_step: crate::alarm::MANUAL_STEP.into(),
             console_url: crate::alarm::BILLING_PREFERENCES_URL.into(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(topic = %request.get_ref().topic, fix = request.get_ref().fix))]
+    async fn check_alert_delivery(
+        &self,
+        request: Request<pb::CheckAlertDeliveryRequest>,
+    ) -> Result<Response<pb::CheckAlertDeliveryResponse>, Status> {
+        let request = request.into_inner();
+        let topic = if request.topic.is_empty() {
+            DEFAULT_ALARM_NAME
+        } else {
+            &request.topic
+        };
+        let topic = TopicRef::parse("topic", topic)?;
+        let hours = match request.pending_confirmation_hours {
+            0 => self.pending_confirmation_hours,
+            // SNS forgets an unconfirmed subscription after three days; a year is a typo.
+            h if h > 24 * 365 => {
+                return Err(Error::invalid(
+                    "pending_confirmation_hours",
+                    format!("{h} hours is more than a year; give 1 to 8760 (0 for the service's setting)"),
+                )
+                .into());
+            }
+            h => h,
+        };
+        let fixes = Fixes {
+            topic_policy: request.fix,
+            key_policy: request.fix_key_policy,
+        };
+        let report = self.alerting.check_delivery(&topic, fixes, hours).await?;
+        Ok(Response::new(pb::CheckAlertDeliveryResponse {
+            topic_arn: report.topic_arn,
+            findings: report.findings.into_iter().map(finding_to_pb).collect(),
         }))
     }
 

@@ -9,6 +9,8 @@
 //! - [`alarm_spec`]: a metric alarm in one normalised form; the billing alarms.
 //! - [`import`]: `alarm_config.json` (`put-metric-alarm --cli-input-json`) with JSON paths
 //!   in its errors.
+//! - [`delivery`]: whether alerts to a topic arrive (its policy and KMS key let AWS
+//!   Budgets and CloudWatch publish; no subscription pending too long), as findings.
 //! - [`alarm`]: CloudWatch — putting an alarm only when it differs, billing metrics.
 //! - [`alarm_event`]: the `CloudWatch Alarm State Change` event, in AWS's shape.
 //! - [`watch_store`]: last-seen states in JetStream KV, changed by compare-and-set, with
@@ -26,6 +28,7 @@
 pub mod alarm;
 pub mod alarm_event;
 pub mod alarm_spec;
+pub mod delivery;
 pub mod error;
 pub mod grpc;
 pub mod import;
@@ -154,7 +157,7 @@ pub async fn serve(
     }
 
     let alerting = service::Alerting::new(&billing, emitter, store, notifier);
-    let api = grpc::AlertingApi::new(alerting);
+    let api = grpc::AlertingApi::new(alerting, settings.pending_confirmation_hours);
     let served = groundwork_kit::grpc::serve_api(
         listener,
         AlertingServer::new(api),

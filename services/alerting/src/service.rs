@@ -11,6 +11,7 @@ use groundwork_events::catalog::{
 use crate::alarm;
 use crate::alarm_event::AlarmState;
 use crate::alarm_spec::AlarmSpec;
+use crate::delivery::{self, Finding, Fixes};
 use crate::error::Error;
 use crate::model::{AlarmName, Endpoint, Tags, TopicName, TopicRef};
 use crate::notify::format::Notification;
@@ -47,10 +48,18 @@ pub struct BillingAlerts {
     pub arriving: bool,
 }
 
+/// What CheckAlertDelivery found about a topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryReport {
+    pub topic_arn: String,
+    pub findings: Vec<Finding>,
+}
+
 /// Everything the operations use.
 #[derive(Debug, Clone)]
 pub struct Alerting {
     sns: aws_sdk_sns::Client,
+    kms: aws_sdk_kms::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
     root: RootGuard,
     emitter: Emitter,
@@ -67,6 +76,8 @@ impl Alerting {
     ) -> Self {
         Self {
             sns: aws_sdk_sns::Client::new(billing_config),
+            // A topic's key is in the topic's region: us-east-1, like every topic here.
+            kms: aws_sdk_kms::Client::new(billing_config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(billing_config),
             root: RootGuard::new(billing_config.clone()),
             emitter,
@@ -119,6 +130,13 @@ impl Alerting {
         self.guard("EnsureSubscription").await?;
         let arn = topic::resolve_topic(&self.sns, topic).await?;
         let (info, change) = topic::ensure_subscription(&self.sns, &arn, endpoint).await?;
+        // SNS keeps no creation time: a pending subscription's age counts from here.
+        if info.status == topic::SubscriptionStatus::PendingConfirmation
+            && let Err(e) =
+                delivery::record_pending(&self.store, &info, time::OffsetDateTime::now_utc()).await
+        {
+            tracing::warn!(error = %e, "pending subscription's time not recorded");
+        }
         // The state at creation is the watcher's baseline: its confirmation later is a
         // transition, published once.
         let key = subscription_key(&info.topic_arn, &info.protocol, &info.endpoint);
@@ -150,6 +168,40 @@ impl Alerting {
     ) -> Result<Vec<SubscriptionInfo>, Error> {
         let arn = topic::resolve_topic(&self.sns, topic).await?;
         topic::list_subscriptions(&self.sns, &arn).await
+    }
+
+    /// Whether alerts to `topic` arrive: its access policy, its KMS key, and subscriptions
+    /// pending for `pending_hours` or more. Applies the fixes asked for (root credentials
+    /// are refused then); reading alone is allowed with any credentials.
+    #[tracing::instrument(skip_all, fields(topic = %topic.name(), fix_topic = fixes.topic_policy, fix_key = fixes.key_policy))]
+    pub async fn check_delivery(
+        &self,
+        topic: &TopicRef,
+        fixes: Fixes,
+        pending_hours: u32,
+    ) -> Result<DeliveryReport, Error> {
+        if fixes.topic_policy || fixes.key_policy {
+            self.guard("CheckAlertDelivery").await?;
+        }
+        // The conditions name the account whose budgets and alarms publish: the caller's.
+        let account = self.root.caller().await?.account;
+        let arn = topic::resolve_topic(&self.sns, topic).await?;
+        let mut findings =
+            delivery::check_topic(&self.sns, &self.kms, &arn, &account, fixes).await?;
+        findings.extend(
+            delivery::check_subscriptions(
+                &self.sns,
+                &self.store,
+                &arn,
+                pending_hours,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await?,
+        );
+        Ok(DeliveryReport {
+            topic_arn: arn.as_str().to_owned(),
+            findings,
+        })
     }
 
     /// Resolves a topic (it must exist) for an alarm's actions.

@@ -91,6 +91,15 @@ pub struct Settings {
         default_value_t = 500
     )]
     pub notify_backoff_ms: u64,
+
+    /// Hours a subscription may wait for its confirmation before CheckAlertDelivery
+    /// reports it (when the request does not say).
+    #[arg(
+        long,
+        env = "GROUNDWORK_ALERTING__PENDING_CONFIRMATION_HOURS",
+        default_value_t = crate::delivery::DEFAULT_PENDING_CONFIRMATION_HOURS
+    )]
+    pub pending_confirmation_hours: u32,
 }
 
 impl Settings {
@@ -109,6 +118,7 @@ impl Settings {
             webhooks: Vec::new(),
             notify_attempts: 6,
             notify_backoff_ms: 500,
+            pending_confirmation_hours: crate::delivery::DEFAULT_PENDING_CONFIRMATION_HOURS,
         }
     }
 

@@ -10,7 +10,8 @@
 //! - [`import`]: the `aws budgets create-budget` JSON files into the native request.
 //! - [`diff`]: the plan that corrects drift in place; pure.
 //! - [`aws`]: AWS Budgets and STS calls, SDK types to domain types.
-//! - [`sns_policy`]: the check (and fix) that AWS Budgets may publish to an SNS topic.
+//! - [`sns_policy`]: the check (and fix) that AWS Budgets may publish to an SNS topic, and
+//!   a note when it may not use the topic's KMS key.
 //! - [`state`]: the KV bucket `budget-watch` (managed budgets, crossings, lease).
 //! - [`service`]: ensure, get, list, delete, and the events they publish.
 //! - [`watcher`]: periodic spend reads → `Budget Threshold Crossed`, once per threshold

@@ -145,16 +145,15 @@ impl Budgets {
         // Before anything is created: alerts to a topic AWS Budgets cannot publish to
         // would be lost silently.
         for topic in spec.topics() {
-            if let Some(note) = sns_policy::ensure_topic_allows_budgets(
-                self.aws.clients(),
-                &topic,
-                &account,
-                !dry_run,
-            )
-            .await?
-            {
-                notes.push(note);
-            }
+            notes.extend(
+                sns_policy::ensure_topic_allows_budgets(
+                    self.aws.clients(),
+                    &topic,
+                    &account,
+                    !dry_run,
+                )
+                .await?,
+            );
         }
         let existing = self.aws.describe(&spec.name).await?;
         let existing = match existing {
