@@ -90,7 +90,10 @@ impl NatsCluster {
         let ports = (0..NODES)
             .map(|_| Ok((free_port()?, free_port()?, free_port()?)))
             .collect::<Result<Vec<_>, TestkitError>>()?;
-        let route_ports: Vec<u16> = ports.iter().map(|(_, route, _)| *route).collect();
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|(_, route, _)| format!("127.0.0.1:{route}"))
+            .collect();
         for (i, (client_port, route_port, monitor_port)) in ports.into_iter().enumerate() {
             let name = format!("n{i}");
             let node_dir = self.dir.path().join(&name);
@@ -101,10 +104,11 @@ impl NatsCluster {
                 &groundwork_bus::access::ClusterNode {
                     name: &name,
                     cluster: CLUSTER_NAME,
+                    host: "127.0.0.1",
                     client_port,
                     route_port,
                     store_dir: &store,
-                    route_ports: &route_ports,
+                    routes: &routes,
                     route_password: &password,
                 },
             )
