@@ -125,3 +125,96 @@ async fn the_cli_finds_the_token_and_ca_where_the_secrets_were_written() {
     shutdown.trigger();
     task.await.unwrap().unwrap();
 }
+
+/// `secrets init --nats-cluster` (compose's `cluster-secrets`) writes one configuration per
+/// node that nats-server accepts: the users of `nats-server.conf`, the node's name, routes
+/// to every node by name with one password kept across runs and never printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_init_writes_each_cluster_node_s_configuration() {
+    let root = tempfile::tempdir().unwrap();
+    let nodes = ["nats-1", "nats-2", "nats-3"];
+    let args = [
+        "secrets",
+        "init",
+        "--dir",
+        ".groundwork/secrets",
+        "--nats-cluster",
+        "nats-1,nats-2,nats-3",
+    ];
+    let init = groundwork_in(root.path(), &args, "http://unused").await;
+    assert!(init.status.success(), "{}", text(&init.stderr));
+    let dir = LocalSecrets::under(root.path()).dir().join("nats");
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("nats-server.conf")).unwrap())
+            .unwrap();
+    let password = std::fs::read_to_string(dir.join("cluster/route-password")).unwrap();
+    let password = password.trim();
+    assert!(!text(&init.stdout).contains(password), "never printed");
+    let nats_server = groundwork_testkit::process::find_binary(
+        "nats-server",
+        "NATS_SERVER_BIN",
+        groundwork_testkit::INSTALL_HINT,
+    )
+    .unwrap();
+    for node in nodes {
+        let path = dir.join(format!("cluster/{node}.json"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{node}: it holds the route password");
+        }
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(config["server_name"], node);
+        assert_eq!(config["listen"], "0.0.0.0:4222");
+        assert_eq!(config["jetstream"]["store_dir"], "/data");
+        assert_eq!(config["authorization"], base["authorization"]);
+        assert_eq!(config["cluster"]["authorization"]["password"], password);
+        let routes: Vec<String> = config["cluster"]["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect();
+        let expected: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("nats-route://route:{password}@{n}:6222"))
+            .collect();
+        assert_eq!(routes, expected);
+        // `-t`: nats-server reads the configuration and says whether it is valid.
+        let checked = Command::new(&nats_server)
+            .arg("-c")
+            .arg(&path)
+            .arg("-t")
+            .output()
+            .unwrap();
+        assert!(
+            checked.status.success(),
+            "{node}: {}{}",
+            text(&checked.stdout),
+            text(&checked.stderr)
+        );
+    }
+
+    // Again: the same password, so that nodes configured before still route together.
+    let again = groundwork_in(root.path(), &args, "http://unused").await;
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let kept = std::fs::read_to_string(dir.join("cluster/route-password")).unwrap();
+    assert_eq!(kept.trim(), password);
+
+    for bad in ["nats-1,nats-2", "nats-1,nats 2,nats-3", "nats-1,,nats-3"] {
+        let refused = groundwork_in(
+            root.path(),
+            &["secrets", "init", "--dir", "other", "--nats-cluster", bad],
+            "http://unused",
+        )
+        .await;
+        assert_eq!(refused.status.code(), Some(2), "--nats-cluster {bad}");
+        assert!(
+            text(&refused.stderr).contains("--nats-cluster"),
+            "{}",
+            text(&refused.stderr)
+        );
+    }
+}

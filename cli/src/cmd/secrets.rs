@@ -3,13 +3,15 @@
 //! permissions) and the orchestrator's key that seals one-time secrets, as `groundwork up`
 //! makes them, into a directory of one's choice (docker compose's one-shot `secrets`
 //! service writes them into its secrets volume). Existing files are kept; only paths are
-//! printed.
+//! printed. With `--nats-cluster nats-1,nats-2,nats-3` it also writes the configuration of
+//! each node of a NATS cluster whose nodes reach each other by those names (compose's
+//! `cluster` profile), routes authenticated with a password of the cluster's own.
 //!
 //! `groundwork secrets show RUN`: the one-time secrets of a run that wait for the person
 //! (the admin's initial password, the MFA seed and its URI), shown once on a terminal and
 //! then acknowledged, so that the orchestrator forgets them. Off a terminal it refuses.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use groundwork_kit::secrets::LocalSecrets;
@@ -44,6 +46,103 @@ pub struct InitArgs {
     /// The directory to write to (made with mode 0700; files 0600).
     #[arg(long, default_value = ".groundwork/secrets")]
     dir: PathBuf,
+    /// Also write the configuration of each node of a NATS cluster, one per name given
+    /// (comma separated; each node's host name, as the others reach it):
+    /// `nats/cluster/<name>.json`. Each listens on 0.0.0.0 (clients on 4222, routes on
+    /// 6222), routes to every node by name, and keeps its JetStream store in
+    /// `--nats-store-dir`. The routes' password is made once (`nats/cluster/route-password`).
+    #[arg(long, value_delimiter = ',')]
+    nats_cluster: Vec<String>,
+    /// Where each cluster node keeps its JetStream store (its own volume).
+    #[arg(long, default_value = "/data")]
+    nats_store_dir: PathBuf,
+}
+
+/// The ports of a cluster node `secrets init --nats-cluster` configures: NATS's own
+/// defaults, since each node has a host (a container) of its own.
+const NODE_CLIENT_PORT: u16 = 4222;
+const NODE_ROUTE_PORT: u16 = 6222;
+
+/// The name of the cluster `secrets init --nats-cluster` configures, as nats-server reports
+/// it (the same as `groundwork up --nats-cluster`'s).
+const CLUSTER_NAME: &str = "groundwork";
+
+/// Refuses node names that are no host names, and fewer than three nodes.
+fn check_node_names(names: &[String]) -> Result<(), CliError> {
+    if let Some(bad) = names.iter().find(|n| {
+        n.is_empty()
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    }) {
+        return Err(CliError::usage(format!(
+            "--nats-cluster takes host names (letters, digits, '-' and '.'), comma separated; \
+             '{bad}' is not one"
+        )));
+    }
+    if names.len() < 3 {
+        return Err(CliError::usage(format!(
+            "--nats-cluster needs three nodes or more (a majority must survive the loss of \
+             one); {} given",
+            names.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `nats/cluster/<name>.json` for each of `names` (see [`InitArgs::nats_cluster`]);
+/// returns the files.
+fn write_cluster_configs(
+    secrets: &Secrets,
+    names: &[String],
+    store_dir: &Path,
+) -> Result<Vec<PathBuf>, CliError> {
+    let dir = secrets.nats_config.with_file_name("cluster");
+    let failed = |e: &dyn std::fmt::Display| {
+        CliError::failed(format!(
+            "cannot write the NATS cluster's configuration under {}: {e}",
+            dir.display()
+        ))
+    };
+    groundwork_kit::secrets::ensure_private_dir(&dir).map_err(|e| failed(&e))?;
+    // One password for every node's routes, kept: nodes written by an earlier run still
+    // route with the ones written now.
+    let password_file = dir.join("route-password");
+    let password = match groundwork_kit::secrets::read_tokens(&password_file) {
+        Ok(tokens) if !tokens.is_empty() => tokens[0].clone(),
+        _ => {
+            let token = groundwork_kit::secrets::new_token().map_err(|e| failed(&e))?;
+            groundwork_kit::secrets::write_private(&password_file, format!("{token}\n").as_bytes())
+                .map_err(|e| failed(&e))?;
+            token
+        }
+    };
+    let base = std::fs::read_to_string(&secrets.nats_config).map_err(|e| failed(&e))?;
+    let routes: Vec<String> = names
+        .iter()
+        .map(|n| format!("{n}:{NODE_ROUTE_PORT}"))
+        .collect();
+    let mut files = Vec::with_capacity(names.len());
+    for name in names {
+        let config = groundwork_bus::access::cluster_node_config(
+            &base,
+            &groundwork_bus::access::ClusterNode {
+                name,
+                cluster: CLUSTER_NAME,
+                host: "0.0.0.0",
+                client_port: NODE_CLIENT_PORT,
+                route_port: NODE_ROUTE_PORT,
+                store_dir,
+                routes: &routes,
+                route_password: &password,
+            },
+        )
+        .map_err(|e| failed(&e))?;
+        let path = dir.join(format!("{name}.json"));
+        groundwork_kit::secrets::write_private(&path, config.as_bytes()).map_err(|e| failed(&e))?;
+        files.push(path);
+    }
+    Ok(files)
 }
 
 pub async fn run(
@@ -54,7 +153,15 @@ pub async fn run(
     match command {
         SecretsCommand::Show(args) => show(args, endpoints, output).await,
         SecretsCommand::Init(args) => {
+            if !args.nats_cluster.is_empty() {
+                check_node_names(&args.nats_cluster)?;
+            }
             let secrets = Secrets::ensure(&LocalSecrets::at(&args.dir))?;
+            let cluster = if args.nats_cluster.is_empty() {
+                Vec::new()
+            } else {
+                write_cluster_configs(&secrets, &args.nats_cluster, &args.nats_store_dir)?
+            };
             // Paths only: the tokens themselves are never printed.
             println!("operator token   {}", secrets.operator_token.display());
             println!("read-only token  {}", secrets.read_only_token.display());
@@ -65,6 +172,9 @@ pub async fn run(
                 "one-time key     {}  (the orchestrator's GROUNDWORK_ORCHESTRATOR__SECRETS_KEY_FILE)",
                 secrets.one_time_secrets_key.display()
             );
+            for file in &cluster {
+                println!("NATS node        {}", file.display());
+            }
             for p in groundwork_bus::access::Principal::ALL {
                 println!(
                     "NATS identity    {:<13} NATS_NKEY={}",

@@ -477,8 +477,8 @@ fn cluster_configs(
     };
     let base = std::fs::read_to_string(&secrets.nats_config).map_err(|e| failed(&e))?;
     let password = groundwork_kit::secrets::new_token().map_err(|e| failed(&e))?;
-    let route_ports: Vec<u16> = (0..args.nats_cluster)
-        .map(|i| args.nats_route_port + i)
+    let routes: Vec<String> = (0..args.nats_cluster)
+        .map(|i| format!("127.0.0.1:{}", args.nats_route_port + i))
         .collect();
     let dir = args.data_dir.join("nats");
     groundwork_kit::secrets::ensure_private_dir(&dir).map_err(|e| failed(&e))?;
@@ -491,10 +491,11 @@ fn cluster_configs(
             &groundwork_bus::access::ClusterNode {
                 name: &format!("n{i}"),
                 cluster: "groundwork",
+                host: "127.0.0.1",
                 client_port: args.nats_port + i,
                 route_port: args.nats_route_port + i,
                 store_dir: &store_dir,
-                route_ports: &route_ports,
+                routes: &routes,
                 route_password: &password,
             },
         )

@@ -220,25 +220,28 @@ fn durable_consumer(stream: &str, consumer: &str) -> Vec<String> {
 /// cluster's own secret ([`ClusterNode::route_password`]).
 pub const ROUTE_USER: &str = "route";
 
-/// One node of a nats-server cluster whose nodes run on this host (`groundwork up
-/// --nats-cluster`, the tests' clusters).
+/// One node of a nats-server cluster: on one host (`groundwork up --nats-cluster`, the
+/// tests' clusters: everything on 127.0.0.1) or one per container (compose's `cluster`
+/// profile: each listens on 0.0.0.0 and reaches the others by name).
 #[derive(Debug, Clone)]
 pub struct ClusterNode<'a> {
     /// Its server name, as stream info names a leader (`n0`, `n1`, …).
     pub name: &'a str,
     pub cluster: &'a str,
+    /// The address it listens on for clients and routes.
+    pub host: &'a str,
     pub client_port: u16,
     pub route_port: u16,
     pub store_dir: &'a Path,
-    /// The route ports of every node, this one included (a node ignores its own), so that
-    /// any majority can form and a restarted node finds the others by itself.
-    pub route_ports: &'a [u16],
+    /// The route address (`host:port`) of every node, this one included (a node ignores its
+    /// own), so that any majority can form and a restarted node finds the others by itself.
+    pub routes: &'a [String],
     pub route_password: &'a str,
 }
 
 /// The configuration of `node`: the users and permissions of [`server_config`] (`base`, its
-/// JSON text) with the node's name, its client and route addresses on 127.0.0.1, its
-/// JetStream store, and its routes. It holds the route password: write it 0600.
+/// JSON text) with the node's name, its client and route addresses, its JetStream store,
+/// and its routes. It holds the route password: write it 0600.
 pub fn cluster_node_config(
     base: &str,
     node: &ClusterNode<'_>,
@@ -246,16 +249,17 @@ pub fn cluster_node_config(
     let mut config: Value = serde_json::from_str(base)?;
     let password = node.route_password;
     let routes: Vec<String> = node
-        .route_ports
+        .routes
         .iter()
-        .map(|port| format!("nats-route://{ROUTE_USER}:{password}@127.0.0.1:{port}"))
+        .map(|route| format!("nats-route://{ROUTE_USER}:{password}@{route}"))
         .collect();
+    let host = node.host;
     config["server_name"] = json!(node.name);
-    config["listen"] = json!(format!("127.0.0.1:{}", node.client_port));
+    config["listen"] = json!(format!("{host}:{}", node.client_port));
     config["jetstream"] = json!({"store_dir": node.store_dir});
     config["cluster"] = json!({
         "name": node.cluster,
-        "listen": format!("127.0.0.1:{}", node.route_port),
+        "listen": format!("{host}:{}", node.route_port),
         "authorization": {"user": ROUTE_USER, "password": password},
         "routes": routes,
         "connect_retries": 120,

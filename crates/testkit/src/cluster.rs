@@ -1,7 +1,8 @@
 //! A real three-node nats-server cluster for a test: routes on loopback, JetStream on each
 //! node with a store of its own, secured as the single server ([`crate::NatsServer`]) is.
-//! Nodes can be killed (`kill -9`) and restarted on the same store, to test what survives
-//! the loss of one.
+//! Nodes can be killed (`kill -9`) or stopped (SIGTERM) and started again on the same
+//! store, to test what survives the loss of one; each serves nats-server's monitoring
+//! endpoint, whose `/healthz` says when a restarted node's JetStream is current again.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,10 @@ use std::time::Duration;
 use groundwork_bus::access::{LocalCredentials, Principal, read_seed};
 use tempfile::TempDir;
 
-use crate::process::{TestkitError, accepts_connections, find_binary, free_port, stop, wait_until};
+use crate::process::{
+    TestkitError, accepts_connections, find_binary, free_port, http_status, stop, terminate,
+    wait_until,
+};
 
 /// Nodes in a test cluster: the smallest that keeps a quorum when one is lost.
 pub const NODES: usize = 3;
@@ -22,11 +26,15 @@ pub const CLUSTER_NAME: &str = "groundwork-test";
 /// How long a node may take to be ready and see the JetStream meta leader.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a node stopped with SIGTERM may take to shut down before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(15);
+
 #[derive(Debug)]
 struct Node {
     name: String,
     client_port: u16,
     route_port: u16,
+    monitor_port: u16,
     config: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -80,10 +88,13 @@ impl NatsCluster {
         let base = std::fs::read_to_string(&base_path)?;
         let password = groundwork_kit::secrets::new_token()?;
         let ports = (0..NODES)
-            .map(|_| Ok((free_port()?, free_port()?)))
+            .map(|_| Ok((free_port()?, free_port()?, free_port()?)))
             .collect::<Result<Vec<_>, TestkitError>>()?;
-        let route_ports: Vec<u16> = ports.iter().map(|(_, route)| *route).collect();
-        for (i, (client_port, route_port)) in ports.into_iter().enumerate() {
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|(_, route, _)| format!("127.0.0.1:{route}"))
+            .collect();
+        for (i, (client_port, route_port, monitor_port)) in ports.into_iter().enumerate() {
             let name = format!("n{i}");
             let node_dir = self.dir.path().join(&name);
             groundwork_kit::secrets::ensure_private_dir(&node_dir)?;
@@ -93,14 +104,20 @@ impl NatsCluster {
                 &groundwork_bus::access::ClusterNode {
                     name: &name,
                     cluster: CLUSTER_NAME,
+                    host: "127.0.0.1",
                     client_port,
                     route_port,
                     store_dir: &store,
-                    route_ports: &route_ports,
+                    routes: &routes,
                     route_password: &password,
                 },
             )
             .map_err(|e| TestkitError::Config(e.to_string()))?;
+            // The monitoring endpoint, on loopback as the rest: `/healthz` for tests.
+            let mut config: serde_json::Value =
+                serde_json::from_str(&config).map_err(|e| TestkitError::Config(e.to_string()))?;
+            config["http"] = serde_json::json!(format!("127.0.0.1:{monitor_port}"));
+            let config = config.to_string();
             let path = node_dir.join("nats.json");
             groundwork_kit::secrets::write_private(&path, config.as_bytes())?;
             self.nodes.push(Node {
@@ -108,6 +125,7 @@ impl NatsCluster {
                 name,
                 client_port,
                 route_port,
+                monitor_port,
                 config: path,
                 child: None,
             });
@@ -206,6 +224,11 @@ impl NatsCluster {
         self.nodes[i].route_port
     }
 
+    /// The monitoring endpoint of node `i` (`http://127.0.0.1:<port>`: `/healthz`, `/jsz`).
+    pub fn monitor_addr(&self, i: usize) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.nodes[i].monitor_port))
+    }
+
     /// The seed file of an identity, as `NATS_NKEY` names it.
     pub fn nkey_file(&self, principal: &str) -> PathBuf {
         self.credentials.dir().join(format!("{principal}.nk"))
@@ -294,6 +317,47 @@ impl NatsCluster {
         self.kill(i);
         let offset = self.spawn(i)?;
         self.wait_ready(i, offset)
+    }
+
+    /// Stops node `i` as an operator does for maintenance: SIGTERM, which nats-server takes
+    /// as a clean shutdown (clients and routes are closed, so clients move to the other
+    /// nodes at once), and waits until it has exited. Its store stays.
+    pub fn stop(&mut self, i: usize) -> Result<(), TestkitError> {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            terminate(&mut child, STOP_GRACE)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped node `i` again on the same ports and store, and waits until it is
+    /// ready and back in the cluster (it knows the meta leader); [`NatsCluster::wait_current`]
+    /// then waits until its streams have caught up.
+    pub fn start_node(&mut self, i: usize) -> Result<(), TestkitError> {
+        if self.nodes[i].child.is_some() {
+            return Ok(());
+        }
+        let offset = self.spawn(i)?;
+        self.wait_ready(i, offset)
+    }
+
+    /// Waits until node `i`'s `/healthz` answers 200: nats-server says so only once its
+    /// JetStream is current, the meta group and every stream and consumer it holds a copy
+    /// of caught up with their leaders. A node that restarted is a full member again then.
+    pub fn wait_current(&mut self, i: usize, timeout: Duration) -> Result<(), TestkitError> {
+        let addr = self.monitor_addr(i);
+        let node = &mut self.nodes[i];
+        let log = node.log.clone();
+        let what = format!("JetStream on nats-server {} to be current", node.name);
+        let Some(child) = node.child.as_mut() else {
+            return Err(TestkitError::NotReady {
+                what,
+                seconds: 0,
+                log: "; the node is not running".into(),
+            });
+        };
+        wait_until(&what, child, &log, timeout, || {
+            http_status(addr, "/healthz") == Some(200)
+        })
     }
 
     /// The end of node `i`'s log, for a failing test's message.

@@ -1,5 +1,6 @@
 //! Finding binaries, picking free ports and waiting for a server to answer.
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -129,6 +130,31 @@ pub fn accepts_connections(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 
+/// The status code of a plain HTTP `GET path` at `addr` (a server's monitoring endpoint);
+/// `None` when nothing answers.
+pub fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let timeout = Duration::from_millis(500);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.set_write_timeout(Some(timeout)).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut head = [0u8; 16];
+    let mut read = 0;
+    while read < head.len() {
+        match stream.read(&mut head[read..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => read += n,
+        }
+    }
+    // "HTTP/1.1 200 OK": the code is the second word.
+    std::str::from_utf8(&head[..read])
+        .ok()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// The end of a server's log, for error messages.
 pub fn log_tail(path: &Path) -> String {
     match std::fs::read_to_string(path) {
@@ -138,6 +164,31 @@ pub fn log_tail(path: &Path) -> String {
             format!("; its log ends with:\n{}", lines[start..].join("\n"))
         }
         _ => String::new(),
+    }
+}
+
+/// Stops a child process as an operator or a supervisor does: SIGTERM (through `kill`, as
+/// `groundwork up` sends it), then waits up to `grace` for it to exit; past that it is
+/// killed. Returns how it exited: a clean stop is a success.
+pub fn terminate(
+    child: &mut std::process::Child,
+    grace: Duration,
+) -> Result<std::process::ExitStatus, TestkitError> {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()?;
+    let deadline = Instant::now() + grace;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            child.kill()?;
+            return Ok(child.wait()?);
+        }
+        // Exit poll interval, not a synchronisation sleep.
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -4,25 +4,13 @@
 //! A three-node nats-server cluster (`groundwork_testkit::NatsCluster`) with R3 streams;
 //! the event bus in-process, given every node's URL; a rule on `default` with a NATS-subject
 //! target and a webhook target (a local HTTP server). A producer sends [`EVENTS`] events
-//! through gRPC PutEvents at a steady rate ([`PER_CALL`] entries every [`CALL_EVERY`]). Once
+//! through gRPC PutEvents at a steady rate (`Load::steady`: 250 events/s). Once
 //! a third of them are accepted, the node leading `EVENTS_default` is killed (`kill -9`);
 //! at two thirds it is started again on its store. Then every count is printed.
 //!
-//! How the counts are kept. PutEvents gives each entry a new event id (a UUID, as
-//! EventBridge does) when it stores it, so ids are the producer's receipts:
-//! - *accepted*: the ids of entries a successful answer reported stored. Each must be
-//!   delivered to both targets: *lost* counts those that were not, and must be 0.
-//! - A call that fails (an error status, or no answer in time) is sent again by the
-//!   producer with the same entries, as a real producer does. The retried call makes new
-//!   ids, so if the failed call had in fact stored some entries before its answer was lost,
-//!   those events are delivered under ids the producer never saw: they are counted as
-//!   *delivered, never acknowledged* (at-least-once from the producer's side), not as lost
-//!   and not as duplicates. An entry refused on its own (`InternalException` in a successful
-//!   answer) is sent again likewise.
-//! - *duplicates*: a delivery of an id already delivered to that target (at-least-once
-//!   delivery after a consumer's ack was lost); allowed, counted.
-//! - Every entry carries its sequence number in its detail, so that each entry the producer
-//!   meant to send is also checked to have been accepted once it was done.
+//! The counts are kept by event id, the producer's receipts (`common::load`): every
+//! accepted id must reach both targets (*lost* must be 0); duplicates are allowed and
+//! counted.
 //!
 //! Run it alone with its output:
 //! `cargo test -p groundwork-eventbus --test cluster_node_loss -- --nocapture`
@@ -30,130 +18,22 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use common::{Answer, Tally, Webhook, eventually, target};
+use common::load::{self, Load, Progress};
+use common::{Answer, Webhook};
 use groundwork_eventbus::Settings;
-use groundwork_proto::v1 as pb;
 use groundwork_testkit::NatsCluster;
 
-/// Events the producer sends.
+/// Events the producer sends, 250 a second: twelve seconds of load when nothing fails.
 const EVENTS: usize = 3_000;
-/// Entries per PutEvents call.
-const PER_CALL: usize = 5;
-/// One call this often: 250 events/s, twelve seconds of load when nothing fails.
-const CALL_EVERY: Duration = Duration::from_millis(20);
-/// How long the producer waits for one answer before it counts the call as failed.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long deliveries may take to catch up once the producer is done.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 const SOURCE: &str = "test.cluster";
 const NATS_TARGET: &str = "cluster.loss";
-
-/// What the producer saw.
-#[derive(Debug, Default)]
-struct Produced {
-    /// Event id → the entry's sequence number, for every entry an answer reported stored.
-    accepted: HashMap<String, usize>,
-    calls: usize,
-    failed_calls: usize,
-    /// Entries refused one by one in an answer that otherwise succeeded.
-    failed_entries: usize,
-    /// Calls whose answer refused some of their entries.
-    calls_with_refused_entries: usize,
-    /// Each disruption: from the first call that failed or had entries refused to the next
-    /// call that stored all of its entries.
-    outages: Vec<Duration>,
-    /// When the first and the last disrupted calls were made, since the load started.
-    disrupted_between: Option<(Duration, Duration)>,
-    /// Each distinct error (a failed call's status, a refused entry's code and message),
-    /// with how many times it came.
-    errors: HashMap<String, usize>,
-}
-
-/// Sends [`EVENTS`] entries at a steady rate, resending what failed, and counts; `done`
-/// tells the test how many entries are accepted so far.
-async fn produce(
-    mut client: pb::event_bus_client::EventBusClient<common::Channel>,
-    done: Arc<AtomicUsize>,
-) -> Produced {
-    let mut out = Produced::default();
-    let mut ticks = tokio::time::interval(CALL_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut next = 0;
-    let mut pending: Vec<usize> = Vec::new();
-    let mut outage_since: Option<Instant> = None;
-    let started = Instant::now();
-    while next < EVENTS || !pending.is_empty() {
-        ticks.tick().await;
-        if pending.is_empty() {
-            let end = (next + PER_CALL).min(EVENTS);
-            pending = (next..end).collect();
-            next = end;
-        }
-        let entries = pending
-            .iter()
-            .map(|seq| common::entry(SOURCE, "Load", &format!(r#"{{"seq": {seq}}}"#)))
-            .collect();
-        out.calls += 1;
-        let sent = Instant::now();
-        let answer = tokio::time::timeout(
-            CALL_TIMEOUT,
-            client.put_events(pb::PutEventsRequest { entries }),
-        )
-        .await;
-        let disrupted = match answer {
-            Ok(Ok(answer)) => {
-                let answer = answer.into_inner();
-                assert_eq!(answer.entries.len(), pending.len(), "one result per entry");
-                let mut again = Vec::new();
-                for (seq, result) in pending.iter().zip(answer.entries) {
-                    if result.error_code.is_empty() && !result.event_id.is_empty() {
-                        out.accepted.insert(result.event_id, *seq);
-                        done.fetch_add(1, Ordering::SeqCst);
-                    } else {
-                        out.failed_entries += 1;
-                        *out.errors
-                            .entry(format!(
-                                "entry: {}: {}",
-                                result.error_code, result.error_message
-                            ))
-                            .or_default() += 1;
-                        again.push(*seq);
-                    }
-                }
-                pending = again;
-                if !pending.is_empty() {
-                    out.calls_with_refused_entries += 1;
-                }
-                !pending.is_empty()
-            }
-            failed => {
-                out.failed_calls += 1;
-                let error = match failed {
-                    Ok(Err(status)) => format!("call: {:?}: {}", status.code(), status.message()),
-                    _ => format!("call: no answer within {CALL_TIMEOUT:?}"),
-                };
-                *out.errors.entry(error).or_default() += 1;
-                true
-            }
-        };
-        if disrupted {
-            outage_since.get_or_insert(sent);
-            let at = sent - started;
-            let first = out.disrupted_between.map_or(at, |(first, _)| first);
-            out.disrupted_between = Some((first, at));
-        } else if let Some(since) = outage_since.take() {
-            out.outages.push(since.elapsed());
-        }
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_stream_leader_under_load_loses_no_accepted_event() {
@@ -181,36 +61,16 @@ async fn killing_the_stream_leader_under_load_loses_no_accepted_event() {
     assert_eq!(replicas, 3, "the cluster's streams are R3");
 
     let webhook = Webhook::start(|_| Answer::Status(200)).await;
-    let mut c = bus.client().await;
-    c.put_rule(pb::PutRuleRequest {
-        name: "load".into(),
-        event_pattern: format!(r#"{{"source": ["{SOURCE}"]}}"#),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    c.put_targets(pb::PutTargetsRequest {
-        rule: "load".into(),
-        event_bus_name: String::new(),
-        targets: vec![
-            target("nats", &format!("nats:{NATS_TARGET}")),
-            target("hook", &webhook.url),
-        ],
-    })
-    .await
-    .unwrap();
+    load::put_load_rule(&mut bus.client().await, SOURCE, NATS_TARGET, &webhook).await;
 
-    let done = Arc::new(AtomicUsize::new(0));
+    let progress = Arc::new(Progress::default());
     let load_started = Instant::now();
-    let producer = tokio::spawn(produce(bus.client().await, done.clone()));
-    let reached = |n: usize| {
-        let done = done.clone();
-        move || {
-            let done = done.clone();
-            async move { done.load(Ordering::SeqCst) >= n }
-        }
-    };
-    assert!(eventually(Duration::from_secs(60), reached(EVENTS / 3)).await);
+    let producer = tokio::spawn(load::produce(
+        vec![bus.client().await],
+        Load::steady(EVENTS, SOURCE),
+        progress.clone(),
+    ));
+    assert!(progress.reached(EVENTS / 3, Duration::from_secs(60)).await);
     let leader = cluster
         .stream_leader(&admin, "EVENTS_default")
         .await
@@ -221,16 +81,20 @@ async fn killing_the_stream_leader_under_load_loses_no_accepted_event() {
     println!(
         "killed {} (leader of EVENTS_default) at {killed_at:.1?}, after {} accepted events",
         cluster.node_name(leader),
-        done.load(Ordering::SeqCst)
+        progress.accepted()
     );
-    assert!(eventually(Duration::from_secs(90), reached(2 * EVENTS / 3)).await);
+    assert!(
+        progress
+            .reached(2 * EVENTS / 3, Duration::from_secs(90))
+            .await
+    );
     // The restart waits for the node to rejoin (blocking): the producer goes on meanwhile.
     tokio::task::block_in_place(|| cluster.restart(leader)).unwrap();
     println!(
         "restarted {} at {:.1?}, after {} accepted events; EVENTS_default is led by {:?}",
         cluster.node_name(leader),
         load_started.elapsed(),
-        done.load(Ordering::SeqCst),
+        progress.accepted(),
         cluster
             .stream_leader(&admin, "EVENTS_default")
             .await
@@ -240,81 +104,18 @@ async fn killing_the_stream_leader_under_load_loses_no_accepted_event() {
     let produced = producer.await.unwrap();
     let load_took = load_started.elapsed();
 
-    // Wait until both targets hold every accepted id (or the drain time is up: the counts
-    // below then say what is missing).
-    let accepted: HashSet<String> = produced.accepted.keys().cloned().collect();
-    let caught_up = eventually(DRAIN_TIMEOUT, || {
-        let (js, accepted, webhook) = (js.clone(), &accepted, &webhook);
-        async move {
-            let hook = Tally::from_webhook(webhook);
-            accepted.iter().all(|id| hook.times.contains_key(id))
-                && common::stream_len(&js, "DELIVERIES").await >= accepted.len() as u64
-                && common::consumer_idle(&js, "EVENTS_default", "router").await
-                && common::consumer_idle(&js, "TARGETS", "deliverer").await
-        }
-    })
-    .await;
-    let hook = Tally::from_webhook(&webhook);
-    let nats = Tally::from_deliveries(&js, NATS_TARGET).await;
-
-    let longest = produced.outages.iter().max().copied().unwrap_or_default();
-    let outage_total: Duration = produced.outages.iter().sum();
+    let delivered = load::drain(&js, &webhook, NATS_TARGET, &produced, DRAIN_TIMEOUT).await;
     println!(
         "load: {EVENTS} events in {} calls over {load_took:.1?} (whole test so far {:.1?}); \
-         caught up: {caught_up}",
-        produced.calls,
-        started.elapsed()
+         caught up: {}",
+        produced.calls.iter().sum::<usize>(),
+        started.elapsed(),
+        delivered.caught_up
     );
-    println!(
-        "PutEvents: {} accepted; {} calls failed and {} calls had {} entries refused \
-         (resent), in {} disruption(s): longest {longest:.1?}, {outage_total:.1?} in all, \
-         disrupted calls made between {:.1?} and {:.1?} of the load; errors: {:#?}",
-        produced.accepted.len(),
-        produced.failed_calls,
-        produced.calls_with_refused_entries,
-        produced.failed_entries,
-        produced.outages.len(),
-        produced
-            .disrupted_between
-            .map(|(first, _)| first)
-            .unwrap_or_default(),
-        produced
-            .disrupted_between
-            .map(|(_, last)| last)
-            .unwrap_or_default(),
-        produced.errors
-    );
-    for (name, received) in [("NATS target", &nats), ("webhook", &hook)] {
-        println!(
-            "{name}: {} deliveries, {} distinct accepted ids delivered, {} duplicates, \
-             {} delivered but never acknowledged to the producer, {} lost",
-            received.deliveries(),
-            received.times.len() - received.never_acknowledged(&produced.accepted),
-            received.duplicates(),
-            received.never_acknowledged(&produced.accepted),
-            received.lost(&produced.accepted)
-        );
-    }
+    load::print_counts(&produced, &delivered);
 
-    let seqs: HashSet<usize> = produced.accepted.values().copied().collect();
-    assert_eq!(seqs.len(), EVENTS, "every entry was accepted in the end");
-    assert_eq!(
-        nats.lost(&produced.accepted),
-        0,
-        "no accepted event lost (NATS target)"
-    );
-    assert_eq!(
-        hook.lost(&produced.accepted),
-        0,
-        "no accepted event lost (webhook)"
-    );
-    assert_eq!(
-        nats.seqs.len(),
-        EVENTS,
-        "every entry reached the NATS target"
-    );
-    assert_eq!(hook.seqs.len(), EVENTS, "every entry reached the webhook");
-    assert!(caught_up, "the router and the deliverer caught up");
+    load::assert_nothing_lost(&produced, &delivered);
+    let longest = produced.outages.iter().max().copied().unwrap_or_default();
     assert!(
         longest < Duration::from_secs(30),
         "PutEvents stores every entry again within a leader election, not after {longest:?}"

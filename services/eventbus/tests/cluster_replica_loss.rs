@@ -7,8 +7,8 @@
 //! queue group, and the router's and the deliverer's durable consumers are the same for
 //! both. A rule on `default` has a NATS-subject target and a webhook target (a local HTTP
 //! server). A producer sends [`EVENTS`] events through gRPC PutEvents at a steady rate
-//! ([`PER_CALL`] entries every [`CALL_EVERY`]), alternating between the replicas; a call
-//! that fails is sent again to the other replica. Once a third of the events are accepted,
+//! (`Load::steady`: 250 events/s), alternating between the replicas; a call that fails is
+//! sent again to the other replica. Once a third of the events are accepted,
 //! replica 0 is killed (`kill -9`, SIGKILL) and is not started again: replica 1 must take
 //! over its calls, and the events and deliveries it held unacknowledged come back to
 //! replica 1 after the ack wait. Then every count is printed.
@@ -26,12 +26,9 @@
 //! (`num_waiting` stays 1): both are start-up matters of the shared stream and consumer
 //! set-up, outside what this test is about (a running replica lost).
 //!
-//! The counts are kept as in `cluster_node_loss.rs`, by event id (the producer's
-//! receipts): *accepted* ids must each reach both targets (*lost* counts those that did
-//! not: it must be 0); *duplicates* are repeated deliveries of one id (at-least-once,
-//! allowed, counted); a call that failed after storing some of its entries stores them
-//! again under new ids when it is resent, and those first ids are counted as *delivered,
-//! never acknowledged*.
+//! The counts are kept by event id, the producer's receipts (`common::load`): every
+//! accepted id must reach both targets (*lost* must be 0); duplicates are allowed and
+//! counted.
 //!
 //! Run it alone with its output:
 //! `cargo test -p groundwork-eventbus --test cluster_replica_loss -- --nocapture`
@@ -39,29 +36,18 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use common::{Answer, Tally, Webhook, eventually, target};
-use groundwork_proto::v1 as pb;
-use groundwork_proto::v1::event_bus_client::EventBusClient;
+use common::load::{self, Load, Progress};
+use common::replica::{BusReplica, waiting_pulls};
+use common::{Answer, Webhook, eventually};
 use groundwork_testkit::NatsCluster;
 
-/// Events the producer sends.
+/// Events the producer sends, 250 a second: twelve seconds of load when nothing fails.
 const EVENTS: usize = 3_000;
-/// Entries per PutEvents call.
-const PER_CALL: usize = 5;
-/// One call this often: 250 events/s, twelve seconds of load when nothing fails.
-const CALL_EVERY: Duration = Duration::from_millis(20);
-/// How long the producer waits for one answer before it counts the call as failed.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the producer leaves a replica alone after a call to it failed.
-const AVOID_FOR: Duration = Duration::from_secs(1);
 /// How long deliveries may take to catch up once the producer is done.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// The replica killed in the middle.
@@ -69,80 +55,6 @@ const KILLED: usize = 0;
 
 const SOURCE: &str = "test.replicas";
 const NATS_TARGET: &str = "replica.loss";
-
-/// One `groundwork-eventbus` process, killed on drop.
-struct Replica {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl Replica {
-    /// Starts the binary on `cluster` with every node's URL, its NATS identity, the tests'
-    /// operator token and quick retries and ack waits, all through the environment.
-    fn start(cluster: &NatsCluster) -> Self {
-        let port = groundwork_testkit::process::free_port().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_groundwork-eventbus"))
-            // Only what the test sets: no settings file or flag of the developer's shell.
-            .env_clear()
-            .env("NATS_URL", cluster.url())
-            .env("NATS_NKEY", cluster.nkey_file("eventbus"))
-            .env("GROUNDWORK_API_TOKEN", common::API_TOKEN)
-            .env("GROUNDWORK_EVENTBUS__LISTEN", format!("127.0.0.1:{port}"))
-            .env("GROUNDWORK_EVENTBUS__RETRY_BASE_DELAY_MS", "10")
-            .env("GROUNDWORK_EVENTBUS__RETRY_MAX_DELAY_MS", "100")
-            .env("GROUNDWORK_EVENTBUS__WEBHOOK_TIMEOUT_MS", "2000")
-            // What the killed replica held unacknowledged comes back to the other one after
-            // these (the defaults are 30 s and 60 s); still well above the webhook timeout.
-            .env("GROUNDWORK_EVENTBUS__ROUTER_ACK_WAIT_MS", "5000")
-            .env("GROUNDWORK_EVENTBUS__DELIVERY_ACK_WAIT_MS", "10000")
-            .env(
-                "RUST_LOG",
-                std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(if std::env::var_os("TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .spawn()
-            .expect("the groundwork-eventbus binary");
-        Self {
-            child: Some(child),
-            port,
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).unwrap()
-    }
-
-    /// SIGKILL, as `kill -9`: no shutdown, no goodbye to NATS, nothing acknowledged.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    async fn client(&self) -> EventBusClient<common::Channel> {
-        EventBusClient::new(common::channel(self.addr()).await)
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// The local ports of the TCP sockets process `pid` holds open: its fds' socket inodes,
 /// looked up in `/proc/net/tcp` (IPv4; the webhook listens on 127.0.0.1).
@@ -172,177 +84,27 @@ fn local_ports_of(pid: u32) -> HashSet<u16> {
         .collect()
 }
 
-/// The pull requests waiting on a durable consumer (`num_waiting`): one per replica
-/// pulling from it while it is idle.
-async fn waiting_pulls(js: &jetstream::Context, stream: &str, consumer: &str) -> usize {
-    let Ok(stream) = js.get_stream(stream).await else {
-        return 0;
-    };
-    let Ok(mut consumer) = stream
-        .get_consumer::<jetstream::consumer::pull::Config>(consumer)
-        .await
-    else {
-        return 0;
-    };
-    consumer.info().await.map_or(0, |i| i.num_waiting)
-}
-
-/// What the producer saw.
-#[derive(Debug, Default)]
-struct Produced {
-    /// Event id → the entry's sequence number, for every entry an answer reported stored.
-    accepted: HashMap<String, usize>,
-    /// Calls sent to each replica, and those each answered with every entry stored.
-    calls: [usize; 2],
-    answered: [usize; 2],
-    /// Entries each replica reported stored.
-    accepted_by: [usize; 2],
-    failed_calls: usize,
-    /// Failed calls sent again to the other replica.
-    resent_elsewhere: usize,
-    /// Entries refused one by one in an answer that otherwise succeeded.
-    failed_entries: usize,
-    /// Each distinct error (a failed call's status, a refused entry's code and message),
-    /// with how many times it came.
-    errors: HashMap<String, usize>,
-}
-
-/// Sends [`EVENTS`] entries at a steady rate, alternating between the replicas and
-/// sending what failed again to the other one; `done` tells the test how many entries are
-/// accepted so far.
-async fn produce(
-    clients: [EventBusClient<common::Channel>; 2],
-    done: Arc<AtomicUsize>,
-) -> Produced {
-    let mut out = Produced::default();
-    let mut ticks = tokio::time::interval(CALL_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut next = 0;
-    let mut pending: Vec<usize> = Vec::new();
-    let mut turn = 0usize;
-    let mut avoid_until: [Option<Instant>; 2] = [None, None];
-    let mut resend_to: Option<usize> = None;
-    while next < EVENTS || !pending.is_empty() {
-        ticks.tick().await;
-        if pending.is_empty() {
-            let end = (next + PER_CALL).min(EVENTS);
-            pending = (next..end).collect();
-            next = end;
-        }
-        // A resend goes to the other replica; otherwise take turns, skipping a replica
-        // that failed a moment ago (as a client-side balancer does).
-        let replica = resend_to.take().unwrap_or_else(|| {
-            turn += 1;
-            let mine = turn % 2;
-            let avoided = avoid_until[mine].is_some_and(|until| Instant::now() < until);
-            if avoided { 1 - mine } else { mine }
-        });
-        let entries = pending
-            .iter()
-            .map(|seq| common::entry(SOURCE, "Load", &format!(r#"{{"seq": {seq}}}"#)))
-            .collect();
-        out.calls[replica] += 1;
-        let mut client = clients[replica].clone();
-        let answer = tokio::time::timeout(
-            CALL_TIMEOUT,
-            client.put_events(pb::PutEventsRequest { entries }),
-        )
-        .await;
-        match answer {
-            Ok(Ok(answer)) => {
-                let answer = answer.into_inner();
-                assert_eq!(answer.entries.len(), pending.len(), "one result per entry");
-                let mut again = Vec::new();
-                for (seq, result) in pending.iter().zip(answer.entries) {
-                    if result.error_code.is_empty() && !result.event_id.is_empty() {
-                        out.accepted.insert(result.event_id, *seq);
-                        out.accepted_by[replica] += 1;
-                        done.fetch_add(1, Ordering::SeqCst);
-                    } else {
-                        out.failed_entries += 1;
-                        *out.errors
-                            .entry(format!(
-                                "entry: {}: {}",
-                                result.error_code, result.error_message
-                            ))
-                            .or_default() += 1;
-                        again.push(*seq);
-                    }
-                }
-                if again.is_empty() {
-                    out.answered[replica] += 1;
-                }
-                pending = again;
-            }
-            failed => {
-                out.failed_calls += 1;
-                out.resent_elsewhere += 1;
-                let error = match failed {
-                    Ok(Err(status)) => format!(
-                        "call to replica {replica}: {:?}: {}",
-                        status.code(),
-                        status.message()
-                    ),
-                    _ => format!("call to replica {replica}: no answer within {CALL_TIMEOUT:?}"),
-                };
-                *out.errors.entry(error).or_default() += 1;
-                avoid_until[replica] = Some(Instant::now() + AVOID_FOR);
-                resend_to = Some(1 - replica);
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_one_of_two_event_bus_replicas_under_load_loses_no_accepted_event() {
     let started = Instant::now();
     let cluster = NatsCluster::start().expect("nats-server must be installed");
     // One after the other (see the module documentation).
-    let first = Replica::start(&cluster);
-    common::wait_healthy(first.addr(), None).await;
-    let second = Replica::start(&cluster);
-    common::wait_healthy(second.addr(), None).await;
+    let first = BusReplica::start(&cluster).await;
+    let second = BusReplica::start(&cluster).await;
     let mut replicas = [first, second];
     let admin = cluster.admin().await.unwrap();
     let js = jetstream::new(admin.clone());
 
     let webhook = Webhook::start(|_| Answer::Status(200)).await;
-    let mut c = replicas[0].client().await;
-    c.put_rule(pb::PutRuleRequest {
-        name: "load".into(),
-        event_pattern: format!(r#"{{"source": ["{SOURCE}"]}}"#),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    c.put_targets(pb::PutTargetsRequest {
-        rule: "load".into(),
-        event_bus_name: String::new(),
-        targets: vec![
-            target("nats", &format!("nats:{NATS_TARGET}")),
-            target("hook", &webhook.url),
-        ],
-    })
-    .await
-    .unwrap();
-    // Each replica routes with the rules it has read from KV: wait until the other one
-    // lists the rule's two targets too, so that no event meets a replica without the rule.
-    let other = replicas[1].client().await;
+    load::put_load_rule(
+        &mut replicas[0].client().await,
+        SOURCE,
+        NATS_TARGET,
+        &webhook,
+    )
+    .await;
     assert!(
-        eventually(Duration::from_secs(20), || {
-            let mut other = other.clone();
-            async move {
-                other
-                    .list_targets_by_rule(pb::ListTargetsByRuleRequest {
-                        rule: "load".into(),
-                        ..Default::default()
-                    })
-                    .await
-                    .is_ok_and(|r| r.into_inner().targets.len() == 2)
-            }
-        })
-        .await,
+        load::sees_load_rule(&replicas[1].client().await).await,
         "replica 1 sees the rule"
     );
 
@@ -366,18 +128,15 @@ async fn killing_one_of_two_event_bus_replicas_under_load_loses_no_accepted_even
         "both replicas pull from the router's and the deliverer's consumers"
     );
 
-    let done = Arc::new(AtomicUsize::new(0));
+    let progress = Arc::new(Progress::default());
     let load_started = Instant::now();
-    let clients = [replicas[0].client().await, replicas[1].client().await];
-    let producer = tokio::spawn(produce(clients, done.clone()));
-    let reached = |n: usize| {
-        let done = done.clone();
-        move || {
-            let done = done.clone();
-            async move { done.load(Ordering::SeqCst) >= n }
-        }
-    };
-    assert!(eventually(Duration::from_secs(60), reached(EVENTS / 3)).await);
+    let clients = vec![replicas[0].client().await, replicas[1].client().await];
+    let producer = tokio::spawn(load::produce(
+        clients,
+        Load::steady(EVENTS, SOURCE),
+        progress.clone(),
+    ));
+    assert!(progress.reached(EVENTS / 3, Duration::from_secs(60)).await);
 
     // Which replica made each webhook delivery so far: the client port of each request,
     // looked up among each live process's sockets just before the kill.
@@ -400,7 +159,7 @@ async fn killing_one_of_two_event_bus_replicas_under_load_loses_no_accepted_even
         "killed replica {KILLED} (kill -9) at {killed_at:.1?}, after {} accepted events; \
          webhook deliveries before the kill: replica 0 made {}, replica 1 made {}, \
          {unattributed} on connections already closed",
-        done.load(Ordering::SeqCst),
+        progress.accepted(),
         delivered_by[0],
         delivered_by[1],
     );
@@ -408,54 +167,13 @@ async fn killing_one_of_two_event_bus_replicas_under_load_loses_no_accepted_even
     let produced = producer.await.unwrap();
     let load_took = load_started.elapsed();
 
-    // Wait until both targets hold every accepted id (or the drain time is up: the counts
-    // below then say what is missing).
-    let accepted: HashSet<String> = produced.accepted.keys().cloned().collect();
-    let caught_up = eventually(DRAIN_TIMEOUT, || {
-        let (js, accepted, webhook) = (js.clone(), &accepted, &webhook);
-        async move {
-            let hook = Tally::from_webhook(webhook);
-            accepted.iter().all(|id| hook.times.contains_key(id))
-                && common::stream_len(&js, "DELIVERIES").await >= accepted.len() as u64
-                && common::consumer_idle(&js, "EVENTS_default", "router").await
-                && common::consumer_idle(&js, "TARGETS", "deliverer").await
-        }
-    })
-    .await;
-    let hook = Tally::from_webhook(&webhook);
-    let nats = Tally::from_deliveries(&js, NATS_TARGET).await;
-
+    let delivered = load::drain(&js, &webhook, NATS_TARGET, &produced, DRAIN_TIMEOUT).await;
     println!(
-        "load: {EVENTS} events over {load_took:.1?} (whole test so far {:.1?}); caught up: \
-         {caught_up}",
-        started.elapsed()
+        "load: {EVENTS} events over {load_took:.1?} (whole test so far {:.1?}); caught up: {}",
+        started.elapsed(),
+        delivered.caught_up
     );
-    println!(
-        "PutEvents: {} accepted (replica 0: {} entries in {} of {} calls, replica 1: {} \
-         entries in {} of {} calls); {} calls failed and were sent to the other replica; \
-         {} entries refused one by one (resent); errors: {:#?}",
-        produced.accepted.len(),
-        produced.accepted_by[0],
-        produced.answered[0],
-        produced.calls[0],
-        produced.accepted_by[1],
-        produced.answered[1],
-        produced.calls[1],
-        produced.resent_elsewhere,
-        produced.failed_entries,
-        produced.errors
-    );
-    for (name, received) in [("NATS target", &nats), ("webhook", &hook)] {
-        println!(
-            "{name}: {} deliveries, {} distinct accepted ids delivered, {} duplicates, \
-             {} delivered but never acknowledged to the producer, {} lost",
-            received.deliveries(),
-            received.times.len() - received.never_acknowledged(&produced.accepted),
-            received.duplicates(),
-            received.never_acknowledged(&produced.accepted),
-            received.lost(&produced.accepted)
-        );
-    }
+    load::print_counts(&produced, &delivered);
 
     assert!(
         produced.answered.iter().all(|&n| n > 0),
@@ -466,23 +184,5 @@ async fn killing_one_of_two_event_bus_replicas_under_load_loses_no_accepted_even
         delivered_by.iter().all(|&n| n > 0),
         "both replicas delivered to the webhook before the kill: {delivered_by:?}"
     );
-    let seqs: HashSet<usize> = produced.accepted.values().copied().collect();
-    assert_eq!(seqs.len(), EVENTS, "every entry was accepted in the end");
-    assert_eq!(
-        nats.lost(&produced.accepted),
-        0,
-        "no accepted event lost (NATS target)"
-    );
-    assert_eq!(
-        hook.lost(&produced.accepted),
-        0,
-        "no accepted event lost (webhook)"
-    );
-    assert_eq!(
-        nats.seqs.len(),
-        EVENTS,
-        "every entry reached the NATS target"
-    );
-    assert_eq!(hook.seqs.len(), EVENTS, "every entry reached the webhook");
-    assert!(caught_up, "the router and the deliverer caught up");
+    load::assert_nothing_lost(&produced, &delivered);
 }

@@ -1,5 +1,10 @@
 //! A running event bus for tests: a real nats-server and the service in-process on a free port.
+//! For the failure tests on a cluster: [`replica`] (the event bus as a process) and [`load`]
+//! (a steady PutEvents load and its counts).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod load;
+pub mod replica;
 
 use std::net::SocketAddr;
 
