@@ -546,7 +546,11 @@ pub async fn run(js: jetstream::Context, kill_switch: KillSwitch, shutdown: Shut
     .ack_wait(Duration::from_secs(120));
     consumer::run(&js, &durable, shutdown.token(), |message| {
         let kill_switch = kill_switch.clone();
-        async move { handle(&kill_switch, &message).await }
+        // Boxed: the IAM calls' futures nest deep enough to overflow the compiler's layout
+        // queries for the service's binary otherwise.
+        let handled: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+            Box::pin(async move { handle(&kill_switch, &message).await });
+        handled
     })
     .await;
 }
