@@ -82,6 +82,9 @@ enum Command {
     Destroy(cmd::orchestrator::SpecArgs),
     /// Draw the conceptual and logical architecture of a spec (Mermaid).
     Diagram(cmd::orchestrator::DiagramArgs),
+    /// The kill switch: whether budget crossings stopped new spend, and releasing it.
+    #[command(subcommand)]
+    Guardrails(cmd::guardrails::GuardrailsCommand),
     /// Finish the admin's MFA enrollment with two codes, or restart it when the seed was lost.
     #[command(subcommand)]
     Mfa(cmd::orchestrator::MfaCommand),
@@ -117,6 +120,7 @@ async fn main() -> ExitCode {
         Command::Mfa(c) => cmd::orchestrator::mfa(c, &cli.endpoints, cli.output).await,
         Command::Health(args) => cmd::health::run(args, &cli.endpoints, cli.output).await,
         Command::Identity(c) => cmd::identity::run(c, &cli.endpoints, cli.output).await,
+        Command::Guardrails(c) => cmd::guardrails::run(c, &cli.endpoints, cli.output).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

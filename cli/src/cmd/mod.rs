@@ -4,6 +4,7 @@ pub mod alerting;
 pub mod budgets;
 pub mod dlq;
 pub mod events;
+pub mod guardrails;
 pub mod health;
 pub mod identity;
 pub mod one_time;

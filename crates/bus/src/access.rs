@@ -151,7 +151,16 @@ impl Principal {
         };
         match self {
             Principal::EventBus | Principal::Admin => everything(),
-            Principal::Identity => service(Vec::new()),
+            Principal::Identity => service(
+                [
+                    kv_bucket(names::IDENTITY_GUARDRAILS_BUCKET),
+                    durable_consumer(
+                        names::DELIVERIES_STREAM,
+                        names::IDENTITY_KILL_SWITCH_CONSUMER,
+                    ),
+                ]
+                .concat(),
+            ),
             Principal::Budget => service(kv_bucket(names::BUDGET_WATCH_BUCKET)),
             Principal::Alerting => service(
                 [
@@ -444,9 +453,21 @@ mod tests {
     #[test]
     fn services_publish_only_under_their_own_emit_subject_and_read_only_their_inbox() {
         let identity = Principal::Identity.permissions();
-        assert_eq!(identity.publish, vec!["groundwork.events.emit.identity.>"]);
+        assert_eq!(identity.publish[0], "groundwork.events.emit.identity.>");
         assert_eq!(identity.subscribe, vec!["_INBOX_identity.>"]);
+        // The kill switch: its own bucket and its own consumer of DELIVERIES, nothing more.
+        assert!(
+            identity
+                .publish
+                .contains(&"$JS.ACK.DELIVERIES.identity-kill-switch.>".to_owned())
+        );
+        assert!(
+            identity
+                .publish
+                .contains(&"$KV.identity-guardrails.>".to_owned())
+        );
         for p in [
+            Principal::Identity,
             Principal::Budget,
             Principal::Alerting,
             Principal::Orchestrator,

@@ -67,6 +67,23 @@ pub const ORCHESTRATOR_RESUME_CONSUMER: &str = "orchestrator-resume";
 /// stream.
 pub const ORCHESTRATOR_RESUME_TARGET: &str = "orchestrator.resume";
 
+/// KV bucket of the identity service's guardrails: per group, whether the kill switch
+/// engaged it, by which event and since when, and who released it and why.
+pub const IDENTITY_GUARDRAILS_BUCKET: &str = "identity-guardrails";
+
+/// Durable consumer through which the identity service reads the kill switch's deliveries.
+pub const IDENTITY_KILL_SWITCH_CONSUMER: &str = "identity-kill-switch";
+
+/// The NATS-subject target of the kill switch's rule (`nats:identity.kill-switch`):
+/// deliveries arrive on `deliver_subject(IDENTITY_KILL_SWITCH_TARGET)` in the `DELIVERIES`
+/// stream.
+pub const IDENTITY_KILL_SWITCH_TARGET: &str = "identity.kill-switch";
+
+/// The ARN of a NATS-subject target (`nats:<name>`), as rules name it.
+pub fn nats_target_arn(name: &str) -> String {
+    format!("nats:{name}")
+}
+
 /// Escapes a bus name into one NATS token that is also valid in a stream name.
 pub fn escape_token(name: &str) -> String {
     let mut out = String::with_capacity(name.len());

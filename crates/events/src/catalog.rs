@@ -138,6 +138,8 @@ pub fn catalog() -> Vec<EventDoc> {
         EventDoc::of::<MfaDeviceEnabled>(),
         EventDoc::of::<MfaEnrollmentRestarted>(),
         EventDoc::of::<LoginPasswordReset>(),
+        EventDoc::of::<GuardrailEngaged>(),
+        EventDoc::of::<GuardrailReleased>(),
         EventDoc::of::<BudgetCreated>(),
         EventDoc::of::<BudgetUpdated>(),
         EventDoc::of::<BudgetDeleted>(),
@@ -532,6 +534,129 @@ catalog_event!(
         user_name: "admin".into(),
         user_arn: "arn:aws:iam::123456789012:user/admin".into(),
         password_reset_required: true,
+    }
+);
+
+/// `Guardrail Engaged`: the kill switch attached the deny-new-spend policy to a group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardrailEngaged {
+    pub group_name: String,
+    pub policy_arn: String,
+    /// The budget whose crossing engaged it.
+    pub budget: String,
+    /// The crossed threshold, as the crossing said it.
+    pub threshold: f64,
+    /// `ACTUAL` or `FORECASTED`.
+    pub notification_type: String,
+    /// The budget period of the crossing, e.g. `2024-05`.
+    pub period: String,
+    /// The id of the `Budget Threshold Crossed` event that engaged it.
+    pub trigger_event_id: String,
+}
+
+catalog_event!(
+    GuardrailEngaged,
+    sources::IDENTITY,
+    "Guardrail Engaged",
+    "The kill switch acted: a `Budget Threshold Crossed` event matched the kill switch's \
+     rule on the event bus, and the identity service attached the deny-new-spend policy to \
+     the group. Published once per engagement, however often the crossing is delivered; \
+     it stays engaged until a person releases it (`groundwork guardrails release`).",
+    &[
+        field(
+            "groupName",
+            "string",
+            "The IAM group the policy is attached to."
+        ),
+        field(
+            "policyArn",
+            "string",
+            "The deny-new-spend policy (also in `resources`)."
+        ),
+        field("budget", "string", "The budget whose crossing engaged it."),
+        field(
+            "threshold",
+            "number",
+            "The crossed threshold (percent of the limit)."
+        ),
+        field("notificationType", "string", "`ACTUAL` or `FORECASTED`."),
+        field(
+            "period",
+            "string",
+            "The budget period of the crossing, e.g. `2024-05`."
+        ),
+        field(
+            "triggerEventId",
+            "string",
+            "The id of the `Budget Threshold Crossed` event that engaged it."
+        ),
+    ],
+    GuardrailEngaged {
+        group_name: "Admins".into(),
+        policy_arn: "arn:aws:iam::123456789012:policy/groundwork/Groundwork-DenyNewSpend".into(),
+        budget: "monthly-spend".into(),
+        threshold: 100.0,
+        notification_type: "ACTUAL".into(),
+        period: "2024-05".into(),
+        trigger_event_id: "0d5a3c9e-8f7b-4a61-9c2d-3e4f5a6b7c8d".into(),
+    }
+);
+
+/// `Guardrail Released`: a person detached the deny-new-spend policy again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardrailReleased {
+    pub group_name: String,
+    pub policy_arn: String,
+    /// Why, in the person's words.
+    pub reason: String,
+    /// Who, as the audit trail names the caller.
+    pub caller: String,
+    /// The caller's role (`operator`).
+    pub role: String,
+    /// The event that had engaged it, when known.
+    pub trigger_event_id: Option<String>,
+}
+
+catalog_event!(
+    GuardrailReleased,
+    sources::IDENTITY,
+    "Guardrail Released",
+    "A person released the kill switch (`groundwork guardrails release --reason TEXT`, \
+     ReleaseGuardrail): the deny-new-spend policy was detached from the group. The reason \
+     and the caller are recorded as the person gave them.",
+    &[
+        field(
+            "groupName",
+            "string",
+            "The IAM group the policy was detached from."
+        ),
+        field(
+            "policyArn",
+            "string",
+            "The deny-new-spend policy (also in `resources`)."
+        ),
+        field("reason", "string", "Why, as the person wrote it."),
+        field(
+            "caller",
+            "string",
+            "Who, as the audit trail names the caller (certificate subject, else role)."
+        ),
+        field("role", "string", "The caller's role."),
+        field(
+            "triggerEventId",
+            "string or null",
+            "The id of the event that had engaged it, when known."
+        ),
+    ],
+    GuardrailReleased {
+        group_name: "Admins".into(),
+        policy_arn: "arn:aws:iam::123456789012:policy/groundwork/Groundwork-DenyNewSpend".into(),
+        reason: "limit raised for the launch week".into(),
+        caller: "operator".into(),
+        role: "operator".into(),
+        trigger_event_id: Some("0d5a3c9e-8f7b-4a61-9c2d-3e4f5a6b7c8d".into()),
     }
 );
 
@@ -1454,6 +1579,20 @@ mod tests {
             "passwordResetRequired": true
         }));
         assert!(reset.password_reset_required);
+        let engaged: GuardrailEngaged = round_trips(json!({
+            "groupName": "Admins",
+            "policyArn": "arn:aws:iam::123456789012:policy/groundwork/Groundwork-DenyNewSpend",
+            "budget": "monthly-spend", "threshold": 100.0, "notificationType": "ACTUAL",
+            "period": "2024-05", "triggerEventId": "e1"
+        }));
+        assert_eq!(engaged.trigger_event_id, "e1");
+        let released: GuardrailReleased = round_trips(json!({
+            "groupName": "Admins",
+            "policyArn": "arn:aws:iam::123456789012:policy/groundwork/Groundwork-DenyNewSpend",
+            "reason": "limit raised", "caller": "operator", "role": "operator",
+            "triggerEventId": null
+        }));
+        assert_eq!(released.trigger_event_id, None);
     }
 
     #[test]
@@ -1669,7 +1808,7 @@ mod tests {
             let documented: Vec<&str> = e.fields.iter().map(|f| f.name).collect();
             assert_eq!(keys, documented, "{}", e.detail_type);
         }
-        assert_eq!(docs.len(), 29);
+        assert_eq!(docs.len(), 31);
     }
 
     #[test]
@@ -1689,5 +1828,7 @@ mod tests {
         check::<GroundworkApiCall>();
         check::<MfaEnrollmentRestarted>();
         check::<LoginPasswordReset>();
+        check::<GuardrailEngaged>();
+        check::<GuardrailReleased>();
     }
 }

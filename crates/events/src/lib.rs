@@ -12,9 +12,11 @@
 //!   error messages (scheme, host and port only).
 //! - [`catalog`]: every event Groundwork itself publishes: source, detail-type and a typed
 //!   detail struct shared by producers and consumers.
+//! - [`kill_switch`]: what the kill switch's rule delivers to the identity service.
 
 pub mod catalog;
 pub mod envelope;
+pub mod kill_switch;
 pub mod limits;
 pub mod pattern;
 pub mod redact;

@@ -79,6 +79,7 @@ pub const READ_ONLY_METHODS: &[&str] = &[
     "/groundwork.v1.EventBus/ListDeadLetters",
     // identity
     "/groundwork.v1.Identity/AuditAccount",
+    "/groundwork.v1.Identity/DescribeGuardrails",
     "/groundwork.v1.Identity/DescribeAdmin",
     "/groundwork.v1.Identity/CheckPolicies",
     "/groundwork.v1.Identity/DescribeBillingAccess",

@@ -193,7 +193,7 @@ fn logical(rs: &[Resource], live: Option<&LiveState>) -> String {
         (
             "bus_rules",
             "Event bus rules and targets",
-            &[Kind::Rule, Kind::Webhook],
+            &[Kind::Rule, Kind::Webhook, Kind::KillSwitch],
         ),
     ];
     for (gid, title, kinds) in groups {

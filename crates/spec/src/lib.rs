@@ -34,6 +34,8 @@ pub struct Spec {
     pub alerting: Option<AlertingSpec>,
     #[serde(default)]
     pub notifications: NotificationsSpec,
+    #[serde(default)]
+    pub guardrails: GuardrailsSpec,
 }
 
 /// The account as a whole.
@@ -319,4 +321,57 @@ pub struct RuleSpec {
 
 fn default_bus() -> String {
     groundwork_events::envelope::DEFAULT_BUS.into()
+}
+
+/// Guardrails that act on their own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailsSpec {
+    pub kill_switch: Option<KillSwitchSpec>,
+}
+
+/// The kill switch: a budget crossing attaches the deny-new-spend policy to the admin
+/// group, through a rule on Groundwork's event bus; a person releases it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KillSwitchSpec {
+    /// The budgets whose crossings engage it (names from `[[budgets]]`); every budget of
+    /// the spec when empty.
+    #[serde(default)]
+    pub budgets: Vec<types::BudgetName>,
+    /// It engages at a crossing of this many percent of the limit, or more.
+    #[serde(default = "default_kill_switch_percent")]
+    pub threshold_percent: types::Percent,
+    /// Which spend's crossing engages it.
+    #[serde(default = "default_kill_switch_on")]
+    pub notification_type: NotifyOn,
+    /// The group the policy is attached to; the identity's admin group when unset.
+    pub group: Option<types::IamName>,
+}
+
+fn default_kill_switch_percent() -> types::Percent {
+    types::Percent::HUNDRED
+}
+
+fn default_kill_switch_on() -> NotifyOn {
+    NotifyOn::Actual
+}
+
+impl KillSwitchSpec {
+    /// The budgets it watches: those named, else every budget of `spec`.
+    pub fn budget_names<'a>(&'a self, spec: &'a Spec) -> Vec<&'a str> {
+        if self.budgets.is_empty() {
+            spec.budgets.iter().map(|b| b.name.as_str()).collect()
+        } else {
+            self.budgets.iter().map(|b| b.as_str()).collect()
+        }
+    }
+
+    /// The group it acts on: the one named, else the identity's admin group.
+    pub fn group_name<'a>(&'a self, spec: &'a Spec) -> Option<&'a str> {
+        self.group
+            .as_ref()
+            .map(|g| g.as_str())
+            .or_else(|| spec.identity.as_ref().map(|i| i.group.as_str()))
+    }
 }

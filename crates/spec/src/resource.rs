@@ -55,6 +55,8 @@ pub enum Kind {
     Rule,
     /// A step only a person can do in the console; the run checks it where AWS allows.
     ConsoleStep,
+    /// The kill switch's rule on the event bus (`[guardrails.kill_switch]`).
+    KillSwitch,
 }
 
 impl Kind {
@@ -71,6 +73,7 @@ impl Kind {
             Self::Webhook => "webhook",
             Self::Rule => "rule",
             Self::ConsoleStep => "console-step",
+            Self::KillSwitch => "kill-switch",
         }
     }
 
@@ -82,7 +85,7 @@ impl Kind {
             }
             Self::Budget => "budget",
             Self::Topic | Self::Subscription | Self::BillingAlarm => "alerting",
-            Self::Webhook | Self::Rule => "eventbus",
+            Self::Webhook | Self::Rule | Self::KillSwitch => "eventbus",
             Self::ConsoleStep => "console",
         }
     }
@@ -287,6 +290,45 @@ pub struct Rule {
     pub state: String,
 }
 
+/// The kill switch's rule on the event bus: the budget crossings of its pattern are
+/// delivered to the identity service, which attaches the deny-new-spend policy to `group`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KillSwitch {
+    pub bus: String,
+    /// Always [`KILL_SWITCH_RULE`].
+    pub rule: String,
+    /// The crossings that engage it ([`kill_switch_pattern`]).
+    pub event_pattern: Value,
+    /// The group the identity service attaches the policy to; in the rule's target.
+    pub group: String,
+}
+
+/// The kill switch's rule.
+pub const KILL_SWITCH_RULE: &str = "groundwork-kill-switch";
+
+/// The pattern of the kill switch's rule: `Budget Threshold Crossed` from the budget
+/// service, for `budgets`, a percentage threshold at or above `percent`, of `on` spend.
+pub fn kill_switch_pattern(budgets: &[&str], percent: u32, on: NotifyOn) -> Value {
+    use groundwork_events::catalog::{BudgetThresholdCrossed, CatalogEvent, sources};
+    let mut budgets: Vec<&str> = budgets.to_vec();
+    budgets.sort_unstable();
+    budgets.dedup();
+    let notification_type = match on {
+        NotifyOn::Actual => "ACTUAL",
+        NotifyOn::Forecasted => "FORECASTED",
+    };
+    serde_json::json!({
+        "source": [sources::BUDGET],
+        "detail-type": [BudgetThresholdCrossed::DETAIL_TYPE],
+        "detail": {
+            "budget": budgets,
+            "notificationType": [notification_type],
+            "thresholdType": ["PERCENTAGE"],
+            "threshold": [{"numeric": [">=", percent]}],
+        },
+    })
+}
+
 /// A console-only step; which one is the resource's name ([`ConsoleCheck::from_name`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsoleStep {
@@ -310,6 +352,7 @@ pub enum Desired {
     Webhook(Webhook),
     Rule(Rule),
     ConsoleStep(ConsoleStep),
+    KillSwitch(KillSwitch),
 }
 
 impl Desired {
@@ -326,6 +369,7 @@ impl Desired {
             Self::Webhook(_) => Kind::Webhook,
             Self::Rule(_) => Kind::Rule,
             Self::ConsoleStep(_) => Kind::ConsoleStep,
+            Self::KillSwitch(_) => Kind::KillSwitch,
         }
     }
 
@@ -344,6 +388,7 @@ impl Desired {
             Self::Webhook(s) => serde_json::to_value(s),
             Self::Rule(s) => serde_json::to_value(s),
             Self::ConsoleStep(s) => serde_json::to_value(s),
+            Self::KillSwitch(s) => serde_json::to_value(s),
         };
         fields_of(value)
     }
@@ -547,6 +592,32 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
         );
     }
 
+    // The kill switch acts on the admin group and the budgets' crossings: it comes after both.
+    if let Some(ks) = &spec.guardrails.kill_switch
+        && let Some(group) = ks.group_name(spec)
+    {
+        let budgets = ks.budget_names(spec);
+        let deps = gate
+            .iter()
+            .cloned()
+            .chain(budgets.iter().map(|b| ResourceId::new(Kind::Budget, b)))
+            .collect();
+        push(
+            group,
+            Desired::KillSwitch(KillSwitch {
+                bus: groundwork_events::envelope::DEFAULT_BUS.into(),
+                rule: KILL_SWITCH_RULE.into(),
+                event_pattern: kill_switch_pattern(
+                    &budgets,
+                    ks.threshold_percent.get(),
+                    ks.notification_type,
+                ),
+                group: group.to_owned(),
+            }),
+            deps,
+        );
+    }
+
     // Console steps are checked once what they are about exists: billing access and root
     // hygiene after the admin (who will use them), billing alerts after the alarm's topic.
     let after_admin = gate;
@@ -654,5 +725,52 @@ mod tests {
         )
         .unwrap();
         assert_eq!(resources(&a), resources(&b));
+    }
+
+    #[test]
+    fn the_kill_switch_comes_after_the_admin_and_its_budgets() {
+        let spec = crate::parse(
+            "[identity]\nadmin_user = \"admin\"\nmfa_required = false\n[[budgets]]\nname = \"b\"\nkind = \"spend\"\nlimit_usd = 20\nthresholds_percent = [100]\nemails = [\"ops@example.com\"]\n[[budgets]]\nname = \"a\"\nkind = \"credits\"\nlimit_usd = 20\n[guardrails.kill_switch]\nbudgets = [\"b\"]\nthreshold_percent = 90\n",
+        )
+        .unwrap();
+        let rs = resources(&spec);
+        let ks = rs.iter().find(|r| r.kind() == Kind::KillSwitch).unwrap();
+        assert_eq!(ks.id.as_str(), "kill-switch/Admins");
+        assert_eq!(
+            ks.depends_on,
+            [
+                ResourceId::new(Kind::AdminUser, "admin"),
+                ResourceId::new(Kind::Budget, "b")
+            ]
+        );
+        let Desired::KillSwitch(k) = &ks.desired else {
+            unreachable!()
+        };
+        assert_eq!(
+            k.event_pattern,
+            serde_json::json!({
+                "source": ["groundwork.budget"],
+                "detail-type": ["Budget Threshold Crossed"],
+                "detail": {
+                    "budget": ["b"],
+                    "notificationType": ["ACTUAL"],
+                    "thresholdType": ["PERCENTAGE"],
+                    "threshold": [{"numeric": [">=", 90]}]
+                }
+            })
+        );
+        // The bus's own pattern engine takes it, and it matches what the watcher writes.
+        let pattern =
+            groundwork_events::pattern::EventPattern::parse(&k.event_pattern.to_string()).unwrap();
+        let crossing = |budget: &str, threshold: f64, kind: &str| {
+            serde_json::json!({"source": "groundwork.budget", "detail-type": "Budget Threshold Crossed",
+                "detail": {"budget": budget, "threshold": threshold, "thresholdType": "PERCENTAGE",
+                           "notificationType": kind}})
+        };
+        assert!(pattern.matches(&crossing("b", 100.0, "ACTUAL")));
+        assert!(pattern.matches(&crossing("b", 90.0, "ACTUAL")));
+        assert!(!pattern.matches(&crossing("b", 75.0, "ACTUAL")));
+        assert!(!pattern.matches(&crossing("a", 100.0, "ACTUAL")));
+        assert!(!pattern.matches(&crossing("b", 100.0, "FORECASTED")));
     }
 }

@@ -336,6 +336,9 @@ impl<'de> Deserialize<'de> for Usd {
 pub struct Percent(u32);
 
 impl Percent {
+    /// 100 %: the whole limit.
+    pub const HUNDRED: Self = Self(100);
+
     pub fn get(self) -> u32 {
         self.0
     }

@@ -235,7 +235,86 @@ pub fn check(spec: &Spec) -> Vec<SpecProblem> {
         check_alerting(alerting, &mut problem);
     }
     check_notifications(&spec.notifications, &mut problem);
+    check_kill_switch(spec, &mut problem);
     out
+}
+
+fn check_kill_switch(spec: &Spec, problem: &mut impl FnMut(String, String)) {
+    let Some(ks) = &spec.guardrails.kill_switch else {
+        return;
+    };
+    let at = |f: &str| format!("guardrails.kill_switch.{f}");
+    if spec.identity.is_none() {
+        problem(
+            "guardrails.kill_switch".into(),
+            "the kill switch acts on the admin group: declare [identity] (the identity service \
+             runs the kill switch)"
+                .into(),
+        );
+    }
+    if spec.budgets.is_empty() {
+        problem(
+            at("budgets"),
+            "the kill switch acts on budget crossings: declare at least one [[budgets]]".into(),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, name) in ks.budgets.iter().enumerate() {
+        if !seen.insert(name.as_str()) {
+            problem(
+                format!("guardrails.kill_switch.budgets[{i}]"),
+                format!("'{name}' is listed twice"),
+            );
+        }
+        if !spec.budgets.iter().any(|b| b.name == *name) {
+            problem(
+                format!("guardrails.kill_switch.budgets[{i}]"),
+                format!("'{name}' is not a budget of this spec (a name from [[budgets]])"),
+            );
+        }
+    }
+    // The budget watcher announces only the thresholds a budget has: one at or above the
+    // kill switch's, on the same kind of spend, must exist, or the kill switch never acts.
+    let percent = ks.threshold_percent.get();
+    let kind = match ks.notification_type {
+        crate::NotifyOn::Actual => "actual",
+        crate::NotifyOn::Forecasted => "forecasted",
+    };
+    for name in ks.budget_names(spec) {
+        let Some((i, b)) = spec
+            .budgets
+            .iter()
+            .enumerate()
+            .find(|(_, b)| b.name.as_str() == name)
+        else {
+            continue;
+        };
+        let reaches = b.notify_on.contains(&ks.notification_type)
+            && b.thresholds_percent.iter().any(|t| t.get() >= percent);
+        if !reaches {
+            problem(
+                format!("budgets[{i}].thresholds_percent"),
+                format!(
+                    "the kill switch engages at {percent} % of {kind} spend, but budget '{name}' \
+                     has no {kind} threshold at or above {percent} %, so its crossings never \
+                     reach it: add {percent} to thresholds_percent (and \"{kind}\" to notify_on)"
+                ),
+            );
+        }
+    }
+    if let Some(group) = &ks.group
+        && let Some(identity) = &spec.identity
+        && group != &identity.group
+    {
+        problem(
+            at("group"),
+            format!(
+                "'{group}' is not the admin group '{}': the kill switch acts on the group the \
+                 spec creates",
+                identity.group
+            ),
+        );
+    }
 }
 
 fn check_alerting(alerting: &AlertingSpec, problem: &mut impl FnMut(String, String)) {
@@ -496,6 +575,73 @@ targets = ["missing"]
     fn bad_toml_syntax_reports_the_line() {
         let p = problems("[identity]\nadmin_user = \n");
         assert_eq!(p[0].line, Some(2));
+    }
+
+    const KILL_SWITCH_BASE: &str = "[identity]\nadmin_user = \"admin\"\n\n[[budgets]]\nname = \"spend\"\nkind = \"spend\"\nlimit_usd = 20\nthresholds_percent = [50, 100]\nemails = [\"ops@example.com\"]\n";
+
+    #[test]
+    fn the_kill_switch_takes_its_defaults() {
+        let spec = parse(&format!("{KILL_SWITCH_BASE}\n[guardrails.kill_switch]\n")).unwrap();
+        let ks = spec.guardrails.kill_switch.as_ref().unwrap();
+        assert_eq!(ks.threshold_percent.get(), 100);
+        assert_eq!(ks.notification_type, crate::NotifyOn::Actual);
+        assert_eq!(ks.budget_names(&spec), ["spend"]);
+        assert_eq!(ks.group_name(&spec), Some("Admins"));
+    }
+
+    #[test]
+    fn the_kill_switch_names_budgets_that_exist_and_needs_an_identity() {
+        let p = problems(&format!(
+            "{KILL_SWITCH_BASE}\n[guardrails.kill_switch]\nbudgets = [\"spend\", \"nope\"]\n"
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].path, "guardrails.kill_switch.budgets[1]");
+        assert!(
+            p[0].reason.contains("'nope' is not a budget"),
+            "{}",
+            p[0].reason
+        );
+
+        let p = problems(
+            "[[budgets]]\nname = \"b\"\nkind = \"spend\"\nlimit_usd = 20\nthresholds_percent = [100]\nemails = [\"ops@example.com\"]\n[guardrails.kill_switch]\n",
+        );
+        assert_eq!(p[0].path, "guardrails.kill_switch");
+        assert!(
+            p[0].reason.contains("declare [identity]"),
+            "{}",
+            p[0].reason
+        );
+    }
+
+    #[test]
+    fn the_kill_switch_needs_a_threshold_the_watcher_announces() {
+        let p = problems(&format!(
+            "{KILL_SWITCH_BASE}\n[guardrails.kill_switch]\nthreshold_percent = 120\n"
+        ));
+        assert_eq!(p[0].path, "budgets[0].thresholds_percent");
+        assert!(
+            p[0].reason
+                .contains("no actual threshold at or above 120 %"),
+            "{}",
+            p[0].reason
+        );
+        let p = problems(&format!(
+            "{KILL_SWITCH_BASE}\n[guardrails.kill_switch]\nnotification_type = \"forecasted\"\n"
+        ));
+        assert!(
+            p[0].reason.contains("no forecasted threshold"),
+            "{}",
+            p[0].reason
+        );
+        // 90 % is reached by the 100 % crossing.
+        parse(&format!(
+            "{KILL_SWITCH_BASE}\n[guardrails.kill_switch]\nthreshold_percent = 90\n"
+        ))
+        .unwrap();
+        let p = problems(&format!(
+            "{KILL_SWITCH_BASE}\n[guardrails.kill_switch]\ngroup = \"Others\"\ntypo = 1\n"
+        ));
+        assert_eq!(p[0].path, "guardrails.kill_switch.typo");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::domain::{
     SerialNumber, UserName,
 };
 use crate::error::Error;
+use crate::kill_switch::KillSwitch;
 use crate::mfa;
 use crate::mfa_policy;
 use crate::password_policy::{self, PasswordPolicy};
@@ -35,11 +36,15 @@ fn enrollment_to_pb(enrollment: &mfa::Enrollment) -> pb::StartMfaEnrollmentRespo
 #[derive(Debug, Clone)]
 pub struct IdentityApi {
     service: Service,
+    kill_switch: KillSwitch,
 }
 
 impl IdentityApi {
-    pub fn new(service: Service) -> Self {
-        Self { service }
+    pub fn new(service: Service, kill_switch: KillSwitch) -> Self {
+        Self {
+            service,
+            kill_switch,
+        }
     }
 }
 
@@ -415,6 +420,44 @@ impl Identity for IdentityApi {
                 .map(|s| (*s).to_owned())
                 .collect(),
             evidence: access.evidence,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(group = %request.get_ref().group_name))]
+    async fn release_guardrail(
+        &self,
+        request: Request<pb::ReleaseGuardrailRequest>,
+    ) -> Result<Response<pb::ReleaseGuardrailResponse>, Status> {
+        let caller = request
+            .extensions()
+            .get::<groundwork_kit::auth::Caller>()
+            .cloned()
+            .unwrap_or(groundwork_kit::auth::Caller {
+                role: groundwork_kit::auth::Role::Anonymous,
+                subject: None,
+            });
+        let r = request.into_inner();
+        let group = GroupName::or_default("group_name", &r.group_name)?;
+        let released = self.kill_switch.release(group, &r.reason, &caller).await?;
+        Ok(Response::new(pb::ReleaseGuardrailResponse {
+            group_name: released.group_name,
+            policy_arn: released.policy_arn,
+            trigger_event_id: released.trigger_event_id.unwrap_or_default(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(group = %request.get_ref().group_name))]
+    async fn describe_guardrails(
+        &self,
+        request: Request<pb::DescribeGuardrailsRequest>,
+    ) -> Result<Response<pb::DescribeGuardrailsResponse>, Status> {
+        let r = request.into_inner();
+        let group = (!r.group_name.is_empty())
+            .then(|| GroupName::parse("group_name", &r.group_name))
+            .transpose()?;
+        let states = self.kill_switch.describe(group).await?;
+        Ok(Response::new(pb::DescribeGuardrailsResponse {
+            guardrails: states.iter().map(|s| s.to_pb()).collect(),
         }))
     }
 }

@@ -18,6 +18,8 @@
 //!   MFA-enforcement policy.
 //! - [`password_policy`]: the account password policy and its CIS defaults.
 //! - [`billing`]: the manual billing-access step and its check.
+//! - [`kill_switch`]: the kill switch: budget crossings delivered by the event bus attach
+//!   the deny-new-spend policy to the admin group; a person releases it.
 //! - [`events`]: the events emitted on the bus.
 //! - [`error`]: the service's error type and its one mapping to gRPC status codes.
 //!
@@ -31,6 +33,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod kill_switch;
 pub mod mfa;
 pub mod mfa_policy;
 pub mod password;
@@ -88,7 +91,22 @@ pub async fn serve(
     )?;
     // The audit trail of this service's API goes out through its emitter.
     let audit: groundwork_kit::audit::Audit = std::sync::Arc::new(emitter.clone());
-    let api = grpc::IdentityApi::new(service::Service::new(sdk, events::Events::new(emitter)));
+    let service = service::Service::new(sdk, events::Events::new(emitter.clone()));
+    let js = groundwork_bus::connect::jetstream(&client, settings.common.nats_timeout());
+    let kill_switch = kill_switch::KillSwitch::open(
+        service.clone(),
+        &js,
+        settings.common.stream_replicas,
+        emitter,
+        Origin {
+            account: settings.common.account.clone(),
+            region: settings.common.region.clone(),
+        },
+    )
+    .await?;
+    // The kill switch's deliveries, whatever the API does meanwhile.
+    let consumer = tokio::spawn(kill_switch::run(js, kill_switch.clone(), shutdown.clone()));
+    let api = grpc::IdentityApi::new(service, kill_switch);
     let served = groundwork_kit::grpc::serve_api(
         listener,
         IdentityServer::new(api),
@@ -97,6 +115,9 @@ pub async fn serve(
         &shutdown,
     )
     .await;
+    if let Err(e) = consumer.await {
+        tracing::warn!(error = %e, "the kill switch's consumer failed");
+    }
     groundwork_bus::connect::drain(&client).await;
     Ok(served?)
 }

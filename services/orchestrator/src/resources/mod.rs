@@ -8,6 +8,7 @@ mod admin_user;
 mod billing_alarm;
 mod budget;
 mod console_step;
+mod kill_switch;
 mod mfa_device;
 mod mfa_policy;
 mod password_policy;
@@ -92,6 +93,7 @@ macro_rules! dispatch {
             Desired::Webhook($r) => $body,
             Desired::Rule($r) => $body,
             Desired::ConsoleStep($r) => $body,
+            Desired::KillSwitch($r) => $body,
         }
     };
 }
