@@ -82,6 +82,7 @@ pub const READ_ONLY_METHODS: &[&str] = &[
     "/groundwork.v1.Identity/DescribeAdmin",
     "/groundwork.v1.Identity/CheckPolicies",
     "/groundwork.v1.Identity/DescribeBillingAccess",
+    "/groundwork.v1.Identity/DescribeGuardrails",
     // budget
     "/groundwork.v1.Budget/GetBudget",
     "/groundwork.v1.Budget/ListBudgets",

@@ -18,7 +18,7 @@
 //!   MFA-enforcement policy.
 //! - [`password_policy`]: the account password policy and its CIS defaults.
 //! - [`guardrails`]: the "deny new spend" policy and the budget actions' execution role
-//!   (names, ARNs, documents; pure).
+//!   (names, ARNs, documents; pure); [`guardrail_iam`] creates, fixes and deletes them.
 //! - [`billing`]: the manual billing-access step and its check.
 //! - [`events`]: the events emitted on the bus.
 //! - [`error`]: the service's error type and its one mapping to gRPC status codes.
@@ -33,6 +33,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod guardrail_iam;
 pub mod guardrails;
 pub mod mfa;
 pub mod mfa_policy;
