@@ -532,7 +532,9 @@ fn grants_from_pb(g: pb::BudgetsActionGrants) -> Result<RoleGrants, Error> {
         {
             return Err(Error::invalid(
                 format!("{field}.instance_ids"),
-                format!("'{bad}' is neither an EC2 instance id (i-…) nor an RDS DB instance identifier"),
+                format!(
+                    "'{bad}' is neither an EC2 instance id (i-…) nor an RDS DB instance identifier"
+                ),
             ));
         }
         stop.push(StopTarget {

@@ -95,7 +95,9 @@ async fn current_document(service: &Service, arn: &str) -> Result<Option<Value>,
             return Err(e.into());
         }
     };
-    let version = policy.and_then(|p| p.default_version_id).unwrap_or_default();
+    let version = policy
+        .and_then(|p| p.default_version_id)
+        .unwrap_or_default();
     let document = iam
         .get_policy_version()
         .policy_arn(arn)

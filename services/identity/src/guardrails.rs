@@ -248,7 +248,9 @@ impl RoleGrants {
 pub fn budgets_action_role_document(partition: &str, account: &str, grants: &RoleGrants) -> Value {
     let mut grants = grants.clone();
     if grants.deny_new_spend {
-        grants.policy_arns.push(deny_new_spend_arn(partition, account));
+        grants
+            .policy_arns
+            .push(deny_new_spend_arn(partition, account));
     }
     let grants = grants.normalized();
     let mut statements = Vec::new();
@@ -304,15 +306,16 @@ pub fn budgets_action_role_document(partition: &str, account: &str, grants: &Rol
             "Action": "ssm:StartAutomationExecution",
             "Resource": documents
         }));
-        let via_ssm = json!({ "ForAnyValue:StringEquals": { "aws:CalledVia": ["ssm.amazonaws.com"] } });
+        let via_ssm =
+            json!({ "ForAnyValue:StringEquals": { "aws:CalledVia": ["ssm.amazonaws.com"] } });
         let ec2: Vec<String> = grants
             .stop
             .iter()
             .filter(|t| t.kind == StopKind::Ec2)
             .flat_map(|t| {
-                t.instance_ids.iter().map(|id| {
-                    format!("arn:{partition}:ec2:{}:{account}:instance/{id}", t.region)
-                })
+                t.instance_ids
+                    .iter()
+                    .map(|id| format!("arn:{partition}:ec2:{}:{account}:instance/{id}", t.region))
             })
             .collect();
         if !ec2.is_empty() {
@@ -463,8 +466,16 @@ mod tests {
                 assert!(!name.starts_with(kept), "{action} must stay allowed");
             }
             assert!(
-                !["iam", "sts", "budgets", "ce", "billing", "aws-portal", "freetier"]
-                    .contains(&service),
+                ![
+                    "iam",
+                    "sts",
+                    "budgets",
+                    "ce",
+                    "billing",
+                    "aws-portal",
+                    "freetier"
+                ]
+                .contains(&service),
                 "{action} must stay allowed"
             );
         }
@@ -594,7 +605,14 @@ mod tests {
         for ok in ["i-0123456789abcdef0", "i-01234567", "orders-db", "a"] {
             assert!(is_instance_id(ok), "{ok}");
         }
-        for bad in ["", "1db", "db-", "has space", "arn:aws:ec2:x", "tag:env=dev"] {
+        for bad in [
+            "",
+            "1db",
+            "db-",
+            "has space",
+            "arn:aws:ec2:x",
+            "tag:env=dev",
+        ] {
             assert!(!is_instance_id(bad), "{bad}");
         }
     }

@@ -29,8 +29,7 @@ fn parse(text: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_deny_policy_is_created_then_unchanged_then_its_drift_is_a_new_version_then_deleted()
-{
+async fn the_deny_policy_is_created_then_unchanged_then_its_drift_is_a_new_version_then_deleted() {
     let stack = Stack::start().await;
     let mut client = stack.client().await;
     let iam = stack.iam().await;
@@ -99,7 +98,10 @@ async fn the_deny_policy_is_created_then_unchanged_then_its_drift_is_a_new_versi
         .unwrap()
         .into_inner();
     assert_eq!(fixed.outcome, pb::Outcome::Updated as i32);
-    assert_eq!(fixed.changes, vec![format!("updated the document of {arn}")]);
+    assert_eq!(
+        fixed.changes,
+        vec![format!("updated the document of {arn}")]
+    );
     let described = client
         .describe_guardrails(pb::DescribeGuardrailsRequest {
             grants: Some(grants()),
@@ -110,7 +112,11 @@ async fn the_deny_policy_is_created_then_unchanged_then_its_drift_is_a_new_versi
     assert!(described.policy_current);
 
     // Attached (as a budget action leaves it), it is still deleted: detached first.
-    iam.create_group().group_name("Admins").send().await.unwrap();
+    iam.create_group()
+        .group_name("Admins")
+        .send()
+        .await
+        .unwrap();
     iam.attach_group_policy()
         .group_name("Admins")
         .policy_arn(arn)
@@ -304,7 +310,11 @@ async fn bad_grants_are_invalid_argument_naming_the_field_and_create_nothing() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{field}");
-        assert!(err.message().starts_with(field), "{field}: {}", err.message());
+        assert!(
+            err.message().starts_with(field),
+            "{field}: {}",
+            err.message()
+        );
     }
     let iam = stack.iam().await;
     assert!(
