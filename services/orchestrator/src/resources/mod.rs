@@ -7,7 +7,10 @@
 mod admin_user;
 mod billing_alarm;
 mod budget;
+mod budget_action;
+mod budgets_action_role;
 mod console_step;
+mod guardrail_policy;
 mod mfa_device;
 mod mfa_policy;
 mod password_policy;
@@ -92,6 +95,9 @@ macro_rules! dispatch {
             Desired::Webhook($r) => $body,
             Desired::Rule($r) => $body,
             Desired::ConsoleStep($r) => $body,
+            Desired::GuardrailPolicy($r) => $body,
+            Desired::BudgetsActionRole($r) => $body,
+            Desired::BudgetAction($r) => $body,
         }
     };
 }
