@@ -413,10 +413,7 @@ source = ["groundwork.orchestrator"]
             "emails = [\"ops@example.com\"]\n[[budgets.actions]]\nthreshold_percent = 100\napproval = \"automatic\"\napply_policy = \"deny-new-spend\"\n[[budgets.actions]]\nthreshold_percent = 150\napproval = \"manual\"\nstop_instances = { kind = \"ec2\", region = \"eu-west-1\", instance_ids = [\"i-0123456789abcdef0\"] }\n\n[alerting]",
         );
         assert!(text.contains("[[budgets.actions]]"));
-        let spec = match crate::parse(&text) {
-            Ok(spec) => spec,
-            Err(e) => panic!("{e}\n{text}"),
-        };
+        let spec = crate::parse(&text).unwrap();
         let d = draw(&spec, None);
         let c = &d.conceptual;
         let budget = node_id("budget monthly-spend");

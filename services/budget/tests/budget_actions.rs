@@ -49,28 +49,33 @@ struct Aws {
     deletes: Arc<Mutex<Vec<String>>>,
 }
 
+/// What a create or update request declares (everything but the id, budget and type).
+struct Declared<'a> {
+    notification_type: &'a sdk::NotificationType,
+    threshold: Option<&'a sdk::ActionThreshold>,
+    definition: Option<&'a sdk::Definition>,
+    role: &'a str,
+    approval: &'a sdk::ApprovalModel,
+    subscribers: &'a [sdk::Subscriber],
+}
+
 fn action_from(
     id: &str,
     budget: &str,
-    notification_type: &sdk::NotificationType,
     action_type: &sdk::ActionType,
-    threshold: Option<&sdk::ActionThreshold>,
-    definition: Option<&sdk::Definition>,
-    role: &str,
-    approval: &sdk::ApprovalModel,
-    subscribers: &[sdk::Subscriber],
+    d: Declared<'_>,
 ) -> sdk::Action {
     sdk::Action::builder()
         .action_id(id)
         .budget_name(budget)
-        .notification_type(notification_type.clone())
+        .notification_type(d.notification_type.clone())
         .action_type(action_type.clone())
-        .set_action_threshold(threshold.cloned())
-        .set_definition(definition.cloned())
-        .execution_role_arn(role)
-        .approval_model(approval.clone())
+        .set_action_threshold(d.threshold.cloned())
+        .set_definition(d.definition.cloned())
+        .execution_role_arn(d.role)
+        .approval_model(d.approval.clone())
         .status(sdk::ActionStatus::Standby)
-        .set_subscribers(Some(subscribers.to_vec()))
+        .set_subscribers(Some(d.subscribers.to_vec()))
         .build()
         .unwrap()
 }
@@ -92,13 +97,15 @@ impl Aws {
             actions.lock().unwrap().push(action_from(
                 ACTION_ID,
                 r.budget_name().unwrap(),
-                r.notification_type().unwrap(),
                 r.action_type().unwrap(),
-                r.action_threshold(),
-                r.definition(),
-                r.execution_role_arn().unwrap(),
-                r.approval_model().unwrap(),
-                r.subscribers(),
+                Declared {
+                    notification_type: r.notification_type().unwrap(),
+                    threshold: r.action_threshold(),
+                    definition: r.definition(),
+                    role: r.execution_role_arn().unwrap(),
+                    approval: r.approval_model().unwrap(),
+                    subscribers: r.subscribers(),
+                },
             ));
             CreateBudgetActionOutput::builder()
                 .account_id(ACCOUNT)
@@ -119,13 +126,15 @@ impl Aws {
             all[at] = action_from(
                 &old.action_id,
                 &old.budget_name,
-                r.notification_type().unwrap(),
                 &old.action_type,
-                r.action_threshold(),
-                r.definition(),
-                r.execution_role_arn().unwrap(),
-                r.approval_model().unwrap(),
-                r.subscribers(),
+                Declared {
+                    notification_type: r.notification_type().unwrap(),
+                    threshold: r.action_threshold(),
+                    definition: r.definition(),
+                    role: r.execution_role_arn().unwrap(),
+                    approval: r.approval_model().unwrap(),
+                    subscribers: r.subscribers(),
+                },
             );
             UpdateBudgetActionOutput::builder()
                 .account_id(ACCOUNT)
@@ -534,6 +543,9 @@ async fn a_manual_action_is_approved_then_reset_and_deleted_once() {
     service.stop().await;
 }
 
+/// A change that makes a declaration invalid.
+type Mutation = Box<dyn Fn(&mut pb::BudgetActionDefinition)>;
+
 #[tokio::test]
 async fn bad_input_and_a_missing_budget_and_root_are_refused_before_anything_changes() {
     let nats = NatsServer::start().unwrap();
@@ -541,7 +553,7 @@ async fn bad_input_and_a_missing_budget_and_root_are_refused_before_anything_cha
     let rules = aws.rules("arn:aws:iam::123456789012:user/admin");
     let service = service(&nats, rules.clients()).await;
     let mut client = service.client().await;
-    let cases: Vec<(&str, Box<dyn Fn(&mut pb::BudgetActionDefinition)>)> = vec![
+    let cases: Vec<(&str, Mutation)> = vec![
         (
             "action.action_threshold_value",
             Box::new(|a| a.action_threshold_value = 0.0),

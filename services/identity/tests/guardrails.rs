@@ -276,11 +276,14 @@ async fn the_budgets_role_is_created_least_privilege_and_drift_in_trust_or_permi
     stack.stop().await;
 }
 
+/// A change that makes grants invalid.
+type Mutation = Box<dyn Fn(&mut pb::BudgetsActionGrants)>;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_grants_are_invalid_argument_naming_the_field_and_create_nothing() {
     let stack = Stack::start().await;
     let mut client = stack.client().await;
-    let cases: Vec<(&str, Box<dyn Fn(&mut pb::BudgetsActionGrants)>)> = vec![
+    let cases: Vec<(&str, Mutation)> = vec![
         (
             "grants.stop_instances[0].kind",
             Box::new(|g| g.stop_instances[0].kind = "LAMBDA".into()),
