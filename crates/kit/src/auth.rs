@@ -83,9 +83,11 @@ pub const READ_ONLY_METHODS: &[&str] = &[
     "/groundwork.v1.Identity/DescribeAdmin",
     "/groundwork.v1.Identity/CheckPolicies",
     "/groundwork.v1.Identity/DescribeBillingAccess",
+    "/groundwork.v1.Identity/DescribeGuardrailResources",
     // budget
     "/groundwork.v1.Budget/GetBudget",
     "/groundwork.v1.Budget/ListBudgets",
+    "/groundwork.v1.Budget/ListBudgetActions",
     // alerting
     "/groundwork.v1.Alerting/ListSubscriptions",
     "/groundwork.v1.Alerting/DescribeBillingAlerts",

@@ -100,6 +100,7 @@ fn conceptual(spec: &Spec) -> String {
         );
         let _ = writeln!(d, "  account -- spend --> {id}");
         let _ = writeln!(d, "  {id} -- email --> person");
+        budget_actions(&mut d, spec, b, &id);
     }
     if let Some(alerting) = &spec.alerting {
         for a in &alerting.billing_alarms {
@@ -134,6 +135,84 @@ fn conceptual(spec: &Spec) -> String {
         }
     }
     d
+}
+
+/// A budget's actions: budget → action → the policy on the admin group (or the
+/// instances it stops).
+fn budget_actions(d: &mut String, spec: &Spec, b: &crate::BudgetSpec, budget_node: &str) {
+    use crate::budget_action::{self, Approval, DENY_NEW_SPEND};
+    for a in &b.actions {
+        let key = budget_action::action_key(a);
+        let id = node_id(&format!("action {} {key}", b.name));
+        let threshold = match (&a.threshold_percent, &a.threshold_usd) {
+            (Some(p), _) => format!("{}%", p.get()),
+            (None, Some(usd)) => format!("{usd} USD"),
+            (None, None) => String::new(),
+        };
+        let on = match a.notify_on {
+            crate::NotifyOn::Actual => "actual",
+            crate::NotifyOn::Forecasted => "forecasted",
+        };
+        let approval = match a.approval {
+            Approval::Automatic => "runs at once",
+            Approval::Manual => "after a person approves",
+        };
+        let _ = writeln!(
+            d,
+            "  {id}[/{}/]",
+            label(&format!(
+                "Budget action at {threshold} {on} spend, {approval}"
+            ))
+        );
+        let _ = writeln!(d, "  {budget_node} -- crosses {threshold} --> {id}");
+        if let Some(policy) = &a.apply_policy {
+            let (pid, text) = if policy == DENY_NEW_SPEND {
+                (
+                    "guardrail_policy".to_owned(),
+                    "Policy Groundwork-DenyNewSpend: nothing new that is billed".to_owned(),
+                )
+            } else {
+                (
+                    node_id(&format!("policy {policy}")),
+                    format!("Policy {policy}"),
+                )
+            };
+            let _ = writeln!(d, "  {pid}[[{}]]", label(&text));
+            let _ = writeln!(d, "  {id} -- attaches --> {pid}");
+            for g in budget_action::target_groups(spec, a) {
+                let is_admin_group = spec
+                    .identity
+                    .as_ref()
+                    .is_some_and(|i| i.group.as_str() == g);
+                if is_admin_group {
+                    let _ = writeln!(d, "  {pid} -- on group {g} --> admin");
+                } else {
+                    let gid = node_id(&format!("group {g}"));
+                    let _ = writeln!(d, "  {gid}[{}]", label(&format!("Group {g}")));
+                    let _ = writeln!(d, "  {pid} -- on group --> {gid}");
+                }
+            }
+            for u in &a.to_users {
+                let uid = node_id(&format!("user {u}"));
+                let _ = writeln!(d, "  {uid}[{}]", label(&format!("User {u}")));
+                let _ = writeln!(d, "  {pid} -- on user --> {uid}");
+            }
+        }
+        if let Some(stop) = &a.stop_instances {
+            let sid = node_id(&format!("instances {} {key}", b.name));
+            let _ = writeln!(
+                d,
+                "  {sid}[({})]",
+                label(&format!(
+                    "{} instances in {}: {}",
+                    stop.kind.as_aws(),
+                    stop.region,
+                    stop.instance_ids.join(", ")
+                ))
+            );
+            let _ = writeln!(d, "  {id} -- stops --> {sid}");
+        }
+    }
 }
 
 fn status_suffix(r: &Resource, live: Option<&LiveState>) -> &'static str {
@@ -182,9 +261,15 @@ fn logical(rs: &[Resource], live: Option<&LiveState>) -> String {
                 Kind::AdminUser,
                 Kind::MfaPolicy,
                 Kind::MfaDevice,
+                Kind::GuardrailPolicy,
+                Kind::BudgetsActionRole,
             ],
         ),
-        ("budgets", "AWS Budgets (us-east-1)", &[Kind::Budget]),
+        (
+            "budgets",
+            "AWS Budgets (us-east-1)",
+            &[Kind::Budget, Kind::BudgetAction],
+        ),
         (
             "sns_cw",
             "SNS and CloudWatch (us-east-1)",
@@ -332,6 +417,39 @@ source = ["groundwork.orchestrator"]
         assert!(d.contains("topic billing-alarm (in place)"));
         assert!(d.contains("budget monthly-spend (differs)"));
         assert!(d.contains("budget monthly-credits (missing)"));
+    }
+
+    #[test]
+    fn a_budget_action_leads_from_the_budget_to_the_policy_on_the_admin_group() {
+        let text = include_str!("../../../examples/groundwork.toml").replace(
+            "emails = [\"ops@example.com\"]\n\n[alerting]",
+            "emails = [\"ops@example.com\"]\n[[budgets.actions]]\nthreshold_percent = 100\napproval = \"automatic\"\napply_policy = \"deny-new-spend\"\n[[budgets.actions]]\nthreshold_percent = 150\napproval = \"manual\"\nstop_instances = { kind = \"ec2\", region = \"eu-west-1\", instance_ids = [\"i-0123456789abcdef0\"] }\n\n[alerting]",
+        );
+        assert!(text.contains("[[budgets.actions]]"));
+        let spec = crate::parse(&text).unwrap();
+        let d = draw(&spec, None);
+        let c = &d.conceptual;
+        let budget = node_id("budget monthly-spend");
+        let action = node_id("action monthly-spend apply-deny-new-spend");
+        assert!(
+            c.contains(&format!("{budget} -- crosses 100% --> {action}")),
+            "{c}"
+        );
+        assert!(c.contains(&format!("{action} -- attaches --> guardrail_policy")));
+        assert!(c.contains("guardrail_policy -- on group Admins --> admin"));
+        assert!(c.contains("EC2 instances in eu-west-1: i-0123456789abcdef0"));
+        let l = &d.logical;
+        assert!(l.contains("budget-action monthly-spend:apply-deny-new-spend"));
+        assert!(l.contains(&format!(
+            "{} --> {}",
+            node_id("guardrail-policy/Groundwork-DenyNewSpend"),
+            node_id("budget-action/monthly-spend:apply-deny-new-spend")
+        )));
+        assert!(l.contains(&format!(
+            "{} --> {}",
+            node_id("budget/monthly-spend"),
+            node_id("budget-action/monthly-spend:stop-ec2-eu-west-1")
+        )));
     }
 
     #[test]

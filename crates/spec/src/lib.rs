@@ -10,8 +10,9 @@
 //! [`validate`] parsing plus cross-field checks; [`resource`] the spec as a flat list of
 //! resources with dependencies; [`diagram`] the architecture in Mermaid. The CLI and the
 //! orchestrator both depend on this crate, so the CLI needs no service code to validate
-//! or draw a spec.
+//! or draw a spec. [`budget_action`] holds a budget's `[[budgets.actions]]`.
 
+pub mod budget_action;
 pub mod diagram;
 pub mod resource;
 pub mod types;
@@ -168,6 +169,9 @@ pub struct BudgetSpec {
     pub emails: Vec<EmailAddress>,
     /// Also notify the alerting topic (its name must be `alerting.topic`).
     pub sns_topic: Option<String>,
+    /// What AWS Budgets itself does at a threshold (`[[budgets.actions]]`).
+    #[serde(default)]
+    pub actions: Vec<budget_action::BudgetActionSpec>,
 }
 
 fn default_notify_on() -> Vec<NotifyOn> {

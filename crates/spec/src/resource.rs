@@ -11,6 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::budget_action::{self, Approval, InstanceKind};
 use crate::{AlarmKind, BudgetKind, ConsoleSteps, NotifyOn, PasswordPolicySpec, Protocol, Spec};
 
 /// A resource's identity in runs, plans and diagrams: `<kind>/<name>`.
@@ -57,6 +58,12 @@ pub enum Kind {
     ConsoleStep,
     /// The kill switch's rule on the event bus (`[guardrails.kill_switch]`).
     KillSwitch,
+    /// Groundwork's "deny new spend" managed policy, applied by budget actions.
+    GuardrailPolicy,
+    /// The role AWS Budgets assumes to run budget actions.
+    BudgetsActionRole,
+    /// An AWS Budgets action of a budget.
+    BudgetAction,
 }
 
 impl Kind {
@@ -74,16 +81,22 @@ impl Kind {
             Self::Rule => "rule",
             Self::ConsoleStep => "console-step",
             Self::KillSwitch => "kill-switch",
+            Self::GuardrailPolicy => "guardrail-policy",
+            Self::BudgetsActionRole => "budgets-action-role",
+            Self::BudgetAction => "budget-action",
         }
     }
 
     /// The service that owns resources of this kind.
     pub fn service(self) -> &'static str {
         match self {
-            Self::PasswordPolicy | Self::AdminUser | Self::MfaPolicy | Self::MfaDevice => {
-                "identity"
-            }
-            Self::Budget => "budget",
+            Self::PasswordPolicy
+            | Self::AdminUser
+            | Self::MfaPolicy
+            | Self::MfaDevice
+            | Self::GuardrailPolicy
+            | Self::BudgetsActionRole => "identity",
+            Self::Budget | Self::BudgetAction => "budget",
             Self::Topic | Self::Subscription | Self::BillingAlarm => "alerting",
             Self::Webhook | Self::Rule | Self::KillSwitch => "eventbus",
             Self::ConsoleStep => "console",
@@ -271,6 +284,63 @@ impl Budget {
     }
 }
 
+/// Groundwork's "deny new spend" policy; `current` when its default version is
+/// Groundwork's document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardrailPolicy {
+    pub policy_name: String,
+    pub current: bool,
+}
+
+/// Instances a budget action stops (and the execution role may stop).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StopInstances {
+    pub kind: InstanceKind,
+    pub region: String,
+    /// Sorted, without duplicates.
+    pub instance_ids: Vec<String>,
+}
+
+/// The role AWS Budgets assumes, with what all the spec's actions need: the policies it
+/// may apply to which groups and users, the instances it may stop. `current` when its
+/// trust and permissions are exactly those.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetsActionRole {
+    pub role_name: String,
+    /// `deny-new-spend` or managed policy ARNs; sorted.
+    pub policies: Vec<String>,
+    /// Sorted.
+    pub groups: Vec<String>,
+    /// Sorted.
+    pub users: Vec<String>,
+    /// Sorted.
+    pub stop_instances: Vec<StopInstances>,
+    pub current: bool,
+}
+
+/// One AWS Budgets action of a budget.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetAction {
+    pub budget: String,
+    /// Percent of the limit, or (with `threshold_type = "usd"`) dollars, as decimal text.
+    pub threshold: String,
+    /// `percent` or `usd`.
+    pub threshold_type: String,
+    pub notify_on: NotifyOn,
+    pub approval: Approval,
+    /// `deny-new-spend` or a managed policy ARN; empty for a stop action.
+    pub apply_policy: String,
+    /// Sorted; the admin group when the spec names none.
+    pub to_groups: Vec<String>,
+    /// Sorted.
+    pub to_users: Vec<String>,
+    pub stop_instances: Option<StopInstances>,
+    /// The execution role's name.
+    pub execution_role: String,
+    /// Sorted, without duplicates.
+    pub emails: Vec<String>,
+}
+
 /// A webhook the rules post to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Webhook {
@@ -353,6 +423,9 @@ pub enum Desired {
     Rule(Rule),
     ConsoleStep(ConsoleStep),
     KillSwitch(KillSwitch),
+    GuardrailPolicy(GuardrailPolicy),
+    BudgetsActionRole(BudgetsActionRole),
+    BudgetAction(BudgetAction),
 }
 
 impl Desired {
@@ -370,6 +443,9 @@ impl Desired {
             Self::Rule(_) => Kind::Rule,
             Self::ConsoleStep(_) => Kind::ConsoleStep,
             Self::KillSwitch(_) => Kind::KillSwitch,
+            Self::GuardrailPolicy(_) => Kind::GuardrailPolicy,
+            Self::BudgetsActionRole(_) => Kind::BudgetsActionRole,
+            Self::BudgetAction(_) => Kind::BudgetAction,
         }
     }
 
@@ -389,6 +465,9 @@ impl Desired {
             Self::Rule(s) => serde_json::to_value(s),
             Self::ConsoleStep(s) => serde_json::to_value(s),
             Self::KillSwitch(s) => serde_json::to_value(s),
+            Self::GuardrailPolicy(s) => serde_json::to_value(s),
+            Self::BudgetsActionRole(s) => serde_json::to_value(s),
+            Self::BudgetAction(s) => serde_json::to_value(s),
         };
         fields_of(value)
     }
@@ -426,6 +505,126 @@ fn sorted_strings<'a>(items: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     v.sort_unstable();
     v.dedup();
     v
+}
+
+/// The name of Groundwork's deny policy and of the execution role (as the identity
+/// service creates them).
+pub const GUARDRAIL_POLICY_NAME: &str = "Groundwork-DenyNewSpend";
+pub const BUDGETS_ACTION_ROLE_NAME: &str = "Groundwork-BudgetsActionRole";
+
+/// The id of a budget action: `budget-action/<budget>:<what it acts on>`.
+pub fn budget_action_id(budget: &str, action: &budget_action::BudgetActionSpec) -> ResourceId {
+    ResourceId::new(
+        Kind::BudgetAction,
+        &format!("{budget}:{}", budget_action::action_key(action)),
+    )
+}
+
+/// The deny policy (when an action applies it), the execution role (when there is an
+/// action) and each budget action, after its budget, the policy and the role.
+fn guardrails(
+    spec: &Spec,
+    gate: &[ResourceId],
+    push: &mut impl FnMut(&str, Desired, Vec<ResourceId>),
+) {
+    let actions: Vec<_> = spec
+        .budgets
+        .iter()
+        .flat_map(|b| b.actions.iter().map(move |a| (b, a)))
+        .collect();
+    if actions.is_empty() {
+        return;
+    }
+    let policy_id = ResourceId::new(Kind::GuardrailPolicy, GUARDRAIL_POLICY_NAME);
+    let uses_policy = actions
+        .iter()
+        .any(|(_, a)| a.apply_policy.as_deref() == Some(budget_action::DENY_NEW_SPEND));
+    if uses_policy {
+        push(
+            GUARDRAIL_POLICY_NAME,
+            Desired::GuardrailPolicy(GuardrailPolicy {
+                policy_name: GUARDRAIL_POLICY_NAME.into(),
+                current: true,
+            }),
+            gate.to_vec(),
+        );
+    }
+    let mut policies = Vec::new();
+    let mut groups = Vec::new();
+    let mut users = Vec::new();
+    let mut stops: Vec<StopInstances> = Vec::new();
+    for (_, a) in &actions {
+        if let Some(p) = &a.apply_policy {
+            policies.push(p.clone());
+            groups.extend(budget_action::target_groups(spec, a));
+            users.extend(a.to_users.iter().map(|u| u.as_str().to_owned()));
+        }
+        if let Some(stop) = stop_of(a) {
+            stops.push(stop);
+        }
+    }
+    for list in [&mut policies, &mut groups, &mut users] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    stops.sort();
+    stops.dedup();
+    let role_id = ResourceId::new(Kind::BudgetsActionRole, BUDGETS_ACTION_ROLE_NAME);
+    push(
+        BUDGETS_ACTION_ROLE_NAME,
+        Desired::BudgetsActionRole(BudgetsActionRole {
+            role_name: BUDGETS_ACTION_ROLE_NAME.into(),
+            policies,
+            groups,
+            users,
+            stop_instances: stops,
+            current: true,
+        }),
+        gate.to_vec(),
+    );
+    for (b, a) in actions {
+        let id = budget_action_id(b.name.as_str(), a);
+        let mut deps = vec![
+            ResourceId::new(Kind::Budget, b.name.as_str()),
+            role_id.clone(),
+        ];
+        if a.apply_policy.as_deref() == Some(budget_action::DENY_NEW_SPEND) {
+            deps.push(policy_id.clone());
+        }
+        deps.extend(gate.iter().cloned());
+        let (threshold, threshold_type) = match (&a.threshold_percent, &a.threshold_usd) {
+            (Some(p), _) => (p.get().to_string(), "percent"),
+            (None, Some(usd)) => (usd.to_string(), "usd"),
+            (None, None) => (String::new(), "percent"),
+        };
+        let mut to_groups = budget_action::target_groups(spec, a);
+        to_groups.sort_unstable();
+        push(
+            id.name(),
+            Desired::BudgetAction(BudgetAction {
+                budget: b.name.as_str().to_owned(),
+                threshold,
+                threshold_type: threshold_type.into(),
+                notify_on: a.notify_on,
+                approval: a.approval,
+                apply_policy: a.apply_policy.clone().unwrap_or_default(),
+                to_groups,
+                to_users: sorted_strings(a.to_users.iter().map(|u| u.as_str())),
+                stop_instances: stop_of(a),
+                execution_role: BUDGETS_ACTION_ROLE_NAME.into(),
+                emails: budget_action::subscribers(b, a),
+            }),
+            deps,
+        );
+    }
+}
+
+fn stop_of(a: &budget_action::BudgetActionSpec) -> Option<StopInstances> {
+    a.stop_instances.as_ref().map(|s| StopInstances {
+        kind: s.kind,
+        region: s.region.clone(),
+        instance_ids: sorted_strings(s.instance_ids.iter().map(String::as_str)),
+    })
 }
 
 /// The resources of a spec, in a stable order (the order of the spec).
@@ -544,6 +743,8 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
         }
         push(b.name.as_str(), Desired::Budget(budget), deps);
     }
+
+    guardrails(spec, &gate, &mut push);
 
     for w in &spec.notifications.webhooks {
         push(

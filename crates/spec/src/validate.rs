@@ -229,6 +229,7 @@ pub fn check(spec: &Spec) -> Vec<SpecProblem> {
                 format!("'{t}' is not the alerting topic; set alerting.topic = \"{t}\""),
             );
         }
+        super::budget_action::check(spec, i, b, &mut problem);
     }
 
     if let Some(alerting) = &spec.alerting {
@@ -397,7 +398,7 @@ fn check_notifications(n: &NotificationsSpec, problem: &mut impl FnMut(String, S
     }
 }
 
-fn is_region(text: &str) -> bool {
+pub(crate) fn is_region(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
     parts.len() >= 3
         && parts[..parts.len() - 1]

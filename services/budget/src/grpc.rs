@@ -7,6 +7,7 @@ use groundwork_proto::v1 as pb;
 use pb::budget_server::Budget;
 use tonic::{Request, Response, Status};
 
+use crate::actions::{self, aws::Execution, service::EnsuredAction};
 use crate::domain::BudgetName;
 use crate::error::Error;
 use crate::import;
@@ -129,5 +130,103 @@ impl Budget for BudgetApi {
             budget: Some(def),
             result,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(budget = request.get_ref().action.as_ref().map(|a| a.budget_name.as_str()).unwrap_or_default()))]
+    async fn ensure_budget_action(
+        &self,
+        request: Request<pb::EnsureBudgetActionRequest>,
+    ) -> Result<Response<pb::EnsureBudgetActionResponse>, Status> {
+        let request = request.into_inner();
+        let def = request
+            .action
+            .ok_or_else(|| Error::invalid("action", "an action is required"))?;
+        let spec = actions::wire::action_from_pb(&def, "action").map_err(Error::from)?;
+        let ensured = self.budgets.ensure_action(spec, request.dry_run).await?;
+        Ok(Response::new(ensured_action_to_pb(&ensured)))
+    }
+
+    #[tracing::instrument(skip_all, fields(budget = %request.get_ref().budget_name))]
+    async fn list_budget_actions(
+        &self,
+        request: Request<pb::ListBudgetActionsRequest>,
+    ) -> Result<Response<pb::ListBudgetActionsResponse>, Status> {
+        let name = name_from(&request.get_ref().budget_name)?;
+        let live = self.budgets.list_actions(&name).await?;
+        Ok(Response::new(pb::ListBudgetActionsResponse {
+            actions: live.iter().map(actions::wire::live_to_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(budget = %request.get_ref().budget_name, action_id = %request.get_ref().action_id))]
+    async fn delete_budget_action(
+        &self,
+        request: Request<pb::DeleteBudgetActionRequest>,
+    ) -> Result<Response<pb::DeleteBudgetActionResponse>, Status> {
+        let r = request.into_inner();
+        let name = name_from(&r.budget_name)?;
+        let id = action_id_from(&r.action_id)?;
+        let deleted = self.budgets.delete_action(&name, &id).await?;
+        Ok(Response::new(pb::DeleteBudgetActionResponse {
+            outcome: if deleted { "DELETED" } else { "ABSENT" }.to_owned(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(budget = %request.get_ref().budget_name, action_id = %request.get_ref().action_id, execution = %request.get_ref().execution_type))]
+    async fn execute_budget_action(
+        &self,
+        request: Request<pb::ExecuteBudgetActionRequest>,
+    ) -> Result<Response<pb::ExecuteBudgetActionResponse>, Status> {
+        let r = request.into_inner();
+        let name = name_from(&r.budget_name)?;
+        let id = action_id_from(&r.action_id)?;
+        let execution =
+            Execution::parse(&r.execution_type, "execution_type").map_err(Error::from)?;
+        let after = self.budgets.execute_action(&name, &id, execution).await?;
+        Ok(Response::new(pb::ExecuteBudgetActionResponse {
+            execution_type: execution.as_str().to_owned(),
+            action: after.as_ref().map(actions::wire::live_to_pb),
+        }))
+    }
+}
+
+fn ensured_action_to_pb(e: &EnsuredAction) -> pb::EnsureBudgetActionResponse {
+    pb::EnsureBudgetActionResponse {
+        outcome: e.outcome.as_str().to_owned(),
+        changes: e
+            .changes
+            .iter()
+            .map(|c| pb::BudgetChange {
+                field: c.field.clone(),
+                before: c.before.clone(),
+                after: c.after.clone(),
+                action: c.action.to_owned(),
+            })
+            .collect(),
+        action: Some(pb::BudgetActionView {
+            action_id: e.id.clone(),
+            definition: Some(actions::wire::action_to_pb(&e.spec)),
+            status: e.status.clone(),
+        }),
+    }
+}
+
+/// An action id is AWS's UUID (36 characters).
+fn action_id_from(text: &str) -> Result<String, Error> {
+    let ok = text.len() == 36
+        && text.chars().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(Error::invalid(
+            "action_id",
+            format!("'{text}' is not a budget action id (a UUID; ListBudgetActions shows them)"),
+        ))
     }
 }

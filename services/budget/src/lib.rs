@@ -10,6 +10,8 @@
 //! - [`import`]: the `aws budgets create-budget` JSON files into the native request.
 //! - [`diff`]: the plan that corrects drift in place; pure.
 //! - [`aws`]: AWS Budgets and STS calls, SDK types to domain types.
+//! - [`actions`]: AWS Budgets' own actions (apply a policy, stop instances), declared and
+//!   corrected in place like budgets.
 //! - [`sns_policy`]: the check (and fix) that AWS Budgets may publish to an SNS topic, and
 //!   a note when it may not use the topic's KMS key.
 //! - [`state`]: the KV bucket `budget-watch` (managed budgets, crossings, lease).
@@ -21,6 +23,7 @@
 //!
 //! [`serve`] runs it all until shutdown; `main.rs` hands it to kit's one service `main`.
 
+pub mod actions;
 pub mod aws;
 pub mod diff;
 pub mod domain;

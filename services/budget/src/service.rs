@@ -124,7 +124,7 @@ impl Budgets {
     }
 
     /// Refuses root credentials for changes; returns the account id.
-    async fn guard(&self, operation: &str) -> Result<String, Error> {
+    pub(crate) async fn guard(&self, operation: &str) -> Result<String, Error> {
         let identity = self.aws.identity().await?;
         identity.require(operation, RootPolicy::Refuse)?;
         Ok(identity.account)

@@ -16,6 +16,8 @@ use crate::domain::{
 };
 use crate::error::Error;
 use crate::kill_switch::KillSwitch;
+use crate::guardrail_iam;
+use crate::guardrails::{self, RoleGrants, StopKind, StopTarget};
 use crate::mfa;
 use crate::mfa_policy;
 use crate::password_policy::{self, PasswordPolicy};
@@ -460,6 +462,137 @@ impl Identity for IdentityApi {
             guardrails: states.iter().map(|s| s.to_pb()).collect(),
         }))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn ensure_guardrail_policy(
+        &self,
+        _request: Request<pb::EnsureGuardrailPolicyRequest>,
+    ) -> Result<Response<pb::GuardrailResponse>, Status> {
+        let done = guardrail_iam::ensure_policy(&self.service).await?;
+        Ok(Response::new(done_to_pb(done)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_guardrail_policy(
+        &self,
+        _request: Request<pb::DeleteGuardrailPolicyRequest>,
+    ) -> Result<Response<pb::GuardrailResponse>, Status> {
+        let done = guardrail_iam::delete_policy(&self.service).await?;
+        Ok(Response::new(done_to_pb(done)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn ensure_budgets_action_role(
+        &self,
+        request: Request<pb::EnsureBudgetsActionRoleRequest>,
+    ) -> Result<Response<pb::GuardrailResponse>, Status> {
+        let grants = grants_from_pb(request.into_inner().grants.unwrap_or_default())?;
+        let done = guardrail_iam::ensure_role(&self.service, grants).await?;
+        Ok(Response::new(done_to_pb(done)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_budgets_action_role(
+        &self,
+        _request: Request<pb::DeleteBudgetsActionRoleRequest>,
+    ) -> Result<Response<pb::GuardrailResponse>, Status> {
+        let done = guardrail_iam::delete_role(&self.service).await?;
+        Ok(Response::new(done_to_pb(done)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn describe_guardrail_resources(
+        &self,
+        request: Request<pb::DescribeGuardrailResourcesRequest>,
+    ) -> Result<Response<pb::DescribeGuardrailResourcesResponse>, Status> {
+        let grants = grants_from_pb(request.into_inner().grants.unwrap_or_default())?;
+        let state = guardrail_iam::describe(&self.service, &grants).await?;
+        Ok(Response::new(pb::DescribeGuardrailResourcesResponse {
+            policy_arn: state.policy_arn,
+            policy_exists: state.policy_exists,
+            policy_current: state.policy_current,
+            role_arn: state.role_arn,
+            role_exists: state.role_exists,
+            role_current: state.role_current,
+        }))
+    }
+}
+
+fn done_to_pb(done: guardrail_iam::Done) -> pb::GuardrailResponse {
+    pb::GuardrailResponse {
+        arn: done.arn,
+        outcome: outcome_to_pb(done.outcome),
+        changes: done.changes,
+    }
+}
+
+/// The grants, validated: IAM names for groups and users, managed policy ARNs, and
+/// instance ids in AWS Budgets' format.
+fn grants_from_pb(g: pb::BudgetsActionGrants) -> Result<RoleGrants, Error> {
+    let policy_arns = domain::parse_policy_arns("grants.policy_arns", &g.policy_arns)?
+        .into_iter()
+        .map(|(_, a)| a.as_str().to_owned())
+        .collect();
+    let groups = g
+        .group_names
+        .iter()
+        .map(|n| GroupName::parse("grants.group_names", n).map(|n| n.as_str().to_owned()))
+        .collect::<Result<_, _>>()?;
+    let users = g
+        .user_names
+        .iter()
+        .map(|n| UserName::parse("grants.user_names", n).map(|n| n.as_str().to_owned()))
+        .collect::<Result<_, _>>()?;
+    let mut stop = Vec::new();
+    for (i, t) in g.stop_instances.into_iter().enumerate() {
+        let field = format!("grants.stop_instances[{i}]");
+        let kind = match t.kind.as_str() {
+            "EC2" => StopKind::Ec2,
+            "RDS" => StopKind::Rds,
+            other => {
+                return Err(Error::invalid(
+                    format!("{field}.kind"),
+                    format!("'{other}' is not EC2 or RDS"),
+                ));
+            }
+        };
+        if !guardrails::is_region(&t.region) {
+            return Err(Error::invalid(
+                format!("{field}.region"),
+                format!("'{}' is not an AWS region such as eu-west-1", t.region),
+            ));
+        }
+        if t.instance_ids.is_empty() {
+            return Err(Error::invalid(
+                format!("{field}.instance_ids"),
+                "name at least one instance",
+            ));
+        }
+        if let Some(bad) = t
+            .instance_ids
+            .iter()
+            .find(|id| !guardrails::is_instance_id(id))
+        {
+            return Err(Error::invalid(
+                format!("{field}.instance_ids"),
+                format!(
+                    "'{bad}' is neither an EC2 instance id (i-…) nor an RDS DB instance identifier"
+                ),
+            ));
+        }
+        stop.push(StopTarget {
+            kind,
+            region: t.region,
+            instance_ids: t.instance_ids,
+        });
+    }
+    Ok(RoleGrants {
+        deny_new_spend: g.deny_new_spend,
+        policy_arns,
+        groups,
+        users,
+        stop,
+    })
 }
 
 /// The user of an MFA call and its device: the one named, else the user's own name.

@@ -17,6 +17,8 @@
 //! - [`mfa`]: virtual MFA enrollment; [`qr`] draws its QR code; [`mfa_policy`] the
 //!   MFA-enforcement policy.
 //! - [`password_policy`]: the account password policy and its CIS defaults.
+//! - [`guardrails`]: the "deny new spend" policy and the budget actions' execution role
+//!   (names, ARNs, documents; pure); [`guardrail_iam`] creates, fixes and deletes them.
 //! - [`billing`]: the manual billing-access step and its check.
 //! - [`kill_switch`]: the kill switch: budget crossings delivered by the event bus attach
 //!   the deny-new-spend policy to the admin group; a person releases it.
@@ -34,6 +36,8 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod kill_switch;
+pub mod guardrail_iam;
+pub mod guardrails;
 pub mod mfa;
 pub mod mfa_policy;
 pub mod password;

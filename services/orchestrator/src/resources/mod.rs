@@ -7,8 +7,11 @@
 mod admin_user;
 mod billing_alarm;
 mod budget;
+mod budget_action;
+mod budgets_action_role;
 mod console_step;
 mod kill_switch;
+mod guardrail_policy;
 mod mfa_device;
 mod mfa_policy;
 mod password_policy;
@@ -94,6 +97,9 @@ macro_rules! dispatch {
             Desired::Rule($r) => $body,
             Desired::ConsoleStep($r) => $body,
             Desired::KillSwitch($r) => $body,
+            Desired::GuardrailPolicy($r) => $body,
+            Desired::BudgetsActionRole($r) => $body,
+            Desired::BudgetAction($r) => $body,
         }
     };
 }
