@@ -5,11 +5,12 @@
 //! deny-new-spend policy to the admin group in IAM and announces `Guardrail Engaged`; a
 //! person releases it over gRPC and `Guardrail Released` records the reason.
 //!
-//! Also: the plan after the apply says unchanged; without the policy the crossing is
-//! recorded as a failure that says what to do; a crossing below the threshold or of
+//! Also: the plan after the apply says unchanged; the setup creates the policy, and when
+//! someone deletes it the crossing is recorded as a failure that says what to do (the next
+//! apply puts it back); a crossing below the threshold or of
 //! another budget is not delivered at all; the same delivery twice engages once; a
 //! customer's producer cannot forge the crossing; a read-only token cannot release;
-//! destroy removes the rule.
+//! destroy removes the rule and the policy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
@@ -184,14 +185,30 @@ async fn a_budget_crossing_engages_the_kill_switch_and_a_person_releases_it() {
 
     let mut identity = stack.identity().await;
 
-    // Before the setup created the policy, a crossing is recorded as a failure that says
-    // what to do, and nothing is attached.
+    // The setup created the deny policy the kill switch attaches; nothing is attached yet.
+    assert_eq!(
+        groundwork_e2e::step(&run, "guardrail-policy/Groundwork-DenyNewSpend")
+            .unwrap()
+            .outcome,
+        "created"
+    );
     let g = guardrail(&mut identity).await;
-    assert!(!g.policy_exists && !g.engaged, "{g:?}");
+    assert!(g.policy_exists && !g.engaged, "{g:?}");
     assert_eq!(g.policy_arn, POLICY_ARN);
+
+    // Someone deletes the policy: a crossing is then recorded as a failure that says what
+    // to do, and nothing is attached…
+    stack
+        .iam()
+        .delete_policy()
+        .policy_arn(POLICY_ARN)
+        .send()
+        .await
+        .unwrap();
     let early = emit_as_budget(&stack, &crossing("spend", 100.0)).await;
     wait_for_deliveries(&stack, 1).await;
     let g = guardrail(&mut identity).await;
+    assert!(!g.policy_exists, "{g:?}");
     assert_eq!(g.last_error_event_id, early, "{g:?}");
     assert!(
         g.last_error
@@ -199,20 +216,16 @@ async fn a_budget_crossing_engages_the_kill_switch_and_a_person_releases_it() {
         "{g:?}"
     );
     assert!(!attached(&stack).await.contains(&POLICY_ARN.to_owned()));
-
-    // Test setup: the deny-new-spend policy is created by the setup of the budget actions;
-    // the kill switch only refers to it by name and path, so an equivalent one stands in.
-    stack
-        .iam()
-        .create_policy()
-        .policy_name("Groundwork-DenyNewSpend")
-        .path("/groundwork/")
-        .policy_document(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":["ec2:RunInstances"],"Resource":"*"}]}"#,
-        )
-        .send()
-        .await
-        .unwrap();
+    // …and the next apply puts it back.
+    let again = apply_to_the_end(&stack, SPEC).await.unwrap();
+    assert_eq!(again.status(), pb::SetupRunStatus::Completed, "{again:#?}");
+    assert_eq!(
+        groundwork_e2e::step(&again, "guardrail-policy/Groundwork-DenyNewSpend")
+            .unwrap()
+            .outcome,
+        "created"
+    );
+    assert!(guardrail(&mut identity).await.policy_exists);
 
     // A customer's producer cannot forge the crossing: the source is reserved.
     let producer = stack.nats.client("events").await.unwrap();
@@ -357,7 +370,7 @@ async fn a_budget_crossing_engages_the_kill_switch_and_a_person_releases_it() {
         .unwrap_err();
     assert_eq!(again.code(), tonic::Code::FailedPrecondition, "{again:?}");
 
-    // Destroy takes the rule away.
+    // Destroy takes the rule and the policy away.
     let mut rx = destroy(&stack, SPEC).await.unwrap();
     let done = until(&mut rx, &mut Vec::new(), "the destroy's end", finished)
         .await
@@ -371,6 +384,7 @@ async fn a_budget_crossing_engages_the_kill_switch_and_a_person_releases_it() {
         .await
         .unwrap_err();
     assert_eq!(gone.code(), tonic::Code::NotFound);
+    assert!(!guardrail(&mut identity).await.policy_exists);
     let stuck = stack.stop().await;
     assert!(stuck.is_empty(), "every service stopped: {stuck:?}");
 }

@@ -520,26 +520,27 @@ pub fn budget_action_id(budget: &str, action: &budget_action::BudgetActionSpec) 
     )
 }
 
-/// The deny policy (when an action applies it), the execution role (when there is an
-/// action) and each budget action, after its budget, the policy and the role.
+/// Whether the spec uses Groundwork's deny policy: a budget action applies it, or the kill
+/// switch attaches it.
+pub fn uses_deny_policy(spec: &Spec) -> bool {
+    spec.guardrails.kill_switch.is_some()
+        || spec
+            .budgets
+            .iter()
+            .flat_map(|b| &b.actions)
+            .any(|a| a.apply_policy.as_deref() == Some(budget_action::DENY_NEW_SPEND))
+}
+
+/// The deny policy (when an action applies it or the kill switch attaches it), the
+/// execution role (when there is an action) and each budget action, after its budget, the
+/// policy and the role.
 fn guardrails(
     spec: &Spec,
     gate: &[ResourceId],
     push: &mut impl FnMut(&str, Desired, Vec<ResourceId>),
 ) {
-    let actions: Vec<_> = spec
-        .budgets
-        .iter()
-        .flat_map(|b| b.actions.iter().map(move |a| (b, a)))
-        .collect();
-    if actions.is_empty() {
-        return;
-    }
     let policy_id = ResourceId::new(Kind::GuardrailPolicy, GUARDRAIL_POLICY_NAME);
-    let uses_policy = actions
-        .iter()
-        .any(|(_, a)| a.apply_policy.as_deref() == Some(budget_action::DENY_NEW_SPEND));
-    if uses_policy {
+    if uses_deny_policy(spec) {
         push(
             GUARDRAIL_POLICY_NAME,
             Desired::GuardrailPolicy(GuardrailPolicy {
@@ -548,6 +549,14 @@ fn guardrails(
             }),
             gate.to_vec(),
         );
+    }
+    let actions: Vec<_> = spec
+        .budgets
+        .iter()
+        .flat_map(|b| b.actions.iter().map(move |a| (b, a)))
+        .collect();
+    if actions.is_empty() {
+        return;
     }
     let mut policies = Vec::new();
     let mut groups = Vec::new();
@@ -802,6 +811,7 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
             .iter()
             .cloned()
             .chain(budgets.iter().map(|b| ResourceId::new(Kind::Budget, b)))
+            .chain([ResourceId::new(Kind::GuardrailPolicy, GUARDRAIL_POLICY_NAME)])
             .collect();
         push(
             group,
@@ -929,7 +939,7 @@ mod tests {
     }
 
     #[test]
-    fn the_kill_switch_comes_after_the_admin_and_its_budgets() {
+    fn the_kill_switch_comes_after_the_admin_its_budgets_and_the_deny_policy() {
         let spec = crate::parse(
             "[identity]\nadmin_user = \"admin\"\nmfa_required = false\n[[budgets]]\nname = \"b\"\nkind = \"spend\"\nlimit_usd = 20\nthresholds_percent = [100]\nemails = [\"ops@example.com\"]\n[[budgets]]\nname = \"a\"\nkind = \"credits\"\nlimit_usd = 20\n[guardrails.kill_switch]\nbudgets = [\"b\"]\nthreshold_percent = 90\n",
         )
@@ -941,9 +951,12 @@ mod tests {
             ks.depends_on,
             [
                 ResourceId::new(Kind::AdminUser, "admin"),
-                ResourceId::new(Kind::Budget, "b")
+                ResourceId::new(Kind::Budget, "b"),
+                ResourceId::new(Kind::GuardrailPolicy, GUARDRAIL_POLICY_NAME),
             ]
         );
+        // The policy it attaches is part of the setup, with no budget action using it.
+        assert!(rs.iter().any(|r| r.kind() == Kind::GuardrailPolicy));
         let Desired::KillSwitch(k) = &ks.desired else {
             unreachable!()
         };

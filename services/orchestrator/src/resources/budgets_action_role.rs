@@ -41,7 +41,7 @@ pub(crate) fn grants(role: &BudgetsActionRole) -> pb::BudgetsActionGrants {
 pub(crate) async fn describe(
     clients: &Clients,
     grants: pb::BudgetsActionGrants,
-) -> Result<pb::DescribeGuardrailsResponse, Error> {
+) -> Result<pb::DescribeGuardrailResourcesResponse, Error> {
     Ok(clients
         .identity
         .clone()
