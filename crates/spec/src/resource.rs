@@ -11,7 +11,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{AlarmKind, BudgetKind, ConsoleSteps, NotifyOn, PasswordPolicySpec, Protocol, Spec};
+use crate::{
+    AlarmKind, BudgetKind, ConsoleSteps, NotifyOn, PasswordPolicySpec, PlanChoice, Protocol, Spec,
+};
 
 /// A resource's identity in runs, plans and diagrams: `<kind>/<name>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -55,6 +57,8 @@ pub enum Kind {
     Rule,
     /// A step only a person can do in the console; the run checks it where AWS allows.
     ConsoleStep,
+    /// The account's plan (Free or Paid), read and watched by the budget service.
+    AccountPlan,
 }
 
 impl Kind {
@@ -71,6 +75,7 @@ impl Kind {
             Self::Webhook => "webhook",
             Self::Rule => "rule",
             Self::ConsoleStep => "console-step",
+            Self::AccountPlan => "account-plan",
         }
     }
 
@@ -80,7 +85,7 @@ impl Kind {
             Self::PasswordPolicy | Self::AdminUser | Self::MfaPolicy | Self::MfaDevice => {
                 "identity"
             }
-            Self::Budget => "budget",
+            Self::Budget | Self::AccountPlan => "budget",
             Self::Topic | Self::Subscription | Self::BillingAlarm => "alerting",
             Self::Webhook | Self::Rule => "eventbus",
             Self::ConsoleStep => "console",
@@ -236,6 +241,15 @@ pub struct ConsoleStep {
     pub wait: bool,
 }
 
+/// The account's plan as the spec asks for it, and the thresholds of its watch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountPlan {
+    pub plan: PlanChoice,
+    /// Decimal text.
+    pub credits_low_usd: String,
+    pub ending_within_days: u32,
+}
+
 /// The desired (or live) state of one resource, typed by its kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "state", rename_all = "kebab-case")]
@@ -251,6 +265,7 @@ pub enum Desired {
     Webhook(Webhook),
     Rule(Rule),
     ConsoleStep(ConsoleStep),
+    AccountPlan(AccountPlan),
 }
 
 impl Desired {
@@ -267,6 +282,7 @@ impl Desired {
             Self::Webhook(_) => Kind::Webhook,
             Self::Rule(_) => Kind::Rule,
             Self::ConsoleStep(_) => Kind::ConsoleStep,
+            Self::AccountPlan(_) => Kind::AccountPlan,
         }
     }
 
@@ -285,6 +301,7 @@ impl Desired {
             Self::Webhook(s) => serde_json::to_value(s),
             Self::Rule(s) => serde_json::to_value(s),
             Self::ConsoleStep(s) => serde_json::to_value(s),
+            Self::AccountPlan(s) => serde_json::to_value(s),
         };
         fields_of(value)
     }
@@ -382,6 +399,17 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
     // The admin goes first: it is the one step allowed with root credentials, and it checks
     // that the spec's policies exist before anything else is created.
     let gate: Vec<ResourceId> = admin_id.iter().cloned().collect();
+    if let Some(plan) = spec.account.plan {
+        push(
+            "account",
+            Desired::AccountPlan(AccountPlan {
+                plan,
+                credits_low_usd: spec.account.credits_low_usd.to_string(),
+                ending_within_days: spec.account.ending_within_days.get(),
+            }),
+            gate.clone(),
+        );
+    }
     let topic_id = spec
         .alerting
         .as_ref()
