@@ -4,6 +4,7 @@
 //! (`groundwork_spec::resource`), typed per kind. [`dispatch`] is the one place that maps
 //! a kind to its module.
 
+mod account_plan;
 mod admin_user;
 mod billing_alarm;
 mod budget;
@@ -92,6 +93,7 @@ macro_rules! dispatch {
             Desired::Webhook($r) => $body,
             Desired::Rule($r) => $body,
             Desired::ConsoleStep($r) => $body,
+            Desired::AccountPlan($r) => $body,
         }
     };
 }
