@@ -275,21 +275,41 @@ const JSON_10: &str = "application/x-amz-json-1.0";
 const JSON_11: &str = "application/x-amz-json-1.1";
 
 /// An AWS JSON error: the code in `__type` and `x-amzn-ErrorType`, as AWS sends it.
-fn aws_error(content_type: &'static str, status: u16, code: &str, message: &str) -> Response {
-    let key = if content_type == JSON_10 {
-        "message"
-    } else {
-        "Message"
-    };
-    let mut response = json_response(
-        status,
+#[derive(Debug)]
+struct Fault {
+    content_type: &'static str,
+    status: u16,
+    code: &'static str,
+    message: String,
+}
+
+fn aws_error(content_type: &'static str, status: u16, code: &'static str, message: &str) -> Fault {
+    Fault {
         content_type,
-        &json!({ "__type": code, key: message }),
-    );
-    if let Ok(value) = http::HeaderValue::from_str(code) {
-        response.headers_mut().insert("x-amzn-errortype", value);
+        status,
+        code,
+        message: message.to_owned(),
     }
-    response
+}
+
+impl Fault {
+    fn response(self) -> Response {
+        let key = if self.content_type == JSON_10 {
+            "message"
+        } else {
+            "Message"
+        };
+        let mut response = json_response(
+            self.status,
+            self.content_type,
+            &json!({ "__type": self.code, key: self.message }),
+        );
+        response.headers_mut().insert(
+            "x-amzn-errortype",
+            http::HeaderValue::from_static(self.code),
+        );
+        response
+    }
 }
 
 async fn answer(
@@ -302,12 +322,9 @@ async fn answer(
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            return Ok(aws_error(
-                JSON_11,
-                400,
-                "SerializationException",
-                &e.to_string(),
-            ));
+            return Ok(
+                aws_error(JSON_11, 400, "SerializationException", &e.to_string()).response(),
+            );
         }
     };
     let target = parts
@@ -329,12 +346,9 @@ async fn answer(
         let input: Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
             Err(e) => {
-                return Ok(aws_error(
-                    JSON_11,
-                    400,
-                    "SerializationException",
-                    &e.to_string(),
-                ));
+                return Ok(
+                    aws_error(JSON_11, 400, "SerializationException", &e.to_string()).response(),
+                );
             }
         };
         let exists = |account: String, budget: String| {
@@ -344,7 +358,7 @@ async fn answer(
     }
     Ok(forward(&parts, body, &client, &upstream)
         .await
-        .unwrap_or_else(|e| aws_error(JSON_11, 502, "InternalErrorException", &e)))
+        .unwrap_or_else(|e| aws_error(JSON_11, 502, "InternalErrorException", &e).response()))
 }
 
 /// Passes a request to moto as it came, and moto's answer back as it is.
@@ -384,7 +398,7 @@ async fn budget_exists(
     parts: &http::request::Parts,
     account: String,
     budget: String,
-) -> Result<bool, Response> {
+) -> Result<bool, Fault> {
     let mut describe = parts.clone();
     describe.headers.insert(
         "x-amz-target",
@@ -458,7 +472,8 @@ fn free_tier(operation: &str, input: &Value, state: &Shared) -> Response {
                     400,
                     "ResourceNotFoundException",
                     &format!("Activity {id} not found"),
-                ),
+                )
+                .response(),
             }
         }
         other => aws_error(
@@ -466,7 +481,8 @@ fn free_tier(operation: &str, input: &Value, state: &Shared) -> Response {
             400,
             "UnknownOperationException",
             &format!("the stand-in does not serve AWSFreeTierService.{other}"),
-        ),
+        )
+        .response(),
     }
 }
 
@@ -518,15 +534,15 @@ mod budgets {
         "ExecuteBudgetAction",
     ];
 
-    fn invalid(message: impl AsRef<str>) -> Response {
+    fn invalid(message: impl AsRef<str>) -> Fault {
         aws_error(JSON_11, 400, "InvalidParameterException", message.as_ref())
     }
 
-    fn not_found(message: impl AsRef<str>) -> Response {
+    fn not_found(message: impl AsRef<str>) -> Fault {
         aws_error(JSON_11, 400, "NotFoundException", message.as_ref())
     }
 
-    fn text<'a>(input: &'a Value, field: &str) -> Result<&'a str, Response> {
+    fn text<'a>(input: &'a Value, field: &str) -> Result<&'a str, Fault> {
         match input.get(field) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s),
             Some(Value::String(_)) | None | Some(Value::Null) => {
@@ -536,7 +552,7 @@ mod budgets {
         }
     }
 
-    fn one_of<'a>(input: &'a Value, field: &str, values: &[&str]) -> Result<&'a str, Response> {
+    fn one_of<'a>(input: &'a Value, field: &str, values: &[&str]) -> Result<&'a str, Fault> {
         let v = text(input, field)?;
         if values.contains(&v) {
             Ok(v)
@@ -548,7 +564,7 @@ mod budgets {
         }
     }
 
-    fn account(input: &Value) -> Result<String, Response> {
+    fn account(input: &Value) -> Result<String, Fault> {
         let id = text(input, "AccountId")?;
         if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid(format!("AccountId '{id}' must be 12 digits")));
@@ -556,7 +572,7 @@ mod budgets {
         Ok(id.to_owned())
     }
 
-    fn threshold(input: &Value) -> Result<Value, Response> {
+    fn threshold(input: &Value) -> Result<Value, Fault> {
         let t = input
             .get("ActionThreshold")
             .filter(|t| t.is_object())
@@ -573,7 +589,7 @@ mod budgets {
         Ok(json!({ "ActionThresholdValue": value, "ActionThresholdType": kind }))
     }
 
-    fn names(definition: &Value, field: &str) -> Result<Option<Vec<String>>, Response> {
+    fn names(definition: &Value, field: &str) -> Result<Option<Vec<String>>, Fault> {
         match definition.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Array(items)) => {
@@ -595,7 +611,7 @@ mod budgets {
     }
 
     /// The definition that goes with `action_type`, checked.
-    fn definition(input: &Value, action_type: &str) -> Result<Value, Response> {
+    fn definition(input: &Value, action_type: &str) -> Result<Value, Fault> {
         let d = input
             .get("Definition")
             .filter(|d| d.is_object())
@@ -652,7 +668,7 @@ mod budgets {
         Ok(json!({ member: out }))
     }
 
-    fn role_arn(input: &Value) -> Result<String, Response> {
+    fn role_arn(input: &Value) -> Result<String, Fault> {
         let arn = text(input, "ExecutionRoleArn")?;
         let ok = arn.starts_with("arn:aws")
             && arn.split(':').nth(2) == Some("iam")
@@ -670,7 +686,7 @@ mod budgets {
         Ok(arn.to_owned())
     }
 
-    fn subscribers(input: &Value) -> Result<Value, Response> {
+    fn subscribers(input: &Value) -> Result<Value, Fault> {
         let list = input
             .get("Subscribers")
             .and_then(Value::as_array)
@@ -684,7 +700,7 @@ mod budgets {
                 let address = text(s, "Address")?;
                 Ok(json!({ "SubscriptionType": kind, "Address": address }))
             })
-            .collect::<Result<Vec<_>, Response>>()
+            .collect::<Result<Vec<_>, Fault>>()
             .map(Value::Array)
     }
 
@@ -701,11 +717,11 @@ mod budgets {
     ) -> Response
     where
         F: Fn(String, String) -> Fut,
-        Fut: Future<Output = Result<bool, Response>>,
+        Fut: Future<Output = Result<bool, Fault>>,
     {
         match handle(operation, input, state, exists).await {
             Ok(body) => json_response(200, JSON_11, &body),
-            Err(e) => e,
+            Err(e) => e.response(),
         }
     }
 
@@ -714,10 +730,10 @@ mod budgets {
         input: &Value,
         state: &Shared,
         exists: F,
-    ) -> Result<Value, Response>
+    ) -> Result<Value, Fault>
     where
         F: Fn(String, String) -> Fut,
-        Fut: Future<Output = Result<bool, Response>>,
+        Fut: Future<Output = Result<bool, Fault>>,
     {
         let account = account(input)?;
         let budget = text(input, "BudgetName")?.to_owned();
@@ -881,7 +897,7 @@ mod budgets {
             .is_some_and(|s| s.ends_with("_IN_PROGRESS"))
     }
 
-    fn locked(action: &Value) -> Response {
+    fn locked(action: &Value) -> Fault {
         aws_error(
             JSON_11,
             400,
@@ -893,7 +909,7 @@ mod budgets {
         )
     }
 
-    fn find(state: &Shared, key: &(String, String), id: &str) -> Result<Value, Response> {
+    fn find(state: &Shared, key: &(String, String), id: &str) -> Result<Value, Fault> {
         lock(state)
             .actions
             .get(key)
