@@ -38,7 +38,7 @@ use groundwork_kit::{CommonSettings, Shutdown};
 use groundwork_proto::v1 as pb;
 use groundwork_proto::v1::identity_client::IdentityClient;
 use groundwork_proto::v1::orchestrator_client::OrchestratorClient;
-use groundwork_testkit::{MotoServer, NatsServer};
+use groundwork_testkit::{AccountPlan, AwsStandIn, MotoServer, NatsServer};
 use tokio::task::JoinHandle;
 
 /// A client channel to a service of the stack: TLS with the local CA, the token in every
@@ -231,6 +231,9 @@ pub struct Stack {
     pub moto: MotoServer,
     /// The front the services reach moto through (see [`inbox`]).
     pub inbox: Inbox,
+    /// Between the front and moto, what moto lacks: the Free Tier API (a new account on
+    /// the Free plan, 100 USD) and Budgets' actions (testkit's stand-in).
+    pub standin: AwsStandIn,
     /// AWS straight to moto, to look at what the services did.
     pub aws: SdkConfig,
     pub eventbus: SocketAddr,
@@ -392,7 +395,9 @@ impl Stack {
                 (moto, aws, Some(services))
             }
         };
-        let inbox = Inbox::start(moto.endpoint()).await?;
+        let standin = AwsStandIn::start(&moto.endpoint(), AccountPlan::new_account())
+            .map_err(|e| err("the AWS stand-in")(&e))?;
+        let inbox = Inbox::start(standin.endpoint()).await?;
         // The services reach moto through the front (see [`inbox`]).
         let front = match front {
             None => sdk_for(&inbox.endpoint()).await,
@@ -565,6 +570,7 @@ impl Stack {
             nats,
             moto,
             inbox,
+            standin,
             aws,
             eventbus,
             identity,

@@ -224,10 +224,11 @@ pub async fn plan(
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({"noop": plan.noop, "changes": changes})
-        );
+        let mut out = serde_json::json!({"noop": plan.noop, "changes": changes});
+        if let Some(p) = &plan.account_plan {
+            out["account_plan"] = account_plan_json(p);
+        }
+        println!("{out}");
         return Ok(());
     }
     println!("{:<10} {:<50} CHANGES", "ACTION", "RESOURCE");
@@ -263,7 +264,61 @@ pub async fn plan(
         count("unchanged"),
         count("delete")
     );
+    if let Some(p) = &plan.account_plan {
+        println!("Account: {}", account_plan_line(p));
+    }
     Ok(())
+}
+
+fn plan_type(p: &pb::AccountPlan) -> &'static str {
+    match p.plan_type() {
+        pb::AccountPlanType::Free => "FREE",
+        pb::AccountPlanType::Paid => "PAID",
+        _ => "UNKNOWN",
+    }
+}
+
+fn day(t: &prost_types::Timestamp) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t.seconds)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!("[year]-[month]-[day]"))
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The account's plan for a person: on the Free plan, what is left and when it closes.
+fn account_plan_line(p: &pb::AccountPlan) -> String {
+    match p.plan_type() {
+        pb::AccountPlanType::Free => {
+            let credits = p.remaining_credits.as_ref().map_or_else(
+                || "no credits reported".to_owned(),
+                |c| format!("{} {} of credits left", c.amount, c.unit),
+            );
+            match &p.ends_at {
+                Some(t) => format!(
+                    "Free plan ({}): {credits}; the credits expire and the account closes on {} \
+                     unless it is upgraded to the Paid plan",
+                    p.status,
+                    day(t)
+                ),
+                None => format!("Free plan ({}): {credits}", p.status),
+            }
+        }
+        pb::AccountPlanType::Paid => format!("Paid plan ({})", p.status),
+        _ => format!("plan unknown: {}", p.unknown_reason),
+    }
+}
+
+fn account_plan_json(p: &pb::AccountPlan) -> serde_json::Value {
+    serde_json::json!({
+        "plan_type": plan_type(p),
+        "status": p.status,
+        "remaining_credits": p.remaining_credits.as_ref().map(|c| serde_json::json!({"amount": c.amount, "unit": c.unit})),
+        "ends_at": p.ends_at.as_ref().map(day),
+        "unknown_reason": p.unknown_reason,
+    })
 }
 
 fn step_state(s: i32) -> &'static str {
@@ -443,6 +498,12 @@ async fn follow(
                     for line in &step.instructions {
                         println!("        → {line}");
                     }
+                }
+                // A step's report for a person (the account's plan: credits, close date).
+                if step_state(step.state) == "SUCCEEDED"
+                    && let Some(report) = step.outputs.get("report")
+                {
+                    println!("        → {report}");
                 }
             }
         }

@@ -1,8 +1,9 @@
 //! `groundwork up`: the local stack as processes — nats-server (JetStream), moto_server
-//! (the sandbox AWS, unless `--real-aws`) and every Groundwork service — with the
-//! endpoints printed, until Ctrl-C stops everything. What it started is supervised: a
-//! process that exits is reported and started again, with a growing delay while it keeps
-//! dying.
+//! (the sandbox AWS, unless `--real-aws`) with the AWS stand-in in front of it (testkit's
+//! `groundwork-aws-standin`: the Free Tier API and Budgets' actions moto lacks), and every
+//! Groundwork service — with the endpoints printed, until Ctrl-C stops everything. What
+//! it started is supervised: a process that exits is reported and started again, with a
+//! growing delay while it keeps dying.
 //!
 //! Security is on: the first `up` writes an operator token, a read-only token and a local
 //! CA with the services' certificate under `<data dir>/secrets/` (kit's `LocalSecrets`,
@@ -47,6 +48,10 @@ pub struct UpArgs {
     /// moto_server port.
     #[arg(long, default_value_t = 5000)]
     moto_port: u16,
+    /// Port of the AWS stand-in in front of moto (the Free Tier API and AWS Budgets'
+    /// actions, which moto lacks); 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    standin_port: u16,
     /// Use real AWS (the standard credential chain) instead of the moto sandbox.
     #[arg(long)]
     real_aws: bool,
@@ -324,6 +329,38 @@ async fn start_all(
         wait_port("moto_server", args.moto_port, running).await?;
         println!("moto (AWS)    {moto_url}  (sandbox)");
     }
+    // moto has neither the Free Tier API nor Budgets' actions: the stand-in answers those
+    // and passes everything else to moto; the services reach Budgets and Free Tier there.
+    let standin_url = if args.real_aws {
+        None
+    } else {
+        let standin = find_service("aws-standin")?;
+        let port = match args.standin_port {
+            0 => std::net::TcpListener::bind(("127.0.0.1", 0))
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .map_err(|e| CliError::failed(format!("no free port for the AWS stand-in: {e}")))?,
+            port => port,
+        };
+        let listen = format!("127.0.0.1:{port}");
+        let upstream = moto_url.clone();
+        running.push(spawn(
+            "aws-standin",
+            Box::new(move || {
+                let mut cmd = Command::new(&standin);
+                cmd.args(["--listen", &listen, "--upstream", &upstream]);
+                cmd
+            }),
+            &logs,
+        )?);
+        wait_port("aws-standin", port, running).await?;
+        let url = format!("http://127.0.0.1:{port}");
+        println!(
+            "AWS stand-in  {url}  (Free Tier API and Budgets actions, in front of moto; \
+             GROUNDWORK_STANDIN__PLAN=free|paid, __REMAINING_CREDITS, __PLAN_EXPIRES)"
+        );
+        Some(url)
+    };
 
     for (name, port) in SERVICES {
         let binary = find_service(name)?;
@@ -373,6 +410,11 @@ async fn start_all(
                     &secrets.one_time_secrets_key,
                 )
                 .env("GROUNDWORK_ORCHESTRATOR__REPLICA_ID", &process);
+            }
+            if let Some(url) = &standin_url {
+                // The SDK's per-service endpoints (service ids `Budgets`, `FreeTier`).
+                cmd.env("AWS_ENDPOINT_URL_BUDGETS", url)
+                    .env("AWS_ENDPOINT_URL_FREETIER", url);
             }
             if !args.real_aws {
                 // moto accepts any credentials; these never reach AWS.

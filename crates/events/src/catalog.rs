@@ -144,6 +144,8 @@ pub fn catalog() -> Vec<EventDoc> {
         EventDoc::of::<BudgetUpdated>(),
         EventDoc::of::<BudgetDeleted>(),
         EventDoc::of::<BudgetThresholdCrossed>(),
+        EventDoc::of::<FreePlanCreditsLow>(),
+        EventDoc::of::<FreePlanEnding>(),
         EventDoc::of::<TopicCreated>(),
         EventDoc::of::<TopicUpdated>(),
         EventDoc::of::<TopicDeleted>(),
@@ -870,6 +872,116 @@ catalog_event!(
         forecast: None,
         currency: "USD".into(),
         period: "2024-05".into(),
+    }
+);
+
+/// `Free Plan Credits Low`: the Free plan's remaining credits fell under the spec's
+/// threshold; published once per crossing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FreePlanCreditsLow {
+    pub account_id: String,
+    /// What is left, as `GetAccountPlanState` reports it.
+    pub remaining_credits: f64,
+    pub currency: String,
+    /// The threshold it fell under (`account.credits_low_usd`).
+    pub threshold: f64,
+    /// When the plan (and its credits) expire, RFC 3339; `null` when AWS does not say.
+    pub credits_expire_at: Option<String>,
+}
+
+catalog_event!(
+    FreePlanCreditsLow,
+    sources::BUDGET,
+    "Free Plan Credits Low",
+    "The budget watcher read the account's Free plan (Free Tier API `GetAccountPlanState`) \
+     and its remaining credits are under `account.credits_low_usd`; published once per \
+     crossing (again only after the credits rose back over the threshold), whatever the \
+     restarts and replicas. When the credits run out, AWS closes the account unless it is \
+     upgraded to the Paid plan.",
+    &[
+        field("accountId", "string", "The account."),
+        field(
+            "remainingCredits",
+            "number",
+            "The credits left (`accountPlanRemainingCredits.amount`)."
+        ),
+        field("currency", "string", "Their unit, e.g. `USD`."),
+        field(
+            "threshold",
+            "number",
+            "The threshold they fell under (`account.credits_low_usd`)."
+        ),
+        field(
+            "creditsExpireAt",
+            "string or null",
+            "When the plan and its credits expire (`accountPlanExpirationDate`), RFC 3339."
+        ),
+    ],
+    FreePlanCreditsLow {
+        account_id: "123456789012".into(),
+        remaining_credits: 12.5,
+        currency: "USD".into(),
+        threshold: 20.0,
+        credits_expire_at: Some("2026-01-15T00:00:00Z".into()),
+    }
+);
+
+/// `Free Plan Ending`: the account's Free plan ends (and the account closes unless it is
+/// upgraded) within the spec's number of days; published once per crossing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FreePlanEnding {
+    pub account_id: String,
+    /// When the plan ends and the account closes, RFC 3339.
+    pub closes_at: String,
+    /// Whole days from the watcher's pass to `closesAt`.
+    pub days_left: i64,
+    /// The window it came within (`account.ending_within_days`).
+    pub within_days: u32,
+    pub remaining_credits: Option<f64>,
+    pub currency: Option<String>,
+}
+
+catalog_event!(
+    FreePlanEnding,
+    sources::BUDGET,
+    "Free Plan Ending",
+    "The budget watcher read the account's Free plan and the date it ends \
+     (`accountPlanExpirationDate`, when AWS closes the account unless it is upgraded to the \
+     Paid plan) is within `account.ending_within_days`; published once per crossing, \
+     whatever the restarts and replicas.",
+    &[
+        field("accountId", "string", "The account."),
+        field(
+            "closesAt",
+            "string",
+            "When the plan ends and the account closes, RFC 3339."
+        ),
+        field(
+            "daysLeft",
+            "number",
+            "Whole days left at the watcher's pass."
+        ),
+        field(
+            "withinDays",
+            "number",
+            "The window it came within (`account.ending_within_days`)."
+        ),
+        field(
+            "remainingCredits",
+            "number or null",
+            "The credits left, when AWS reports them."
+        ),
+        field("currency", "string or null", "Their unit, e.g. `USD`."),
+    ],
+    FreePlanEnding {
+        account_id: "123456789012".into(),
+        closes_at: "2026-01-15T00:00:00Z".into(),
+        days_left: 21,
+        within_days: 30,
+        remaining_credits: Some(64.0),
+        currency: Some("USD".into()),
     }
 );
 
@@ -1640,6 +1752,23 @@ mod tests {
             "period": "2024-05",
         }));
         assert_eq!(crossed.actual, Some(8.5));
+        let low: FreePlanCreditsLow = round_trips(json!({
+            "accountId": "123456789012",
+            "remainingCredits": 12.5,
+            "currency": "USD",
+            "threshold": 20.0,
+            "creditsExpireAt": "2026-01-15T00:00:00Z",
+        }));
+        assert_eq!(low.remaining_credits, 12.5);
+        let ending: FreePlanEnding = round_trips(json!({
+            "accountId": "123456789012",
+            "closesAt": "2026-01-15T00:00:00Z",
+            "daysLeft": 21,
+            "withinDays": 30,
+            "remainingCredits": null,
+            "currency": null,
+        }));
+        assert_eq!(ending.days_left, 21);
     }
 
     #[test]

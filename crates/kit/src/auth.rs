@@ -88,6 +88,7 @@ pub const READ_ONLY_METHODS: &[&str] = &[
     "/groundwork.v1.Budget/GetBudget",
     "/groundwork.v1.Budget/ListBudgets",
     "/groundwork.v1.Budget/ListBudgetActions",
+    "/groundwork.v1.Budget/DescribeAccountPlan",
     // alerting
     "/groundwork.v1.Alerting/ListSubscriptions",
     "/groundwork.v1.Alerting/DescribeBillingAlerts",

@@ -91,9 +91,12 @@ fn conceptual(spec: &Spec) -> String {
             d,
             "  {id}{{{}}}",
             label(&format!(
-                "Budget {}: {} USD {:?}, alerts at {}",
+                "Budget {}: {} {:?}, alerts at {}",
                 b.name,
-                b.limit_usd,
+                match b.limit_usd.usd() {
+                    Some(usd) => format!("{usd} USD"),
+                    None => "the Free plan's remaining credits in".to_owned(),
+                },
                 b.kind,
                 thresholds.join(", ")
             ))

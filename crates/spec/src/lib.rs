@@ -20,7 +20,7 @@ pub mod validate;
 
 use serde::{Deserialize, Serialize};
 
-pub use types::{EmailAddress, PolicyArn, Usd};
+pub use types::{BudgetLimit, EmailAddress, PolicyArn, Usd};
 pub use validate::{SpecError, SpecProblem, parse};
 
 /// The whole document.
@@ -53,6 +53,17 @@ pub struct AccountSpec {
     /// billing, "Receive Billing Alerts", root MFA, deleting root access keys).
     #[serde(default)]
     pub console_steps: ConsoleSteps,
+    /// The account's AWS plan (Free or Paid), read with the Free Tier API and watched;
+    /// unset: not read.
+    pub plan: Option<PlanChoice>,
+    /// On the Free plan: `Free Plan Credits Low` when the remaining credits fall under
+    /// this many USD.
+    #[serde(default = "default_credits_low")]
+    pub credits_low_usd: Usd,
+    /// On the Free plan: `Free Plan Ending` when the plan ends (and the account closes)
+    /// within this many days.
+    #[serde(default = "default_ending_within")]
+    pub ending_within_days: types::Days,
 }
 
 impl Default for AccountSpec {
@@ -61,6 +72,40 @@ impl Default for AccountSpec {
             region: default_region(),
             allow_root_bootstrap: false,
             console_steps: ConsoleSteps::default(),
+            plan: None,
+            credits_low_usd: default_credits_low(),
+            ending_within_days: default_ending_within(),
+        }
+    }
+}
+
+fn default_credits_low() -> Usd {
+    Usd::whole(20)
+}
+
+fn default_ending_within() -> types::Days {
+    types::Days::new_unchecked(30)
+}
+
+/// What the spec says of the account's plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanChoice {
+    /// Read it and report it, whichever it is; a server without the Free Tier API
+    /// (the sandbox's moto) reports it unknown.
+    Auto,
+    /// The account must be on the Free plan: anything else fails the run.
+    Free,
+    /// The account must be on the Paid plan: anything else fails the run.
+    Paid,
+}
+
+impl PlanChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Free => "free",
+            Self::Paid => "paid",
         }
     }
 }
@@ -152,7 +197,9 @@ pub struct BudgetSpec {
     /// Budget name: 1 to 100 characters, no `:` or `\`.
     pub name: types::BudgetName,
     pub kind: BudgetKind,
-    pub limit_usd: Usd,
+    /// An amount, or `"remaining-credits"`: the Free plan's remaining credits, read when
+    /// the budget is planned and applied.
+    pub limit_usd: BudgetLimit,
     /// Alert thresholds in percent of the limit, e.g. `[50, 75, 100]`.
     #[serde(default)]
     pub thresholds_percent: Vec<types::Percent>,

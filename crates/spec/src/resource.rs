@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::budget_action::{self, Approval, InstanceKind};
-use crate::{AlarmKind, BudgetKind, ConsoleSteps, NotifyOn, PasswordPolicySpec, Protocol, Spec};
+use crate::{
+    AlarmKind, BudgetKind, ConsoleSteps, NotifyOn, PasswordPolicySpec, PlanChoice, Protocol, Spec,
+};
 
 /// A resource's identity in runs, plans and diagrams: `<kind>/<name>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -64,6 +66,8 @@ pub enum Kind {
     BudgetsActionRole,
     /// An AWS Budgets action of a budget.
     BudgetAction,
+    /// The account's plan (Free or Paid), read and watched by the budget service.
+    AccountPlan,
 }
 
 impl Kind {
@@ -84,6 +88,7 @@ impl Kind {
             Self::GuardrailPolicy => "guardrail-policy",
             Self::BudgetsActionRole => "budgets-action-role",
             Self::BudgetAction => "budget-action",
+            Self::AccountPlan => "account-plan",
         }
     }
 
@@ -96,7 +101,7 @@ impl Kind {
             | Self::MfaDevice
             | Self::GuardrailPolicy
             | Self::BudgetsActionRole => "identity",
-            Self::Budget | Self::BudgetAction => "budget",
+            Self::Budget | Self::BudgetAction | Self::AccountPlan => "budget",
             Self::Topic | Self::Subscription | Self::BillingAlarm => "alerting",
             Self::Webhook | Self::Rule | Self::KillSwitch => "eventbus",
             Self::ConsoleStep => "console",
@@ -407,6 +412,15 @@ pub struct ConsoleStep {
     pub wait: bool,
 }
 
+/// The account's plan as the spec asks for it, and the thresholds of its watch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountPlan {
+    pub plan: PlanChoice,
+    /// Decimal text.
+    pub credits_low_usd: String,
+    pub ending_within_days: u32,
+}
+
 /// The desired (or live) state of one resource, typed by its kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "state", rename_all = "kebab-case")]
@@ -426,6 +440,7 @@ pub enum Desired {
     GuardrailPolicy(GuardrailPolicy),
     BudgetsActionRole(BudgetsActionRole),
     BudgetAction(BudgetAction),
+    AccountPlan(AccountPlan),
 }
 
 impl Desired {
@@ -446,6 +461,7 @@ impl Desired {
             Self::GuardrailPolicy(_) => Kind::GuardrailPolicy,
             Self::BudgetsActionRole(_) => Kind::BudgetsActionRole,
             Self::BudgetAction(_) => Kind::BudgetAction,
+            Self::AccountPlan(_) => Kind::AccountPlan,
         }
     }
 
@@ -468,6 +484,7 @@ impl Desired {
             Self::GuardrailPolicy(s) => serde_json::to_value(s),
             Self::BudgetsActionRole(s) => serde_json::to_value(s),
             Self::BudgetAction(s) => serde_json::to_value(s),
+            Self::AccountPlan(s) => serde_json::to_value(s),
         };
         fields_of(value)
     }
@@ -694,6 +711,17 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
     // The admin goes first: it is the one step allowed with root credentials, and it checks
     // that the spec's policies exist before anything else is created.
     let gate: Vec<ResourceId> = admin_id.iter().cloned().collect();
+    if let Some(plan) = spec.account.plan {
+        push(
+            "account",
+            Desired::AccountPlan(AccountPlan {
+                plan,
+                credits_low_usd: spec.account.credits_low_usd.to_string(),
+                ending_within_days: spec.account.ending_within_days.get(),
+            }),
+            gate.clone(),
+        );
+    }
     let topic_id = spec
         .alerting
         .as_ref()

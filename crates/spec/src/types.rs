@@ -271,6 +271,13 @@ impl Usd {
         Self::from_cents(cents).map_err(|e| format!("{text}: {e}"))
     }
 
+    /// A whole number of dollars (greater than 0).
+    pub const fn whole(dollars: u64) -> Self {
+        Self {
+            cents: if dollars == 0 { 100 } else { dollars * 100 },
+        }
+    }
+
     pub fn cents(self) -> u64 {
         self.cents
     }
@@ -327,6 +334,88 @@ impl<'de> Deserialize<'de> for Usd {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// A budget's limit: an amount, or the Free plan's remaining credits
+/// (`"remaining-credits"`), which are read when the budget is planned and applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetLimit {
+    Usd(Usd),
+    RemainingCredits,
+}
+
+impl BudgetLimit {
+    /// The spec's word for the Free plan's remaining credits.
+    pub const REMAINING_CREDITS: &'static str = "remaining-credits";
+
+    /// The amount, when the spec gives one.
+    pub fn usd(self) -> Option<Usd> {
+        match self {
+            Self::Usd(u) => Some(u),
+            Self::RemainingCredits => None,
+        }
+    }
+}
+
+impl fmt::Display for BudgetLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Usd(u) => u.fmt(f),
+            Self::RemainingCredits => f.write_str(Self::REMAINING_CREDITS),
+        }
+    }
+}
+
+impl Serialize for BudgetLimit {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for BudgetLimit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        if value.as_str() == Some(Self::REMAINING_CREDITS) {
+            return Ok(Self::RemainingCredits);
+        }
+        Usd::deserialize(value).map(Self::Usd).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{e}; or \"{}\" for the Free plan's remaining credits",
+                Self::REMAINING_CREDITS
+            ))
+        })
+    }
+}
+
+/// A number of days: 1 to 366.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "u32")]
+pub struct Days(u32);
+
+impl Days {
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    pub(crate) const fn new_unchecked(days: u32) -> Self {
+        Self(days)
+    }
+}
+
+impl TryFrom<i64> for Days {
+    type Error = String;
+    fn try_from(v: i64) -> Result<Self, String> {
+        match u32::try_from(v) {
+            Ok(d) if (1..=366).contains(&d) => Ok(Self(d)),
+            _ => Err(format!("{v} days: a number of days from 1 to 366")),
+        }
+    }
+}
+
+impl From<Days> for u32 {
+    fn from(d: Days) -> u32 {
+        d.0
     }
 }
 

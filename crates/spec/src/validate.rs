@@ -221,6 +221,22 @@ pub fn check(spec: &Spec) -> Vec<SpecProblem> {
                 "alerts need a subscriber: an email address or sns_topic".into(),
             );
         }
+        if b.limit_usd == crate::BudgetLimit::RemainingCredits {
+            if b.kind != crate::BudgetKind::Credits {
+                problem(
+                    at("limit_usd"),
+                    "\"remaining-credits\" is the limit of a credits budget (kind = \"credits\")"
+                        .into(),
+                );
+            }
+            if spec.account.plan == Some(crate::PlanChoice::Paid) {
+                problem(
+                    at("limit_usd"),
+                    "\"remaining-credits\" needs the Free plan, and account.plan = \"paid\": give an amount"
+                        .into(),
+                );
+            }
+        }
         if let Some(t) = &b.sns_topic
             && Some(t.as_str()) != topic
         {
@@ -570,6 +586,41 @@ targets = ["missing"]
             problems(&twice)[0].path,
             "budgets[0].forecast_thresholds_percent"
         );
+    }
+
+    #[test]
+    fn the_free_plan_settings_are_read_and_checked() {
+        let spec = parse(
+            "[account]\nplan = \"free\"\ncredits_low_usd = 25\nending_within_days = 14\n[[budgets]]\nname = \"c\"\nkind = \"credits\"\nlimit_usd = \"remaining-credits\"\n",
+        )
+        .unwrap();
+        assert_eq!(spec.account.plan, Some(crate::PlanChoice::Free));
+        assert_eq!(spec.account.credits_low_usd.to_string(), "25");
+        assert_eq!(spec.account.ending_within_days.get(), 14);
+        assert_eq!(
+            spec.budgets[0].limit_usd,
+            crate::BudgetLimit::RemainingCredits
+        );
+        // Defaults, and amounts as before (numbers and decimal text).
+        let spec = parse("[account]\nplan = \"auto\"\n[[budgets]]\nname = \"s\"\nkind = \"spend\"\nlimit_usd = \"12.50\"\n").unwrap();
+        assert_eq!(spec.account.credits_low_usd.to_string(), "20");
+        assert_eq!(spec.account.ending_within_days.get(), 30);
+        assert_eq!(spec.budgets[0].limit_usd.to_string(), "12.50");
+
+        let p = problems(
+            "[account]\nplan = \"paid\"\n[[budgets]]\nname = \"s\"\nkind = \"spend\"\nlimit_usd = \"remaining-credits\"\n",
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p.iter().all(|p| p.path == "budgets[0].limit_usd"), "{p:?}");
+        assert!(p[1].reason.contains("account.plan = \"paid\""), "{p:?}");
+        let p =
+            problems("[[budgets]]\nname = \"s\"\nkind = \"credits\"\nlimit_usd = \"all-of-it\"\n");
+        assert_eq!(p[0].path, "budgets[0].limit_usd");
+        assert!(p[0].reason.contains("remaining-credits"), "{p:?}");
+        let p = problems("[account]\nplan = \"maybe\"\n");
+        assert_eq!(p[0].path, "account.plan");
+        let p = problems("[account]\nending_within_days = 0\n");
+        assert_eq!(p[0].path, "account.ending_within_days");
     }
 
     #[test]

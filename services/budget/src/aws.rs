@@ -23,6 +23,8 @@ use crate::legacy;
 pub struct AwsClients {
     pub budgets: aws_sdk_budgets::Client,
     pub sts: aws_sdk_sts::Client,
+    /// The Free Tier API (the account's plan), in us-east-1.
+    pub freetier: aws_sdk_freetier::Client,
     /// SNS clients are made per topic region from this configuration.
     pub sns_config: SdkConfig,
 }
@@ -34,6 +36,7 @@ impl AwsClients {
         Self {
             budgets: aws_sdk_budgets::Client::new(&billing),
             sts: aws_sdk_sts::Client::new(config),
+            freetier: aws_sdk_freetier::Client::new(&billing),
             sns_config: config.clone(),
         }
     }

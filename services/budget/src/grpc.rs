@@ -8,6 +8,7 @@ use pb::budget_server::Budget;
 use tonic::{Request, Response, Status};
 
 use crate::actions::{self, aws::Execution, service::EnsuredAction};
+use crate::account_plan;
 use crate::domain::BudgetName;
 use crate::error::Error;
 use crate::import;
@@ -187,6 +188,47 @@ impl Budget for BudgetApi {
             execution_type: execution.as_str().to_owned(),
             action: after.as_ref().map(actions::wire::live_to_pb),
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn describe_account_plan(
+        &self,
+        _request: Request<pb::DescribeAccountPlanRequest>,
+    ) -> Result<Response<pb::DescribeAccountPlanResponse>, Status> {
+        let state = account_plan::read(&self.budgets.aws().clients().freetier).await;
+        let watch = self.budgets.store().plan_watch().await?;
+        Ok(Response::new(pb::DescribeAccountPlanResponse {
+            plan: Some(account_plan::plan_to_pb(&state)),
+            watch: watch.map(|w| w.to_pb()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(dry_run = request.get_ref().dry_run))]
+    async fn ensure_account_plan_watch(
+        &self,
+        request: Request<pb::EnsureAccountPlanWatchRequest>,
+    ) -> Result<Response<pb::EnsureAccountPlanWatchResponse>, Status> {
+        let request = request.into_inner();
+        let watch = request
+            .watch
+            .as_ref()
+            .ok_or_else(|| Error::invalid("watch", "a watch is required"))?;
+        let watch = account_plan::PlanWatch::from_pb(watch)?;
+        let (outcome, state) =
+            account_plan::ensure_watch(&self.budgets, watch, request.dry_run).await?;
+        Ok(Response::new(pb::EnsureAccountPlanWatchResponse {
+            outcome: outcome.to_owned(),
+            plan: Some(account_plan::plan_to_pb(&state)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn delete_account_plan_watch(
+        &self,
+        _request: Request<pb::DeleteAccountPlanWatchRequest>,
+    ) -> Result<Response<pb::DeleteAccountPlanWatchResponse>, Status> {
+        self.budgets.store().delete_plan_watch().await?;
+        Ok(Response::new(pb::DeleteAccountPlanWatchResponse {}))
     }
 }
 

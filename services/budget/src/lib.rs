@@ -17,13 +17,16 @@
 //! - [`state`]: the KV bucket `budget-watch` (managed budgets, crossings, lease).
 //! - [`service`]: ensure, get, list, delete, and the events they publish.
 //! - [`watcher`]: periodic spend reads → `Budget Threshold Crossed`, once per threshold
-//!   per period.
+//!   per period; and the Free plan's → `Free Plan Credits Low`, `Free Plan Ending`.
+//! - [`account_plan`]: the account's plan (Free or Paid) through the Free Tier API, the
+//!   watch on it and its crossings.
 //! - [`grpc`]: the `groundwork.v1.Budget` service.
 //! - [`error`]: the service's error type and its mapping to gRPC status codes.
 //!
 //! [`serve`] runs it all until shutdown; `main.rs` hands it to kit's one service `main`.
 
 pub mod actions;
+pub mod account_plan;
 pub mod aws;
 pub mod diff;
 pub mod domain;

@@ -7,9 +7,11 @@
 //! | `crossed.<budget>.<period>.<threshold>` | a threshold crossing already published |
 //! | `leader` | the watcher's leadership lease: holder and expiry |
 //! | `pass` | the last completed watcher pass: holder and count |
+//! | `plan.watch` | what the watcher watches on the Free plan (expected plan, thresholds) |
+//! | `plan-crossed.<threshold>` | a Free plan crossing already published (`credits-low-20`, `ending-30`) |
 //!
-//! Crossings are claimed with `create` (compare-and-set on "absent"), so two replicas or a
-//! restarted one never publish the same crossing twice.
+//! Crossings (the budgets' and the Free plan's) are claimed with `create` (compare-and-set
+//! on "absent"), so two replicas or a restarted one never publish the same crossing twice.
 
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use groundwork_bus::kv::{Bucket, Change, Records, open_bucket};
 use groundwork_bus::names::{BUDGET_WATCH_BUCKET, escape_token, unescape_token};
 use serde::{Deserialize, Serialize};
 
+use crate::account_plan::PlanWatch;
 use crate::domain::BudgetName;
 use crate::error::Error;
 
@@ -34,7 +37,13 @@ pub struct WatchStore {
     crossings: Records<Crossing>,
     lease: Records<Lease>,
     passes: Records<Pass>,
+    plan_watch: Records<PlanWatch>,
 }
+
+/// The `budget` of the Free plan's crossings.
+pub const ACCOUNT_PLAN: &str = "account-plan";
+
+const PLAN_WATCH_KEY: &str = "plan.watch";
 
 /// A budget Groundwork manages.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,7 +51,8 @@ struct Managed {
     budget: String,
 }
 
-/// A crossing, as recorded.
+/// A crossing, as recorded (for the Free plan's: `budget` is [`ACCOUNT_PLAN`], `period`
+/// empty).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Crossing {
     pub budget: String,
@@ -84,6 +94,11 @@ pub fn crossing_key(name: &BudgetName, period: &str, threshold: &str) -> String 
     )
 }
 
+/// The key of a Free plan crossing (`credits-low-20`, `ending-30`), one escaped token.
+pub fn plan_crossing_key(threshold: &str) -> String {
+    format!("plan-crossed.{}", escape_token(threshold))
+}
+
 impl WatchStore {
     /// Opens the bucket, creating it when it does not exist.
     pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<Self, Error> {
@@ -92,7 +107,8 @@ impl WatchStore {
             managed: Records::new(kv.clone(), &BUCKET),
             crossings: Records::new(kv.clone(), &BUCKET),
             lease: Records::new(kv.clone(), &BUCKET),
-            passes: Records::new(kv, &BUCKET),
+            passes: Records::new(kv.clone(), &BUCKET),
+            plan_watch: Records::new(kv, &BUCKET),
         })
     }
 
@@ -176,6 +192,20 @@ impl WatchStore {
         };
         self.passes.put("pass", &pass).await?;
         Ok(())
+    }
+
+    /// What the watcher watches on the Free plan, if anything.
+    pub async fn plan_watch(&self) -> Result<Option<PlanWatch>, Error> {
+        Ok(self.plan_watch.get(PLAN_WATCH_KEY).await?.map(|v| v.value))
+    }
+
+    pub async fn set_plan_watch(&self, watch: &PlanWatch) -> Result<(), Error> {
+        self.plan_watch.put(PLAN_WATCH_KEY, watch).await?;
+        Ok(())
+    }
+
+    pub async fn delete_plan_watch(&self) -> Result<(), Error> {
+        Ok(self.plan_watch.delete(PLAN_WATCH_KEY).await?)
     }
 
     pub async fn last_pass(&self) -> Result<Option<Pass>, Error> {

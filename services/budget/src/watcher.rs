@@ -1,6 +1,7 @@
 //! The watcher: at an interval it reads the actual and forecasted spend of every managed
 //! budget (DescribeBudgets' `CalculatedSpend`) and publishes `Budget Threshold Crossed`
-//! once per threshold per period.
+//! once per threshold per period; and, when the Free plan is watched, its remaining
+//! credits and end date (`crate::account_plan::pass`), claimed the same way.
 //!
 //! Once means once across restarts and replicas: a crossing is claimed in KV with
 //! compare-and-set (`create` of `crossed.<budget>.<period>.<threshold>`) before the event
@@ -108,15 +109,23 @@ pub async fn run(budgets: Arc<Budgets>, interval: Duration, shutdown: Shutdown) 
     tracing::info!("budget watcher stopped");
 }
 
-/// One pass over the managed budgets; returns how many events it published.
+/// One pass over the Free plan (when watched) and the managed budgets; returns how many
+/// events it published.
 pub async fn pass(budgets: &Budgets, now: time::OffsetDateTime) -> Result<usize, Error> {
+    // The plan's failure must not keep the budgets from being watched, nor theirs the plan's.
+    let mut published = match crate::account_plan::pass(budgets, now).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "Free plan watch failed");
+            0
+        }
+    };
     let managed = budgets.store().managed().await?;
     if managed.is_empty() {
-        return Ok(0);
+        return Ok(published);
     }
     let account = budgets.aws().account().await?;
     let all = budgets.aws().list().await?;
-    let mut published = 0;
     for name in managed {
         let Some(budget) = all.iter().find(|b| b.spec.name == name) else {
             tracing::debug!(

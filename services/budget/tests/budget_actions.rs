@@ -248,6 +248,8 @@ impl Rules {
             budgets,
             sts,
             sns_config: aws_config::SdkConfig::builder().build(),
+            // Not called: actions never read the Free plan.
+            freetier: aws_sdk_freetier::Client::new(&aws_config::SdkConfig::builder().build()),
         }
     }
 

@@ -244,7 +244,8 @@ impl Rules {
         AwsClients {
             budgets,
             sts,
-            // No SNS subscribers in these tests: SNS is never called.
+            // Neither the Free Tier API nor SNS is called in these tests.
+            freetier: aws_sdk_freetier::Client::new(&aws_config::SdkConfig::builder().build()),
             sns_config: aws_config::SdkConfig::builder().build(),
         }
     }

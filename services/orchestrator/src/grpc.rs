@@ -14,7 +14,7 @@ use crate::engine::Engine;
 use crate::error::{Error, invalid_spec};
 use crate::machine::{RunStatus, StepState};
 use crate::plan::{Action, Plan, diff};
-use crate::resource::{Kind, Resource, resources};
+use crate::resource::{Desired, Kind, Resource, resources};
 use crate::run::{self, Run, RunKind, rfc3339};
 use crate::runner::OneTimeSecret;
 use crate::spec::{self, Spec, SpecError, SpecProblem};
@@ -54,6 +54,7 @@ fn plan_to_pb(plan: &Plan) -> pb::PlanSpecResponse {
     let json =
         |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
     pb::PlanSpecResponse {
+        account_plan: None,
         noop: plan.is_noop(),
         changes: plan
             .changes
@@ -336,7 +337,17 @@ impl pb::orchestrator_server::Orchestrator for OrchestratorApi {
         let removed = self.removed(&desired).await?;
         let read: Vec<Resource> = desired.iter().chain(&removed).cloned().collect();
         let live = self.engine.runner().read_live(&read).await?;
-        Ok(Response::new(plan_to_pb(&diff(&desired, &live, &removed))))
+        let mut response = plan_to_pb(&diff(&desired, &live, &removed));
+        // The Free plan's credits and end date, where the spec asks about the plan.
+        let asks = desired.iter().any(|r| match &r.desired {
+            Desired::AccountPlan(_) => true,
+            Desired::Budget(b) => b.limit_usd == spec::BudgetLimit::REMAINING_CREDITS,
+            _ => false,
+        });
+        if asks {
+            response.account_plan = self.engine.runner().account_plan().await?;
+        }
+        Ok(Response::new(response))
     }
 
     type ApplySpecStream = RunStream;

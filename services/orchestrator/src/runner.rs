@@ -101,4 +101,12 @@ pub trait StepRunner: Send + Sync + std::fmt::Debug {
         &'a self,
         resources: &'a [Resource],
     ) -> BoxFuture<'a, Result<LiveState, Error>>;
+
+    /// The account's plan (Free or Paid) as the budget service reads it, for the plan's
+    /// report; `None` where nothing reads it. Read-only.
+    fn account_plan(
+        &self,
+    ) -> BoxFuture<'_, Result<Option<groundwork_proto::v1::AccountPlan>, Error>> {
+        Box::pin(async { Ok(None) })
+    }
 }

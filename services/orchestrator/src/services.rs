@@ -88,6 +88,20 @@ impl StepRunner for Services {
         self.live(resources).boxed()
     }
 
+    fn account_plan(&self) -> BoxFuture<'_, Result<Option<pb::AccountPlan>, Error>> {
+        async move {
+            let described = self
+                .clients
+                .budget
+                .clone()
+                .describe_account_plan(pb::DescribeAccountPlanRequest {})
+                .await
+                .map_err(|e| crate::clients::read_error("budget DescribeAccountPlan", &e))?;
+            Ok(described.into_inner().plan)
+        }
+        .boxed()
+    }
+
     fn missing_policies<'a>(
         &'a self,
         arns: &'a [String],

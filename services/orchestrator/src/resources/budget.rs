@@ -5,16 +5,70 @@ use std::collections::BTreeMap;
 
 use groundwork_proto::v1 as pb;
 use groundwork_spec::resource::{Budget, Kind, ResourceId};
-use groundwork_spec::{BudgetKind, NotifyOn};
+use groundwork_spec::{BudgetKind, BudgetLimit, NotifyOn};
 
-use super::{Ctx, LiveCtx, Managed, Reads, arn_name, failed, usd_text};
+use super::{Ctx, LiveCtx, Managed, Reads, arn_name, failed, outputs, usd_text};
 use crate::clients::{Clients, read_error};
 use crate::error::Error;
 use crate::run::Run;
 use crate::runner::StepResult;
 
+/// The limit to ask for: the spec's amount, or the Free plan's remaining credits read now
+/// (`limit_usd = "remaining-credits"`). An error names the field and says what to do.
+async fn limit(this: &Budget, clients: &Clients) -> Result<String, Error> {
+    if this.limit_usd != BudgetLimit::REMAINING_CREDITS {
+        return Ok(this.limit_usd.clone());
+    }
+    let field = format!(
+        "budget {}: limit_usd = \"{}\"",
+        this.name,
+        BudgetLimit::REMAINING_CREDITS
+    );
+    let plan = clients
+        .budget
+        .clone()
+        .describe_account_plan(pb::DescribeAccountPlanRequest {})
+        .await
+        .map_err(|e| read_error(&format!("{field}: DescribeAccountPlan"), &e))?
+        .into_inner()
+        .plan
+        .unwrap_or_default();
+    let amount = match plan.plan_type() {
+        pb::AccountPlanType::Free => plan
+            .remaining_credits
+            .as_ref()
+            .and_then(|c| c.amount.parse::<f64>().ok())
+            .filter(|a| *a > 0.0),
+        pb::AccountPlanType::Paid => {
+            return Err(Error::failed_precondition(format!(
+                "{field} takes the Free plan's remaining credits, and the account is on the \
+                 Paid plan: give limit_usd an amount"
+            ))
+            .with_reason("ACCOUNT_PLAN_MISMATCH"));
+        }
+        _ => {
+            return Err(Error::failed_precondition(format!(
+                "{field} needs the Free plan's remaining credits, and the plan cannot be read: \
+                 {}; give limit_usd an amount",
+                plan.unknown_reason
+            ))
+            .with_reason("ACCOUNT_PLAN_UNKNOWN"));
+        }
+    };
+    amount.map(usd_text).ok_or_else(|| {
+        Error::failed_precondition(format!(
+            "{field}: the Free plan reports no credits left; give limit_usd an amount"
+        ))
+    })
+}
+
 /// The request; the topic's ARN comes from the topic step of `run`, when there is one.
-fn request(this: &Budget, run: Option<&Run>, dry_run: bool) -> pb::EnsureBudgetRequest {
+fn request(
+    this: &Budget,
+    limit: String,
+    run: Option<&Run>,
+    dry_run: bool,
+) -> pb::EnsureBudgetRequest {
     let mut subscribers: Vec<pb::Subscriber> = this
         .emails
         .iter()
@@ -60,7 +114,7 @@ fn request(this: &Budget, run: Option<&Run>, dry_run: bool) -> pb::EnsureBudgetR
         budget: Some(pb::BudgetDefinition {
             budget_name: this.name.clone(),
             budget_limit: Some(pb::Spend {
-                amount: this.limit_usd.clone(),
+                amount: limit,
                 unit: "USD".into(),
             }),
             time_unit: "MONTHLY".into(),
@@ -128,16 +182,24 @@ fn in_place(this: &Budget, changes: &[String], found: &pb::BudgetDefinition) -> 
 
 impl Managed for Budget {
     async fn apply(&self, cx: Ctx<'_>) -> StepResult {
+        let limit = match limit(self, cx.clients).await {
+            Ok(limit) => limit,
+            Err(e) => return StepResult::failed(e.to_string(), e.is_retryable()),
+        };
+        // The amount a "remaining-credits" budget was given, for the person reading the run.
+        let resolved = if self.limit_usd == BudgetLimit::REMAINING_CREDITS {
+            outputs([("limit_usd", limit.clone())])
+        } else {
+            BTreeMap::new()
+        };
         match cx
             .clients
             .budget
             .clone()
-            .ensure_budget(request(self, Some(cx.run), false))
+            .ensure_budget(request(self, limit, Some(cx.run), false))
             .await
         {
-            Ok(resp) => {
-                StepResult::done(&resp.into_inner().outcome.to_lowercase(), BTreeMap::new())
-            }
+            Ok(resp) => StepResult::done(&resp.into_inner().outcome.to_lowercase(), resolved),
             Err(e) => failed("EnsureBudget", &e),
         }
     }
@@ -164,7 +226,7 @@ impl Managed for Budget {
             .clients
             .budget
             .clone()
-            .ensure_budget(request(self, None, true))
+            .ensure_budget(request(self, limit(self, cx.clients).await?, None, true))
             .await
             .map_err(|e| read_error("EnsureBudget", &e))?
             .into_inner();

@@ -4,6 +4,7 @@
 //! (`groundwork_spec::resource`), typed per kind. [`dispatch`] is the one place that maps
 //! a kind to its module.
 
+mod account_plan;
 mod admin_user;
 mod billing_alarm;
 mod budget;
@@ -100,6 +101,7 @@ macro_rules! dispatch {
             Desired::GuardrailPolicy($r) => $body,
             Desired::BudgetsActionRole($r) => $body,
             Desired::BudgetAction($r) => $body,
+            Desired::AccountPlan($r) => $body,
         }
     };
 }
