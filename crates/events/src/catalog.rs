@@ -1937,7 +1937,7 @@ mod tests {
             let documented: Vec<&str> = e.fields.iter().map(|f| f.name).collect();
             assert_eq!(keys, documented, "{}", e.detail_type);
         }
-        assert_eq!(docs.len(), 31);
+        assert_eq!(docs.len(), 33);
     }
 
     #[test]
