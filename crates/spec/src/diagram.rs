@@ -128,6 +128,7 @@ fn conceptual(spec: &Spec) -> String {
             let _ = writeln!(d, "  topic -- confirmed subscription --> person");
         }
     }
+    kill_switch(&mut d, spec);
     if !spec.notifications.rules.is_empty() {
         let _ = writeln!(d, "  events[(Event bus)]");
         let _ = writeln!(d, "  account -- changes as events --> events");
@@ -138,6 +139,40 @@ fn conceptual(spec: &Spec) -> String {
         }
     }
     d
+}
+
+/// The kill switch: each budget it watches → the switch (a rule on the event bus) → the
+/// deny policy on the admin group.
+fn kill_switch(d: &mut String, spec: &Spec) {
+    let Some(ks) = &spec.guardrails.kill_switch else {
+        return;
+    };
+    let Some(group) = ks.group_name(spec) else {
+        return;
+    };
+    let on = match ks.notification_type {
+        crate::NotifyOn::Actual => "actual",
+        crate::NotifyOn::Forecasted => "forecasted",
+    };
+    let threshold = ks.threshold_percent.get();
+    let _ = writeln!(
+        d,
+        "  kill_switch[/{}/]",
+        label(&format!(
+            "Kill switch: a rule on the event bus, at {threshold}% {on} spend; released by a person"
+        ))
+    );
+    for b in ks.budget_names(spec) {
+        let bid = node_id(&format!("budget {b}"));
+        let _ = writeln!(d, "  {bid} -- crosses {threshold}% --> kill_switch");
+    }
+    let _ = writeln!(
+        d,
+        "  guardrail_policy[[{}]]",
+        label("Policy Groundwork-DenyNewSpend: nothing new that is billed")
+    );
+    let _ = writeln!(d, "  kill_switch -- attaches --> guardrail_policy");
+    let _ = writeln!(d, "  guardrail_policy -- on group {group} --> admin");
 }
 
 /// A budget's actions: budget → action → the policy on the admin group (or the
@@ -420,6 +455,21 @@ source = ["groundwork.orchestrator"]
         assert!(d.contains("topic billing-alarm (in place)"));
         assert!(d.contains("budget monthly-spend (differs)"));
         assert!(d.contains("budget monthly-credits (missing)"));
+    }
+
+    #[test]
+    fn the_kill_switch_leads_from_its_budgets_to_the_policy_on_the_admin_group() {
+        let spec = crate::parse(include_str!("../../../examples/guardrails.toml")).unwrap();
+        let c = draw(&spec, None).conceptual;
+        for b in ["monthly-credits", "monthly-spend"] {
+            let budget = node_id(&format!("budget {b}"));
+            assert!(
+                c.contains(&format!("{budget} -- crosses 100% --> kill_switch")),
+                "{c}"
+            );
+        }
+        assert!(c.contains("kill_switch -- attaches --> guardrail_policy"), "{c}");
+        assert!(c.contains("guardrail_policy -- on group Admins --> admin"), "{c}");
     }
 
     #[test]
