@@ -468,8 +468,14 @@ source = ["groundwork.orchestrator"]
                 "{c}"
             );
         }
-        assert!(c.contains("kill_switch -- attaches --> guardrail_policy"), "{c}");
-        assert!(c.contains("guardrail_policy -- on group Admins --> admin"), "{c}");
+        assert!(
+            c.contains("kill_switch -- attaches --> guardrail_policy"),
+            "{c}"
+        );
+        assert!(
+            c.contains("guardrail_policy -- on group Admins --> admin"),
+            "{c}"
+        );
     }
 
     #[test]

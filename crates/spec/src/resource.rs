@@ -839,7 +839,10 @@ pub fn resources(spec: &Spec) -> Vec<Resource> {
             .iter()
             .cloned()
             .chain(budgets.iter().map(|b| ResourceId::new(Kind::Budget, b)))
-            .chain([ResourceId::new(Kind::GuardrailPolicy, GUARDRAIL_POLICY_NAME)])
+            .chain([ResourceId::new(
+                Kind::GuardrailPolicy,
+                GUARDRAIL_POLICY_NAME,
+            )])
             .collect();
         push(
             group,

@@ -7,8 +7,8 @@ use groundwork_proto::v1 as pb;
 use pb::budget_server::Budget;
 use tonic::{Request, Response, Status};
 
-use crate::actions::{self, aws::Execution, service::EnsuredAction};
 use crate::account_plan;
+use crate::actions::{self, aws::Execution, service::EnsuredAction};
 use crate::domain::BudgetName;
 use crate::error::Error;
 use crate::import;

@@ -25,8 +25,8 @@
 //!
 //! [`serve`] runs it all until shutdown; `main.rs` hands it to kit's one service `main`.
 
-pub mod actions;
 pub mod account_plan;
+pub mod actions;
 pub mod aws;
 pub mod diff;
 pub mod domain;

@@ -15,9 +15,9 @@ use crate::domain::{
     SerialNumber, UserName,
 };
 use crate::error::Error;
-use crate::kill_switch::KillSwitch;
 use crate::guardrail_iam;
 use crate::guardrails::{self, RoleGrants, StopKind, StopTarget};
+use crate::kill_switch::KillSwitch;
 use crate::mfa;
 use crate::mfa_policy;
 use crate::password_policy::{self, PasswordPolicy};
