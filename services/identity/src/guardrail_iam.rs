@@ -10,10 +10,8 @@ use serde_json::Value;
 use crate::domain::Outcome;
 use crate::error::Error;
 use crate::guardrails::{self, RoleGrants};
+use crate::mfa_policy::{delete_managed_policy, make_room_for_a_version};
 use crate::service::{Service, partition_of};
-
-/// IAM keeps at most five versions of a managed policy.
-const MAX_POLICY_VERSIONS: usize = 5;
 
 /// What an ensure or delete did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +119,6 @@ pub async fn delete_policy(service: &Service) -> Result<Done, Error> {
     let caller = service
         .guard("DeleteGuardrailPolicy", RootPolicy::Refuse)
         .await?;
-    let iam = &service.iam;
     let arn = guardrails::deny_new_spend_arn(partition_of(&caller.arn), &caller.account);
     if current_document(service, &arn).await?.is_none() {
         return Ok(Done {
@@ -130,68 +127,7 @@ pub async fn delete_policy(service: &Service) -> Result<Done, Error> {
             changes: Vec::new(),
         });
     }
-    let mut removed = Vec::new();
-    let entities = iam
-        .list_entities_for_policy()
-        .policy_arn(&arn)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("ListEntitiesForPolicy", e))?;
-    for g in entities.policy_groups() {
-        let name = g.group_name().unwrap_or_default();
-        iam.detach_group_policy()
-            .group_name(name)
-            .policy_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("DetachGroupPolicy", e))?;
-        removed.push(format!("attachment to group {name}"));
-    }
-    for u in entities.policy_users() {
-        let name = u.user_name().unwrap_or_default();
-        iam.detach_user_policy()
-            .user_name(name)
-            .policy_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("DetachUserPolicy", e))?;
-        removed.push(format!("attachment to user {name}"));
-    }
-    for r in entities.policy_roles() {
-        let name = r.role_name().unwrap_or_default();
-        iam.detach_role_policy()
-            .role_name(name)
-            .policy_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("DetachRolePolicy", e))?;
-        removed.push(format!("attachment to role {name}"));
-    }
-    let versions = iam
-        .list_policy_versions()
-        .policy_arn(&arn)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("ListPolicyVersions", e))?
-        .versions
-        .unwrap_or_default();
-    for v in versions.iter().filter(|v| !v.is_default_version) {
-        if let Some(id) = &v.version_id {
-            iam.delete_policy_version()
-                .policy_arn(&arn)
-                .version_id(id)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("DeletePolicyVersion", e))?;
-            removed.push(format!("version {id}"));
-        }
-    }
-    if let Err(e) = iam.delete_policy().policy_arn(&arn).send().await {
-        let e = AwsError::from_sdk("DeletePolicy", e);
-        if e.kind != AwsErrorKind::NotFound {
-            return Err(e.into());
-        }
-    }
+    let mut removed = delete_managed_policy(service, &arn).await?;
     removed.push(format!("policy {arn}"));
     tracing::info!(removed = removed.len(), "deny-new-spend policy deleted");
     Ok(Done {
@@ -199,35 +135,6 @@ pub async fn delete_policy(service: &Service) -> Result<Done, Error> {
         outcome: Outcome::Deleted,
         changes: removed,
     })
-}
-
-/// Deletes the oldest non-default version when the policy has the maximum.
-async fn make_room_for_a_version(service: &Service, arn: &str) -> Result<(), Error> {
-    let mut versions = service
-        .iam
-        .list_policy_versions()
-        .policy_arn(arn)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("ListPolicyVersions", e))?
-        .versions
-        .unwrap_or_default();
-    if versions.len() < MAX_POLICY_VERSIONS {
-        return Ok(());
-    }
-    versions.retain(|v| !v.is_default_version);
-    versions.sort_by_key(|v| v.create_date.map(|d| d.secs()).unwrap_or(0));
-    if let Some(oldest) = versions.first().and_then(|v| v.version_id.clone()) {
-        service
-            .iam
-            .delete_policy_version()
-            .policy_arn(arn)
-            .version_id(oldest)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("DeletePolicyVersion", e))?;
-    }
-    Ok(())
 }
 
 /// Creates `Groundwork-BudgetsActionRole` under `/groundwork/` with the trust of AWS

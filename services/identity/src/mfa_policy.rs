@@ -210,10 +210,24 @@ pub async fn delete(
         }
         return Err(e.into());
     }
+    let mut removed = delete_managed_policy(service, &arn).await?;
+    removed.push(format!("policy {arn}"));
+    tracing::info!(removed = removed.len(), "MFA policy deleted");
+    Ok((Outcome::Deleted, removed))
+}
+
+/// Deletes a customer managed policy as IAM requires: detached from every group, user and
+/// role, its non-default versions deleted, then the policy (already gone is fine). Returns
+/// what was removed, one line each, without the policy itself.
+pub(crate) async fn delete_managed_policy(
+    service: &Service,
+    arn: &str,
+) -> Result<Vec<String>, Error> {
+    let iam = &service.iam;
     let mut removed = Vec::new();
     let entities = iam
         .list_entities_for_policy()
-        .policy_arn(&arn)
+        .policy_arn(arn)
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("ListEntitiesForPolicy", e))?;
@@ -221,7 +235,7 @@ pub async fn delete(
         let name = g.group_name().unwrap_or_default();
         iam.detach_group_policy()
             .group_name(name)
-            .policy_arn(&arn)
+            .policy_arn(arn)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("DetachGroupPolicy", e))?;
@@ -231,7 +245,7 @@ pub async fn delete(
         let name = u.user_name().unwrap_or_default();
         iam.detach_user_policy()
             .user_name(name)
-            .policy_arn(&arn)
+            .policy_arn(arn)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("DetachUserPolicy", e))?;
@@ -241,7 +255,7 @@ pub async fn delete(
         let name = r.role_name().unwrap_or_default();
         iam.detach_role_policy()
             .role_name(name)
-            .policy_arn(&arn)
+            .policy_arn(arn)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("DetachRolePolicy", e))?;
@@ -249,7 +263,7 @@ pub async fn delete(
     }
     let versions = iam
         .list_policy_versions()
-        .policy_arn(&arn)
+        .policy_arn(arn)
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("ListPolicyVersions", e))?
@@ -258,7 +272,7 @@ pub async fn delete(
     for v in versions.iter().filter(|v| !v.is_default_version) {
         if let Some(id) = &v.version_id {
             iam.delete_policy_version()
-                .policy_arn(&arn)
+                .policy_arn(arn)
                 .version_id(id)
                 .send()
                 .await
@@ -266,19 +280,17 @@ pub async fn delete(
             removed.push(format!("version {id}"));
         }
     }
-    if let Err(e) = iam.delete_policy().policy_arn(&arn).send().await {
+    if let Err(e) = iam.delete_policy().policy_arn(arn).send().await {
         let e = AwsError::from_sdk("DeletePolicy", e);
         if e.kind != AwsErrorKind::NotFound {
             return Err(e.into());
         }
     }
-    removed.push(format!("policy {arn}"));
-    tracing::info!(removed = removed.len(), "MFA policy deleted");
-    Ok((Outcome::Deleted, removed))
+    Ok(removed)
 }
 
 /// Deletes the oldest non-default version when the policy has the maximum.
-async fn make_room_for_a_version(service: &Service, arn: &str) -> Result<(), Error> {
+pub(crate) async fn make_room_for_a_version(service: &Service, arn: &str) -> Result<(), Error> {
     let mut versions = service
         .iam
         .list_policy_versions()
