@@ -18,53 +18,31 @@ use groundwork_kit::tls::ClientTls;
 
 use crate::error::CliError;
 
-/// Addresses of the services and the API token.
+/// Addresses of the services and the API token. A service's URL (several, comma-separated,
+/// for replicas) is the flag or variable, else what `groundwork up` wrote for the stack it
+/// runs from the current directory (`.groundwork/endpoints.json`), else the default port
+/// on 127.0.0.1 (50051 to 50055).
 #[derive(Debug, Clone, Args)]
 pub struct Endpoints {
     /// The event bus API.
-    #[arg(
-        long,
-        global = true,
-        env = "GROUNDWORK_EVENTBUS_URL",
-        default_value_t = ports::url(ports::EVENTBUS)
-    )]
-    pub eventbus_url: String,
+    #[arg(long, global = true, env = "GROUNDWORK_EVENTBUS_URL")]
+    eventbus_url: Option<String>,
 
     /// The identity API.
-    #[arg(
-        long,
-        global = true,
-        env = "GROUNDWORK_IDENTITY_URL",
-        default_value_t = ports::url(ports::IDENTITY)
-    )]
-    pub identity_url: String,
+    #[arg(long, global = true, env = "GROUNDWORK_IDENTITY_URL")]
+    identity_url: Option<String>,
 
     /// The budget API.
-    #[arg(
-        long,
-        global = true,
-        env = "GROUNDWORK_BUDGET_URL",
-        default_value_t = ports::url(ports::BUDGET)
-    )]
-    pub budget_url: String,
+    #[arg(long, global = true, env = "GROUNDWORK_BUDGET_URL")]
+    budget_url: Option<String>,
 
     /// The alerting API.
-    #[arg(
-        long,
-        global = true,
-        env = "GROUNDWORK_ALERTING_URL",
-        default_value_t = ports::url(ports::ALERTING)
-    )]
-    pub alerting_url: String,
+    #[arg(long, global = true, env = "GROUNDWORK_ALERTING_URL")]
+    alerting_url: Option<String>,
 
     /// The orchestrator API.
-    #[arg(
-        long,
-        global = true,
-        env = "GROUNDWORK_ORCHESTRATOR_URL",
-        default_value_t = ports::url(ports::ORCHESTRATOR)
-    )]
-    pub orchestrator_url: String,
+    #[arg(long, global = true, env = "GROUNDWORK_ORCHESTRATOR_URL")]
+    orchestrator_url: Option<String>,
 
     /// Bearer token sent with every call, when the services require one.
     #[arg(
@@ -92,19 +70,99 @@ pub struct Endpoints {
     pub tls_client_key: Option<PathBuf>,
 }
 
+/// The services and their default gRPC ports (defined once, in kit), in start-up order.
+pub const SERVICES: &[(&str, u16)] = &[
+    ("eventbus", ports::EVENTBUS),
+    ("identity", ports::IDENTITY),
+    ("budget", ports::BUDGET),
+    ("alerting", ports::ALERTING),
+    ("orchestrator", ports::ORCHESTRATOR),
+];
+
+/// The data directory the CLI looks in, under the current directory (`groundwork up`'s
+/// default).
+pub const LOCAL_DATA_DIR: &str = ".groundwork";
+
+/// The services' URLs of the stack `groundwork up` runs: written in its data directory
+/// (`endpoints.json`) once every service answers and removed when it stops, so that the
+/// CLI run in the same directory reaches every replica on whatever ports they use.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct LocalEndpoints {
+    /// Service name → its URLs, comma-separated.
+    services: std::collections::BTreeMap<String, String>,
+}
+
+impl LocalEndpoints {
+    const FILE: &'static str = "endpoints.json";
+
+    pub fn insert(&mut self, name: &str, urls: String) {
+        self.services.insert(name.to_owned(), urls);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.services.get(name).map(String::as_str)
+    }
+
+    /// What `data_dir` holds; empty when there is nothing (no stack) or it cannot be read.
+    pub fn read(data_dir: &Path) -> Self {
+        std::fs::read(data_dir.join(Self::FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn write(&self, data_dir: &Path) -> Result<(), CliError> {
+        let path = data_dir.join(Self::FILE);
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| CliError::failed(format!("cannot encode {}: {e}", path.display())))?;
+        std::fs::write(&path, json)
+            .map_err(|e| CliError::failed(format!("cannot write {}: {e}", path.display())))
+    }
+
+    /// Forgets the stack's URLs (it stopped); a file already gone is fine.
+    pub fn remove(data_dir: &Path) {
+        let _ = std::fs::remove_file(data_dir.join(Self::FILE));
+    }
+}
+
 /// A channel to one service, with the API token (kit's client builder).
 pub type Conn = groundwork_kit::client::Channel;
 
 impl Endpoints {
     /// Every service with its URL, in start-up order.
     pub fn all(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("eventbus", self.eventbus_url.clone()),
-            ("identity", self.identity_url.clone()),
-            ("budget", self.budget_url.clone()),
-            ("alerting", self.alerting_url.clone()),
-            ("orchestrator", self.orchestrator_url.clone()),
-        ]
+        SERVICES
+            .iter()
+            .map(|&(name, _)| (name, self.url(name)))
+            .collect()
+    }
+
+    /// The URL (or the replicas' URLs, comma-separated) of the service `name` (one of
+    /// [`SERVICES`]).
+    pub fn url(&self, name: &str) -> String {
+        self.url_in(name, &current_dir())
+    }
+
+    fn url_in(&self, name: &str, dir: &Path) -> String {
+        let given = match name {
+            "eventbus" => &self.eventbus_url,
+            "identity" => &self.identity_url,
+            "budget" => &self.budget_url,
+            "alerting" => &self.alerting_url,
+            "orchestrator" => &self.orchestrator_url,
+            _ => &None,
+        };
+        if let Some(url) = given.as_ref().filter(|u| !u.is_empty()) {
+            return url.clone();
+        }
+        if let Some(url) = LocalEndpoints::read(&dir.join(LOCAL_DATA_DIR)).get(name) {
+            return url.to_owned();
+        }
+        let port = SERVICES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(ports::EVENTBUS, |(_, port)| *port);
+        ports::url(port)
     }
 
     /// The token to send: the flag or variable, the token file, or the local stack's.
@@ -172,7 +230,11 @@ impl Endpoints {
         &self,
     ) -> Result<groundwork_proto::v1::event_bus_client::EventBusClient<Conn>, CliError> {
         let conn = self
-            .connect(&self.eventbus_url, "event bus", "GROUNDWORK_EVENTBUS_URL")
+            .connect(
+                &self.url("eventbus"),
+                "event bus",
+                "GROUNDWORK_EVENTBUS_URL",
+            )
             .await?;
         Ok(groundwork_proto::v1::event_bus_client::EventBusClient::new(
             conn,
@@ -183,7 +245,11 @@ impl Endpoints {
         &self,
     ) -> Result<groundwork_proto::v1::budget_client::BudgetClient<Conn>, CliError> {
         let conn = self
-            .connect(&self.budget_url, "budget service", "GROUNDWORK_BUDGET_URL")
+            .connect(
+                &self.url("budget"),
+                "budget service",
+                "GROUNDWORK_BUDGET_URL",
+            )
             .await?;
         Ok(groundwork_proto::v1::budget_client::BudgetClient::new(conn))
     }
@@ -193,7 +259,7 @@ impl Endpoints {
     ) -> Result<groundwork_proto::v1::alerting_client::AlertingClient<Conn>, CliError> {
         let conn = self
             .connect(
-                &self.alerting_url,
+                &self.url("alerting"),
                 "alerting service",
                 "GROUNDWORK_ALERTING_URL",
             )
@@ -208,7 +274,7 @@ impl Endpoints {
     ) -> Result<groundwork_proto::v1::identity_client::IdentityClient<Conn>, CliError> {
         let conn = self
             .connect(
-                &self.identity_url,
+                &self.url("identity"),
                 "identity service",
                 "GROUNDWORK_IDENTITY_URL",
             )
@@ -258,5 +324,32 @@ mod tests {
         );
         let elsewhere = tempfile::tempdir().unwrap();
         assert_eq!(e.token_in(elsewhere.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_url_is_the_one_given_else_the_local_stack_s_else_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = endpoints(&[]);
+        assert_eq!(e.url_in("budget", dir.path()), "http://127.0.0.1:50053");
+        let data_dir = dir.path().join(LOCAL_DATA_DIR);
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let mut local = LocalEndpoints::default();
+        local.insert(
+            "budget",
+            "https://127.0.0.1:21002,https://127.0.0.1:21012".into(),
+        );
+        local.write(&data_dir).unwrap();
+        assert_eq!(
+            e.url_in("budget", dir.path()),
+            "https://127.0.0.1:21002,https://127.0.0.1:21012"
+        );
+        assert_eq!(e.url_in("identity", dir.path()), "http://127.0.0.1:50052");
+        let given = endpoints(&["--budget-url", "https://budget.internal:443"]);
+        assert_eq!(
+            given.url_in("budget", dir.path()),
+            "https://budget.internal:443"
+        );
+        LocalEndpoints::remove(&data_dir);
+        assert_eq!(e.url_in("budget", dir.path()), "http://127.0.0.1:50053");
     }
 }

@@ -14,9 +14,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use groundwork_testkit::process::free_port;
 use serde_json::{Value, json};
-use up::Up;
+use up::{Ports, Up};
 
 fn groundwork_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_groundwork"))
@@ -50,18 +49,9 @@ async fn the_stack_up_starts_is_locked_and_the_cli_works_in_its_directory() {
         );
     }
     let work = tempfile::tempdir().unwrap();
-    let nats_port = free_port().unwrap();
-    let moto_port = free_port().unwrap();
-    let (up, _) = Up::start(
-        work.path(),
-        &[
-            "--nats-port",
-            &nats_port.to_string(),
-            "--moto-port",
-            &moto_port.to_string(),
-        ],
-        Duration::from_secs(120),
-    );
+    let ports = Ports::pick();
+    let nats_port = ports.nats;
+    let (up, _) = Up::start(work.path(), &ports.args(), Duration::from_secs(120));
     let secrets = work.path().join(".groundwork/secrets/nats");
     let url = format!("nats://127.0.0.1:{nats_port}");
 
@@ -159,7 +149,7 @@ async fn the_stack_up_starts_is_locked_and_the_cli_works_in_its_directory() {
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_CA_BUNDLE", secrets_dir.join("tls/ca.pem"))
         // As the README sets it: the endpoint by EventBridge's service id.
-        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", "https://127.0.0.1:50051")
+        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", ports.url(0, 0))
         .output()
         .unwrap();
     assert!(
@@ -214,5 +204,21 @@ async fn the_stack_up_starts_is_locked_and_the_cli_works_in_its_directory() {
         "the restarted event bus did not answer within 30 s"
     );
     assert_eq!(stored(admin).await, before + 3);
+
+    // The CLI above found the services on the ports given by the file `up` keeps while it
+    // runs; it goes when `up` stops.
+    let endpoints = work.path().join(".groundwork/endpoints.json");
+    let written: Value = serde_json::from_slice(&std::fs::read(&endpoints).unwrap()).unwrap();
+    assert_eq!(
+        written["services"]["eventbus"],
+        ports.url(0, 0),
+        "{written}"
+    );
+    assert_eq!(
+        written["services"]["orchestrator"],
+        ports.url(4, 0),
+        "{written}"
+    );
     drop(up);
+    assert!(!endpoints.exists(), "endpoints.json left after up stopped");
 }

@@ -2,8 +2,6 @@
 //! processes with JetStream that keep three copies of every stream, two processes of every
 //! service, the CLI given every replica's URL; one event-bus replica
 //! killed hard and the CLI goes on through the other while `up` starts it again.
-//! (Its own test binary: it uses the services' fixed ports, as `up_cli.rs` does, and cargo
-//! runs test binaries one after the other.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod up;
@@ -12,19 +10,16 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use groundwork_testkit::process::free_port;
-use up::Up;
+use up::{Ports, Up};
 
-const BOTH_EVENTBUS: &str = "https://127.0.0.1:50051,https://127.0.0.1:50061";
-
-fn put_event(dir: &Path, id: u32) -> Output {
+fn put_event(dir: &Path, both_eventbus: &str, id: u32) -> Output {
     Command::new(env!("CARGO_BIN_EXE_groundwork"))
         .args(["events", "put", "--source", "com.example.orders"])
         .args(["--detail-type", "Order Placed", "--detail"])
         .arg(format!(r#"{{"id": {id}}}"#))
         .current_dir(dir)
         .env_remove("GROUNDWORK_API_TOKEN")
-        .env("GROUNDWORK_EVENTBUS_URL", BOTH_EVENTBUS)
+        .env("GROUNDWORK_EVENTBUS_URL", both_eventbus)
         .output()
         .unwrap()
 }
@@ -32,59 +27,45 @@ fn put_event(dir: &Path, id: u32) -> Output {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_clustered_stack_with_two_of_each_service_survives_losing_a_replica() {
     let work = tempfile::tempdir().unwrap();
-    // Three consecutive client ports, three consecutive route ports and moto's, none of
-    // them among the services' (50051 and up, every replica 10 further): a free port the
-    // system hands out may fall there, and a replica could not listen then.
-    let services = 50_000..50_200;
-    let usable =
-        |p: u16| !services.contains(&p) && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-    let pick = |count: u16| loop {
-        let first = free_port().unwrap();
-        if first < u16::MAX - count && (0..count).all(|i| usable(first + i)) {
-            break first;
-        }
-    };
-    let (nats_port, route_port, moto_port) = loop {
-        let (n, r, m) = (pick(3), pick(3), pick(1));
-        if r.abs_diff(n) > 3 && m.abs_diff(n) > 3 && m.abs_diff(r) > 3 {
-            break (n.to_string(), r.to_string(), m.to_string());
-        }
-    };
+    let ports = Ports::pick();
+    let both_eventbus = format!("{},{}", ports.url(0, 0), ports.url(0, 1));
     let (up, printed) = Up::start(
         work.path(),
         &[
-            "--nats-cluster",
-            "3",
-            "--replicas",
-            "2",
-            "--nats-port",
-            &nats_port,
-            "--nats-route-port",
-            &route_port,
-            "--moto-port",
-            &moto_port,
-        ],
+            ["--nats-cluster", "3", "--replicas", "2"]
+                .map(String::from)
+                .to_vec(),
+            ports.args(),
+        ]
+        .concat(),
         Duration::from_secs(180),
     );
     let said = printed.join("\n");
     assert!(said.contains("a cluster of 3"), "{said}");
     assert!(
-        said.contains("eventbus      https://127.0.0.1:50051 https://127.0.0.1:50061"),
+        said.contains(&format!(
+            "eventbus      {}",
+            both_eventbus.replace(',', " ")
+        )),
         "{said}"
     );
     assert!(
-        said.contains(&format!("export GROUNDWORK_EVENTBUS_URL={BOTH_EVENTBUS}")),
+        said.contains(&format!("export GROUNDWORK_EVENTBUS_URL={both_eventbus}")),
         "{said}"
     );
     assert!(
-        said.contains("orchestrator  https://127.0.0.1:50055 https://127.0.0.1:50065"),
+        said.contains(&format!(
+            "orchestrator  {} {}",
+            ports.url(4, 0),
+            ports.url(4, 1)
+        )),
         "{said}"
     );
 
     // Every stream the bus made keeps three copies.
     let seed =
         std::fs::read_to_string(work.path().join(".groundwork/secrets/nats/admin.nk")).unwrap();
-    let first_port: u16 = nats_port.parse().unwrap();
+    let first_port = ports.nats;
     let urls: Vec<String> = (0..3)
         .map(|i| format!("nats://127.0.0.1:{}", first_port + i))
         .collect();
@@ -108,7 +89,7 @@ async fn a_clustered_stack_with_two_of_each_service_survives_losing_a_replica() 
         );
     }
 
-    let put = put_event(work.path(), 1);
+    let put = put_event(work.path(), &both_eventbus, 1);
     assert!(
         put.status.success(),
         "{}",
@@ -117,11 +98,14 @@ async fn a_clustered_stack_with_two_of_each_service_survives_losing_a_replica() 
 
     // One event-bus replica lost: the CLI, given both, goes on through the other at once.
     let first = up
-        .process("groundwork-eventbus", "127.0.0.1:50051")
+        .process(
+            "groundwork-eventbus",
+            &format!("GROUNDWORK_EVENTBUS__LISTEN=127.0.0.1:{}", ports.services),
+        )
         .expect("the first event-bus replica");
     Up::kill_hard(first);
     for id in 2..5 {
-        let put = put_event(work.path(), id);
+        let put = put_event(work.path(), &both_eventbus, id);
         assert!(
             put.status.success(),
             "with one replica lost: {}",

@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use groundwork_testkit::process::free_port;
 use serde_json::Value;
-use up::Up;
+use up::{Ports, Up};
 
 /// What the spec adds beside the first-day setup of examples/groundwork.toml.
 const GUARDRAILS: &[&str] = &[
@@ -77,13 +76,10 @@ async fn the_guardrails_spec_is_applied_in_the_sandbox_then_unchanged_then_destr
     let (up, printed) = Up::start(
         work.path(),
         &[
-            "--nats-port",
-            &free_port().unwrap().to_string(),
-            "--moto-port",
-            &free_port().unwrap().to_string(),
-            "--apply",
-            spec.to_str().unwrap(),
-        ],
+            Ports::pick().args(),
+            vec!["--apply".into(), spec.to_str().unwrap().into()],
+        ]
+        .concat(),
         Duration::from_secs(300),
     );
     let printed = printed.join("\n");

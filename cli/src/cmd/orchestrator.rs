@@ -111,7 +111,7 @@ fn read(file: &PathBuf) -> Result<String, CliError> {
 pub async fn client(endpoints: &Endpoints) -> Result<OrchestratorClient<Conn>, CliError> {
     let conn = endpoints
         .connect(
-            &endpoints.orchestrator_url,
+            &endpoints.url("orchestrator"),
             "orchestrator",
             "GROUNDWORK_ORCHESTRATOR_URL",
         )
@@ -687,7 +687,7 @@ pub async fn mfa(
     };
     let conn = endpoints
         .connect(
-            &endpoints.identity_url,
+            &endpoints.url("identity"),
             "identity service",
             "GROUNDWORK_IDENTITY_URL",
         )

@@ -26,16 +26,8 @@ use groundwork_kit::secrets::LocalSecrets;
 use groundwork_kit::tls::LocalTls;
 use tokio::process::{Child, Command};
 
+use crate::connect::{LocalEndpoints, SERVICES};
 use crate::error::CliError;
-
-/// The services and their default gRPC ports (defined once, in kit).
-pub const SERVICES: &[(&str, u16)] = &[
-    ("eventbus", ports::EVENTBUS),
-    ("identity", ports::IDENTITY),
-    ("budget", ports::BUDGET),
-    ("alerting", ports::ALERTING),
-    ("orchestrator", ports::ORCHESTRATOR),
-];
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -76,25 +68,48 @@ pub struct UpArgs {
     /// every replica's URL.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=5))]
     replicas: u16,
+    /// The event bus's port; identity, budget, alerting and the orchestrator take the next
+    /// four. Another value lets a second stack run beside the first; the CLI run in this
+    /// directory finds the ports by itself (`<data dir>/endpoints.json`).
+    #[arg(long, default_value_t = ports::EVENTBUS, value_parser = clap::value_parser!(u16).range(1..=65000))]
+    services_port: u16,
 }
 
 /// How far apart the ports of one service's replicas are.
 const REPLICA_PORT_STEP: u16 = 10;
 
-/// The ports of every replica of the service whose first port is `port`.
-fn replica_ports(port: u16, replicas: u16) -> Vec<u16> {
-    (0..replicas)
-        .map(|k| port + REPLICA_PORT_STEP * k)
-        .collect()
+/// Where each replica of each service listens: the services' default ports moved to start
+/// at `--services-port`, replica k ten·k further.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    base: u16,
+    replicas: u16,
 }
 
-/// The URLs of every replica of a service, as callers are given them.
-fn replica_urls(port: u16, replicas: u16) -> String {
-    replica_ports(port, replicas)
-        .into_iter()
-        .map(https_url)
-        .collect::<Vec<_>>()
-        .join(",")
+impl Layout {
+    fn new(base: u16, replicas: u16) -> Self {
+        Self { base, replicas }
+    }
+
+    /// The ports of every replica of the service `name` (one of [`SERVICES`]).
+    fn ports(&self, name: &str) -> Vec<u16> {
+        let offset = SERVICES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0, |(_, port)| port - ports::EVENTBUS);
+        (0..self.replicas)
+            .map(|k| self.base + offset + REPLICA_PORT_STEP * k)
+            .collect()
+    }
+
+    /// The URLs of every replica of the service `name`, as callers are given them.
+    fn urls(&self, name: &str) -> String {
+        self.ports(name)
+            .into_iter()
+            .map(https_url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// The local stack's secrets, made once under `<data dir>/secrets/`.
@@ -212,16 +227,19 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
     let mut running: Vec<Running> = Vec::new();
     let result = start_all(&args, &secrets, &mut running).await;
     if let Err(e) = result {
+        LocalEndpoints::remove(&args.data_dir);
         stop_all(&mut running).await;
         return Err(e);
     }
+    let layout = Layout::new(args.services_port, args.replicas);
     if let Some(spec) = &args.apply {
         println!("applying {}", spec.display());
-        let applied = apply_spec(spec, &secrets, args.replicas).await;
+        let applied = apply_spec(spec, &secrets, layout).await;
         if let Err(e) = &applied {
             eprintln!("groundwork: the apply failed: {e}");
         }
         if args.check {
+            LocalEndpoints::remove(&args.data_dir);
             stop_all(&mut running).await;
             return applied;
         }
@@ -233,6 +251,7 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
         supervise(&mut running, &signals).await;
         println!("stopping");
     }
+    LocalEndpoints::remove(&args.data_dir);
     stop_all(&mut running).await;
     Ok(())
 }
@@ -246,7 +265,17 @@ async fn start_all(
     // The services' ports are held from the start and let go only as each process starts:
     // they lie in the range the system picks outgoing ports from, and the NATS and gRPC
     // connections made meanwhile would otherwise take one now and then.
-    let mut reserved = reserve_ports(args.replicas)?;
+    let layout = Layout::new(args.services_port, args.replicas);
+    let last_port = u32::from(args.services_port)
+        + u32::from(ports::ORCHESTRATOR - ports::EVENTBUS)
+        + u32::from(REPLICA_PORT_STEP) * u32::from(args.replicas - 1);
+    if last_port > u32::from(u16::MAX) {
+        return Err(CliError::usage(format!(
+            "--services-port {} leaves no room for {} replicas of each service: their ports would go up to {last_port}",
+            args.services_port, args.replicas
+        )));
+    }
+    let mut reserved = reserve_ports(layout)?;
     if args.nats_cluster == 2 {
         return Err(CliError::usage(
             "--nats-cluster 2 keeps no quorum when a node is lost: use 1 (a single server) or 3 or more",
@@ -362,12 +391,12 @@ async fn start_all(
         Some(url)
     };
 
-    for (name, port) in SERVICES {
+    let mut endpoints = LocalEndpoints::default();
+    for (name, _) in SERVICES {
         let binary = find_service(name)?;
         let identity = Principal::from_name(name)
             .ok_or_else(|| CliError::failed(format!("{name} has no NATS identity")))?;
-        let replicas = args.replicas;
-        for (k, replica_port) in replica_ports(*port, replicas).into_iter().enumerate() {
+        for (k, replica_port) in layout.ports(name).into_iter().enumerate() {
             let process = if k == 0 {
                 (*name).to_owned()
             } else {
@@ -381,22 +410,10 @@ async fn start_all(
                     format!("GROUNDWORK_{}__LISTEN", name.to_uppercase()),
                     format!("127.0.0.1:{replica_port}"),
                 )
-                .env(
-                    "GROUNDWORK_EVENTBUS_URL",
-                    replica_urls(ports::EVENTBUS, args.replicas),
-                )
-                .env(
-                    "GROUNDWORK_IDENTITY_URL",
-                    replica_urls(ports::IDENTITY, args.replicas),
-                )
-                .env(
-                    "GROUNDWORK_BUDGET_URL",
-                    replica_urls(ports::BUDGET, args.replicas),
-                )
-                .env(
-                    "GROUNDWORK_ALERTING_URL",
-                    replica_urls(ports::ALERTING, args.replicas),
-                )
+                .env("GROUNDWORK_EVENTBUS_URL", layout.urls("eventbus"))
+                .env("GROUNDWORK_IDENTITY_URL", layout.urls("identity"))
+                .env("GROUNDWORK_BUDGET_URL", layout.urls("budget"))
+                .env("GROUNDWORK_ALERTING_URL", layout.urls("alerting"))
                 // The stack's own secrets, not a token or opt-out from the caller's shell.
                 .env_remove("GROUNDWORK_API_TOKEN")
                 .env_remove("GROUNDWORK_READ_ONLY_TOKEN")
@@ -446,18 +463,17 @@ async fn start_all(
             )?);
             wait_port(&process, replica_port, running).await?;
         }
-        println!(
-            "{name:<13} {}",
-            replica_urls(*port, args.replicas).replace(',', " ")
-        );
+        println!("{name:<13} {}", layout.urls(name).replace(',', " "));
+        endpoints.insert(name, layout.urls(name));
     }
-    if args.replicas > 1 {
-        println!("CLI           every replica, for the CLI in another directory or shell:");
-        for (name, port) in SERVICES {
+    endpoints.write(&args.data_dir)?;
+    if args.replicas > 1 || args.services_port != ports::EVENTBUS {
+        println!("CLI           finds every replica when run here; in another directory or shell:");
+        for (name, _) in SERVICES {
             println!(
                 "              export GROUNDWORK_{}_URL={}",
                 name.to_uppercase(),
-                replica_urls(*port, args.replicas)
+                layout.urls(name)
             );
         }
     }
@@ -473,7 +489,7 @@ async fn start_all(
          AWS_CA_BUNDLE={} aws events list-rules --endpoint-url {}",
         secrets.operator_token.display(),
         secrets.tls.ca_cert.display(),
-        https_url(groundwork_kit::config::ports::EVENTBUS)
+        https_url(args.services_port)
     );
     println!("logs          {}", logs.display());
     Ok(())
@@ -482,11 +498,11 @@ async fn start_all(
 /// Listens on every port the services' replicas will use, so that nothing else takes one
 /// before they start; a port already in use is an error that says so.
 fn reserve_ports(
-    replicas: u16,
+    layout: Layout,
 ) -> Result<std::collections::HashMap<u16, std::net::TcpListener>, CliError> {
     let mut reserved = std::collections::HashMap::new();
-    for (name, port) in SERVICES {
-        for replica_port in replica_ports(*port, replicas) {
+    for (name, _) in SERVICES {
+        for replica_port in layout.ports(name) {
             let listener = std::net::TcpListener::bind(("127.0.0.1", replica_port)).map_err(|e| {
                 CliError::failed(format!(
                     "port {replica_port} of the {name} is not free ({e}): is another local stack running?"
@@ -571,21 +587,15 @@ async fn wait_for_jetstream(nats_url: &str, admin_seed: &Path) -> Result<(), Cli
 
 /// Runs `groundwork apply FILE` (this binary) against the local stack's default URLs,
 /// so that the run's progress and summary print as they would by hand.
-async fn apply_spec(spec: &Path, secrets: &Secrets, replicas: u16) -> Result<(), CliError> {
+async fn apply_spec(spec: &Path, secrets: &Secrets, layout: Layout) -> Result<(), CliError> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::failed(format!("cannot find the groundwork binary: {e}")))?;
     let status = Command::new(exe)
         .arg("apply")
         .arg("--detach-when-waiting")
         .arg(spec)
-        .env(
-            "GROUNDWORK_ORCHESTRATOR_URL",
-            replica_urls(ports::ORCHESTRATOR, replicas),
-        )
-        .env(
-            "GROUNDWORK_IDENTITY_URL",
-            replica_urls(ports::IDENTITY, replicas),
-        )
+        .env("GROUNDWORK_ORCHESTRATOR_URL", layout.urls("orchestrator"))
+        .env("GROUNDWORK_IDENTITY_URL", layout.urls("identity"))
         .env_remove("GROUNDWORK_API_TOKEN")
         .env("GROUNDWORK_API_TOKEN_FILE", &secrets.operator_token)
         .env("GROUNDWORK_CA_FILE", &secrets.tls.ca_cert)
@@ -795,10 +805,27 @@ mod tests {
 
     #[test]
     fn replicas_get_ports_ten_apart() {
-        assert_eq!(replica_ports(50051, 3), [50051, 50061, 50071]);
+        let layout = Layout::new(ports::EVENTBUS, 3);
+        assert_eq!(layout.ports("eventbus"), [50051, 50061, 50071]);
         assert_eq!(
-            replica_urls(50052, 2),
+            Layout::new(ports::EVENTBUS, 2).urls("identity"),
             "https://127.0.0.1:50052,https://127.0.0.1:50062"
+        );
+    }
+
+    #[test]
+    fn the_services_follow_the_port_given() {
+        let layout = Layout::new(21000, 2);
+        let all: Vec<Vec<u16>> = SERVICES.iter().map(|(n, _)| layout.ports(n)).collect();
+        assert_eq!(
+            all,
+            [
+                [21000, 21010],
+                [21001, 21011],
+                [21002, 21012],
+                [21003, 21013],
+                [21004, 21014]
+            ]
         );
     }
 

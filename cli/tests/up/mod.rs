@@ -7,6 +7,51 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
+/// The ports of a stack a test starts, all below the range the system hands out for
+/// outgoing connections (testkit's `free_port_block`): a fixed port inside it (the default
+/// 50051–50055) is now and then held by some connection when `up` starts.
+pub struct Ports {
+    /// The event bus's; the other services follow, replicas 10 further (`--services-port`).
+    pub services: u16,
+    /// The first NATS client port (`--nats-port`), the first route port, moto's.
+    pub nats: u16,
+    pub routes: u16,
+    pub moto: u16,
+}
+
+impl Ports {
+    pub fn pick() -> Self {
+        let first = groundwork_testkit::process::free_port_block(40).unwrap();
+        Self {
+            services: first,
+            nats: first + 20,
+            routes: first + 25,
+            moto: first + 30,
+        }
+    }
+
+    /// `up`'s flags for these ports.
+    pub fn args(&self) -> Vec<String> {
+        [
+            ("--services-port", self.services),
+            ("--nats-port", self.nats),
+            ("--nats-route-port", self.routes),
+            ("--moto-port", self.moto),
+        ]
+        .into_iter()
+        .flat_map(|(flag, port)| [flag.to_owned(), port.to_string()])
+        .collect()
+    }
+
+    /// The URL of replica `replica` of the service `offset` after the event bus.
+    pub fn url(&self, offset: u16, replica: u16) -> String {
+        format!(
+            "https://127.0.0.1:{}",
+            self.services + offset + 10 * replica
+        )
+    }
+}
+
 /// `groundwork up`, stopped with SIGTERM (so that it stops what it started) when dropped.
 pub struct Up {
     pub child: Child,
@@ -19,7 +64,7 @@ pub struct Up {
 impl Up {
     /// Starts `groundwork up ARGS` in `dir` and waits until it says the stack is up;
     /// returns it and what it printed until then.
-    pub fn start(dir: &Path, args: &[&str], timeout: Duration) -> (Self, Vec<String>) {
+    pub fn start(dir: &Path, args: &[String], timeout: Duration) -> (Self, Vec<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_groundwork"))
             .arg("up")
             .args(args)

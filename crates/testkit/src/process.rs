@@ -93,6 +93,44 @@ pub fn free_port() -> Result<u16, TestkitError> {
     Ok(listener.local_addr()?.port())
 }
 
+/// The first of `count` consecutive ports that were free a moment ago on 127.0.0.1, below
+/// the range the system hands out for outgoing connections and port 0
+/// (`/proc/sys/net/ipv4/ip_local_port_range`): nothing else takes one of them before a
+/// server listens there, as now and then happens to a fixed port inside that range (such
+/// as 50052). Picked at random in 10000..32768, so tests side by side rarely meet.
+pub fn free_port_block(count: u16) -> Result<u16, TestkitError> {
+    use std::hash::{BuildHasher, Hasher};
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768)
+        .min(32768);
+    let (low, high) = (10_000u16, ephemeral_low.saturating_sub(count));
+    if high <= low {
+        return Err(std::io::Error::other(format!(
+            "no room for {count} ports below the ephemeral range (it starts at {ephemeral_low})"
+        ))
+        .into());
+    }
+    for _ in 0..500 {
+        // std's RandomState is seeded afresh from the system's randomness each time.
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let first = low + (random % u64::from(high - low)) as u16;
+        let held: Result<Vec<TcpListener>, _> = (first..first + count)
+            .map(|port| TcpListener::bind(("127.0.0.1", port)))
+            .collect();
+        if held.is_ok() {
+            return Ok(first);
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "no {count} consecutive free ports found in {low}..{high}"
+    ))
+    .into())
+}
+
 /// Polls until `ready` says yes, the child exits, or `timeout` passes.
 pub fn wait_until(
     what: &str,
