@@ -87,10 +87,10 @@ pub fn find_binary(
     })
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1, outside the range outgoing connections
+/// take their ports from (see [`free_port_block`]).
 pub fn free_port() -> Result<u16, TestkitError> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    free_port_block(1)
 }
 
 /// The first of `count` consecutive ports that were free a moment ago on 127.0.0.1, below

@@ -10,7 +10,9 @@
 //! Run: `cargo bench -p groundwork-eventbus --bench bus_throughput`
 //! (`BENCH_EVENTS`, `BENCH_CALLERS`, `BENCH_RATE`, `BENCH_SECONDS` change the defaults;
 //! `BENCH_ONLY_RAW` runs only the baseline, `BENCH_RAW_MSGID` and `BENCH_RAW_ACK=explicit|all`
-//! add message ids and consumer acks to it, to measure what they cost the server).
+//! add message ids and consumer acks to it, to measure what they cost the server;
+//! `BENCH_CLUSTER=3` runs all of it on testkit's three-node cluster instead of one server:
+//! the bus makes its streams R3 there, and the raw baseline's stream is R3 too).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -22,12 +24,52 @@ use futures::StreamExt;
 use groundwork_kit::Shutdown;
 use groundwork_proto::v1 as pb;
 use groundwork_proto::v1::event_bus_client::EventBusClient;
-use groundwork_testkit::NatsServer;
+use groundwork_testkit::{NatsCluster, NatsServer};
 
 /// The operator token of the benchmark's event bus (security is on here too).
 const BENCH_TOKEN: &str = "bench-token";
 
 const RULES: usize = 100;
+
+/// The NATS the benchmark runs on: one server, or three routed nodes (`BENCH_CLUSTER=3`).
+enum Nats {
+    Single(NatsServer),
+    Cluster(NatsCluster),
+}
+
+impl Nats {
+    fn start() -> Self {
+        match std::env::var("BENCH_CLUSTER").as_deref() {
+            Ok("3") => Self::Cluster(NatsCluster::start().expect("nats-server must be installed")),
+            Ok("" | "1") | Err(_) => {
+                Self::Single(NatsServer::start().expect("nats-server must be installed"))
+            }
+            Ok(other) => panic!("BENCH_CLUSTER={other}: use 1 (one server) or 3"),
+        }
+    }
+
+    fn settings_for(&self, service: &str) -> groundwork_kit::CommonSettings {
+        match self {
+            Self::Single(n) => n.settings_for(service),
+            Self::Cluster(c) => c.settings_for(service),
+        }
+    }
+
+    async fn admin(&self) -> async_nats::Client {
+        match self {
+            Self::Single(n) => n.admin().await.unwrap(),
+            Self::Cluster(c) => c.admin().await.unwrap(),
+        }
+    }
+
+    /// How many copies a stream keeps here (the raw baseline's stream as the bus's).
+    fn replicas(&self) -> usize {
+        match self {
+            Self::Single(_) => 1,
+            Self::Cluster(_) => 3,
+        }
+    }
+}
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -75,24 +117,32 @@ fn ticks(pid: &str) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
-fn nats_pid() -> Option<String> {
-    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+/// Every nats-server this process started (one, or the cluster's three).
+fn nats_pids() -> Vec<String> {
+    let mut pids = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return pids;
+    };
     for task in tasks.flatten() {
         let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
         for pid in children.split_whitespace() {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             if comm.trim() == "nats-server" {
-                return Some(pid.to_owned());
+                pids.push(pid.to_owned());
             }
         }
     }
-    None
+    pids
 }
 
 fn cpu_now() -> Option<Cpu> {
+    let pids = nats_pids();
+    if pids.is_empty() {
+        return None;
+    }
     Some(Cpu {
         bench: ticks("self")?,
-        nats: ticks(&nats_pid()?)?,
+        nats: pids.iter().map(|pid| ticks(pid)).sum::<Option<u64>>()?,
     })
 }
 
@@ -122,7 +172,7 @@ impl Run {
             // Ticks are 10 ms; per 1,000 events in ms of CPU.
             let per_k = |t: u64| t as f64 * 10.0 * 1000.0 / self.events as f64;
             println!(
-                "{:<34} CPU per 1,000 events: nats-server {:>6.1} ms, this process {:>6.1} ms",
+                "{:<34} CPU per 1,000 events: nats-server(s) {:>6.1} ms, this process {:>6.1} ms",
                 "",
                 per_k(cpu.nats),
                 per_k(cpu.bench),
@@ -165,7 +215,12 @@ async fn collect(
     (latencies, Instant::now())
 }
 
-async fn raw_jetstream(js: &jetstream::Context, events: usize, callers: usize) -> Run {
+async fn raw_jetstream(
+    js: &jetstream::Context,
+    replicas: usize,
+    events: usize,
+    callers: usize,
+) -> Run {
     // Knobs read once, outside the measured loops.
     let ack = match std::env::var("BENCH_RAW_ACK").as_deref() {
         Ok("explicit") => consumer::AckPolicy::Explicit,
@@ -177,6 +232,7 @@ async fn raw_jetstream(js: &jetstream::Context, events: usize, callers: usize) -
         .get_or_create_stream(stream::Config {
             name: "BENCH_RAW".into(),
             subjects: vec!["bench.raw.>".into()],
+            num_replicas: replicas,
             ..Default::default()
         })
         .await
@@ -450,8 +506,8 @@ fn main() {
         let callers = env("BENCH_CALLERS", 16);
         let rate = env("BENCH_RATE", 5_000);
         let seconds = env("BENCH_SECONDS", 10);
-        let nats = NatsServer::start().expect("nats-server must be installed");
-        let nats_client = nats.admin().await.unwrap();
+        let nats = Nats::start();
+        let nats_client = nats.admin().await;
         let js = jetstream::new(nats_client);
 
         let mut settings = groundwork_eventbus::Settings::on(nats.settings_for("eventbus"));
@@ -528,7 +584,7 @@ fn main() {
                 "probe: ListEventBuses: {:.2} ms per call",
                 t.elapsed().as_secs_f64() * 1000.0 / 50.0
             );
-            let raw = nats.admin().await.unwrap();
+            let raw = nats.admin().await;
             let rjs = jetstream::new(raw);
             let t = Instant::now();
             for _ in 0..50 {
@@ -626,10 +682,26 @@ fn main() {
         let mut warm = http_max(&eb, &js, "bench-warm-http", 2_000, callers).await;
         warm.latencies_us.clear();
 
+        let replicas = nats.replicas();
         println!(
-            "groundwork event bus benchmark: {RULES} rules, {callers} callers, 10 entries per call"
+            "groundwork event bus benchmark: {RULES} rules, {callers} callers, 10 entries per call, {}",
+            if replicas == 1 {
+                "one nats-server".to_owned()
+            } else {
+                format!("a {replicas}-node NATS cluster, streams R{replicas}")
+            }
         );
-        let mut raw = raw_jetstream(&js, events, callers).await;
+        let bus_stream = js
+            .get_stream("EVENTS_default")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .config
+            .num_replicas;
+        println!("the bus stream EVENTS_default keeps {bus_stream} copies");
+        let mut raw = raw_jetstream(&js, replicas, events, callers).await;
         raw.report("raw JetStream publish → consume");
         if std::env::var_os("BENCH_ONLY_RAW").is_some() {
             return;

@@ -63,11 +63,7 @@ async fn connect(port: u16) -> EventBusClient<common::Channel> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_and_restarted_event_bus_loses_no_accepted_event() {
     let nats = NatsServer::start().expect("nats-server must be installed");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = groundwork_testkit::process::free_port().unwrap();
     let mut child = start(&nats, port);
     let mut c = connect(port).await;
     c.put_rule(pb::PutRuleRequest {

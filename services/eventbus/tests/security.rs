@@ -49,11 +49,7 @@ fn run(nats: &NatsServer, args: &[&str], env: &[(&str, &str)]) -> Option<Output>
 }
 
 fn free_listen() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = groundwork_testkit::process::free_port().unwrap();
     format!("127.0.0.1:{port}")
 }
 
