@@ -130,8 +130,8 @@ impl Up {
         out
     }
 
-    /// The pid of the process `up` runs as `name` (its executable) whose environment holds
-    /// `needle` (from /proc).
+    /// The pid of the process `up` runs as `name` (its executable) whose environment or
+    /// command line holds `needle` (from /proc).
     pub fn process(&self, name: &str, needle: &str) -> Option<u32> {
         let parent = self.child.id();
         for entry in std::fs::read_dir("/proc").ok()?.flatten() {
@@ -150,7 +150,8 @@ impl Up {
                 .nth(1)
                 .and_then(|p| p.parse::<u32>().ok());
             let exe = std::fs::read_link(entry.path().join("exe")).ok();
-            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            let mut environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            environ.extend(std::fs::read(entry.path().join("cmdline")).unwrap_or_default());
             if ppid == Some(parent)
                 && exe.is_some_and(|e| e.file_name().is_some_and(|f| f == name))
                 && String::from_utf8_lossy(&environ).contains(needle)
@@ -159,6 +160,17 @@ impl Up {
             }
         }
         None
+    }
+
+    /// Stops process `pid` as an operator would (SIGTERM).
+    pub fn terminate(pid: u32) {
+        assert!(
+            Command::new("kill")
+                .arg(pid.to_string())
+                .status()
+                .unwrap()
+                .success()
+        );
     }
 
     /// Kills process `pid` hard.
