@@ -84,6 +84,18 @@ impl Durable {
     }
 }
 
+/// How long one pull request waits on the server before a new one replaces it. A request
+/// sent while a clustered consumer is still being placed or changing leader can be lost
+/// without an answer; the next one goes out after this long, so a replica started beside
+/// another takes its share of the work within seconds rather than after the client's
+/// default of 30 s (two event-bus replicas started at the same moment on a three-node
+/// cluster: both pulling after 35 s with the default, about 10 s with this;
+/// `services/eventbus/tests/cluster_concurrent_start.rs`).
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+/// Idle heartbeats the server sends while a pull request waits (below [`PULL_EXPIRES`]):
+/// missing ones tell the client its request was lost.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
+
 /// Consumes `durable` until `stop` is cancelled, calling `handle` for every message in
 /// order of arrival (a handler that wants concurrency spawns and returns). Errors are
 /// logged and the consumer is opened again after a backoff; this only returns at `stop`.
@@ -157,6 +169,8 @@ where
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(durable.batch)
+        .expires(PULL_EXPIRES)
+        .heartbeat(PULL_HEARTBEAT)
         .messages()
         .await
         .map_err(|e| format!("pulling from {}: {e}", durable.name()))?;

@@ -19,12 +19,10 @@
 //! before the kill (the webhook records the client address of every request, and the test
 //! finds which process owns that socket through `/proc`).
 //!
-//! The replicas are started one after the other. Started at the same moment on a cluster,
-//! one of them sometimes exits at start-up (creating a bus stream is refused: "stream name
-//! already in use with a different configuration", or the request times out), and
-//! sometimes runs without its router's and deliverer's pull requests ever being served
-//! (`num_waiting` stays 1): both are start-up matters of the shared stream and consumer
-//! set-up, outside what this test is about (a running replica lost).
+//! The replicas are started one after the other, so that both pull at once: started at the
+//! same moment, one of them may wait a few seconds more for its first pull request to be
+//! served (`cluster_concurrent_start.rs`), which is not what this test is about (a running
+//! replica lost).
 //!
 //! The counts are kept by event id, the producer's receipts (`common::load`): every
 //! accepted id must reach both targets (*lost* must be 0); duplicates are allowed and

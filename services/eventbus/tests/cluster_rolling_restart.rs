@@ -67,7 +67,7 @@ async fn events_flow(progress: &Progress, after: &str) {
 async fn a_rolling_restart_of_every_replica_and_node_under_load_loses_no_accepted_event() {
     let started = Instant::now();
     let mut cluster = NatsCluster::start().expect("nats-server must be installed");
-    // One after the other, as `cluster_replica_loss.rs` says why.
+    // One after the other, as `cluster_replica_loss.rs` says why (both pull at once then).
     let first = BusReplica::start(&cluster).await;
     let second = BusReplica::start(&cluster).await;
     let mut replicas = [first, second];
