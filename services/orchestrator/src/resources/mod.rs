@@ -10,6 +10,7 @@ mod billing_alarm;
 mod budget;
 mod budget_action;
 mod budgets_action_role;
+mod bus_rule;
 mod console_step;
 mod guardrail_policy;
 mod kill_switch;
