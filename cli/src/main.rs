@@ -90,6 +90,26 @@ enum Command {
     Mfa(cmd::orchestrator::MfaCommand),
 }
 
+/// `groundwork … | head` closes the pipe before the CLI is done printing; `println!` then
+/// panics. The rest of the output is not wanted, so the CLI stops quietly with 0 instead,
+/// as `head` asked. Not for `up`: it must stop the processes it started, which the normal
+/// way out does.
+fn quiet_when_the_reader_is_gone() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -100,6 +120,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if !matches!(cli.command, Command::Up(_)) {
+        quiet_when_the_reader_is_gone();
+    }
     let result = match cli.command {
         Command::Events(c) => cmd::events::run(c, &cli.endpoints, cli.output).await,
         Command::Alerting(c) => cmd::alerting::run(c, &cli.endpoints, cli.output).await,

@@ -206,3 +206,27 @@ fn pattern_test_prints_true_or_false_and_rejects_invalid_patterns_with_exit_2() 
     );
     assert!(out.stdout.is_empty());
 }
+
+/// `groundwork … | head`: the reader goes away before the CLI prints; it stops quietly
+/// with 0 rather than panicking about a broken pipe.
+#[test]
+fn a_reader_that_stops_early_ends_the_cli_quietly() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_groundwork"))
+        .args([
+            "pattern",
+            "test",
+            "--pattern",
+            r#"{"source": ["a"]}"#,
+            "--event",
+            r#"{"source": "a"}"#,
+        ])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
