@@ -111,6 +111,52 @@ async fn the_guardrails_spec_is_applied_in_the_sandbox_then_unchanged_then_destr
         .unwrap();
     assert_eq!(credits, 100.0, "{before:#}");
 
+    // The manual action waits for a person: the CLI lists it, approves it (it runs) and
+    // undoes it, as AWS Budgets (here the stand-in) reports.
+    let actions = |args: &[&str]| -> Vec<Value> {
+        let out = groundwork_in(
+            work.path(),
+            &[&["--output", "json", "budgets"], args].concat(),
+        );
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let listed = actions(&["actions", "--budget", "monthly-spend"]);
+    assert_eq!(listed.len(), 2, "{listed:#?}");
+    let manual = listed
+        .iter()
+        .find(|a| a["ApprovalModel"] == "MANUAL")
+        .unwrap_or_else(|| panic!("no manual action: {listed:#?}"));
+    assert_eq!(manual["NotificationType"], "FORECASTED", "{manual:#}");
+    assert_eq!(
+        manual["ActionThreshold"]["ActionThresholdValue"], 150.0,
+        "{manual:#}"
+    );
+    let id = manual["ActionId"].as_str().unwrap();
+    for (execution, status) in [
+        ("approve", "EXECUTION_SUCCESS"),
+        ("reverse", "REVERSE_SUCCESS"),
+    ] {
+        let after = actions(&[
+            "execute-action",
+            "--budget",
+            "monthly-spend",
+            "--action-id",
+            id,
+            "--execution",
+            execution,
+        ]);
+        assert_eq!(after[0]["Status"], status, "{execution}: {after:#?}");
+    }
+
     let out = groundwork_in(work.path(), &["destroy", spec.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),

@@ -1,4 +1,5 @@
-//! `groundwork budgets ensure|list|delete|import`: the budget service's API.
+//! `groundwork budgets ensure|list|delete|import|actions|execute-action`: the budget
+//! service's API.
 
 use clap::{Subcommand, ValueEnum};
 use groundwork_proto::v1 as pb;
@@ -17,6 +18,30 @@ pub enum Kind {
     Spend,
     /// All costs (filters of one's own: use `import` with a FilterExpression).
     All,
+}
+
+/// What to do with a budget action (AWS's `ExecutionType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Execution {
+    /// Run an action that waits for approval.
+    Approve,
+    /// Undo what the action did (detach the policy, …).
+    Reverse,
+    /// Back to standby, to run again at the next crossing.
+    Reset,
+    /// Try a failed run or reset again.
+    Retry,
+}
+
+impl Execution {
+    fn aws(self) -> &'static str {
+        match self {
+            Self::Approve => "APPROVE_BUDGET_ACTION",
+            Self::Reverse => "REVERSE_BUDGET_ACTION",
+            Self::Reset => "RESET_BUDGET_ACTION",
+            Self::Retry => "RETRY_BUDGET_ACTION",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +85,26 @@ pub enum BudgetsCommand {
     Delete {
         /// The budget's name.
         name: String,
+    },
+    /// A budget's actions (AWS Budgets actions, e.g. from `[[budgets.actions]]` of the spec)
+    /// with their status: an action of the manual approval model waits in `PENDING` for
+    /// `execute-action --execution approve`.
+    Actions {
+        /// The budget's name.
+        #[arg(long)]
+        budget: String,
+    },
+    /// Approve a pending action, undo one that ran, reset it or retry it
+    /// (ExecuteBudgetAction); prints its status afterwards.
+    ExecuteAction {
+        /// The budget's name.
+        #[arg(long)]
+        budget: String,
+        /// The action's id (`groundwork budgets actions --budget …`).
+        #[arg(long)]
+        action_id: String,
+        #[arg(long, value_enum)]
+        execution: Execution,
     },
     /// Import the files of `aws budgets create-budget` and apply them.
     Import {
@@ -161,6 +206,35 @@ pub async fn run(
             }
             Ok(())
         }
+        BudgetsCommand::Actions { budget } => {
+            let mut client = endpoints.budget().await?;
+            let actions = client
+                .list_budget_actions(pb::ListBudgetActionsRequest {
+                    budget_name: budget,
+                })
+                .await?
+                .into_inner()
+                .actions;
+            print_actions(&actions, output);
+            Ok(())
+        }
+        BudgetsCommand::ExecuteAction {
+            budget,
+            action_id,
+            execution,
+        } => {
+            let mut client = endpoints.budget().await?;
+            let response = client
+                .execute_budget_action(pb::ExecuteBudgetActionRequest {
+                    budget_name: budget,
+                    action_id,
+                    execution_type: execution.aws().into(),
+                })
+                .await?
+                .into_inner();
+            print_actions(response.action.as_slice(), output);
+            Ok(())
+        }
         BudgetsCommand::Import {
             budget,
             notifications_with_subscribers,
@@ -184,6 +258,80 @@ pub async fn run(
                 (None, _) => print_json(&definition_json(response.budget.as_ref())),
             }
             Ok(())
+        }
+    }
+}
+
+/// What an action does, in a few words: the policy and whom it goes on, or the instances.
+fn action_does(d: &pb::BudgetActionDefinition) -> String {
+    if let Some(iam) = &d.iam_action_definition {
+        let on: Vec<String> = iam
+            .groups
+            .iter()
+            .map(|g| format!("group {g}"))
+            .chain(iam.users.iter().map(|u| format!("user {u}")))
+            .chain(iam.roles.iter().map(|r| format!("role {r}")))
+            .collect();
+        format!("apply {} to {}", iam.policy_arn, on.join(", "))
+    } else if let Some(ssm) = &d.ssm_action_definition {
+        format!(
+            "{} in {}: {}",
+            ssm.action_sub_type,
+            ssm.region,
+            ssm.instance_ids.join(", ")
+        )
+    } else {
+        "-".into()
+    }
+}
+
+fn print_actions(actions: &[pb::BudgetActionView], output: OutputFormat) {
+    let definition = |a: &pb::BudgetActionView| a.definition.clone().unwrap_or_default();
+    let threshold = |d: &pb::BudgetActionDefinition| match d.action_threshold_type.as_str() {
+        "ABSOLUTE_VALUE" => format!("{}", d.action_threshold_value),
+        _ => format!("{} %", d.action_threshold_value),
+    };
+    match output {
+        OutputFormat::Json => print_json(&Value::Array(
+            actions
+                .iter()
+                .map(|a| {
+                    let d = definition(a);
+                    json!({
+                        "ActionId": a.action_id,
+                        "BudgetName": d.budget_name,
+                        "NotificationType": d.notification_type,
+                        "ActionThreshold": {
+                            "ActionThresholdValue": d.action_threshold_value,
+                            "ActionThresholdType": if d.action_threshold_type.is_empty() {
+                                "PERCENTAGE"
+                            } else {
+                                d.action_threshold_type.as_str()
+                            },
+                        },
+                        "ApprovalModel": d.approval_model,
+                        "ExecutionRoleArn": d.execution_role_arn,
+                        "Definition": action_does(&d),
+                        "Status": a.status,
+                    })
+                })
+                .collect(),
+        )),
+        OutputFormat::Table => {
+            let rows: Vec<Vec<String>> = actions
+                .iter()
+                .map(|a| {
+                    let d = definition(a);
+                    vec![
+                        a.action_id.clone(),
+                        format!("{} {}", d.notification_type, threshold(&d)),
+                        d.approval_model.clone(),
+                        action_does(&d),
+                        a.status.clone(),
+                    ]
+                })
+                .collect();
+            print_table(&["ACTION ID", "WHEN", "APPROVAL", "DOES", "STATUS"], &rows);
         }
     }
 }
