@@ -93,22 +93,35 @@ pub fn free_port() -> Result<u16, TestkitError> {
     free_port_block(1)
 }
 
+/// Where the system's ephemeral port range starts (32768 when it cannot be read).
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768)
+        .min(32768)
+}
+
 /// The first of `count` consecutive ports that were free a moment ago on 127.0.0.1, below
 /// the range the system hands out for outgoing connections and port 0
 /// (`/proc/sys/net/ipv4/ip_local_port_range`): nothing else takes one of them before a
 /// server listens there, as now and then happens to a fixed port inside that range (such
-/// as 50052). Picked at random in 10000..32768, so tests side by side rarely meet.
+/// as 50052). Picked at random in 10000..32768, and never one this process handed out
+/// before: tests side by side (and the nine ports of a cluster) do not meet.
 pub fn free_port_block(count: u16) -> Result<u16, TestkitError> {
     use std::hash::{BuildHasher, Hasher};
-    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768)
-        .min(32768);
-    let (low, high) = (10_000u16, ephemeral_low.saturating_sub(count));
-    if high <= low {
+    static HANDED_OUT: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<u16>>> =
+        std::sync::LazyLock::new(Default::default);
+    let (low, high) = (10_000u16, ephemeral_low().saturating_sub(count));
+    if high < low + 1000 {
+        // A system whose ephemeral range starts low: the kernel's choice, as before.
+        if count == 1 {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            return Ok(listener.local_addr()?.port());
+        }
         return Err(std::io::Error::other(format!(
-            "no room for {count} ports below the ephemeral range (it starts at {ephemeral_low})"
+            "no room for {count} ports below the ephemeral range (it starts at {})",
+            ephemeral_low()
         ))
         .into());
     }
@@ -118,10 +131,17 @@ pub fn free_port_block(count: u16) -> Result<u16, TestkitError> {
             .build_hasher()
             .finish();
         let first = low + (random % u64::from(high - low)) as u16;
+        let mut handed_out = HANDED_OUT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if (first..first + count).any(|port| handed_out.contains(&port)) {
+            continue;
+        }
         let held: Result<Vec<TcpListener>, _> = (first..first + count)
             .map(|port| TcpListener::bind(("127.0.0.1", port)))
             .collect();
         if held.is_ok() {
+            handed_out.extend(first..first + count);
             return Ok(first);
         }
     }
@@ -234,4 +254,23 @@ pub fn terminate(
 pub fn stop(child: &mut std::process::Child) {
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_lie_below_the_ephemeral_range_and_are_never_handed_out_twice() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let port = free_port().unwrap();
+            assert!(port < ephemeral_low() || ephemeral_low() < 11_000, "{port}");
+            assert!(seen.insert(port), "{port} handed out twice");
+        }
+        let block = free_port_block(40).unwrap();
+        assert!((block..block + 40).all(|p| !seen.contains(&p)));
+        assert!((block..block + 40).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()));
+    }
 }
