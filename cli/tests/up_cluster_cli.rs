@@ -29,17 +29,7 @@ async fn a_clustered_stack_with_two_of_each_service_survives_losing_a_replica() 
     let work = tempfile::tempdir().unwrap();
     let ports = Ports::pick();
     let both_eventbus = format!("{},{}", ports.url(0, 0), ports.url(0, 1));
-    let (up, printed) = Up::start(
-        work.path(),
-        &[
-            ["--nats-cluster", "3", "--replicas", "2"]
-                .map(String::from)
-                .to_vec(),
-            ports.args(),
-        ]
-        .concat(),
-        Duration::from_secs(180),
-    );
+    let (up, printed) = Up::start(work.path(), &ports.cluster_args(), Duration::from_secs(180));
     let said = printed.join("\n");
     assert!(said.contains("a cluster of 3"), "{said}");
     assert!(

@@ -186,17 +186,7 @@ async fn every_replica_of_every_service_and_every_nats_node_restarted_in_turn_lo
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
     let ports = Ports::pick();
-    let (up, _) = Up::start(
-        dir,
-        &[
-            ["--nats-cluster", "3", "--replicas", "2"]
-                .map(String::from)
-                .to_vec(),
-            ports.args(),
-        ]
-        .concat(),
-        Duration::from_secs(180),
-    );
+    let (up, _) = Up::start(dir, &ports.cluster_args(), Duration::from_secs(180));
     let nats_urls: Vec<String> = (0..3)
         .map(|i| format!("nats://127.0.0.1:{}", ports.nats + i))
         .collect();

@@ -20,30 +20,6 @@ pub enum Kind {
     All,
 }
 
-/// What to do with a budget action (AWS's `ExecutionType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Execution {
-    /// Run an action that waits for approval.
-    Approve,
-    /// Undo what the action did (detach the policy, …).
-    Reverse,
-    /// Back to standby, to run again at the next crossing.
-    Reset,
-    /// Try a failed run or reset again.
-    Retry,
-}
-
-impl Execution {
-    fn aws(self) -> &'static str {
-        match self {
-            Self::Approve => "APPROVE_BUDGET_ACTION",
-            Self::Reverse => "REVERSE_BUDGET_ACTION",
-            Self::Reset => "RESET_BUDGET_ACTION",
-            Self::Retry => "RETRY_BUDGET_ACTION",
-        }
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub enum BudgetsCommand {
     /// Create a budget, or bring an existing one to these settings in place; prints what
@@ -103,8 +79,10 @@ pub enum BudgetsCommand {
         /// The action's id (`groundwork budgets actions --budget …`).
         #[arg(long)]
         action_id: String,
-        #[arg(long, value_enum)]
-        execution: Execution,
+        /// approve (run an action that waits for approval), reverse (undo what it did),
+        /// reset (back to standby) or retry (a failed run or reset).
+        #[arg(long, value_parser = ["approve", "reverse", "reset", "retry"])]
+        execution: String,
     },
     /// Import the files of `aws budgets create-budget` and apply them.
     Import {
@@ -228,7 +206,8 @@ pub async fn run(
                 .execute_budget_action(pb::ExecuteBudgetActionRequest {
                     budget_name: budget,
                     action_id,
-                    execution_type: execution.aws().into(),
+                    // AWS's ExecutionType: APPROVE_BUDGET_ACTION, …
+                    execution_type: format!("{}_BUDGET_ACTION", execution.to_uppercase()),
                 })
                 .await?
                 .into_inner();

@@ -43,6 +43,13 @@ impl Ports {
         .collect()
     }
 
+    /// `up`'s flags for these ports and the scaled-out shape: three NATS nodes, two
+    /// replicas of each service.
+    pub fn cluster_args(&self) -> Vec<String> {
+        let shape = ["--nats-cluster", "3", "--replicas", "2"].map(String::from);
+        [shape.to_vec(), self.args()].concat()
+    }
+
     /// The URL of replica `replica` of the service `offset` after the event bus.
     pub fn url(&self, offset: u16, replica: u16) -> String {
         format!(

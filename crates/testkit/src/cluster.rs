@@ -384,6 +384,20 @@ fn log_since(path: &Path, offset: u64) -> String {
         .unwrap_or_default()
 }
 
+/// The configuration of `stream` as the server holds it (its replicas, limits, …), on one
+/// server or a cluster.
+pub async fn stream_config(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+) -> Result<async_nats::jetstream::stream::Config, TestkitError> {
+    let mut handle = js
+        .get_stream(stream)
+        .await
+        .map_err(|e| stream_error(stream, e))?;
+    let info = handle.info().await.map_err(|e| stream_error(stream, e))?;
+    Ok(info.config.clone())
+}
+
 fn stream_error(stream: &str, e: impl std::fmt::Display) -> TestkitError {
     TestkitError::Connect {
         principal: Principal::Admin.name().to_owned(),

@@ -691,15 +691,10 @@ fn main() {
                 format!("a {replicas}-node NATS cluster, streams R{replicas}")
             }
         );
-        let bus_stream = js
-            .get_stream("EVENTS_default")
-            .await
-            .unwrap()
-            .info()
-            .await
-            .unwrap()
-            .config
-            .num_replicas;
+        let bus_stream = groundwork_testkit::cluster::stream_config(&js, "EVENTS_default")
+        .await
+        .unwrap()
+        .num_replicas;
         println!("the bus stream EVENTS_default keeps {bus_stream} copies");
         let mut raw = raw_jetstream(&js, replicas, events, callers).await;
         raw.report("raw JetStream publish → consume");

@@ -49,14 +49,9 @@ async fn killing_the_stream_leader_under_load_loses_no_accepted_event() {
     let bus = common::Service::start(settings).await;
     let admin = cluster.admin().await.unwrap();
     let js = jetstream::new(admin.clone());
-    let replicas = js
-        .get_stream("EVENTS_default")
+    let replicas = groundwork_testkit::cluster::stream_config(&js, "EVENTS_default")
         .await
         .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .config
         .num_replicas;
     assert_eq!(replicas, 3, "the cluster's streams are R3");
 

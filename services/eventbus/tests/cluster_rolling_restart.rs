@@ -73,14 +73,9 @@ async fn a_rolling_restart_of_every_replica_and_node_under_load_loses_no_accepte
     let mut replicas = [first, second];
     let admin = cluster.admin().await.unwrap();
     let js = jetstream::new(admin.clone());
-    let stream_replicas = js
-        .get_stream("EVENTS_default")
+    let stream_replicas = groundwork_testkit::cluster::stream_config(&js, "EVENTS_default")
         .await
         .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .config
         .num_replicas;
     assert_eq!(stream_replicas, 3, "the cluster's streams are R3");
 

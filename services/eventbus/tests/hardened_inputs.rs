@@ -422,14 +422,9 @@ async fn bus_streams_have_retention() {
     let config = |name: &'static str| {
         let js = js.clone();
         async move {
-            js.get_stream(name)
+            groundwork_testkit::cluster::stream_config(&js, name)
                 .await
                 .unwrap()
-                .info()
-                .await
-                .unwrap()
-                .config
-                .clone()
         }
     };
     let events = config("EVENTS_default").await;
