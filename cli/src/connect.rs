@@ -103,6 +103,11 @@ impl LocalEndpoints {
         self.services.get(name).map(String::as_str)
     }
 
+    /// What `groundwork up` run in `dir` wrote (`dir/.groundwork`).
+    pub fn under(dir: &Path) -> Self {
+        Self::read(&dir.join(LOCAL_DATA_DIR))
+    }
+
     /// What `data_dir` holds; empty when there is nothing (no stack) or it cannot be read.
     pub fn read(data_dir: &Path) -> Self {
         std::fs::read(data_dir.join(Self::FILE))
@@ -131,19 +136,20 @@ pub type Conn = groundwork_kit::client::Channel;
 impl Endpoints {
     /// Every service with its URL, in start-up order.
     pub fn all(&self) -> Vec<(&'static str, String)> {
+        let local = LocalEndpoints::under(&current_dir());
         SERVICES
             .iter()
-            .map(|&(name, _)| (name, self.url(name)))
+            .map(|&(name, _)| (name, self.url_in(name, &local)))
             .collect()
     }
 
     /// The URL (or the replicas' URLs, comma-separated) of the service `name` (one of
     /// [`SERVICES`]).
     pub fn url(&self, name: &str) -> String {
-        self.url_in(name, &current_dir())
+        self.url_in(name, &LocalEndpoints::under(&current_dir()))
     }
 
-    fn url_in(&self, name: &str, dir: &Path) -> String {
+    fn url_in(&self, name: &str, local: &LocalEndpoints) -> String {
         let given = match name {
             "eventbus" => &self.eventbus_url,
             "identity" => &self.identity_url,
@@ -155,7 +161,7 @@ impl Endpoints {
         if let Some(url) = given.as_ref().filter(|u| !u.is_empty()) {
             return url.clone();
         }
-        if let Some(url) = LocalEndpoints::read(&dir.join(LOCAL_DATA_DIR)).get(name) {
+        if let Some(url) = local.get(name) {
             return url.to_owned();
         }
         let port = SERVICES
@@ -330,7 +336,8 @@ mod tests {
     fn a_url_is_the_one_given_else_the_local_stack_s_else_the_default() {
         let dir = tempfile::tempdir().unwrap();
         let e = endpoints(&[]);
-        assert_eq!(e.url_in("budget", dir.path()), "http://127.0.0.1:50053");
+        let url_in = |e: &Endpoints, name: &str| e.url_in(name, &LocalEndpoints::under(dir.path()));
+        assert_eq!(url_in(&e, "budget"), "http://127.0.0.1:50053");
         let data_dir = dir.path().join(LOCAL_DATA_DIR);
         std::fs::create_dir_all(&data_dir).unwrap();
         let mut local = LocalEndpoints::default();
@@ -340,16 +347,13 @@ mod tests {
         );
         local.write(&data_dir).unwrap();
         assert_eq!(
-            e.url_in("budget", dir.path()),
+            url_in(&e, "budget"),
             "https://127.0.0.1:21002,https://127.0.0.1:21012"
         );
-        assert_eq!(e.url_in("identity", dir.path()), "http://127.0.0.1:50052");
+        assert_eq!(url_in(&e, "identity"), "http://127.0.0.1:50052");
         let given = endpoints(&["--budget-url", "https://budget.internal:443"]);
-        assert_eq!(
-            given.url_in("budget", dir.path()),
-            "https://budget.internal:443"
-        );
+        assert_eq!(url_in(&given, "budget"), "https://budget.internal:443");
         LocalEndpoints::remove(&data_dir);
-        assert_eq!(e.url_in("budget", dir.path()), "http://127.0.0.1:50053");
+        assert_eq!(url_in(&e, "budget"), "http://127.0.0.1:50053");
     }
 }

@@ -111,6 +111,15 @@ impl Layout {
             .collect::<Vec<_>>()
             .join(",")
     }
+
+    /// Every service's URLs, for the CLI run in the stack's directory.
+    fn endpoints(&self) -> LocalEndpoints {
+        let mut endpoints = LocalEndpoints::default();
+        for (name, _) in SERVICES {
+            endpoints.insert(name, self.urls(name));
+        }
+        endpoints
+    }
 }
 
 /// The local stack's secrets, made once under `<data dir>/secrets/`.
@@ -225,14 +234,13 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
     let signals = groundwork_kit::Shutdown::new();
     signals.on_signals();
     let secrets = Secrets::ensure(&LocalSecrets::in_data_dir(&args.data_dir))?;
+    let layout = Layout::new(args.services_port, args.replicas);
     let mut running: Vec<Running> = Vec::new();
-    let result = start_all(&args, &secrets, &mut running).await;
+    let result = start_all(&args, layout, &secrets, &mut running).await;
     if let Err(e) = result {
-        LocalEndpoints::remove(&args.data_dir);
-        stop_all(&mut running).await;
+        stop_stack(&args.data_dir, &mut running).await;
         return Err(e);
     }
-    let layout = Layout::new(args.services_port, args.replicas);
     if let Some(spec) = &args.apply {
         println!("applying {}", spec.display());
         let applied = apply_spec(spec, &secrets, layout).await;
@@ -240,8 +248,7 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
             eprintln!("groundwork: the apply failed: {e}");
         }
         if args.check {
-            LocalEndpoints::remove(&args.data_dir);
-            stop_all(&mut running).await;
+            stop_stack(&args.data_dir, &mut running).await;
             return applied;
         }
     }
@@ -252,13 +259,19 @@ pub async fn run(args: UpArgs) -> Result<(), CliError> {
         supervise(&mut running, &signals).await;
         println!("stopping");
     }
-    LocalEndpoints::remove(&args.data_dir);
-    stop_all(&mut running).await;
+    stop_stack(&args.data_dir, &mut running).await;
     Ok(())
+}
+
+/// Stops every process and forgets the stack's URLs (`endpoints.json`).
+async fn stop_stack(data_dir: &Path, running: &mut Vec<Running>) {
+    LocalEndpoints::remove(data_dir);
+    stop_all(running).await;
 }
 
 async fn start_all(
     args: &UpArgs,
+    layout: Layout,
     secrets: &Secrets,
     running: &mut Vec<Running>,
 ) -> Result<(), CliError> {
@@ -266,7 +279,6 @@ async fn start_all(
     // The services' ports are held from the start and let go only as each process starts:
     // they lie in the range the system picks outgoing ports from, and the NATS and gRPC
     // connections made meanwhile would otherwise take one now and then.
-    let layout = Layout::new(args.services_port, args.replicas);
     let mut reserved = reserve_ports(layout)?;
     if args.nats_cluster == 2 {
         return Err(CliError::usage(
@@ -383,7 +395,6 @@ async fn start_all(
         Some(url)
     };
 
-    let mut endpoints = LocalEndpoints::default();
     for (name, _) in SERVICES {
         let binary = find_service(name)?;
         let identity = Principal::from_name(name)
@@ -456,9 +467,8 @@ async fn start_all(
             wait_port(&process, replica_port, running).await?;
         }
         println!("{name:<13} {}", layout.urls(name).replace(',', " "));
-        endpoints.insert(name, layout.urls(name));
     }
-    endpoints.write(&args.data_dir)?;
+    layout.endpoints().write(&args.data_dir)?;
     if args.replicas > 1 || args.services_port != ports::EVENTBUS {
         println!("CLI           finds every replica when run here; in another directory or shell:");
         for (name, _) in SERVICES {

@@ -139,16 +139,17 @@ pub async fn ensure(
         .filter(|h| !wanted.targets.iter().any(|w| w.id == h.id))
         .map(|h| h.id.clone())
         .collect();
-    if !extra.is_empty() {
+    let nothing_extra = extra.is_empty();
+    if !nothing_extra {
         client
             .remove_targets(pb::RemoveTargetsRequest {
                 rule: wanted.name.into(),
                 event_bus_name: wanted.bus.into(),
-                ids: extra.clone(),
+                ids: extra,
             })
             .await?;
     }
-    let outcome = match (&current, rule_ok && !targets_changed && extra.is_empty()) {
+    let outcome = match (&current, rule_ok && !targets_changed && nothing_extra) {
         (None, _) => "created",
         (Some(_), true) => "unchanged",
         (Some(_), false) => "updated",
