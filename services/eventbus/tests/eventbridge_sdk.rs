@@ -603,7 +603,8 @@ async fn archives_and_replays() {
     stack.stop().await;
 }
 
-#[tokio::test]
+// Several threads: the racing writers of `concurrent_modification` run beside the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_eventbridge_error_classes() {
     let stack = Stack::start_tls().await;
     let eb = operator(&stack);
@@ -715,7 +716,7 @@ async fn errors_are_eventbridge_error_classes() {
     stack.stop().await;
 }
 
-/// Rewrites the rule `full` in NATS without pause (as another replica's writes would)
+/// Rewrites the rule `full` in NATS without pause (as other replicas' writes would)
 /// while tagging it; returns the first ConcurrentModificationException the tagging got.
 async fn concurrent_modification(
     stack: &Stack,
@@ -726,16 +727,20 @@ async fn concurrent_modification(
     let key = groundwork_bus::names::rule_key("default", "full");
     let record = kv.get(&key).await.unwrap().unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    let writer = {
-        let (kv, key, record, stop) = (kv.clone(), key.clone(), record.clone(), stop.clone());
-        tokio::spawn(async move {
-            while !stop.is_cancelled() {
-                let _ = kv.put(&key, record.clone()).await;
-            }
+    // Four writers, so that one lands between the service's read and its write in every
+    // one of its compare-and-set rounds (each writer alone leaves gaps now and then).
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let (kv, key, record, stop) = (kv.clone(), key.clone(), record.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.is_cancelled() {
+                    let _ = kv.put(&key, record.clone()).await;
+                }
+            })
         })
-    };
+        .collect();
     let mut found = None;
-    for i in 0..30 {
+    for i in 0..100 {
         let tagged = eb
             .tag_resource()
             .resource_arn("arn:aws:events:us-east-1:123456789012:rule/full")
@@ -760,7 +765,9 @@ async fn concurrent_modification(
         }
     }
     stop.cancel();
-    writer.await.unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
     found
 }
 
