@@ -75,18 +75,12 @@ async fn the_stack_up_starts_is_locked_and_the_cli_works_in_its_directory() {
     let admin = jetstream::new(connect_with(&url, &secrets.join("admin.nk")).await);
     // The test's own events (the services record their start-up calls on the same bus).
     let stored = |admin: jetstream::Context| async move {
-        let mut stream = admin.get_stream("EVENTS_default").await.unwrap();
-        let last = stream.info().await.unwrap().state.last_sequence;
-        let mut ours = 0;
-        for seq in 1..=last {
-            if let Ok(m) = stream.get_raw_message(seq).await
-                && serde_json::from_slice::<Value>(&m.payload).unwrap()["source"]
-                    == "com.example.orders"
-            {
-                ours += 1;
-            }
-        }
-        ours
+        groundwork_testkit::events::stored(&admin, "EVENTS_default")
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e["source"] == "com.example.orders")
+            .count()
     };
     let before = stored(admin.clone()).await;
     let forged = jetstream::new(events.clone())

@@ -107,16 +107,12 @@ async fn a_clustered_stack_with_two_of_each_service_survives_losing_a_replica() 
         |l| l.starts_with("eventbus ") && l.contains("restarted"),
         "start the replica again",
     );
-    let mut stream = js.get_stream("EVENTS_default").await.unwrap();
-    let last = stream.info().await.unwrap().state.last_sequence;
-    let mut ours = 0;
-    for seq in 1..=last {
-        let message = stream.get_raw_message(seq).await.unwrap();
-        let event: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
-        if event["source"] == "com.example.orders" {
-            ours += 1;
-        }
-    }
+    let ours = groundwork_testkit::events::stored(&js, "EVENTS_default")
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e["source"] == "com.example.orders")
+        .count();
     assert_eq!(ours, 4, "every accepted event stored once");
     drop(up);
 }

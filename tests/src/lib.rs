@@ -655,23 +655,12 @@ impl Stack {
         let Ok(client) = self.nats.admin().await else {
             return Vec::new();
         };
-        let js = jetstream::new(client);
-        let Ok(mut stream) = js.get_stream("EVENTS_default").await else {
-            return Vec::new();
-        };
-        let Ok(info) = stream.info().await else {
-            return Vec::new();
-        };
-        let last = info.state.last_sequence;
-        let mut out = Vec::new();
-        for seq in 1..=last {
-            if let Ok(message) = stream.get_raw_message(seq).await
-                && let Ok(v) = serde_json::from_slice(&message.payload)
-            {
-                out.push(v);
-            }
+        match groundwork_testkit::events::stored(&jetstream::new(client), "EVENTS_default").await {
+            Ok(events) => events,
+            // A test helper: the bus stores events only.
+            #[allow(clippy::panic)]
+            Err(e) => panic!("{e}"),
         }
-        out
     }
 
     /// Every message of every JetStream stream (events, deliveries, dead letters, every KV

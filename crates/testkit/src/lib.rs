@@ -16,6 +16,7 @@
 
 pub mod cluster;
 pub mod conformance;
+pub mod events;
 pub mod grpc;
 pub mod logs;
 pub mod moto;

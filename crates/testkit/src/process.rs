@@ -14,6 +14,12 @@ pub enum TestkitError {
         looked: String,
         hint: &'static str,
     },
+    #[error("message {sequence} of stream {stream} holds text that is not an event: {reason}")]
+    NotAnEvent {
+        stream: String,
+        sequence: u64,
+        reason: String,
+    },
     #[error("the nats-server configuration cannot be read back: {0}")]
     Config(String),
     #[error("TLS for the test server: {0}")]

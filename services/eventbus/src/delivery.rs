@@ -141,9 +141,9 @@ pub struct Routed {
 }
 
 impl Routed {
-    /// An event as stored on its bus stream. `message_id` is the stream's `Nats-Msg-Id`,
-    /// which the bus sets to the event id (it deduplicates on it); without one, the id is
-    /// read from the event.
+    /// An event as stored on its bus stream. `message_id` is the stream's `Nats-Msg-Id` of
+    /// a message holding this event alone, which the bus sets to the event id (it
+    /// deduplicates on it); without one, the id is read from the event.
     pub fn stored(stored: Bytes, message_id: Option<&str>) -> Result<Self, Error> {
         let mut routed = Self {
             id: message_id.unwrap_or_default().to_owned(),
@@ -151,7 +151,16 @@ impl Routed {
             value: OnceLock::new(),
         };
         if routed.id.is_empty() {
-            routed.id = event_id_of(routed.value()?).to_owned();
+            // Reads the id alone (the rest is skipped, not decoded): a target that takes
+            // the whole event never needs more.
+            #[derive(Deserialize)]
+            struct IdOnly<'a> {
+                #[serde(borrow, default)]
+                id: Cow<'a, str>,
+            }
+            let stored = routed.stored.as_deref().unwrap_or_default();
+            let read = serde_json::from_slice::<IdOnly<'_>>(stored).map_err(|e| unreadable(&e))?;
+            routed.id = read.id.into_owned();
         }
         Ok(routed)
     }

@@ -1,17 +1,27 @@
-//! PutEvents: validate a request as EventBridge does and store each accepted event on its
-//! bus stream before answering. The gRPC API and the NATS ingress both call [`Ingest`].
+//! PutEvents: validate a request as EventBridge does and store the accepted events on their
+//! bus stream before answering (one message per bus and call, see
+//! [`groundwork_bus::publish`]). The gRPC API and the NATS ingress both call [`Ingest`].
 
 use std::sync::Arc;
 
 use groundwork_bus::{BusErrorKind, EventPublisher};
 use groundwork_events::envelope::{
-    EntryError, Origin, Producer, PutEventsEntry, PutEventsLimits, PutEventsResult,
+    EntryError, Event, Origin, Producer, PutEventsEntry, PutEventsLimits, PutEventsResult,
     PutEventsResultEntry, is_local_bus, validate_entry, validate_request,
 };
 use time::OffsetDateTime;
 
 use crate::catalog::Catalog;
 use crate::error::{Error, invalid_request};
+
+/// The accepted entries of one call that are stored together: same bus, same trace header.
+struct Group {
+    bus: String,
+    trace: Option<String>,
+    /// Where each event's result goes.
+    indexes: Vec<usize>,
+    events: Vec<Event>,
+}
 
 /// Accepts PutEvents requests for the buses that exist.
 #[derive(Debug, Clone)]
@@ -97,26 +107,50 @@ impl Ingest {
             pending.push((results.len(), bus, trace, event));
             results.push(None);
         }
-        let stored =
-            futures::future::join_all(pending.iter().map(|(_, bus, trace, event)| {
-                self.publisher.publish(bus, event, trace.as_deref())
-            }))
-            .await;
+        // The entries for one bus (with the same trace header) are stored as one message:
+        // the server stores, delivers and has acknowledged one message per call instead of
+        // one per entry. Every group is stored at once; their acks are awaited together.
+        let mut groups: Vec<Group> = Vec::new();
+        for (index, bus, trace, event) in pending {
+            match groups.iter_mut().find(|g| g.bus == bus && g.trace == trace) {
+                Some(group) => {
+                    group.indexes.push(index);
+                    group.events.push(event);
+                }
+                None => groups.push(Group {
+                    bus,
+                    trace,
+                    indexes: vec![index],
+                    events: vec![event],
+                }),
+            }
+        }
+        let stored = futures::future::join_all(groups.iter().map(|g| {
+            self.publisher
+                .publish_all(&g.bus, &g.events, g.trace.as_deref())
+        }))
+        .await;
         let stored_any = stored.iter().any(Result::is_ok);
-        for ((index, bus, _, event), outcome) in pending.into_iter().zip(stored) {
-            results[index] = Some(match outcome {
+        for (group, outcome) in groups.into_iter().zip(stored) {
+            let bus = group.bus;
+            match outcome {
                 Ok(_) => {
-                    tracing::debug!(event_id = %event.id, %bus, source = %event.source, "event stored");
-                    PutEventsResultEntry::accepted(event.id)
+                    for (index, event) in group.indexes.into_iter().zip(group.events) {
+                        tracing::debug!(event_id = %event.id, %bus, source = %event.source, "event stored");
+                        results[index] = Some(PutEventsResultEntry::accepted(event.id));
+                    }
                 }
                 Err(e) if e.kind() == BusErrorKind::Unavailable && !stored_any => {
                     return Err(e.into());
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, %bus, "event not stored");
-                    PutEventsResultEntry::failed(&EntryError::internal(e.to_string()))
+                    tracing::warn!(error = %e, %bus, events = group.indexes.len(), "events not stored");
+                    let failed = PutEventsResultEntry::failed(&EntryError::internal(e.to_string()));
+                    for index in group.indexes {
+                        results[index] = Some(failed.clone());
+                    }
                 }
-            });
+            }
         }
         let results = results.into_iter().flatten().collect();
         Ok(PutEventsResult::from_entries(results))

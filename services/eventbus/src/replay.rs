@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer, kv};
 use futures::StreamExt;
 use groundwork_bus::names;
+use groundwork_bus::publish::stored_events;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -375,9 +376,13 @@ impl Replays {
                 if stored_ms > record.event_end_ms {
                     break;
                 }
-                if let Ok(event) = serde_json::from_slice::<Value>(&next.payload)
-                    && archive.holds(pattern.as_ref(), &event, stored_ms)
-                {
+                for text in stored_events(&next.payload) {
+                    let Ok(event) = serde_json::from_slice::<Value>(&text) else {
+                        continue;
+                    };
+                    if !archive.holds(pattern.as_ref(), &event, stored_ms) {
+                        continue;
+                    }
                     let table = self.catalog.rules(&bus);
                     let matched: Vec<String> = table
                         .matcher

@@ -1,20 +1,23 @@
 //! The router: a durable consumer of a bus stream (shared by replicas) that matches each
 //! event against the bus's enabled rules and makes one delivery per (rule, target)
 //! ([`fan_out`]: NATS-subject targets straight into `DELIVERIES`, the others into
-//! `TARGETS`). An event is acknowledged only once all its deliveries are stored; many
-//! events are in flight at once, each publishing asynchronously.
+//! `TARGETS`). A stored message (the events of one PutEvents call) is acknowledged only
+//! once all its events' deliveries are stored; many messages are in flight at once, each
+//! publishing asynchronously.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::DeliverPolicy;
+use bytes::Bytes;
 use groundwork_bus::consumer::{self, Durable};
 use groundwork_bus::names;
+use groundwork_bus::publish::stored_events;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::Catalog;
+use crate::catalog::{BusRules, Catalog};
 use crate::delivery::{Routed, fan_out, unreadable};
 use crate::error::{Error, ErrorKind};
 
@@ -60,45 +63,74 @@ impl Router {
     }
 
     async fn route(&self, bus: &str, message: jetstream::Message) {
-        match self.deliver(bus, &message).await {
-            Ok(_) => {}
-            // Only PutEvents and the bus's own producers write here, and what they accept
-            // is readable (see `groundwork_events::limits`): an unreadable event was never
-            // accepted, matches no rule and is not dead-lettered.
-            Err(e) if e.kind() == ErrorKind::InvalidArgument => {
-                tracing::warn!(%bus, error = %e, "an unreadable event on the bus stream was skipped");
-            }
-            Err(e) => {
-                tracing::warn!(%bus, error = %e, "deliveries not stored; the event will be routed again");
-                consumer::nak_after(&message, Duration::from_millis(500)).await;
-                return;
-            }
+        if let Err(e) = self.deliver(bus, &message).await {
+            tracing::warn!(%bus, error = %e, "deliveries not stored; the events will be routed again");
+            consumer::nak_after(&message, Duration::from_millis(500)).await;
+            return;
         }
         consumer::ack(&message).await;
     }
 
-    /// Matches the event and stores its deliveries; returns how many. Matching reads the
-    /// stored text; the event is decoded only if a delivery needs it.
+    /// Routes every event of a stored message (one or more, see
+    /// [`groundwork_bus::publish`]) at once; returns how many deliveries were stored. The
+    /// message is acknowledged only once all of them are, and routed again whole
+    /// otherwise: the deliveries already stored are stored once (their ids de-duplicate).
     async fn deliver(&self, bus: &str, message: &jetstream::Message) -> Result<usize, Error> {
         let table = self.catalog.rules(bus);
-        let text = std::str::from_utf8(&message.payload).map_err(|e| unreadable(&e))?;
-        let matched = table
-            .matcher
-            .matches_json(text)
-            .map_err(|e| unreadable(&e))?;
-        if matched.is_empty() {
-            return Ok(0);
-        }
-        let message_id = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-            .map(|v| v.as_str());
-        let event = Routed::stored(message.payload.clone(), message_id)?;
         let ingested_ms = message
             .info()
             .map(|i| i64::try_from(i.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
             .unwrap_or_else(|_| crate::buses::now_ms());
-        fan_out(&self.js, bus, &table, &matched, &event, ingested_ms, None).await
+        let events: Vec<Bytes> = stored_events(&message.payload).collect();
+        // A message of one event carries its id as the message id; a message of several
+        // carries the first one's, and each event's own id is read from its text.
+        let message_id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(|v| v.as_str())
+            .filter(|_| events.len() == 1);
+        let routed = futures::future::join_all(
+            events
+                .into_iter()
+                .map(|text| self.deliver_event(bus, &table, text, message_id, ingested_ms)),
+        )
+        .await;
+        let mut count = 0;
+        for result in routed {
+            match result {
+                Ok(n) => count += n,
+                // Only PutEvents and the bus's own producers write here, and what they
+                // accept is readable (see `groundwork_events::limits`): an unreadable
+                // event was never accepted, matches no rule and is not dead-lettered.
+                Err(e) if e.kind() == ErrorKind::InvalidArgument => {
+                    tracing::warn!(%bus, error = %e, "an unreadable event on the bus stream was skipped");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(count)
+    }
+
+    /// Matches one event and stores its deliveries; returns how many. Matching reads the
+    /// stored text; the event is decoded only if a delivery needs it.
+    async fn deliver_event(
+        &self,
+        bus: &str,
+        table: &BusRules,
+        text: Bytes,
+        message_id: Option<&str>,
+        ingested_ms: i64,
+    ) -> Result<usize, Error> {
+        let utf8 = std::str::from_utf8(&text).map_err(|e| unreadable(&e))?;
+        let matched = table
+            .matcher
+            .matches_json(utf8)
+            .map_err(|e| unreadable(&e))?;
+        if matched.is_empty() {
+            return Ok(0);
+        }
+        let event = Routed::stored(text, message_id)?;
+        fan_out(&self.js, bus, table, &matched, &event, ingested_ms, None).await
     }
 }

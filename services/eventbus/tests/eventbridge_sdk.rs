@@ -829,17 +829,13 @@ async fn callers_are_authenticated_and_the_read_only_role_changes_nothing() {
     let request_id = put.request_id().expect("x-amzn-RequestId").to_owned();
     let js = async_nats::jetstream::new(stack.nats_client().await);
     let audit = |js: async_nats::jetstream::Context| async move {
-        let mut stream = js.get_stream("EVENTS_default").await.unwrap();
-        let last = stream.info().await.unwrap().state.last_sequence;
-        let mut calls = Vec::new();
-        for seq in 1..=last {
-            let m = stream.get_raw_message(seq).await.unwrap();
-            let event: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
-            if event["source"] == "groundwork.audit" {
-                calls.push(event["detail"].clone());
-            }
-        }
-        calls
+        groundwork_testkit::events::stored(&js, "EVENTS_default")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|event| event["source"] == "groundwork.audit")
+            .map(|event| event["detail"].clone())
+            .collect::<Vec<_>>()
     };
     assert!(
         eventually(Duration::from_secs(10), || {

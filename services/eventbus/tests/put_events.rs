@@ -36,6 +36,9 @@ async fn ten_valid_entries_get_ten_ids_and_are_stored_in_the_envelope() {
         .collect();
     assert!(ids.iter().all(|id| !id.is_empty()));
 
+    // One message for the call: the server stores, delivers and has acknowledged one.
+    let js = async_nats::jetstream::new(stack.nats_client().await);
+    assert_eq!(common::stream_len(&js, "EVENTS_default").await, 1);
     let stored = stack.stored("EVENTS_default").await;
     assert_eq!(stored.len(), 10);
     for (i, event) in stored.iter().enumerate() {
@@ -405,6 +408,87 @@ async fn tail_follows_a_bus_from_the_beginning_and_live() {
         .await
         .unwrap_err();
     assert_eq!(missing.code(), tonic::Code::NotFound);
+    stack.stop().await;
+}
+
+/// The detail type and stream sequence of the next event a tail sends.
+async fn next_type(
+    tail: &mut tonic::Streaming<groundwork_proto::v1::TailEventsResponse>,
+) -> (String, u64) {
+    let event = tokio::time::timeout(Duration::from_secs(10), tail.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let value: Value = serde_json::from_str(&event.event_json).unwrap();
+    (
+        value["detail-type"].as_str().unwrap().to_owned(),
+        event.sequence,
+    )
+}
+
+/// `Last(n)` is the last n events, not the last n messages: a call's events are stored as
+/// one message, so the tail starts n messages back and sends only the last n events read
+/// up to the stream's last message; then it follows the bus live.
+#[tokio::test]
+async fn tail_last_n_counts_events_not_stored_messages() {
+    let stack = Stack::start().await;
+    let mut client = stack.client().await;
+    for types in [&["1", "2", "3"][..], &["4", "5"], &["6", "7", "8", "9"]] {
+        let entries = types.iter().map(|t| entry("a", t, "{}")).collect();
+        let put = client
+            .put_events(PutEventsRequest { entries })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(put.failed_entry_count, 0);
+    }
+    let js = async_nats::jetstream::new(stack.nats_client().await);
+    assert_eq!(common::stream_len(&js, "EVENTS_default").await, 3);
+    let read = |n: u64| {
+        let mut client = client.clone();
+        async move {
+            client
+                .tail_events(groundwork_proto::v1::TailEventsRequest {
+                    event_bus_name: String::new(),
+                    start: Some(groundwork_proto::v1::tail_events_request::Start::Last(n)),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let mut tails = Vec::new();
+    for (n, expected) in [
+        (1, &["9"][..]),
+        (5, &["5", "6", "7", "8", "9"]),
+        (9, &["1", "2", "3", "4", "5", "6", "7", "8", "9"]),
+        (50, &["1", "2", "3", "4", "5", "6", "7", "8", "9"]),
+    ] {
+        let mut tail = read(n).await;
+        let mut got = Vec::new();
+        for _ in expected {
+            got.push(next_type(&mut tail).await);
+        }
+        let types: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(types, expected, "Last({n})");
+        // Events of one call share its message's sequence.
+        assert_eq!(got.last().unwrap().1, 3, "Last({n})");
+        tails.push((n, tail));
+    }
+    client
+        .put_events(PutEventsRequest {
+            entries: vec![entry("a", "live", "{}")],
+        })
+        .await
+        .unwrap();
+    for (n, mut tail) in tails {
+        assert_eq!(
+            next_type(&mut tail).await,
+            ("live".to_owned(), 4),
+            "after Last({n}), the live event comes next"
+        );
+    }
     stack.stop().await;
 }
 

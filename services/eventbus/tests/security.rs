@@ -198,15 +198,10 @@ async fn mutual_tls_refuses_a_client_without_a_certificate_of_its_ca() {
     let recorded = common::eventually(Duration::from_secs(10), || {
         let js = js.clone();
         async move {
-            let Ok(mut stream) = js.get_stream("EVENTS_default").await else {
-                return false;
-            };
-            let last = stream.info().await.unwrap().state.last_sequence;
-            for seq in 1..=last {
-                let Ok(m) = stream.get_raw_message(seq).await else {
-                    continue;
-                };
-                let e: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+            for e in groundwork_testkit::events::stored(&js, "EVENTS_default")
+                .await
+                .unwrap()
+            {
                 if e["detail"]["rpc"] == "PutRule" {
                     assert_eq!(e["detail"]["caller"], "CN=ci (operator)", "{e}");
                     return true;

@@ -269,21 +269,9 @@ async fn wait_ready(addr: SocketAddr) {
 /// Every event stored on the default bus of this NATS server.
 pub async fn stored_events(client: &async_nats::Client) -> Vec<serde_json::Value> {
     let js = jetstream::new(client.clone());
-    let Ok(mut stream) = js.get_stream("EVENTS_default").await else {
-        return Vec::new();
-    };
-    let last = stream.info().await.unwrap().state.last_sequence;
-    let mut out = Vec::new();
-    for seq in 1..=last {
-        if let Ok(message) = stream.get_raw_message(seq).await {
-            let event: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
-            // The audit trail is tested on its own (the e2e crate's audit_trail.rs).
-            if event["source"] != "groundwork.audit" {
-                out.push(event);
-            }
-        }
-    }
-    out
+    groundwork_testkit::events::stored_without_audit(&js, "EVENTS_default")
+        .await
+        .unwrap()
 }
 
 /// Polls `check` until it returns `Some`, or fails after `timeout` saying `what`.

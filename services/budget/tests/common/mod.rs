@@ -189,17 +189,9 @@ pub async fn start_bus(nats: &NatsServer) -> groundwork_eventbus::Embedded {
 /// Every event stored on a bus stream, in order, as JSON values.
 pub async fn stored_events(nats: &NatsServer, stream: &str) -> Vec<serde_json::Value> {
     let js = jetstream::new(nats.admin().await.unwrap());
-    let Ok(mut stream) = js.get_stream(stream).await else {
-        return Vec::new();
-    };
-    let last = stream.info().await.unwrap().state.last_sequence;
-    let mut out = Vec::new();
-    for seq in 1..=last {
-        if let Ok(message) = stream.get_raw_message(seq).await {
-            out.push(serde_json::from_slice(&message.payload).unwrap());
-        }
-    }
-    out
+    groundwork_testkit::events::stored(&js, stream)
+        .await
+        .unwrap()
 }
 
 /// Events of one detail type.

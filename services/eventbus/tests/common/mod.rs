@@ -116,18 +116,9 @@ impl Stack {
     /// API calls left out: they are tested on their own, in the e2e crate).
     pub async fn stored(&self, stream: &str) -> Vec<serde_json::Value> {
         let js = jetstream::new(self.nats_client().await);
-        let mut stream = js.get_stream(stream).await.unwrap();
-        let last = stream.info().await.unwrap().state.last_sequence;
-        let mut out = Vec::new();
-        for seq in 1..=last {
-            if let Ok(message) = stream.get_raw_message(seq).await {
-                let event: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
-                if event["source"] != "groundwork.audit" {
-                    out.push(event);
-                }
-            }
-        }
-        out
+        groundwork_testkit::events::stored_without_audit(&js, stream)
+            .await
+            .unwrap()
     }
 
     pub async fn stop(self) {

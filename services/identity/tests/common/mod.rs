@@ -162,17 +162,9 @@ impl Stack {
     /// Every event stored on the `default` bus, the audit trail's included.
     pub async fn all_events(&self) -> Vec<serde_json::Value> {
         let js = jetstream::new(self.nats.admin().await.unwrap());
-        let Ok(mut stream) = js.get_stream("EVENTS_default").await else {
-            return vec![];
-        };
-        let last = stream.info().await.unwrap().state.last_sequence;
-        let mut out = Vec::new();
-        for seq in 1..=last {
-            if let Ok(message) = stream.get_raw_message(seq).await {
-                out.push(serde_json::from_slice(&message.payload).unwrap());
-            }
-        }
-        out
+        groundwork_testkit::events::stored(&js, "EVENTS_default")
+            .await
+            .unwrap()
     }
 
     /// The detail types of the stored events, in order.
