@@ -11,6 +11,9 @@
 //! (`BENCH_EVENTS`, `BENCH_CALLERS`, `BENCH_RATE`, `BENCH_SECONDS` change the defaults;
 //! `BENCH_ONLY_RAW` runs only the baseline, `BENCH_RAW_MSGID` and `BENCH_RAW_ACK=explicit|all`
 //! add message ids and consumer acks to it, to measure what they cost the server;
+//! the baseline's messages are events of the bus's size unless `BENCH_RAW_PAYLOAD=tiny`
+//! makes them the send time alone (16 bytes), as before 2026-12-02; `BENCH_RAW_ATOMIC`
+//! publishes them as atomic batches of ten (nats-server 2.12), one acknowledgement each;
 //! `BENCH_CLUSTER=3` runs all of it on testkit's three-node cluster instead of one server:
 //! the bus makes its streams R3 there, and the raw baseline's stream is R3 too).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -220,6 +223,7 @@ async fn collect(
 }
 
 async fn raw_jetstream(
+    client: &async_nats::Client,
     js: &jetstream::Context,
     replicas: usize,
     events: usize,
@@ -232,11 +236,15 @@ async fn raw_jetstream(
         _ => consumer::AckPolicy::None,
     };
     let message_ids = std::env::var_os("BENCH_RAW_MSGID").is_some();
+    let tiny = std::env::var("BENCH_RAW_PAYLOAD").as_deref() == Ok("tiny");
+    let atomic = std::env::var_os("BENCH_RAW_ATOMIC").is_some();
+    let like_bus = std::env::var_os("BENCH_RAW_LIKE_BUS").is_some();
     let s = js
         .get_or_create_stream(stream::Config {
             name: "BENCH_RAW".into(),
             subjects: vec!["bench.raw.>".into()],
             num_replicas: replicas,
+            allow_atomic_publish: atomic,
             ..Default::default()
         })
         .await
@@ -264,16 +272,42 @@ async fn raw_jetstream(
     for _ in 0..callers {
         let js = js.clone();
         let next = next.clone();
+        let client = client.clone();
         tasks.push(tokio::spawn(async move {
             while next.fetch_add(10, Ordering::Relaxed) < events {
+                if atomic {
+                    atomic_ten(&client, tiny, message_ids).await;
+                    continue;
+                }
                 let mut acks = Vec::new();
                 for _ in 0..10 {
+                    let payload = if tiny {
+                        now_micros().to_string()
+                    } else {
+                        raw_event(now_micros())
+                    };
                     let mut m = async_nats::jetstream::message::PublishMessage::build()
-                        .payload(now_micros().to_string().into());
+                        .payload(payload.into());
                     if message_ids {
                         m = m.message_id(uuid_like());
                     }
-                    acks.push(js.send_publish("bench.raw.x", m).await.unwrap());
+                    let subject = if like_bus {
+                        // The headers and subjects of the bus's deliveries.
+                        let rule = fastrand::usize(..RULES);
+                        m = m
+                            .message_id(format!("{}:bench-{rule:03}:t", uuid_like()))
+                            .header("Groundwork-Event-Id", uuid_like())
+                            .header(
+                                "Groundwork-Rule-Arn",
+                                format!(
+                                    "arn:aws:events:us-east-1:123456789012:rule/bench-{rule:03}"
+                                ),
+                            );
+                        format!("bench.raw.r{rule:03}")
+                    } else {
+                        "bench.raw.x".to_owned()
+                    };
+                    acks.push(js.send_publish(subject, m).await.unwrap());
                 }
                 for ack in acks {
                     ack.await.unwrap();
@@ -291,6 +325,53 @@ async fn raw_jetstream(
         latencies_us,
         cpu: cpu_since(cpu),
     }
+}
+
+/// Ten messages as one atomic batch (`BENCH_RAW_ATOMIC`): nine published without a reply,
+/// the tenth commits the batch and is acknowledged.
+async fn atomic_ten(client: &async_nats::Client, tiny: bool, message_ids: bool) {
+    static BATCH: AtomicUsize = AtomicUsize::new(0);
+    let batch = format!("bench-{}", BATCH.fetch_add(1, Ordering::Relaxed));
+    for i in 1..=10 {
+        let payload = if tiny {
+            now_micros().to_string()
+        } else {
+            raw_event(now_micros())
+        };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_BATCH_ID, batch.as_str());
+        headers.insert(
+            async_nats::header::NATS_BATCH_SEQUENCE,
+            i.to_string().as_str(),
+        );
+        if message_ids {
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, uuid_like().as_str());
+        }
+        if i < 10 {
+            client
+                .publish_with_headers("bench.raw.x", headers, payload.into())
+                .await
+                .unwrap();
+        } else {
+            headers.insert(async_nats::header::NATS_BATCH_COMMIT, "1");
+            let ack = client
+                .request_with_headers("bench.raw.x", headers, payload.into())
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&ack.payload);
+            assert!(!text.contains("error"), "{text}");
+        }
+    }
+}
+
+/// A message of the size of the events the bus delivers (its envelope, with `detail`
+/// `{"k": …, "t": <sent>}`), so that the baseline moves the same bytes; the payload
+/// size matters on R3, where every byte is written to three logs and three stores.
+fn raw_event(sent: u64) -> String {
+    format!(
+        r#"{{"version":"0","id":"{}","detail-type":"Bench","source":"bench","account":"123456789012","time":"2026-12-02T12:00:00Z","region":"us-east-1","resources":[],"detail":{{"k":7,"t":{sent}}}}}"#,
+        uuid_like()
+    )
 }
 
 fn uuid_like() -> String {
@@ -512,7 +593,7 @@ fn main() {
         let seconds = env("BENCH_SECONDS", 10);
         let nats = Nats::start();
         let nats_client = nats.admin().await;
-        let js = jetstream::new(nats_client);
+        let js = jetstream::new(nats_client.clone());
 
         let mut settings = groundwork_eventbus::Settings::on(nats.settings_for("eventbus"));
         settings.common.nats_timeout_ms = 10_000;
@@ -700,7 +781,15 @@ fn main() {
         .unwrap()
         .num_replicas;
         println!("the bus stream EVENTS_default keeps {bus_stream} copies");
-        let mut raw = raw_jetstream(&js, replicas, events, callers).await;
+        println!(
+            "raw JetStream's messages: {}",
+            if std::env::var("BENCH_RAW_PAYLOAD").as_deref() == Ok("tiny") {
+                "the send time alone (16 bytes)".to_owned()
+            } else {
+                format!("events of the bus's size ({} bytes)", raw_event(now_micros()).len())
+            }
+        );
+        let mut raw = raw_jetstream(&nats_client, &js, replicas, events, callers).await;
         raw.report("raw JetStream publish → consume");
         if std::env::var_os("BENCH_ONLY_RAW").is_some() {
             return;

@@ -251,6 +251,11 @@ pub(crate) struct Scratch {
     pub excluded: Vec<u32>,
     /// The rule set's matched rule ids.
     pub rules: Vec<u32>,
+    /// The rule set's hits per sub-pattern, as (stamp, count): counts of an earlier match
+    /// carry an older stamp and read as zero, so nothing is cleared between matches.
+    pub counts: Vec<(u32, u32)>,
+    /// This match's stamp.
+    pub stamp: u32,
 }
 
 /// Buffers that grew past this many elements are dropped rather than kept.

@@ -422,6 +422,27 @@ impl RuleSet {
                 hits.push((slot.sub, slot.slot, ABSENT));
             }
         }
+        // A sub-pattern with fewer hits than fields cannot match: its hits are dropped
+        // before sorting. Most events hit a field that many rules share (`source`) and
+        // match few rules, so this leaves a few hits to sort instead of one per rule.
+        scratch.stamp = scratch.stamp.wrapping_add(1);
+        if scratch.stamp == 0 {
+            scratch.counts.clear();
+            scratch.stamp = 1;
+        }
+        let stamp = scratch.stamp;
+        let counts = &mut scratch.counts;
+        if counts.len() < self.subs.len() {
+            counts.resize(self.subs.len(), (0, 0));
+        }
+        for hit in hits.iter() {
+            let count = &mut counts[hit.0 as usize];
+            if count.0 != stamp {
+                *count = (stamp, 0);
+            }
+            count.1 += 1;
+        }
+        hits.retain(|hit| counts[hit.0 as usize].1 >= self.subs[hit.0 as usize].slots);
         hits.sort_unstable();
         hits.dedup();
 
