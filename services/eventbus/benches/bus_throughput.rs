@@ -29,10 +29,6 @@ use groundwork_proto::v1 as pb;
 use groundwork_proto::v1::event_bus_client::EventBusClient;
 use groundwork_testkit::{NatsCluster, NatsServer};
 
-/// The allocator of the `groundwork-eventbus` binary, which this process stands in for.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The operator token of the benchmark's event bus (security is on here too).
 const BENCH_TOKEN: &str = "bench-token";
 

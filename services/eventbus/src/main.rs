@@ -5,11 +5,6 @@ use std::process::ExitCode;
 
 use groundwork_eventbus::Settings;
 
-/// mimalloc instead of the system allocator: routing allocates per event and delivery, and
-/// glibc's malloc spent a third of the event bus's CPU under load (docs/BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     groundwork_kit::service::main("eventbus", |settings: Settings, shutdown| async move {
         let listener =
