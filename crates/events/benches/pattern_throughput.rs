@@ -88,6 +88,15 @@ const ST_TYPES: &[&str] = &[
     "\"ST\"", "\"AVE\"", "\"BLVD\"", "\"WAY\"", "\"TER\"", "\"PL\"", "null",
 ];
 
+/// `n` rules each matching `"type": "Feature"` (every event) and one `BLOCK_NUM`.
+fn shared_field_rules(n: usize) -> Vec<String> {
+    (1..=n)
+        .map(|block| {
+            format!(r#"{{"type":["Feature"],"properties":{{"BLOCK_NUM":["{block:04}"]}}}}"#)
+        })
+        .collect()
+}
+
 fn event(rng: &mut Rng) -> String {
     let block = rng.below(9000) + 1;
     let lot = rng.below(300) + 1;
@@ -270,6 +279,10 @@ fn main() {
             ],
             50_000.0,
         ),
+        // As the bus's rules usually are: many rules that share one field (every event is
+        // a `Feature`, as every event of a producer has its `source`), each selecting a few
+        // events by another field.
+        ("shared field, 100 rules", shared_field_rules(100), 400_000.0),
     ];
 
     // `PATTERN_BENCH_ONLY=<label>` runs one rule type (for profiling): the one with exactly
