@@ -329,6 +329,7 @@ async fn start_all(
             wait_port(&format!("nats-{i}"), *port, running).await?;
         }
         wait_for_jetstream(&nats_url, &credentials.seed_file(Principal::Admin)).await?;
+        wait_meshed(&client_ports, &credentials.seed_file(Principal::Admin)).await?;
     }
     println!(
         "nats          {nats_url}  (JetStream store {}{}; no anonymous access)",
@@ -583,6 +584,43 @@ async fn wait_for_jetstream(nats_url: &str, admin_seed: &Path) -> Result<(), Cli
             ));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
+/// Waits until every node tells a new client of all the nodes: JetStream answers once two
+/// of three are routed, and a service that connected then would be told of two nodes and
+/// make its streams R1 (`groundwork_bus::replicas`).
+async fn wait_meshed(client_ports: &[u16], admin_seed: &Path) -> Result<(), CliError> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for port in client_ports {
+        let url = format!("nats://127.0.0.1:{port}");
+        loop {
+            let mut settings = groundwork_bus::ConnectSettings::new(&url, "groundwork-up");
+            settings.auth.nkey_file = Some(admin_seed.to_owned());
+            // The INFO of a connection is known once it is connected (flushed).
+            let attempt = async {
+                let client = groundwork_bus::connect(&settings).await.ok()?;
+                client.flush().await.ok()?;
+                Some(client.server_info().connect_urls.len())
+            };
+            let advertised = tokio::time::timeout(Duration::from_secs(2), attempt)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+            if advertised >= client_ports.len() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(CliError::failed(format!(
+                    "the NATS node at {url} was routed to {} of {} nodes after 60 s; see the nats-* logs in the data directory",
+                    advertised.saturating_sub(1),
+                    client_ports.len() - 1
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
     Ok(())
 }

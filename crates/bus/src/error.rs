@@ -16,7 +16,7 @@ pub enum BusErrorKind {
 }
 
 /// A failure talking to NATS or JetStream.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub struct BusError {
     kind: BusErrorKind,
     message: String,

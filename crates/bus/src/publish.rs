@@ -44,27 +44,67 @@ impl EventPublisher {
         event: &Event,
         trace_header: Option<&str>,
     ) -> Result<u64, BusError> {
-        self.publish_all(bus, std::slice::from_ref(event), trace_header)
-            .await
+        ensure_connected(&self.client)?;
+        let text = encode(event)?;
+        self.store(bus, &event.id, text, trace_header).await
     }
 
-    /// Stores `events` (at least one) on their bus as one message, all or none; returns
-    /// once JetStream has stored it. The message id is the first event's, so the same
-    /// events sent again are stored once.
+    /// Stores `events` on their bus in as few messages as the server's message size allows
+    /// (one, for any PutEvents call within its default limits), all at once; returns each
+    /// event's outcome, in order: its message's stream sequence, or why that message was
+    /// not stored. A message is stored all or none, under its first event's id, so the
+    /// same events sent again are stored once.
     pub async fn publish_all(
         &self,
         bus: &str,
         events: &[Event],
         trace_header: Option<&str>,
+    ) -> Vec<Result<u64, BusError>> {
+        if let Err(e) = ensure_connected(&self.client) {
+            return events.iter().map(|_| Err(e.clone())).collect();
+        }
+        let texts: Vec<Result<Vec<u8>, BusError>> = events.iter().map(encode).collect();
+        let lengths: Vec<usize> = texts
+            .iter()
+            .map(|t| t.as_ref().map_or(0, Vec::len))
+            .collect();
+        let runs = pack(&lengths, self.max_message_bytes());
+        let stores = runs.iter().map(|run| {
+            let mut payload = Vec::with_capacity(run.clone().map(|i| lengths[i] + 1).sum());
+            for i in run.clone() {
+                if let Ok(text) = &texts[i] {
+                    if !payload.is_empty() {
+                        payload.push(b'\n');
+                    }
+                    payload.extend_from_slice(text);
+                }
+            }
+            self.store(bus, &events[run.start].id, payload, trace_header)
+        });
+        let stored = futures::future::join_all(stores).await;
+        let mut outcomes = Vec::with_capacity(events.len());
+        for (run, outcome) in runs.into_iter().zip(stored) {
+            for i in run {
+                outcomes.push(match &texts[i] {
+                    Err(e) => Err(e.clone()),
+                    Ok(_) => outcome.clone(),
+                });
+            }
+        }
+        outcomes
+    }
+
+    /// Stores one message of events (one per line) under `id`.
+    async fn store(
+        &self,
+        bus: &str,
+        id: &str,
+        payload: Vec<u8>,
+        trace_header: Option<&str>,
     ) -> Result<u64, BusError> {
-        ensure_connected(&self.client)?;
-        let first = events
-            .first()
-            .ok_or_else(|| BusError::new(BusErrorKind::Internal, "no event to store"))?;
-        let payload = encode_events(events)?;
         let mut message = PublishMessage::build()
             .payload(payload.into())
-            .message_id(&first.id);
+            .message_id(id);
         if let Some(trace) = trace_header {
             message = message.header(TRACE_HEADER, trace);
         }
@@ -79,6 +119,16 @@ impl EventPublisher {
         Ok(ack.sequence)
     }
 
+    /// The most event text one message may carry: the server's `max_payload`, less room for
+    /// the headers (the message id and a trace header).
+    fn max_message_bytes(&self) -> usize {
+        let max_payload = match self.client.server_info().max_payload {
+            0 => crate::access::MAX_PAYLOAD,
+            n => n,
+        };
+        max_payload.saturating_sub(HEADER_ROOM).max(1)
+    }
+
     pub fn jetstream(&self) -> &jetstream::Context {
         &self.js
     }
@@ -88,18 +138,37 @@ impl EventPublisher {
     }
 }
 
-/// The events of one message: one JSON object per line.
-fn encode_events(events: &[Event]) -> Result<Vec<u8>, BusError> {
-    let mut payload = Vec::with_capacity(events.len() * 512);
-    for (i, event) in events.iter().enumerate() {
-        if i > 0 {
-            payload.push(b'\n');
+/// Room left in a message for its headers: `Nats-Msg-Id` and an X-Ray trace header, each
+/// far below this.
+const HEADER_ROOM: usize = 8 * 1024;
+
+/// An event as stored: the text serde_json writes (one line, compact JSON has no newline).
+fn encode(event: &Event) -> Result<Vec<u8>, BusError> {
+    serde_json::to_vec(event)
+        .map_err(|e| BusError::new(BusErrorKind::Internal, format!("cannot encode event: {e}")))
+}
+
+/// Consecutive runs of texts of `lengths` that fit, one per line, in `limit` bytes each; a
+/// text longer than the limit alone is a run of its own (the server refuses it, as it would
+/// refuse that event stored alone).
+fn pack(lengths: &[usize], limit: usize) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut size = 0;
+    for (i, &length) in lengths.iter().enumerate() {
+        let added = if i == start { length } else { length + 1 };
+        if i > start && size + added > limit {
+            runs.push(start..i);
+            start = i;
+            size = length;
+        } else {
+            size += added;
         }
-        serde_json::to_writer(&mut payload, event).map_err(|e| {
-            BusError::new(BusErrorKind::Internal, format!("cannot encode event: {e}"))
-        })?;
     }
-    Ok(payload)
+    if start < lengths.len() {
+        runs.push(start..lengths.len());
+    }
+    runs
 }
 
 /// The events a bus stream message holds, each as the text stored (no copy): one per line.
@@ -181,12 +250,33 @@ mod tests {
             event("b", serde_json::json!({})),
             event("c", serde_json::json!({"nested": {"list": ["\n"]}})),
         ];
-        let payload = Bytes::from(super::encode_events(&events).unwrap());
+        let texts: Vec<Vec<u8>> = events.iter().map(|e| super::encode(e).unwrap()).collect();
+        let payload = Bytes::from(texts.join(&b'\n'));
         let read: Vec<Bytes> = super::stored_events(&payload).collect();
         assert_eq!(read.len(), 3);
         for (stored, event) in read.iter().zip(&events) {
             assert_eq!(stored.as_ref(), serde_json::to_vec(event).unwrap());
         }
+    }
+
+    /// Texts go together while they fit the limit, one per line; one over the limit goes
+    /// alone.
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)]
+    fn events_are_packed_into_messages_that_fit() {
+        assert_eq!(super::pack(&[], 10), Vec::<std::ops::Range<usize>>::new());
+        assert_eq!(super::pack(&[3, 3, 3], 11), [0..3]);
+        // 3 + 1 + 3 + 1 + 3 = 11 bytes with the newlines: one more than 10.
+        assert_eq!(super::pack(&[3, 3, 3], 10), [0..2, 2..3]);
+        assert_eq!(super::pack(&[4, 20, 4, 4], 10), [0..1, 1..2, 2..4]);
+        assert_eq!(super::pack(&[20], 10), [0..1]);
+        let lengths = [100; 10];
+        let runs = super::pack(&lengths, 350);
+        assert_eq!(runs, [0..3, 3..6, 6..9, 9..10]);
+        assert!(
+            runs.iter()
+                .all(|r| r.clone().map(|i| lengths[i] + 1).sum::<usize>() - 1 <= 350)
+        );
     }
 
     /// A message of one event (every message stored before events were batched) is one

@@ -13,8 +13,8 @@ use groundwork_bus::access::{LocalCredentials, Principal, read_seed};
 use tempfile::TempDir;
 
 use crate::process::{
-    TestkitError, accepts_connections, find_binary, free_port, http_status, stop, terminate,
-    wait_until,
+    TestkitError, accepts_connections, advertised_nats_urls, find_binary, free_port, http_status,
+    stop, terminate, wait_until,
 };
 
 /// Nodes in a test cluster: the smallest that keeps a quorum when one is lost.
@@ -142,6 +142,26 @@ impl NatsCluster {
         }
         for (i, offset) in offsets.into_iter().enumerate() {
             self.wait_ready(i, offset)?;
+        }
+        self.wait_meshed()
+    }
+
+    /// Waits until every node advertises all nodes to its clients: a node can know the
+    /// meta leader with one route of two, and a client that connects then is told of two
+    /// nodes, so that detection makes its streams R1 (`groundwork_bus::replicas`).
+    fn wait_meshed(&mut self) -> Result<(), TestkitError> {
+        for node in &mut self.nodes {
+            let addr = SocketAddr::from(([127, 0, 0, 1], node.client_port));
+            let Some(child) = node.child.as_mut() else {
+                continue;
+            };
+            let what = format!(
+                "nats-server {} of the cluster, routed to every node",
+                node.name
+            );
+            wait_until(&what, child, &node.log, READY_TIMEOUT, || {
+                advertised_nats_urls(addr).is_some_and(|n| n >= NODES)
+            })?;
         }
         Ok(())
     }

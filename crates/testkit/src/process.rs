@@ -194,6 +194,19 @@ pub fn accepts_connections(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
 }
 
+/// How many client URLs the NATS server at `addr` advertises (`connect_urls` in the INFO it
+/// sends to every new connection before any authentication): itself and every node it is
+/// routed to. `None` when nothing answers with an INFO.
+pub fn advertised_nats_urls(addr: SocketAddr) -> Option<usize> {
+    let timeout = Duration::from_millis(500);
+    let stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut line).ok()?;
+    let info: serde_json::Value = serde_json::from_str(line.strip_prefix("INFO ")?.trim()).ok()?;
+    Some(info["connect_urls"].as_array().map_or(0, Vec::len))
+}
+
 /// The status code of a plain HTTP `GET path` at `addr` (a server's monitoring endpoint);
 /// `None` when nothing answers.
 pub fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {

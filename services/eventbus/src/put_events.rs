@@ -107,9 +107,10 @@ impl Ingest {
             pending.push((results.len(), bus, trace, event));
             results.push(None);
         }
-        // The entries for one bus (with the same trace header) are stored as one message:
-        // the server stores, delivers and has acknowledged one message per call instead of
-        // one per entry. Every group is stored at once; their acks are awaited together.
+        // The entries for one bus (with the same trace header) are stored together, as one
+        // message where the server's message size allows: the server stores, delivers and
+        // has acknowledged one message per call instead of one per entry. Every group is
+        // stored at once; their acks are awaited together.
         let mut groups: Vec<Group> = Vec::new();
         for (index, bus, trace, event) in pending {
             match groups.iter_mut().find(|g| g.bus == bus && g.trace == trace) {
@@ -130,26 +131,25 @@ impl Ingest {
                 .publish_all(&g.bus, &g.events, g.trace.as_deref())
         }))
         .await;
-        let stored_any = stored.iter().any(Result::is_ok);
-        for (group, outcome) in groups.into_iter().zip(stored) {
+        let stored_any = stored.iter().flatten().any(Result::is_ok);
+        for (group, outcomes) in groups.into_iter().zip(stored) {
             let bus = group.bus;
-            match outcome {
-                Ok(_) => {
-                    for (index, event) in group.indexes.into_iter().zip(group.events) {
+            for ((index, event), outcome) in
+                group.indexes.into_iter().zip(group.events).zip(outcomes)
+            {
+                results[index] = Some(match outcome {
+                    Ok(_) => {
                         tracing::debug!(event_id = %event.id, %bus, source = %event.source, "event stored");
-                        results[index] = Some(PutEventsResultEntry::accepted(event.id));
+                        PutEventsResultEntry::accepted(event.id)
                     }
-                }
-                Err(e) if e.kind() == BusErrorKind::Unavailable && !stored_any => {
-                    return Err(e.into());
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, %bus, events = group.indexes.len(), "events not stored");
-                    let failed = PutEventsResultEntry::failed(&EntryError::internal(e.to_string()));
-                    for index in group.indexes {
-                        results[index] = Some(failed.clone());
+                    Err(e) if e.kind() == BusErrorKind::Unavailable && !stored_any => {
+                        return Err(e.into());
                     }
-                }
+                    Err(e) => {
+                        tracing::warn!(error = %e, %bus, "event not stored");
+                        PutEventsResultEntry::failed(&EntryError::internal(e.to_string()))
+                    }
+                });
             }
         }
         let results = results.into_iter().flatten().collect();

@@ -411,6 +411,46 @@ async fn tail_follows_a_bus_from_the_beginning_and_live() {
     stack.stop().await;
 }
 
+/// A call bigger than one NATS message (a request limit raised above the server's 1 MiB
+/// `max_payload`) is stored in as many messages as it takes, every entry accepted and
+/// stored once, in order, instead of being refused whole by the server.
+#[tokio::test]
+async fn a_call_bigger_than_one_nats_message_is_stored_in_several() {
+    let stack = Stack::start_with(|s| s.max_request_bytes = 3 * 1024 * 1024).await;
+    let mut client = stack.client().await;
+    let filler = "x".repeat(200 * 1024);
+    let entries = (0..10)
+        .map(|i| {
+            entry(
+                "a",
+                &format!("Big {i}"),
+                &format!(r#"{{"n":{i},"fill":"{filler}"}}"#),
+            )
+        })
+        .collect();
+    let put = client
+        .put_events(PutEventsRequest { entries })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(put.failed_entry_count, 0, "{:?}", put.entries);
+    let js = async_nats::jetstream::new(stack.nats_client().await);
+    // 10 × ~200 KiB in messages of at most 1 MiB (less the headers' room): two or three.
+    let messages = common::stream_len(&js, "EVENTS_default").await;
+    assert!((2..=3).contains(&messages), "{messages} messages");
+    let stored = stack.stored("EVENTS_default").await;
+    let types: Vec<&str> = stored
+        .iter()
+        .map(|e| e["detail-type"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("Big {i}")).collect();
+    assert_eq!(types, expected);
+    for (event, result) in stored.iter().zip(&put.entries) {
+        assert_eq!(event["id"].as_str().unwrap(), result.event_id);
+    }
+    stack.stop().await;
+}
+
 /// The detail type and stream sequence of the next event a tail sends.
 async fn next_type(
     tail: &mut tonic::Streaming<groundwork_proto::v1::TailEventsResponse>,
