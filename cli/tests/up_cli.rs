@@ -157,9 +157,7 @@ async fn the_stack_up_starts_is_locked_and_the_cli_works_in_its_directory() {
 
     // `up` supervises what it started: the event bus killed hard is reported, started
     // again, and answers as before.
-    let bus_pid = up
-        .process("groundwork-eventbus", "GROUNDWORK_EVENTBUS__LISTEN")
-        .expect("the event bus process");
+    let bus_pid = up.process("groundwork-eventbus", "GROUNDWORK_EVENTBUS__LISTEN");
     Up::kill_hard(bus_pid);
     let said = up.until(
         Duration::from_secs(60),

@@ -256,15 +256,13 @@ async fn every_replica_of_every_service_and_every_nats_node_restarted_in_turn_lo
             let port = own_url.rsplit(':').next().unwrap().to_owned();
             let step = Instant::now();
             let at = load_started.elapsed();
-            let pid = up
-                .process(
-                    &format!("groundwork-{name}"),
-                    &format!(
-                        "GROUNDWORK_{}__LISTEN=127.0.0.1:{port}",
-                        name.to_uppercase()
-                    ),
-                )
-                .unwrap_or_else(|| panic!("the process of {process}"));
+            let pid = up.process(
+                &format!("groundwork-{name}"),
+                &format!(
+                    "GROUNDWORK_{}__LISTEN=127.0.0.1:{port}",
+                    name.to_uppercase()
+                ),
+            );
             Up::terminate(pid);
             up.until(STEP_TIMEOUT, about(&process, "exited"), "see it exit");
             let exited = step.elapsed();
@@ -303,9 +301,7 @@ async fn every_replica_of_every_service_and_every_nats_node_restarted_in_turn_lo
         let process = format!("nats-{node}");
         let step = Instant::now();
         let at = load_started.elapsed();
-        let pid = up
-            .process("nats-server", &format!("/nats/n{node}.json"))
-            .unwrap_or_else(|| panic!("the process of {process}"));
+        let pid = up.process("nats-server", &format!("/nats/n{node}.json"));
         Up::terminate(pid);
         up.until(STEP_TIMEOUT, about(&process, "exited"), "see it exit");
         let exited = step.elapsed();

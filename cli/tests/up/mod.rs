@@ -138,8 +138,25 @@ impl Up {
     }
 
     /// The pid of the process `up` runs as `name` (its executable) whose environment or
-    /// command line holds `needle` (from /proc).
-    pub fn process(&self, name: &str, needle: &str) -> Option<u32> {
+    /// command line holds `needle` (from /proc). Waits up to 10 s, as `up` may be between
+    /// a restart's exit and start; panics with the errors in the logs when there is none.
+    pub fn process(&self, name: &str, needle: &str) -> u32 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(pid) = self.find_process(name, needle) {
+                return pid;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "up runs no {name} with {needle:?} (10 s); errors in the logs:\n{}",
+                self.errors_in_logs()
+            );
+            // Polling /proc for a restarted child, not a synchronisation sleep.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn find_process(&self, name: &str, needle: &str) -> Option<u32> {
         let parent = self.child.id();
         for entry in std::fs::read_dir("/proc").ok()?.flatten() {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -156,11 +173,16 @@ impl Up {
                 .split_whitespace()
                 .nth(1)
                 .and_then(|p| p.parse::<u32>().ok());
+            // A binary rebuilt while it runs reads as `<name> (deleted)`.
             let exe = std::fs::read_link(entry.path().join("exe")).ok();
+            let runs_name = exe.is_some_and(|e| {
+                e.file_name()
+                    .is_some_and(|f| f.to_string_lossy().trim_end_matches(" (deleted)") == name)
+            });
             let mut environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
             environ.extend(std::fs::read(entry.path().join("cmdline")).unwrap_or_default());
             if ppid == Some(parent)
-                && exe.is_some_and(|e| e.file_name().is_some_and(|f| f == name))
+                && runs_name
                 && String::from_utf8_lossy(&environ).contains(needle)
             {
                 return Some(pid);
