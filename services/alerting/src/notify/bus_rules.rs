@@ -15,7 +15,7 @@ use groundwork_kit::retry::{Backoff, retry};
 use groundwork_proto::v1 as pb;
 use pb::event_bus_client::EventBusClient;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::notify::rules::RULES;
 use crate::notify::targets::{TARGET_ID, WebhookTargets, is_webhook_target, target_arn};
 
@@ -28,6 +28,22 @@ async fn client(target: &Target) -> Result<EventBusClient<client::Channel>, Erro
 /// A failed call on the event bus, as the event bus said it (kept retryable or not).
 fn status_error(operation: &str, status: tonic::Status) -> Error {
     Error::from_status(&status).context(format!("{operation} on the event bus"))
+}
+
+/// A failed call on a rule that exists (described, or just put): NotFound means that the
+/// event bus replica that answered has not applied the rule yet (replicas follow the rules
+/// bucket within its watch's latency), so it is retried as an unavailable event bus.
+fn rule_call_error(operation: &str, rule: &str, status: tonic::Status) -> Error {
+    if status.code() == tonic::Code::NotFound {
+        return Error::new(
+            ErrorKind::Unavailable,
+            format!(
+                "{operation} on the event bus: rule {rule} is not known yet to the replica that answered ({})",
+                status.message()
+            ),
+        );
+    }
+    status_error(operation, status)
 }
 
 /// Makes sure every rule exists with alerting's targets; returns the rules created.
@@ -73,7 +89,7 @@ pub async fn ensure_rules(
                 limit: 0,
             })
             .await
-            .map_err(|s| status_error("ListTargetsByRule", s))?
+            .map_err(|s| rule_call_error("ListTargetsByRule", rule.name, s))?
             .into_inner();
         let mut put = Vec::new();
         if rule.sns && !targets.targets.iter().any(|t| t.id == TARGET_ID) {
@@ -99,7 +115,7 @@ pub async fn ensure_rules(
                     ids: stale,
                 })
                 .await
-                .map_err(|s| status_error("RemoveTargets", s))?;
+                .map_err(|s| rule_call_error("RemoveTargets", rule.name, s))?;
         }
         if put.is_empty() {
             continue;
@@ -111,7 +127,7 @@ pub async fn ensure_rules(
                 targets: put,
             })
             .await
-            .map_err(|s| status_error("PutTargets", s))?
+            .map_err(|s| rule_call_error("PutTargets", rule.name, s))?
             .into_inner();
         // The event bus writes its messages without a webhook's path or query.
         if let Some(failed) = put.failed_entries.first() {
@@ -145,5 +161,29 @@ pub async fn ensure_rules_in_background(
             Ok(created) => tracing::info!(?created, %bus, "alerting rules are on the event bus"),
             Err(e) => tracing::error!(error = %e, "alerting rules could not be set up"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rule_call_error;
+
+    /// Another event bus replica may not have applied a rule that was just put: its
+    /// NotFound is retried; every other refusal keeps what the event bus said.
+    #[test]
+    fn a_rule_not_known_yet_is_retried_and_other_refusals_are_kept() {
+        let lagging = rule_call_error(
+            "PutTargets",
+            "groundwork-alerting-alarm-state",
+            tonic::Status::not_found("Rule groundwork-alerting-alarm-state does not exist."),
+        );
+        assert!(lagging.is_retryable(), "{lagging}");
+        assert!(lagging.to_string().contains("not known yet"), "{lagging}");
+        let refused = rule_call_error(
+            "PutTargets",
+            "r",
+            tonic::Status::invalid_argument("bad target"),
+        );
+        assert!(!refused.is_retryable(), "{refused}");
     }
 }

@@ -83,6 +83,20 @@ pub async fn read(client: &mut Client, bus: &str, name: &str) -> Result<Option<L
     }))
 }
 
+/// A call on a rule that exists (read or just put): NotFound means that the event bus
+/// replica that answered has not applied it yet (replicas follow the rules bucket within
+/// its watch's latency), so it is retried as an event bus that is briefly unavailable.
+fn not_yet_known(status: Status, rule: &str) -> Status {
+    if status.code() == tonic::Code::NotFound {
+        Status::unavailable(format!(
+            "rule '{rule}' is not known yet to the event bus replica that answered: {}",
+            status.message()
+        ))
+    } else {
+        status
+    }
+}
+
 /// Makes the rule and its targets what `wanted` says; `same(live, wanted)` says whether a
 /// live target with a wanted target's id needs no PutTargets. Returns the outcome
 /// (`created`, `updated`, `unchanged`) and the rule's ARN.
@@ -125,7 +139,8 @@ pub async fn ensure(
                 event_bus_name: wanted.bus.into(),
                 targets: to_put,
             })
-            .await?
+            .await
+            .map_err(|s| not_yet_known(s, wanted.name))?
             .into_inner();
         if let Some(f) = resp.failed_entries.first() {
             return Err(Status::failed_precondition(format!(
@@ -147,7 +162,8 @@ pub async fn ensure(
                 event_bus_name: wanted.bus.into(),
                 ids: extra,
             })
-            .await?;
+            .await
+            .map_err(|s| not_yet_known(s, wanted.name))?;
     }
     let outcome = match (&current, rule_ok && !targets_changed && nothing_extra) {
         (None, _) => "created",
@@ -184,5 +200,22 @@ pub async fn delete(client: &mut Client, bus: &str, name: &str) -> Result<&'stat
         Ok(_) => Ok("deleted"),
         Err(e) if e.code() == tonic::Code::NotFound => Ok("absent"),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::not_yet_known;
+
+    /// Another event bus replica may not have applied a rule that was just put: its
+    /// NotFound becomes retryable; every other refusal is kept as the event bus said it.
+    #[test]
+    fn a_rule_not_known_yet_is_retried_and_other_refusals_are_kept() {
+        let lagging = not_yet_known(tonic::Status::not_found("Rule r does not exist."), "r");
+        assert_eq!(lagging.code(), tonic::Code::Unavailable);
+        assert!(crate::clients::retryable(&lagging), "{lagging:?}");
+        let refused = not_yet_known(tonic::Status::invalid_argument("bad target"), "r");
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert!(!crate::clients::retryable(&refused), "{refused:?}");
     }
 }
