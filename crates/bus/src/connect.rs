@@ -189,11 +189,24 @@ pub async fn connect(settings: &ConnectSettings) -> Result<async_nats::Client, B
         })
 }
 
+/// How many publishes one context may have awaiting their acks: far above what any
+/// service has in flight, so that the services' own limits (the router's messages in
+/// flight, the gRPC server's calls) are the only bound.
+pub const MAX_ACKS_IN_FLIGHT: usize = 1 << 24;
+
 /// A JetStream context whose requests time out like the client's.
+///
+/// async-nats bounds the publishes a context has awaiting acks (5,000 by default) and
+/// makes a publish wait for a free place. A task that holds acks while it publishes more
+/// (the router's fan-out: every delivery of an event is sent, then all acks awaited) then
+/// waits on places that only tasks like it can free: with more such tasks at once than
+/// places (2,048 messages in flight of ten events each), every one waited on the others
+/// and routing stopped for good. So the context's bound is set out of reach instead.
 pub fn jetstream(client: &async_nats::Client, timeout: Duration) -> async_nats::jetstream::Context {
-    let mut js = async_nats::jetstream::new(client.clone());
-    js.set_timeout(timeout);
-    js
+    async_nats::jetstream::ContextBuilder::new()
+        .timeout(timeout)
+        .max_ack_inflight(MAX_ACKS_IN_FLIGHT)
+        .build(client.clone())
 }
 
 /// `Unavailable` unless the client is connected now: lets a call fail fast while NATS is
@@ -217,6 +230,51 @@ pub async fn drain(client: &async_nats::Client) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    /// Tasks that each hold a publish's ack while they publish again, more of them than
+    /// async-nats's default bound on acks in flight (5,000): with that bound, the last
+    /// 1,000 never get their first publish out, the barrier never opens and nothing
+    /// finishes.
+    #[tokio::test]
+    async fn publishers_holding_acks_while_publishing_more_do_not_wait_on_each_other() {
+        let nats = groundwork_testkit::NatsServer::start().unwrap();
+        let client = nats.admin().await.unwrap();
+        let js = super::jetstream(&client, std::time::Duration::from_secs(10));
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: "HOLD".into(),
+            subjects: vec!["hold.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        const TASKS: usize = 6_000;
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(TASKS));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let js = js.clone();
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    let first = js.publish(format!("hold.{i}"), "1".into()).await.unwrap();
+                    barrier.wait().await;
+                    let second = js.publish(format!("hold.{i}"), "2".into()).await.unwrap();
+                    first.await.unwrap();
+                    second.await.unwrap();
+                })
+            })
+            .collect();
+        let done = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            for task in tasks {
+                task.await.unwrap();
+            }
+        })
+        .await;
+        assert!(done.is_ok(), "publishers waited on each other's acks");
+        let mut stream = js.get_stream("HOLD").await.unwrap();
+        assert_eq!(
+            stream.info().await.unwrap().state.messages,
+            2 * TASKS as u64
+        );
+    }
+
     #[test]
     fn a_cluster_is_given_as_urls_separated_by_commas() {
         let addrs =
