@@ -21,12 +21,25 @@ use crate::buses::BusRecord;
 use crate::error::{Error, unavailable};
 use crate::replay::ReplayRecord;
 use crate::rules::{RuleRecord, RuleState};
+use crate::targets::TargetKind;
 
 /// The rules of one bus: every rule by name, and the enabled ones compiled for matching.
 #[derive(Debug, Clone, Default)]
 pub struct BusRules {
     pub matcher: RuleSet,
     pub rules: BTreeMap<String, Arc<RuleRecord>>,
+    /// Each rule's targets' `DELIVERIES` subjects, in the order of its targets (`None`
+    /// for a target that is not a NATS subject): read once per rule change instead of
+    /// once per delivery.
+    subjects: BTreeMap<String, Arc<[Option<async_nats::Subject>]>>,
+}
+
+impl BusRules {
+    /// The subject a rule's `index`th target's deliveries are stored under, when it is a
+    /// NATS-subject target.
+    pub fn nats_subject(&self, rule: &str, index: usize) -> Option<&async_nats::Subject> {
+        self.subjects.get(rule)?.get(index)?.as_ref()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -132,6 +145,7 @@ impl Catalog {
                 let table = Arc::make_mut(state.rules.entry(bus).or_default());
                 table.matcher.remove_rule(&rule);
                 table.rules.remove(&rule);
+                table.subjects.remove(&rule);
                 if deleted {
                     return;
                 }
@@ -144,6 +158,15 @@ impl Catalog {
                 {
                     table.matcher.add_rule(rule.clone(), &pattern);
                 }
+                let subjects = record
+                    .targets
+                    .iter()
+                    .map(|target| match TargetKind::parse(&target.arn) {
+                        Ok(TargetKind::Nats { subject }) => Some(subject.into()),
+                        _ => None,
+                    })
+                    .collect();
+                table.subjects.insert(rule.clone(), subjects);
                 table.rules.insert(rule, Arc::new(record));
             }
             RulesKey::Archive(name) => {

@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+use async_nats::HeaderName;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
 use bytes::Bytes;
 use groundwork_bus::names;
@@ -25,7 +26,7 @@ use crate::catalog::BusRules;
 use crate::deliverer::DeliveryError;
 use crate::error::Error;
 use crate::rules::RuleRecord;
-use crate::targets::{Target, TargetKind};
+use crate::targets::Target;
 
 /// What the deliverer needs to make one delivery: the target as it was when the event
 /// was routed, and the event.
@@ -118,13 +119,14 @@ pub fn nats_message(
     rule_arn: &str,
     replay: Option<&str>,
 ) -> PublishMessage {
+    // Names built from static text: no validation or copy per delivery.
     let mut publish = PublishMessage::build()
         .payload(body)
         .message_id(delivery_id)
-        .header(names::EVENT_ID_HEADER, event_id)
-        .header(names::RULE_ARN_HEADER, rule_arn);
+        .header(HeaderName::from_static(names::EVENT_ID_HEADER), event_id)
+        .header(HeaderName::from_static(names::RULE_ARN_HEADER), rule_arn);
     if let Some(replay) = replay {
-        publish = publish.header(names::REPLAY_NAME_HEADER, replay);
+        publish = publish.header(HeaderName::from_static(names::REPLAY_NAME_HEADER), replay);
     }
     publish
 }
@@ -208,7 +210,8 @@ struct FanOut<'a> {
     event: &'a Routed,
     ingested_ms: i64,
     replay: Option<&'a str>,
-    targets_subject: String,
+    /// `TARGETS`'s subject for the bus, written on the first queued delivery.
+    targets_subject: OnceLock<String>,
 }
 
 impl FanOut<'_> {
@@ -236,7 +239,12 @@ impl FanOut<'_> {
             .payload(payload.into())
             .message_id(&delivery.id);
         self.js
-            .send_publish(self.targets_subject.clone(), message)
+            .send_publish(
+                self.targets_subject
+                    .get_or_init(|| names::targets_subject(self.bus))
+                    .clone(),
+                message,
+            )
             .await
             .map_err(|e| Error::unavailable(format!("cannot store a delivery: {e}")))
     }
@@ -267,7 +275,7 @@ pub async fn fan_out(
         event,
         ingested_ms,
         replay,
-        targets_subject: names::targets_subject(bus),
+        targets_subject: OnceLock::new(),
     };
     let mut shown = None;
     let mut ingestion = None;
@@ -278,9 +286,9 @@ pub async fn fan_out(
         let Some(rule) = table.rules.get(rule_name) else {
             continue;
         };
-        for target in &rule.targets {
+        for (index, target) in rule.targets.iter().enumerate() {
             let id = delivery_id(event.id(), rule_name, &target.id, replay);
-            if let Ok(TargetKind::Nats { subject }) = TargetKind::parse(&target.arn) {
+            if let Some(subject) = table.nats_subject(rule_name, index) {
                 let whole_event = event
                     .stored
                     .as_ref()
@@ -301,7 +309,7 @@ pub async fn fan_out(
                 // dead-letters it with the reason.
                 if let Ok(body) = body {
                     let message = nats_message(body, &id, event.id(), &rule.arn, replay);
-                    match js.send_publish(subject, message).await {
+                    match js.send_publish(subject.clone(), message).await {
                         Ok(ack) => {
                             direct_acks.push(std::future::IntoFuture::into_future(ack));
                             direct.push((id, rule_name, rule, target));
