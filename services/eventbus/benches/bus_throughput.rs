@@ -2,7 +2,12 @@
 //! concurrent callers) → router (100 rules) → a NATS-subject target (stored by the router
 //! in `DELIVERIES`), against raw JetStream publish → consume measured in the same run on
 //! the same server; and the same PutEvents over EventBridge's HTTP API, sent by the AWS SDK
-//! for Rust, beside gRPC.
+//! for Rust, and over the NATS ingress, beside gRPC.
+//!
+//! Between raw JetStream and the bus, each run measures the bus's guarantees done by hand
+//! on raw JetStream ([`guarantee_floor`]): the stores, acks and headers the bus needs per
+//! event, without gRPC, matching or JSON. Its ratio to raw JetStream is the most the bus
+//! could reach; the rest of the gap is the bus's own work.
 //!
 //! Each run also prints the CPU time nats-server and this process (the event bus plus the
 //! benchmark's own gRPC callers and consumer) spent per 1,000 events, read from `/proc`.
@@ -323,6 +328,151 @@ async fn raw_jetstream(
     }
 }
 
+/// The bus's guarantees done by hand on raw JetStream, without the bus: what NATS must do
+/// per event for them, with the least client work. Producers store ten events as one
+/// message with a message id (stored before the call answers, de-duplicated when retried)
+/// on an input stream; a "router" on its own connection pulls those messages (explicit
+/// ack), stores each event as a delivery like the bus's (message id, the event id and rule
+/// ARN headers, one of 100 subjects) on an output stream, and acknowledges the message once
+/// all ten are stored; the reader consumes the output stream. No gRPC, JSON decoding or
+/// matching: the ratio of this run to plain raw JetStream is the highest the bus can reach.
+async fn guarantee_floor(
+    client: &async_nats::Client,
+    router_client: async_nats::Client,
+    js: &jetstream::Context,
+    replicas: usize,
+    events: usize,
+    callers: usize,
+) -> Run {
+    let input = js
+        .get_or_create_stream(stream::Config {
+            name: "BENCH_FLOOR_IN".into(),
+            subjects: vec!["bench.floor.in".into()],
+            num_replicas: replicas,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let output = js
+        .get_or_create_stream(stream::Config {
+            name: "BENCH_FLOOR_OUT".into(),
+            subjects: vec!["bench.floor.out.>".into()],
+            num_replicas: replicas,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let router = input
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some("router".into()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            max_ack_pending: 20_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let reader = output
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some("reader".into()),
+            ack_policy: consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let messages = reader
+        .stream()
+        .max_messages_per_batch(1000)
+        .messages()
+        .await
+        .unwrap();
+    let mut routed = router
+        .stream()
+        .max_messages_per_batch(1000)
+        .messages()
+        .await
+        .unwrap();
+    // The bus's context (acks in flight bounded by the router, not by async-nats) and its
+    // default bound on messages routed at once.
+    let router_js = groundwork_bus::connect::jetstream(&router_client, Duration::from_secs(10));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(2048));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let routing = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    () = stop.cancelled() => break,
+                    m = routed.next() => m.unwrap().unwrap(),
+                };
+                let js = router_js.clone();
+                let permit = in_flight.clone().acquire_owned().await.unwrap();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let mut acks = Vec::with_capacity(10);
+                    for line in message.payload.split(|b| *b == b'\n') {
+                        let rule = fastrand::usize(..RULES);
+                        let m = async_nats::jetstream::message::PublishMessage::build()
+                            .payload(bytes::Bytes::copy_from_slice(line))
+                            .message_id(format!("{}:bench-{rule:03}:t", uuid_like()))
+                            .header("Groundwork-Event-Id", uuid_like())
+                            .header(
+                                "Groundwork-Rule-Arn",
+                                format!(
+                                    "arn:aws:events:us-east-1:123456789012:rule/bench-{rule:03}"
+                                ),
+                            );
+                        acks.push(
+                            js.send_publish(format!("bench.floor.out.r{rule:03}"), m)
+                                .await
+                                .unwrap(),
+                        );
+                    }
+                    for ack in acks {
+                        ack.await.unwrap();
+                    }
+                    message.ack().await.unwrap();
+                });
+            }
+        })
+    };
+    let cpu = cpu_now();
+    let start = Instant::now();
+    let collector =
+        tokio::spawn(async move { collect(messages, events, consumer::AckPolicy::None).await });
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..callers {
+        let js = jetstream::new(client.clone());
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(10, Ordering::Relaxed) < events {
+                let lines: Vec<String> = (0..10).map(|_| raw_event(now_micros())).collect();
+                let m = async_nats::jetstream::message::PublishMessage::build()
+                    .payload(lines.join("\n").into())
+                    .message_id(uuid_like());
+                js.send_publish("bench.floor.in", m)
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (latencies_us, end) = collector.await.unwrap();
+    let cpu = cpu_since(cpu);
+    stop.cancel();
+    let _ = routing.await;
+    Run {
+        events,
+        seconds: (end - start).as_secs_f64(),
+        latencies_us,
+        cpu,
+    }
+}
+
 /// Ten messages as one atomic batch (`BENCH_RAW_ATOMIC`): nine published without a reply,
 /// the tenth commits the batch and is acknowledged.
 async fn atomic_ten(client: &async_nats::Client, tiny: bool, message_ids: bool) {
@@ -451,12 +601,26 @@ where
         events as f64 / accepted
     );
     let (latencies_us, end) = collector.await.unwrap();
+    let cpu = cpu_since(cpu);
+    drop_consumer(js, consumer_name).await;
     Run {
         events,
         seconds: (end - start).as_secs_f64(),
         latencies_us,
-        cpu: cpu_since(cpu),
+        cpu,
     }
+}
+
+/// Deletes a run's reader once it is done: an idle durable consumer is still told of every
+/// new message on its stream (on R3 through its own Raft group), which would charge each
+/// later run with the readers of the runs before it.
+async fn drop_consumer(js: &jetstream::Context, name: &str) {
+    js.get_stream("DELIVERIES")
+        .await
+        .unwrap()
+        .delete_consumer(name)
+        .await
+        .unwrap();
 }
 
 /// PutEvents over gRPC.
@@ -479,6 +643,40 @@ async fn bus_max(
                 .unwrap()
                 .into_inner();
             assert_eq!(r.failed_entry_count, 0);
+        }
+    })
+    .await
+}
+
+/// PutEvents over the NATS ingress (`groundwork.events.put.<bus>`, request/reply in JSON):
+/// a producer that speaks NATS, as raw JetStream's does, without gRPC's HTTP/2 on either side.
+async fn ingress_max(
+    client: &async_nats::Client,
+    js: &jetstream::Context,
+    consumer_name: &str,
+    events: usize,
+    callers: usize,
+) -> Run {
+    let client = client.clone();
+    let subject = groundwork_bus::names::ingress_subject("default");
+    max_run(js, consumer_name, events, callers, move |first| {
+        let client = client.clone();
+        let subject = subject.clone();
+        async move {
+            let entries: Vec<serde_json::Value> = entries(first, 10)
+                .into_iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "Source": e.source,
+                        "DetailType": e.detail_type,
+                        "Detail": e.detail,
+                    })
+                })
+                .collect();
+            let request = serde_json::json!({ "Entries": entries }).to_string();
+            let reply = client.request(subject, request.into()).await.unwrap();
+            let answer: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+            assert_eq!(answer["FailedEntryCount"], 0, "{answer}");
         }
     })
     .await
@@ -557,11 +755,13 @@ async fn bus_paced(
     }
     let sent = events / 10 / callers * callers * 10;
     let (latencies_us, end) = collect_rest(collector, sent, events).await;
+    let cpu = cpu_since(cpu);
+    drop_consumer(js, "bench-paced").await;
     Run {
         events: sent,
         seconds: (end - start).as_secs_f64(),
         latencies_us,
-        cpu: cpu_since(cpu),
+        cpu,
     }
 }
 
@@ -790,15 +990,35 @@ fn main() {
         if std::env::var_os("BENCH_ONLY_RAW").is_some() {
             return;
         }
+        let mut floor = guarantee_floor(
+            &nats_client,
+            nats.admin().await,
+            &js,
+            replicas,
+            events,
+            callers,
+        )
+        .await;
+        floor.report("the bus's guarantees on raw JetStream");
         let mut max = bus_max(&bus, &js, "bench-max", events, callers).await;
         max.report("PutEvents → router → NATS target");
         let mut http = http_max(&eb, &js, "bench-max-http", events, callers).await;
         http.report("same, over EventBridge's HTTP API (AWS SDK for Rust, SigV4)");
+        let mut ingress = ingress_max(&nats_client, &js, "bench-max-ingress", events, callers).await;
+        ingress.report("same, over the NATS ingress (JSON request/reply)");
         let mut paced = bus_paced(&bus, &js, rate, seconds, callers.min(10)).await;
         paced.report(&format!("same, paced at {rate} events/s"));
         println!(
             "ratio event bus / raw JetStream: {:.2} (throughput)",
             max.rate() / raw.rate()
+        );
+        println!(
+            "ratio guarantees on raw JetStream / raw JetStream: {:.2} (throughput: the bus's ceiling)",
+            floor.rate() / raw.rate()
+        );
+        println!(
+            "ratio NATS ingress / raw JetStream: {:.2} (throughput)",
+            ingress.rate() / raw.rate()
         );
         println!(
             "ratio HTTP API / gRPC: {:.2} (throughput)",
