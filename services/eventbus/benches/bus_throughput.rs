@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
 use groundwork_kit::Shutdown;
@@ -223,6 +224,60 @@ async fn collect(
     (latencies, Instant::now())
 }
 
+/// A stream of the benchmark's own, as many copies as the bus's streams keep.
+async fn bench_stream(
+    js: &jetstream::Context,
+    name: &str,
+    subject: &str,
+    replicas: usize,
+    atomic: bool,
+) -> stream::Stream {
+    js.get_or_create_stream(stream::Config {
+        name: name.into(),
+        subjects: vec![subject.into()],
+        num_replicas: replicas,
+        allow_atomic_publish: atomic,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// A durable pull consumer's messages, pulled in batches of 1,000 as the bus's are.
+async fn reader(
+    s: &stream::Stream,
+    name: &str,
+    ack: consumer::AckPolicy,
+) -> consumer::pull::Stream {
+    s.create_consumer(consumer::pull::Config {
+        durable_name: Some(name.into()),
+        ack_policy: ack,
+        max_ack_pending: 20_000,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .stream()
+    .max_messages_per_batch(1000)
+    .messages()
+    .await
+    .unwrap()
+}
+
+/// The headers of one of the bus's deliveries (the delivery id as `Nats-Msg-Id`, the event
+/// id, the rule ARN) for one of the 100 rules drawn at random; returns the rule's number.
+fn like_a_delivery(m: PublishMessage) -> (usize, PublishMessage) {
+    let rule = fastrand::usize(..RULES);
+    let m = m
+        .message_id(format!("{}:bench-{rule:03}:t", uuid_like()))
+        .header("Groundwork-Event-Id", uuid_like())
+        .header(
+            "Groundwork-Rule-Arn",
+            format!("arn:aws:events:us-east-1:123456789012:rule/bench-{rule:03}"),
+        );
+    (rule, m)
+}
+
 async fn raw_jetstream(
     client: &async_nats::Client,
     js: &jetstream::Context,
@@ -240,31 +295,8 @@ async fn raw_jetstream(
     let tiny = std::env::var("BENCH_RAW_PAYLOAD").as_deref() == Ok("tiny");
     let atomic = std::env::var_os("BENCH_RAW_ATOMIC").is_some();
     let like_bus = std::env::var_os("BENCH_RAW_LIKE_BUS").is_some();
-    let s = js
-        .get_or_create_stream(stream::Config {
-            name: "BENCH_RAW".into(),
-            subjects: vec!["bench.raw.>".into()],
-            num_replicas: replicas,
-            allow_atomic_publish: atomic,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let consumer = s
-        .create_consumer(consumer::pull::Config {
-            durable_name: Some("bench".into()),
-            ack_policy: ack,
-            max_ack_pending: 20_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let messages = consumer
-        .stream()
-        .max_messages_per_batch(1000)
-        .messages()
-        .await
-        .unwrap();
+    let s = bench_stream(js, "BENCH_RAW", "bench.raw.>", replicas, atomic).await;
+    let messages = reader(&s, "bench", ack).await;
     let cpu = cpu_now();
     let start = Instant::now();
     let collector = tokio::spawn(async move { collect(messages, events, ack).await });
@@ -287,23 +319,13 @@ async fn raw_jetstream(
                     } else {
                         raw_event(now_micros())
                     };
-                    let mut m = async_nats::jetstream::message::PublishMessage::build()
-                        .payload(payload.into());
+                    let mut m = PublishMessage::build().payload(payload.into());
                     if message_ids {
                         m = m.message_id(uuid_like());
                     }
                     let subject = if like_bus {
-                        // The headers and subjects of the bus's deliveries.
-                        let rule = fastrand::usize(..RULES);
-                        m = m
-                            .message_id(format!("{}:bench-{rule:03}:t", uuid_like()))
-                            .header("Groundwork-Event-Id", uuid_like())
-                            .header(
-                                "Groundwork-Rule-Arn",
-                                format!(
-                                    "arn:aws:events:us-east-1:123456789012:rule/bench-{rule:03}"
-                                ),
-                            );
+                        let rule;
+                        (rule, m) = like_a_delivery(m);
                         format!("bench.raw.r{rule:03}")
                     } else {
                         "bench.raw.x".to_owned()
@@ -344,53 +366,10 @@ async fn guarantee_floor(
     events: usize,
     callers: usize,
 ) -> Run {
-    let input = js
-        .get_or_create_stream(stream::Config {
-            name: "BENCH_FLOOR_IN".into(),
-            subjects: vec!["bench.floor.in".into()],
-            num_replicas: replicas,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let output = js
-        .get_or_create_stream(stream::Config {
-            name: "BENCH_FLOOR_OUT".into(),
-            subjects: vec!["bench.floor.out.>".into()],
-            num_replicas: replicas,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let router = input
-        .create_consumer(consumer::pull::Config {
-            durable_name: Some("router".into()),
-            ack_policy: consumer::AckPolicy::Explicit,
-            max_ack_pending: 20_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let reader = output
-        .create_consumer(consumer::pull::Config {
-            durable_name: Some("reader".into()),
-            ack_policy: consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let messages = reader
-        .stream()
-        .max_messages_per_batch(1000)
-        .messages()
-        .await
-        .unwrap();
-    let mut routed = router
-        .stream()
-        .max_messages_per_batch(1000)
-        .messages()
-        .await
-        .unwrap();
+    let input = bench_stream(js, "BENCH_FLOOR_IN", "bench.floor.in", replicas, false).await;
+    let output = bench_stream(js, "BENCH_FLOOR_OUT", "bench.floor.out.>", replicas, false).await;
+    let messages = reader(&output, "reader", consumer::AckPolicy::None).await;
+    let mut routed = reader(&input, "router", consumer::AckPolicy::Explicit).await;
     // The bus's context (acks in flight bounded by the router, not by async-nats) and its
     // default bound on messages routed at once.
     let router_js = groundwork_bus::connect::jetstream(&router_client, Duration::from_secs(10));
@@ -410,17 +389,9 @@ async fn guarantee_floor(
                     let _permit = permit;
                     let mut acks = Vec::with_capacity(10);
                     for line in message.payload.split(|b| *b == b'\n') {
-                        let rule = fastrand::usize(..RULES);
-                        let m = async_nats::jetstream::message::PublishMessage::build()
-                            .payload(bytes::Bytes::copy_from_slice(line))
-                            .message_id(format!("{}:bench-{rule:03}:t", uuid_like()))
-                            .header("Groundwork-Event-Id", uuid_like())
-                            .header(
-                                "Groundwork-Rule-Arn",
-                                format!(
-                                    "arn:aws:events:us-east-1:123456789012:rule/bench-{rule:03}"
-                                ),
-                            );
+                        let (rule, m) = like_a_delivery(
+                            PublishMessage::build().payload(bytes::Bytes::copy_from_slice(line)),
+                        );
                         acks.push(
                             js.send_publish(format!("bench.floor.out.r{rule:03}"), m)
                                 .await
@@ -447,7 +418,7 @@ async fn guarantee_floor(
         tasks.push(tokio::spawn(async move {
             while next.fetch_add(10, Ordering::Relaxed) < events {
                 let lines: Vec<String> = (0..10).map(|_| raw_event(now_micros())).collect();
-                let m = async_nats::jetstream::message::PublishMessage::build()
+                let m = PublishMessage::build()
                     .payload(lines.join("\n").into())
                     .message_id(uuid_like());
                 js.send_publish("bench.floor.in", m)
@@ -881,7 +852,7 @@ fn main() {
             );
             let t = Instant::now();
             for i in 0..50 {
-                let m = async_nats::jetstream::message::PublishMessage::build()
+                let m = PublishMessage::build()
                     .payload("{}".into())
                     .message_id(format!("probe-{i}"));
                 rjs.send_publish("groundwork.bus.default", m)
@@ -898,7 +869,7 @@ fn main() {
             for i in 0..50 {
                 let mut acks = Vec::new();
                 for k in 0..10 {
-                    let m = async_nats::jetstream::message::PublishMessage::build()
+                    let m = PublishMessage::build()
                         .payload("{}".into())
                         .message_id(format!("probe-b-{i}-{k}"));
                     acks.push(rjs.send_publish("groundwork.bus.default", m).await.unwrap());
@@ -917,7 +888,7 @@ fn main() {
                     .map(|k| {
                         let rjs = rjs.clone();
                         async move {
-                            let m = async_nats::jetstream::message::PublishMessage::build()
+                            let m = PublishMessage::build()
                                 .payload("{}".into())
                                 .message_id(format!("probe-c-{i}-{k}"));
                             rjs.send_publish("groundwork.bus.default", m)
