@@ -7,11 +7,14 @@
 //! PutEvents would require. Everyone else goes through PutEvents, where `aws.*` and
 //! `groundwork.*` are refused.
 
+use std::sync::Arc;
+
 use groundwork_bus::access::Principal;
 use groundwork_bus::emit::{EmitReply, SERVICE_UNAVAILABLE};
 use groundwork_bus::{BusErrorKind, names};
 use groundwork_events::envelope::{Event, Producer, PutEventsEntry, validate_entry};
 use groundwork_kit::Shutdown;
+use tokio::sync::Semaphore;
 
 use crate::put_events::Ingest;
 
@@ -21,15 +24,22 @@ pub async fn run(
     client: async_nats::Client,
     subscription: async_nats::Subscriber,
     ingest: Ingest,
+    in_flight: Arc<Semaphore>,
     shutdown: Shutdown,
 ) {
-    crate::ingress::serve(client, subscription, shutdown, move |subject, payload| {
-        let ingest = ingest.clone();
-        async move {
-            let reply = handle(&ingest, &subject, &payload).await;
-            serde_json::to_value(reply).unwrap_or_default()
-        }
-    })
+    crate::ingress::serve(
+        client,
+        subscription,
+        in_flight,
+        shutdown,
+        move |subject, payload| {
+            let ingest = ingest.clone();
+            async move {
+                let reply = handle(&ingest, &subject, &payload).await;
+                serde_json::to_value(reply).unwrap_or_default()
+            }
+        },
+    )
     .await;
 }
 

@@ -198,16 +198,20 @@ pub async fn serve(
     };
     let deliverer_task = tokio::spawn(deliverer.run(shutdown.clone()));
 
+    // PutEvents and emits over NATS share one bound on the requests answered at once.
+    let requests = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let ingress_task = tokio::spawn(ingress::run(
         client.clone(),
         ingress::listen(&client, names::INGRESS_ALL).await?,
         ingest.clone(),
+        requests.clone(),
         shutdown.clone(),
     ));
     let emit_task = tokio::spawn(emit::run(
         client.clone(),
         ingress::listen(&client, names::EMIT_ALL).await?,
         ingest.clone(),
+        requests,
         shutdown.clone(),
     ));
     let rules = rules::Rules::new(catalog.clone(), arns.clone(), settings.max_rules_per_bus);
