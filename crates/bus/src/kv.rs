@@ -83,6 +83,56 @@ impl<T> Clone for Records<T> {
     }
 }
 
+/// The last value of `key` in `store`, asked of the bucket's stream leader.
+///
+/// async-nats reads entries with JetStream's direct get, which every replica of a replicated
+/// bucket answers, followers included, and a follower that has not applied the latest write
+/// yet answers with the value before it: nats-server promises no read-after-write there. A
+/// record one replica of a service has just written would then look missing or old to
+/// another. Every read of Groundwork's that decides something (the base of a
+/// compare-and-set, whether a record exists) asks the leader instead, which answers with
+/// what was acknowledged. The watches that keep views current are not reads of this kind.
+pub async fn latest(store: &kv::Store, key: &str) -> Result<Option<kv::Entry>, BusError> {
+    use jetstream::stream::LastRawMessageErrorKind;
+    let message = match store
+        .stream
+        .get_last_raw_message_by_subject(&format!("{}{key}", store.prefix))
+        .await
+    {
+        Ok(message) => message,
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+        Err(e) if e.kind() == LastRawMessageErrorKind::InvalidSubject => {
+            return Err(BusError::new(
+                BusErrorKind::Rejected,
+                format!("NATS KV {}: {key:?} is not a valid key", store.name),
+            ));
+        }
+        Err(e) => return Err(unavailable(&store.name, "read", key, e)),
+    };
+    // A put has no operation header; deletes and purges (and the server's own markers)
+    // say what they are.
+    let operation = match message
+        .headers
+        .get("KV-Operation")
+        .or_else(|| message.headers.get(async_nats::header::NATS_MARKER_REASON))
+        .map(async_nats::HeaderValue::as_str)
+    {
+        None | Some("PUT") => kv::Operation::Put,
+        Some("DEL" | "Remove") => kv::Operation::Delete,
+        Some(_) => kv::Operation::Purge,
+    };
+    Ok(Some(kv::Entry {
+        bucket: store.name.clone(),
+        key: key.to_owned(),
+        value: message.payload,
+        revision: message.sequence,
+        delta: 0,
+        created: message.time,
+        operation,
+        seen_current: false,
+    }))
+}
+
 fn unavailable(bucket: &str, what: &str, key: &str, e: impl std::fmt::Display) -> BusError {
     BusError::unavailable(format!(
         "NATS KV {bucket}: cannot {what} {key}: {e}; try again shortly"
@@ -171,14 +221,10 @@ impl<T: Serialize + DeserializeOwned> Records<T> {
         })
     }
 
-    /// The record under `key`, if there is one.
+    /// The record under `key`, if there is one, as last written by any replica (see
+    /// [`latest`]).
     pub async fn get(&self, key: &str) -> Result<Option<Versioned<T>>, BusError> {
-        let entry = self
-            .kv
-            .entry(key)
-            .await
-            .map_err(|e| unavailable(self.bucket, "read", key, e))?;
-        match entry {
+        match latest(&self.kv, key).await? {
             Some(e) if e.operation == kv::Operation::Put => Ok(Some(Versioned {
                 value: self.decode(key, &e.value)?,
                 revision: e.revision,
@@ -396,5 +442,67 @@ mod tests {
                 .is_none()
         );
         assert_eq!(records.get("k").await.unwrap().unwrap().value.n, 2);
+    }
+
+    /// On a three-node cluster, a record written through one node is read at once through
+    /// the others, every time: reads go to the leader, not to whichever replica answers a
+    /// direct get first (a follower one write behind answers with the old value).
+    #[tokio::test]
+    async fn every_replica_reads_the_last_write_at_once() {
+        let cluster = groundwork_testkit::NatsCluster::start().unwrap();
+        let mut stores = Vec::new();
+        for url in cluster.urls() {
+            let client = cluster
+                .connect_options("admin")
+                .unwrap()
+                .connect(url)
+                .await
+                .unwrap();
+            let js = jetstream::new(client);
+            // A cluster just started places R3 only once its meta leader has heard from
+            // every peer ("no suitable peers for placement"): a moment at most.
+            let mut attempts = 0;
+            let records: Records<Counter> = loop {
+                match Records::open(&js, &BUCKET, 3).await {
+                    Err(e) if attempts < 50 => {
+                        attempts += 1;
+                        tracing::debug!(error = %e, "bucket not created yet");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                    opened => break opened.unwrap(),
+                }
+            };
+            stores.push(records);
+        }
+        // Each round writes a burst through one node (the acks say that a majority has
+        // it, not all three), then reads through every node at once.
+        let mut stale = Vec::new();
+        for round in 0..40u32 {
+            let writer = &stores[round as usize % 3];
+            let burst = 500;
+            let values: Vec<Counter> = (0..burst)
+                .map(|i| Counter {
+                    n: round * burst + i,
+                })
+                .collect();
+            let revisions =
+                futures::future::join_all(values.iter().map(|v| writer.put("k", v))).await;
+            let last = revisions.into_iter().map(Result::unwrap).max().unwrap();
+            let reads = futures::future::join_all(stores.iter().map(|r| r.get("k"))).await;
+            for (node, read) in reads.into_iter().enumerate() {
+                let seen = read.unwrap().map_or(0, |r| r.revision);
+                if seen != last {
+                    stale.push((round, node, last - seen));
+                }
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "stale reads (round, node, revisions behind): {stale:?}"
+        );
+        stores[1].purge("k").await.unwrap();
+        for reader in &stores {
+            assert!(reader.get("k").await.unwrap().is_none());
+        }
     }
 }

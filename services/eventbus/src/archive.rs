@@ -105,7 +105,7 @@ impl Archives {
                 "Parameter EventSourceArn is not valid. Reason: '{event_source_arn}' is not an event bus ARN."
             ))
         })?;
-        if !self.catalog.has_bus(&bus) {
+        if !self.catalog.knows_bus(&bus).await? {
             return Err(Error::not_found(format!("Event bus {bus} does not exist.")));
         }
         check_pattern(event_pattern)?;

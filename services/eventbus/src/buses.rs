@@ -173,7 +173,7 @@ impl Buses {
         if name == DEFAULT_BUS {
             return Err(validation("Cannot delete event bus default."));
         }
-        if !self.catalog.has_bus(name) {
+        if !self.catalog.knows_bus(name).await? {
             return Err(Error::not_found(format!(
                 "Event bus {name} does not exist."
             )));
@@ -204,7 +204,8 @@ impl Buses {
         Ok(())
     }
 
-    pub fn describe(&self, name: &str) -> Result<BusRecord, Error> {
+    pub async fn describe(&self, name: &str) -> Result<BusRecord, Error> {
+        self.catalog.catch_up().await?;
         self.catalog
             .buses()
             .into_iter()

@@ -197,6 +197,43 @@ impl Catalog {
         }
     }
 
+    /// Waits until everything the bucket held when called (as its stream leader says) is
+    /// applied here. Another replica's write is acknowledged once stored, not once every
+    /// replica's watch has applied it; a lookup that finds nothing catches up first, so
+    /// that a bus or rule created through another replica a moment ago is found.
+    pub async fn catch_up(&self) -> Result<(), Error> {
+        let last = self
+            .kv
+            .stream
+            .get_info()
+            .await
+            .map_err(|e| unavailable("cannot read the rules bucket", e))?
+            .state
+            .last_sequence;
+        if *self.applied.borrow() < last {
+            self.wait_applied(last).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `bus` exists, caught up first when it is not known here (see
+    /// [`Catalog::catch_up`]).
+    pub async fn knows_bus(&self, bus: &str) -> Result<bool, Error> {
+        if !self.has_bus(bus) {
+            self.catch_up().await?;
+        }
+        Ok(self.has_bus(bus))
+    }
+
+    /// A rule, caught up first when it is not known here (see [`Catalog::catch_up`]).
+    pub async fn find_rule(&self, bus: &str, rule: &str) -> Result<Option<Arc<RuleRecord>>, Error> {
+        if let Some(found) = self.rule(bus, rule) {
+            return Ok(Some(found));
+        }
+        self.catch_up().await?;
+        Ok(self.rule(bus, rule))
+    }
+
     /// Changes one record of the bucket by compare-and-set (see
     /// [`groundwork_bus::kv::Records::modify`]) and waits until the catalog has applied it.
     /// `change` gets the current record and answers the new one, `Ok(None)` to leave it, or

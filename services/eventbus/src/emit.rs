@@ -108,11 +108,15 @@ pub async fn handle(ingest: &Ingest, subject: &str, payload: &[u8]) -> EmitReply
             "an emitted event needs an id and cannot be a replay",
         );
     }
-    if !ingest.has_bus(&bus) {
-        return refused(
-            "ResourceNotFoundException",
-            format!("Event bus {bus} does not exist."),
-        );
+    match ingest.knows_bus(&bus).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return refused(
+                "ResourceNotFoundException",
+                format!("Event bus {bus} does not exist."),
+            );
+        }
+        Err(e) => return refused(SERVICE_UNAVAILABLE, e.to_string()),
     }
     match ingest.publisher().publish(&bus, &event, None).await {
         Ok(sequence) => EmitReply::Sequence(sequence),

@@ -109,7 +109,7 @@ impl EventBus for EventBusApi {
                 },
             )?
         };
-        if !self.ingest.has_bus(&bus) {
+        if !self.rules.catalog().knows_bus(&bus).await? {
             return Err(Error::not_found(format!("Event bus {bus} does not exist.")).into());
         }
         let start = match request.start {
@@ -152,7 +152,7 @@ impl EventBus for EventBusApi {
         request: Request<pb::DescribeEventBusRequest>,
     ) -> Result<Response<pb::EventBusInfo>, Status> {
         let name = bus_from_request("name", &request.into_inner().name)?;
-        let bus = self.buses.describe(&name)?;
+        let bus = self.buses.describe(&name).await?;
         Ok(Response::new(wire::bus_to_pb(&bus, self.rules.arns())))
     }
 
@@ -225,7 +225,7 @@ impl EventBus for EventBusApi {
     ) -> Result<Response<pb::Rule>, Status> {
         let r = request.into_inner();
         let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
-        let rule = self.rules.describe_rule(&bus, &r.name)?;
+        let rule = self.rules.describe_rule(&bus, &r.name).await?;
         Ok(Response::new(wire::rule_to_pb(&rule)))
     }
 
@@ -237,7 +237,8 @@ impl EventBus for EventBusApi {
         let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
         let (rules, next) = self
             .rules
-            .list_rules(&bus, &r.name_prefix, &r.next_token, r.limit)?;
+            .list_rules(&bus, &r.name_prefix, &r.next_token, r.limit)
+            .await?;
         Ok(Response::new(pb::ListRulesResponse {
             rules: rules.iter().map(|r| wire::rule_to_pb(r)).collect(),
             next_token: next.unwrap_or_default(),
@@ -274,9 +275,10 @@ impl EventBus for EventBusApi {
     ) -> Result<Response<pb::ListRuleNamesByTargetResponse>, Status> {
         let r = request.into_inner();
         let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
-        let (rule_names, next) =
-            self.rules
-                .rule_names_by_target(&bus, &r.target_arn, &r.next_token, r.limit)?;
+        let (rule_names, next) = self
+            .rules
+            .rule_names_by_target(&bus, &r.target_arn, &r.next_token, r.limit)
+            .await?;
         Ok(Response::new(pb::ListRuleNamesByTargetResponse {
             rule_names,
             next_token: next.unwrap_or_default(),
@@ -331,7 +333,8 @@ impl EventBus for EventBusApi {
         let r = request.into_inner();
         let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
         let (targets, next) =
-            crate::targets::list_targets(&self.rules, &bus, &r.rule, &r.next_token, r.limit)?;
+            crate::targets::list_targets(&self.rules, &bus, &r.rule, &r.next_token, r.limit)
+                .await?;
         Ok(Response::new(pb::ListTargetsByRuleResponse {
             targets: targets
                 .iter()
@@ -526,7 +529,7 @@ impl EventBus for EventBusApi {
         request: Request<pb::ListTagsForResourceRequest>,
     ) -> Result<Response<pb::ListTagsForResourceResponse>, Status> {
         let r = request.into_inner();
-        let tags = tags::list(self.rules.catalog(), self.rules.arns(), &r.resource_arn)?;
+        let tags = tags::list(self.rules.catalog(), self.rules.arns(), &r.resource_arn).await?;
         Ok(Response::new(pb::ListTagsForResourceResponse {
             tags: tags.to_pb(),
         }))
@@ -549,7 +552,7 @@ impl EventBus for EventBusApi {
     ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
         let r = request.into_inner();
         let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
-        if !self.ingest.has_bus(&bus) {
+        if !self.rules.catalog().knows_bus(&bus).await? {
             return Err(Error::not_found(format!("Event bus {bus} does not exist.")).into());
         }
         let limit = if r.limit == 0 { 100 } else { r.limit as usize };
@@ -566,7 +569,7 @@ impl EventBus for EventBusApi {
     ) -> Result<Response<pb::RedriveDeadLettersResponse>, Status> {
         let r = request.into_inner();
         let bus = bus_from_request("event_bus_name", &r.event_bus_name)?;
-        if !self.ingest.has_bus(&bus) {
+        if !self.rules.catalog().knows_bus(&bus).await? {
             return Err(Error::not_found(format!("Event bus {bus} does not exist.")).into());
         }
         let redriven =

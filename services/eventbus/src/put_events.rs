@@ -47,8 +47,9 @@ impl Ingest {
         }
     }
 
-    pub fn has_bus(&self, bus: &str) -> bool {
-        self.catalog.has_bus(bus)
+    /// Whether `bus` exists (caught up with the other replicas when not known here).
+    pub async fn knows_bus(&self, bus: &str) -> Result<bool, Error> {
+        self.catalog.knows_bus(bus).await
     }
 
     pub fn publisher(&self) -> &EventPublisher {
@@ -75,6 +76,7 @@ impl Ingest {
         // are awaited together instead of one round trip after another.
         let mut results: Vec<Option<PutEventsResultEntry>> = Vec::with_capacity(entries.len());
         let mut pending = Vec::new();
+        let mut caught_up = false;
         for entry in entries {
             let mut valid = match validate_entry(entry, producer) {
                 Ok(valid) => valid,
@@ -94,6 +96,11 @@ impl Ingest {
             // missing one is reported by that name, not as `default`).
             if let Some(bus) = only_bus.filter(|_| named.is_empty()) {
                 bus.clone_into(&mut valid.bus);
+            }
+            // A bus not known here may have been made through another replica a moment ago.
+            if !self.catalog.has_bus(&valid.bus) && !caught_up {
+                self.catalog.catch_up().await?;
+                caught_up = true;
             }
             if only_bus.is_some_and(|b| b != valid.bus) || !self.catalog.has_bus(&valid.bus) {
                 results.push(Some(PutEventsResultEntry::failed(

@@ -111,10 +111,7 @@ impl Replays {
     }
 
     async fn read(&self, name: &str) -> Result<Option<(ReplayRecord, u64)>, Error> {
-        let entry = self
-            .catalog
-            .kv()
-            .entry(names::replay_key(name))
+        let entry = groundwork_bus::kv::latest(self.catalog.kv(), &names::replay_key(name))
             .await
             .map_err(|e| unavailable("cannot read the replay", e))?;
         match entry {

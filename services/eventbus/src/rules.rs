@@ -133,8 +133,8 @@ impl Rules {
         &self.arns
     }
 
-    fn require_bus(&self, bus: &str) -> Result<(), Error> {
-        if self.catalog.has_bus(bus) {
+    async fn require_bus(&self, bus: &str) -> Result<(), Error> {
+        if self.catalog.knows_bus(bus).await? {
             Ok(())
         } else {
             Err(Error::not_found(format!("Event bus {bus} does not exist.")))
@@ -160,7 +160,7 @@ impl Rules {
             ));
         }
         EventPattern::parse(event_pattern).map_err(invalid_pattern)?;
-        self.require_bus(bus)?;
+        self.require_bus(bus).await?;
         let arn = self.arns.rule(bus, name);
         let (arn_out, pattern, description) = (
             arn.clone(),
@@ -206,12 +206,9 @@ impl Rules {
 
     pub async fn delete_rule(&self, bus: &str, name: &str, force: bool) -> Result<(), Error> {
         validate_name(name, "name")?;
-        self.require_bus(bus)?;
+        self.require_bus(bus).await?;
         let key = names::rule_key(bus, name);
-        let Some(entry) = self
-            .catalog
-            .kv()
-            .entry(key.clone())
+        let Some(entry) = groundwork_bus::kv::latest(self.catalog.kv(), &key)
             .await
             .map_err(|e| unavailable("cannot read the rule", e))?
             .filter(|e| matches!(e.operation, kv::Operation::Put))
@@ -244,21 +241,27 @@ impl Rules {
         Ok(())
     }
 
-    pub fn describe_rule(&self, bus: &str, name: &str) -> Result<Arc<RuleRecord>, Error> {
-        self.require_bus(bus)?;
+    /// A rule as last written through any replica: reads catch up first (see
+    /// [`Catalog::catch_up`]), so that a client spreading its calls over the replicas reads
+    /// its own writes.
+    pub async fn describe_rule(&self, bus: &str, name: &str) -> Result<Arc<RuleRecord>, Error> {
+        self.catalog.catch_up().await?;
+        self.require_bus(bus).await?;
         self.catalog
-            .rule(bus, name)
+            .find_rule(bus, name)
+            .await?
             .ok_or_else(|| rule_not_found(bus, name))
     }
 
-    pub fn list_rules(
+    pub async fn list_rules(
         &self,
         bus: &str,
         prefix: &str,
         next_token: &str,
         limit: i32,
     ) -> Result<(Vec<Arc<RuleRecord>>, Option<String>), Error> {
-        self.require_bus(bus)?;
+        self.catalog.catch_up().await?;
+        self.require_bus(bus).await?;
         let rules: Vec<Arc<RuleRecord>> = self
             .catalog
             .rules(bus)
@@ -271,7 +274,7 @@ impl Rules {
     }
 
     /// The names of the rules of `bus` that have a target with ARN `target_arn`, in order.
-    pub fn rule_names_by_target(
+    pub async fn rule_names_by_target(
         &self,
         bus: &str,
         target_arn: &str,
@@ -283,7 +286,8 @@ impl Rules {
                 "1 validation error detected: Value null at 'targetArn' failed to satisfy constraint: Member must not be null",
             ));
         }
-        self.require_bus(bus)?;
+        self.catalog.catch_up().await?;
+        self.require_bus(bus).await?;
         let names: Vec<String> = self
             .catalog
             .rules(bus)
@@ -321,7 +325,7 @@ impl Rules {
         name: &str,
         change: impl Fn(RuleRecord) -> Result<RuleRecord, Error>,
     ) -> Result<RuleRecord, Error> {
-        self.require_bus(bus)?;
+        self.require_bus(bus).await?;
         self.update_or_create(bus, name, |existing| match existing {
             Some(rule) => change(rule),
             None => Err(rule_not_found(bus, name)),
@@ -338,8 +342,7 @@ impl Rules {
         let key = names::rule_key(bus, name);
         let kv = self.catalog.kv();
         for _ in 0..10 {
-            let entry = kv
-                .entry(key.clone())
+            let entry = groundwork_bus::kv::latest(kv, &key)
                 .await
                 .map_err(|e| unavailable("cannot read the rule", e))?
                 .filter(|e| matches!(e.operation, kv::Operation::Put));

@@ -139,7 +139,7 @@ async fn change_tags(
                 .await?;
         }
         Tagged::Rule { bus, rule } => {
-            if !catalog.has_bus(&bus) {
+            if !catalog.knows_bus(&bus).await? {
                 return Err(Error::not_found(format!("Event bus {bus} does not exist.")));
             }
             catalog
@@ -179,8 +179,10 @@ pub async fn untag(
 }
 
 /// ListTagsForResource.
-pub fn list(catalog: &Catalog, arns: &Arns, arn: &str) -> Result<Tags, Error> {
-    match tagged(arns, arn)? {
+pub async fn list(catalog: &Catalog, arns: &Arns, arn: &str) -> Result<Tags, Error> {
+    let tagged = tagged(arns, arn)?;
+    catalog.catch_up().await?;
+    match tagged {
         Tagged::Bus(bus) => catalog
             .buses()
             .into_iter()
@@ -188,11 +190,12 @@ pub fn list(catalog: &Catalog, arns: &Arns, arn: &str) -> Result<Tags, Error> {
             .map(|b| b.tags)
             .ok_or_else(|| Error::not_found(format!("Event bus {bus} does not exist."))),
         Tagged::Rule { bus, rule } => {
-            if !catalog.has_bus(&bus) {
+            if !catalog.knows_bus(&bus).await? {
                 return Err(Error::not_found(format!("Event bus {bus} does not exist.")));
             }
             catalog
-                .rule(&bus, &rule)
+                .find_rule(&bus, &rule)
+                .await?
                 .map(|r| r.tags.clone())
                 .ok_or_else(|| rule_not_found(&bus, &rule))
         }

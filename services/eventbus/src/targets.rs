@@ -142,7 +142,12 @@ pub async fn put_targets(
     let mut failed = Vec::new();
     let mut accepted = Vec::new();
     for target in targets {
-        match TargetKind::parse(&target.arn) {
+        let parsed = TargetKind::parse(&target.arn);
+        if let Ok(TargetKind::Bus { bus: other }) = &parsed {
+            // Known before the match, so that a bus another replica just made is found.
+            rules.catalog().knows_bus(other).await?;
+        }
+        match parsed {
             Ok(TargetKind::Bus { bus: other }) if !rules.catalog().has_bus(&other) => {
                 failed.push(FailedEntry {
                     target_id: target.id.clone(),
@@ -158,7 +163,7 @@ pub async fn put_targets(
             }),
         }
     }
-    if rules.catalog().rule(bus, rule).is_none() && rules.catalog().has_bus(bus) {
+    if rules.catalog().find_rule(bus, rule).await?.is_none() && rules.catalog().has_bus(bus) {
         return Err(rule_not_found(bus, rule));
     }
     if !accepted.is_empty() {
@@ -201,14 +206,14 @@ pub async fn remove_targets(
     Ok(Vec::new())
 }
 
-pub fn list_targets(
+pub async fn list_targets(
     rules: &Rules,
     bus: &str,
     rule: &str,
     next_token: &str,
     limit: i32,
 ) -> Result<(Vec<Target>, Option<String>), Error> {
-    let record = rules.describe_rule(bus, rule)?;
+    let record = rules.describe_rule(bus, rule).await?;
     let mut targets = record.targets.clone();
     targets.sort_by(|a, b| a.id.cmp(&b.id));
     page(targets, |t| t.id.as_str(), next_token, limit)
