@@ -31,8 +31,10 @@ fn status_error(operation: &str, status: tonic::Status) -> Error {
 }
 
 /// A failed call on a rule that exists (described, or just put): NotFound means that the
-/// event bus replica that answered has not applied the rule yet (replicas follow the rules
-/// bucket within its watch's latency), so it is retried as an unavailable event bus.
+/// event bus replica that answered has not applied the rule yet, so it is retried as an
+/// unavailable event bus. Event bus replicas catch up with their rules bucket before
+/// answering (docs/ARCHITECTURE.md, "Reads after writes, across replicas"); a replica of an
+/// earlier release, during a rolling upgrade, does not.
 fn rule_call_error(operation: &str, rule: &str, status: tonic::Status) -> Error {
     if status.code() == tonic::Code::NotFound {
         return Error::new(

@@ -84,8 +84,10 @@ pub async fn read(client: &mut Client, bus: &str, name: &str) -> Result<Option<L
 }
 
 /// A call on a rule that exists (read or just put): NotFound means that the event bus
-/// replica that answered has not applied it yet (replicas follow the rules bucket within
-/// its watch's latency), so it is retried as an event bus that is briefly unavailable.
+/// replica that answered has not applied it yet, so it is retried as an event bus that is
+/// briefly unavailable. Event bus replicas catch up with their rules bucket before answering
+/// (docs/ARCHITECTURE.md, "Reads after writes, across replicas"); a replica of an earlier
+/// release, during a rolling upgrade, does not.
 fn not_yet_known(status: Status, rule: &str) -> Status {
     if status.code() == tonic::Code::NotFound {
         Status::unavailable(format!(
