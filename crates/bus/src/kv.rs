@@ -459,19 +459,7 @@ mod tests {
                 .await
                 .unwrap();
             let js = jetstream::new(client);
-            // A cluster just started places R3 only once its meta leader has heard from
-            // every peer ("no suitable peers for placement"): a moment at most.
-            let mut attempts = 0;
-            let records: Records<Counter> = loop {
-                match Records::open(&js, &BUCKET, 3).await {
-                    Err(e) if attempts < 50 => {
-                        attempts += 1;
-                        tracing::debug!(error = %e, "bucket not created yet");
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                    }
-                    opened => break opened.unwrap(),
-                }
-            };
+            let records: Records<Counter> = Records::open(&js, &BUCKET, 3).await.unwrap();
             stores.push(records);
         }
         // Each round writes a burst through one node (the acks say that a majority has

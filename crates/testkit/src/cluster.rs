@@ -13,8 +13,8 @@ use groundwork_bus::access::{LocalCredentials, Principal, read_seed};
 use tempfile::TempDir;
 
 use crate::process::{
-    TestkitError, accepts_connections, advertised_nats_urls, find_binary, free_port, http_status,
-    stop, terminate, wait_until,
+    TestkitError, accepts_connections, advertised_nats_urls, find_binary, free_port, http_get,
+    http_status, stop, terminate, wait_until,
 };
 
 /// Nodes in a test cluster: the smallest that keeps a quorum when one is lost.
@@ -143,7 +143,32 @@ impl NatsCluster {
         for (i, offset) in offsets.into_iter().enumerate() {
             self.wait_ready(i, offset)?;
         }
-        self.wait_meshed()
+        self.wait_meshed()?;
+        self.wait_meta_peers()
+    }
+
+    /// Waits until the JetStream meta leader counts every other node as a current peer:
+    /// until then it cannot place a stream on three nodes ("no suitable peers for
+    /// placement, peer offline"), and a service creating its R3 streams at once would fail.
+    fn wait_meta_peers(&mut self) -> Result<(), TestkitError> {
+        let monitors: Vec<(String, SocketAddr)> = (0..self.nodes.len())
+            .map(|i| (self.nodes[i].name.clone(), self.monitor_addr(i)))
+            .collect();
+        let node = &mut self.nodes[0];
+        let Some(child) = node.child.as_mut() else {
+            return Ok(());
+        };
+        wait_until(
+            "the JetStream meta leader of the cluster to count every node as a peer",
+            child,
+            &node.log,
+            READY_TIMEOUT,
+            || {
+                monitors
+                    .iter()
+                    .any(|(name, addr)| leads_with_every_peer(*addr, name, monitors.len()))
+            },
+        )
     }
 
     /// Waits until every node advertises all nodes to its clients: a node can know the
@@ -392,6 +417,27 @@ impl Drop for NatsCluster {
             self.kill(i);
         }
     }
+}
+
+/// Whether the node named `name` (monitoring at `addr`) leads the meta group of `nodes`
+/// nodes and sees every other one current (`/jsz`'s `meta_cluster`).
+fn leads_with_every_peer(addr: SocketAddr, name: &str, nodes: usize) -> bool {
+    let Some((200, body)) = http_get(addr, "/jsz") else {
+        return false;
+    };
+    let Ok(jsz) = serde_json::from_str::<serde_json::Value>(&body) else {
+        return false;
+    };
+    let meta = &jsz["meta_cluster"];
+    let peers = meta["replicas"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    meta["leader"] == name
+        && peers.len() + 1 == nodes
+        && peers
+            .iter()
+            .all(|p| p["current"] == true && p["offline"] != true)
 }
 
 /// What a log file holds from byte `offset` on.

@@ -207,29 +207,27 @@ pub fn advertised_nats_urls(addr: SocketAddr) -> Option<usize> {
     Some(info["connect_urls"].as_array().map_or(0, Vec::len))
 }
 
-/// The status code of a plain HTTP `GET path` at `addr` (a server's monitoring endpoint);
-/// `None` when nothing answers.
-pub fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+/// The status code and body of a plain HTTP `GET path` at `addr` (a server's monitoring
+/// endpoint); `None` when nothing answers.
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let timeout = Duration::from_millis(500);
     let mut stream = TcpStream::connect_timeout(&addr, timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;
     stream.set_write_timeout(Some(timeout)).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut head = [0u8; 16];
-    let mut read = 0;
-    while read < head.len() {
-        match stream.read(&mut head[read..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => read += n,
-        }
-    }
+    // HTTP/1.0: the server closes the connection after the body.
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     // "HTTP/1.1 200 OK": the code is the second word.
-    std::str::from_utf8(&head[..read])
-        .ok()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+/// The status code of a plain HTTP `GET path` at `addr`; `None` when nothing answers.
+pub fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    http_get(addr, path).map(|(status, _)| status)
 }
 
 /// The end of a server's log, for error messages.
