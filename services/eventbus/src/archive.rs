@@ -172,6 +172,9 @@ impl Archives {
 
     pub async fn delete(&self, name: &str) -> Result<(), Error> {
         if self.catalog.archive(name).is_none() {
+            self.catalog.catch_up().await?;
+        }
+        if self.catalog.archive(name).is_none() {
             return Err(Error::not_found(format!("Archive {name} does not exist.")));
         }
         self.catalog
@@ -182,17 +185,25 @@ impl Archives {
         Ok(())
     }
 
-    pub fn list(&self, prefix: &str, event_source_arn: &str) -> Vec<ArchiveRecord> {
-        self.catalog
+    /// Reads catch up first (see [`Catalog::catch_up`]), as rule reads do.
+    pub async fn list(
+        &self,
+        prefix: &str,
+        event_source_arn: &str,
+    ) -> Result<Vec<ArchiveRecord>, Error> {
+        self.catalog.catch_up().await?;
+        Ok(self
+            .catalog
             .archives()
             .into_iter()
             .filter(|a| a.name.starts_with(prefix))
             .filter(|a| event_source_arn.is_empty() || a.event_source_arn == event_source_arn)
-            .collect()
+            .collect())
     }
 
-    pub fn get(&self, name: &str) -> Result<ArchiveRecord, Error> {
+    pub async fn get(&self, name: &str) -> Result<ArchiveRecord, Error> {
         crate::rules::validate_name(name, "archiveName")?;
+        self.catalog.catch_up().await?;
         self.catalog
             .archive(name)
             .ok_or_else(|| Error::not_found(format!("Archive {name} does not exist.")))

@@ -213,12 +213,15 @@ impl Buses {
             .ok_or_else(|| Error::not_found(format!("Event bus {name} does not exist.")))
     }
 
-    pub fn list(&self, prefix: &str) -> Vec<BusRecord> {
-        self.catalog
+    /// Reads catch up first (see [`Catalog::catch_up`]), as rule reads do.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<BusRecord>, Error> {
+        self.catalog.catch_up().await?;
+        Ok(self
+            .catalog
             .buses()
             .into_iter()
             .filter(|b| b.name.starts_with(prefix))
-            .collect()
+            .collect())
     }
 }
 

@@ -172,7 +172,7 @@ impl EventBus for EventBusApi {
     ) -> Result<Response<pb::ListEventBusesResponse>, Status> {
         let r = request.into_inner();
         let (buses, next) = page(
-            self.buses.list(&r.name_prefix),
+            self.buses.list(&r.name_prefix).await?,
             |b| b.name.as_str(),
             &r.next_token,
             r.limit,
@@ -390,7 +390,10 @@ impl EventBus for EventBusApi {
         &self,
         request: Request<pb::DescribeArchiveRequest>,
     ) -> Result<Response<pb::Archive>, Status> {
-        let archive = self.archives.get(&request.into_inner().archive_name)?;
+        let archive = self
+            .archives
+            .get(&request.into_inner().archive_name)
+            .await?;
         Ok(Response::new(wire::archive_to_pb(&archive)))
     }
 
@@ -433,6 +436,7 @@ impl EventBus for EventBusApi {
         let archives = self
             .archives
             .list(&r.name_prefix, &r.event_source_arn)
+            .await?
             .into_iter()
             .filter(|_| state.is_none_or(|s| s == wire::ARCHIVE_STATE))
             .collect();
@@ -484,7 +488,8 @@ impl EventBus for EventBusApi {
         wire::replay_state_filter(&r.state)?;
         let replays = self
             .replays
-            .list(&r.name_prefix, &r.state, &r.event_source_arn);
+            .list(&r.name_prefix, &r.state, &r.event_source_arn)
+            .await?;
         let (replays, next) = page(replays, |r| r.name.as_str(), &r.next_token, r.limit)?;
         Ok(Response::new(pb::ListReplaysResponse {
             replays: replays.iter().map(wire::replay_to_pb).collect(),

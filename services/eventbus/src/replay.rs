@@ -133,14 +133,22 @@ impl Replays {
     }
 
     /// Replays by name, filtered by state and archive ARN (each filter off when empty).
-    pub fn list(&self, prefix: &str, state: &str, event_source_arn: &str) -> Vec<ReplayRecord> {
-        self.catalog
+    /// Reads catch up first (see [`Catalog::catch_up`]), as rule reads do.
+    pub async fn list(
+        &self,
+        prefix: &str,
+        state: &str,
+        event_source_arn: &str,
+    ) -> Result<Vec<ReplayRecord>, Error> {
+        self.catalog.catch_up().await?;
+        Ok(self
+            .catalog
             .replays()
             .into_iter()
             .filter(|r| r.name.starts_with(prefix))
             .filter(|r| state.is_empty() || r.state.as_str() == state)
             .filter(|r| event_source_arn.is_empty() || r.event_source_arn == event_source_arn)
-            .collect()
+            .collect())
     }
 
     pub async fn start(&self, request: StartReplay) -> Result<ReplayRecord, Error> {
@@ -148,6 +156,9 @@ impl Replays {
         let archive_name = archive_name_from(&request.event_source_arn).ok_or_else(|| {
             validation("Parameter EventSourceArn is not valid. Reason: not an archive ARN.")
         })?;
+        if self.catalog.archive(archive_name).is_none() {
+            self.catalog.catch_up().await?;
+        }
         let archive = self
             .catalog
             .archive(archive_name)

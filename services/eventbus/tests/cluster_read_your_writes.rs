@@ -10,6 +10,9 @@
 //! moment. Each round below creates a bus and a rule through one replica and, at once,
 //! uses them through the other: any NotFound fails the test with the round and the call.
 //!
+//! The replicas run with small stream limits (`common::replica`): each of the 40 buses
+//! reserves its streams' byte limits on every node's disk.
+//!
 //! `cargo test -p groundwork-eventbus --test cluster_read_your_writes -- --nocapture`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -58,6 +58,13 @@ impl BusReplica {
             // (the defaults are 30 s and 60 s); still well above the webhook timeout.
             .env("GROUNDWORK_EVENTBUS__ROUTER_ACK_WAIT_MS", "5000")
             .env("GROUNDWORK_EVENTBUS__DELIVERY_ACK_WAIT_MS", "10000")
+            // Every bus's streams reserve their byte limit on every node's disk (1 GiB and
+            // 256 MiB by default); tests that make dozens of buses would run out of it.
+            .env(
+                "GROUNDWORK_EVENTBUS__EVENTS_MAX_BYTES",
+                (64 << 20).to_string(),
+            )
+            .env("GROUNDWORK_EVENTBUS__DLQ_MAX_BYTES", (16 << 20).to_string())
             .env(
                 "RUST_LOG",
                 std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
