@@ -11,6 +11,9 @@ pub enum BusErrorKind {
     Rejected,
     /// A compare-and-set kept losing to other writers: retry shortly.
     Conflict,
+    /// The servers' storage or resource limits would be exceeded (a stream's byte limit is
+    /// reserved on every node that holds a copy): retrying will not help until space is made.
+    Exhausted,
     /// Anything else.
     Internal,
 }
@@ -67,6 +70,9 @@ impl From<BusError> for groundwork_kit::Error {
                 Error::unavailable(e.message).with_reason("NATS_UNAVAILABLE")
             }
             BusErrorKind::Conflict => Error::conflict(e.message).with_reason("CONCURRENT_CHANGE"),
+            BusErrorKind::Exhausted => {
+                Error::limit_exceeded(e.message).with_reason("NATS_STORAGE_EXHAUSTED")
+            }
             BusErrorKind::Rejected => Error::internal(e.message).with_reason("NATS_REJECTED"),
             BusErrorKind::Internal => Error::internal(e.message),
         }
@@ -83,6 +89,11 @@ mod tests {
             (BusErrorKind::Unavailable, tonic::Code::Unavailable, true),
             (BusErrorKind::Conflict, tonic::Code::Aborted, true),
             (BusErrorKind::Rejected, tonic::Code::Internal, false),
+            (
+                BusErrorKind::Exhausted,
+                tonic::Code::ResourceExhausted,
+                false,
+            ),
             (BusErrorKind::Internal, tonic::Code::Internal, false),
         ];
         for (kind, code, retryable) in cases {

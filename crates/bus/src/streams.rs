@@ -174,12 +174,32 @@ async fn get_or_create(
 }
 
 fn stream_error(name: &str, e: jetstream::context::CreateStreamError) -> BusError {
+    use jetstream::ErrorCode;
     use jetstream::context::CreateStreamErrorKind as K;
     let kind = match e.kind() {
         K::TimedOut | K::JetStreamUnavailable => BusErrorKind::Unavailable,
+        K::JetStream(js) => match js.error_code() {
+            ErrorCode::INSUFFICIENT_RESOURCES
+            | ErrorCode::STORAGE_RESOURCES_EXCEEDED
+            | ErrorCode::MEMORY_RESOURCES_EXCEEDED => BusErrorKind::Exhausted,
+            // "No suitable peers for placement": for want of space, or because a node is
+            // away (restarting, or not yet heard from after the cluster started) and will
+            // be back.
+            ErrorCode::CLUSTER_NO_PEERS if js.to_string().contains("insufficient") => {
+                BusErrorKind::Exhausted
+            }
+            ErrorCode::CLUSTER_NO_PEERS => BusErrorKind::Unavailable,
+            _ => BusErrorKind::Rejected,
+        },
         _ => BusErrorKind::Rejected,
     };
-    BusError::new(kind, format!("cannot create stream {name}: {e}"))
+    let hint = if kind == BusErrorKind::Exhausted {
+        "; each stream reserves its byte limit on every node that holds a copy: free space, \
+         give the servers more (max_file_store) or lower the streams' limits"
+    } else {
+        ""
+    };
+    BusError::new(kind, format!("cannot create stream {name}: {e}{hint}"))
 }
 
 /// Creates (or finds) the `TARGETS` work queue: one message per delivery to make, removed
@@ -259,4 +279,30 @@ pub async fn ensure_rules_bucket(
     settings: &StreamSettings,
 ) -> Result<jetstream::kv::Store, BusError> {
     crate::kv::open_bucket(js, &RULES, settings.replicas).await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A bus stream whose byte limit the server cannot reserve is refused as a limit, with
+    /// what to do, not as an internal error.
+    #[tokio::test]
+    async fn a_stream_the_store_cannot_hold_is_a_limit_not_an_internal_error() {
+        let nats = groundwork_testkit::NatsServer::start().unwrap();
+        let js = jetstream::new(nats.admin().await.unwrap());
+        let settings = StreamSettings {
+            replicas: 1,
+            max_bytes: 1 << 55,
+            ..StreamSettings::default()
+        };
+        let e = ensure_events_stream(&js, "huge", &settings)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), BusErrorKind::Exhausted, "{e}");
+        assert!(e.to_string().contains("max_file_store"), "{e}");
+        let status = groundwork_kit::Error::from(e).into_status();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    }
 }
