@@ -41,17 +41,22 @@ pub async fn open_bucket(
         ..Default::default()
     })
     .await
-    .map_err(|e| {
-        let kind = match e.kind() {
-            jetstream::context::CreateKeyValueErrorKind::TimedOut
-            | jetstream::context::CreateKeyValueErrorKind::JetStream => BusErrorKind::Unavailable,
-            _ => BusErrorKind::Rejected,
-        };
-        BusError::new(
-            kind,
-            format!("cannot create KV bucket {}: {e}", bucket.name),
-        )
-    })
+    .map_err(|e| bucket_error(bucket.name, &e))
+}
+
+/// The error for a bucket JetStream did not create; a refusal of its stream is classified
+/// as a stream's would be ([`crate::streams::creation_error`]).
+fn bucket_error(bucket: &str, e: &jetstream::context::CreateKeyValueError) -> BusError {
+    use jetstream::context::CreateKeyValueErrorKind as K;
+    let message = format!("cannot create KV bucket {bucket}: {e}");
+    let refused = std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<jetstream::context::CreateStreamError>())
+        .filter(|_| e.kind() == K::BucketCreate);
+    match (e.kind(), refused) {
+        (_, Some(refused)) => crate::streams::creation_error(message, refused),
+        (K::TimedOut | K::JetStream, _) => BusError::new(BusErrorKind::Unavailable, message),
+        _ => BusError::new(BusErrorKind::Rejected, message),
+    }
 }
 
 /// A record and the revision it was read at.
@@ -421,6 +426,39 @@ mod tests {
         assert_eq!(records.keys("").await.unwrap(), ["c"]);
         records.delete("c").await.unwrap();
         assert!(records.get("c").await.unwrap().is_none());
+    }
+
+    /// A bucket whose stream the servers refuse is classified as a stream would be: out of
+    /// room is a limit, a node away is worth retrying, the rest is refused.
+    #[test]
+    fn a_refused_bucket_is_classified_as_its_stream_would_be() {
+        use jetstream::context::{CreateKeyValueError, CreateKeyValueErrorKind, CreateStreamError};
+        let refused = |description: &str| {
+            let js: jetstream::Error = serde_json::from_value(serde_json::json!({
+                "code": 400, "err_code": 10005, "description": description
+            }))
+            .unwrap();
+            bucket_error(
+                "b",
+                &CreateKeyValueError::with_source(
+                    CreateKeyValueErrorKind::BucketCreate,
+                    CreateStreamError::from(js),
+                ),
+            )
+        };
+        let full = refused("no suitable peers for placement, insufficient storage");
+        assert_eq!(full.kind(), BusErrorKind::Exhausted, "{full}");
+        assert!(
+            full.to_string().contains("cannot create KV bucket b"),
+            "{full}"
+        );
+        let away = refused("no suitable peers for placement, peer offline");
+        assert_eq!(away.kind(), BusErrorKind::Unavailable, "{away}");
+        let bad = bucket_error(
+            "b",
+            &CreateKeyValueError::new(CreateKeyValueErrorKind::InvalidStoreName),
+        );
+        assert_eq!(bad.kind(), BusErrorKind::Rejected, "{bad}");
     }
 
     #[tokio::test]

@@ -174,6 +174,15 @@ async fn get_or_create(
 }
 
 fn stream_error(name: &str, e: jetstream::context::CreateStreamError) -> BusError {
+    creation_error(format!("cannot create stream {name}: {e}"), &e)
+}
+
+/// The error for a stream (or a KV bucket's stream) JetStream did not create: `message`,
+/// of the kind `e` calls for, with what to do when the servers are out of room.
+pub(crate) fn creation_error(
+    message: String,
+    e: &jetstream::context::CreateStreamError,
+) -> BusError {
     use jetstream::ErrorCode;
     use jetstream::context::CreateStreamErrorKind as K;
     let kind = match e.kind() {
@@ -199,7 +208,7 @@ fn stream_error(name: &str, e: jetstream::context::CreateStreamError) -> BusErro
     } else {
         ""
     };
-    BusError::new(kind, format!("cannot create stream {name}: {e}{hint}"))
+    BusError::new(kind, format!("{message}{hint}"))
 }
 
 /// Creates (or finds) the `TARGETS` work queue: one message per delivery to make, removed
