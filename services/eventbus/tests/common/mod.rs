@@ -138,7 +138,11 @@ pub async fn wait_healthy(addr: SocketAddr, ca: Option<Vec<u8>>) {
             .tls_config(groundwork_kit::tls::ClientTls::with_ca_pem(ca).config())
             .unwrap();
     }
-    for _ in 0..500 {
+    // A deadline, not a count of tries: on two busy cores, a replica's first start on a
+    // cluster (its R3 streams and buckets, each a Raft group to elect) once did not answer
+    // within the 5 s that 500 tries came to.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         if let Ok(channel) = endpoint.connect().await {
             let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
             if health
@@ -154,7 +158,7 @@ pub async fn wait_healthy(addr: SocketAddr, ca: Option<Vec<u8>>) {
         tokio::task::yield_now().await;
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    panic!("event bus did not start");
+    panic!("event bus at {addr} did not answer its health check within 30 s");
 }
 
 /// An event bus in-process on NATS that the test runs itself (a cluster): the service
