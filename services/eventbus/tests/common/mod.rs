@@ -130,6 +130,14 @@ impl Stack {
 /// Waits until the event bus at `addr` answers its health check, not a fixed time; over
 /// TLS trusting `ca` when given.
 pub async fn wait_healthy(addr: SocketAddr, ca: Option<Vec<u8>>) {
+    assert!(
+        answers_health_check(addr, ca).await,
+        "event bus at {addr} did not answer its health check within 30 s"
+    );
+}
+
+/// Whether the event bus at `addr` answers its health check within 30 s.
+pub async fn answers_health_check(addr: SocketAddr, ca: Option<Vec<u8>>) -> bool {
     let scheme = if ca.is_some() { "https" } else { "http" };
     let mut endpoint =
         tonic::transport::Channel::from_shared(format!("{scheme}://{addr}")).unwrap();
@@ -152,13 +160,13 @@ pub async fn wait_healthy(addr: SocketAddr, ca: Option<Vec<u8>>) {
                 .await
                 .is_ok()
             {
-                return;
+                return true;
             }
         }
         tokio::task::yield_now().await;
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    panic!("event bus at {addr} did not answer its health check within 30 s");
+    false
 }
 
 /// An event bus in-process on NATS that the test runs itself (a cluster): the service

@@ -9,17 +9,20 @@ use async_nats::jetstream;
 use groundwork_proto::v1::event_bus_client::EventBusClient;
 use groundwork_testkit::NatsCluster;
 
-use super::{API_TOKEN, Channel, channel, wait_healthy};
+use super::{API_TOKEN, Channel, answers_health_check, channel};
 
 /// How long a replica stopped with SIGTERM may take to finish what it holds and exit.
 const STOP_GRACE: Duration = Duration::from_secs(20);
 
-/// One `groundwork-eventbus` process, killed on drop.
+/// One `groundwork-eventbus` process, killed on drop. Its warnings and errors go to a file
+/// that every start appends to (to the test's own stderr with `TEST_LOG`); a replica that
+/// does not come up fails the test with the end of it.
 pub struct BusReplica {
     child: Option<Child>,
     port: u16,
     nats_url: String,
     nkey: std::path::PathBuf,
+    log: tempfile::NamedTempFile,
 }
 
 impl BusReplica {
@@ -32,6 +35,7 @@ impl BusReplica {
             port: groundwork_testkit::process::free_port().unwrap(),
             nats_url: cluster.url(),
             nkey: cluster.nkey_file("eventbus"),
+            log: tempfile::NamedTempFile::new().expect("a temporary file for the replica's log"),
         };
         replica.start_again().await;
         replica
@@ -74,12 +78,29 @@ impl BusReplica {
             .stderr(if std::env::var_os("TEST_LOG").is_some() {
                 Stdio::inherit()
             } else {
-                Stdio::null()
+                Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(self.log.path())
+                        .expect("the replica's log file"),
+                )
             })
             .spawn()
             .expect("the groundwork-eventbus binary");
         self.child = Some(child);
-        wait_healthy(self.addr(), None).await;
+        if !answers_health_check(self.addr(), None).await {
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+                .map_or_else(|| "still running".to_owned(), |s| format!("exited: {s}"));
+            panic!(
+                "the event bus replica on port {} did not answer its health check within 30 s \
+                 ({exited}){}",
+                self.port,
+                groundwork_testkit::process::log_tail(self.log.path())
+            );
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
