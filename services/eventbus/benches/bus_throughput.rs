@@ -14,7 +14,7 @@
 //!
 //! Run: `cargo bench -p groundwork-eventbus --bench bus_throughput`
 //! (`BENCH_EVENTS`, `BENCH_CALLERS`, `BENCH_RATE`, `BENCH_SECONDS` change the defaults;
-//! `BENCH_ONLY_RAW` runs only the baseline, `BENCH_RAW_MSGID` and `BENCH_RAW_ACK=explicit|all`
+//! `BENCH_ONLY_RAW` runs only the baseline, `BENCH_ONLY=grpc` only the gRPC run (to profile it), `BENCH_RAW_MSGID` and `BENCH_RAW_ACK=explicit|all`
 //! add message ids and consumer acks to it, to measure what they cost the server;
 //! the baseline's messages are events of the bus's size unless `BENCH_RAW_PAYLOAD=tiny`
 //! makes them the send time alone (16 bytes), as before 2026-12-02; `BENCH_RAW_ATOMIC`
@@ -956,6 +956,13 @@ fn main() {
                 format!("events of the bus's size ({} bytes)", raw_event(now_micros()).len())
             }
         );
+        if std::env::var("BENCH_ONLY").as_deref() == Ok("grpc") {
+            let mut max = bus_max(&bus, &js, "bench-max", events, callers).await;
+            max.report("PutEvents → router → NATS target");
+            shutdown.trigger();
+            let _ = server.await;
+            return;
+        }
         let mut raw = raw_jetstream(&nats_client, &js, replicas, events, callers).await;
         raw.report("raw JetStream publish → consume");
         if std::env::var_os("BENCH_ONLY_RAW").is_some() {
