@@ -253,13 +253,8 @@ impl FanOut<'_> {
 /// Makes the deliveries of every target of every matched rule and returns how many, once
 /// JetStream stored them all, each either in `DELIVERIES` (NATS-subject targets) or in
 /// `TARGETS` (everything else, and NATS-subject deliveries that could not be stored
-/// directly). All stores are in flight at once.
-///
-/// A target that takes the whole event (no input settings) receives the text stored on
-/// the bus as it is, when the event has it, instead of the event decoded and written
-/// again (the same JSON text for every event the bus stored itself, as it writes events
-/// exactly as serde_json writes a value). Fails with `InvalidArgument` for an event that
-/// cannot be decoded, which can never be delivered.
+/// directly). All stores are in flight at once ([`start_fan_out`], then
+/// [`Started::finish`]).
 pub async fn fan_out(
     js: &jetstream::Context,
     bus: &str,
@@ -269,6 +264,48 @@ pub async fn fan_out(
     ingested_ms: i64,
     replay: Option<&str>,
 ) -> Result<usize, Error> {
+    start_fan_out(js, bus, table, matched, event, ingested_ms, replay)
+        .await?
+        .finish()
+        .await
+}
+
+/// A NATS-subject delivery sent to `DELIVERIES`, with what queueing it in `TARGETS` takes
+/// if JetStream does not store it.
+struct Direct<'a> {
+    ack: PublishAckFuture,
+    id: String,
+    rule_name: &'a str,
+    rule: &'a RuleRecord,
+    target: &'a Target,
+}
+
+/// One event's deliveries, sent and not yet known to be stored.
+pub struct Started<'a> {
+    fan: FanOut<'a>,
+    direct: Vec<Direct<'a>>,
+    queued: Vec<PublishAckFuture>,
+}
+
+/// Sends the stores of an event's deliveries (see [`fan_out`]) without waiting for
+/// JetStream's acks, so that a caller routing several events has all their stores in flight
+/// at once and then waits for each acknowledgement once ([`Started::finish`]), instead of
+/// polling every event's pending stores whenever one of them is acknowledged.
+///
+/// A target that takes the whole event (no input settings) receives the text stored on
+/// the bus as it is, when the event has it, instead of the event decoded and written
+/// again (the same JSON text for every event the bus stored itself, as it writes events
+/// exactly as serde_json writes a value). Fails with `InvalidArgument` for an event that
+/// cannot be decoded, which can never be delivered.
+pub async fn start_fan_out<'a>(
+    js: &'a jetstream::Context,
+    bus: &'a str,
+    table: &'a BusRules,
+    matched: &'a [String],
+    event: &'a Routed,
+    ingested_ms: i64,
+    replay: Option<&'a str>,
+) -> Result<Started<'a>, Error> {
     let fan = FanOut {
         js,
         bus,
@@ -279,7 +316,6 @@ pub async fn fan_out(
     };
     let mut shown = None;
     let mut ingestion = None;
-    let mut direct_acks = Vec::new();
     let mut direct = Vec::new();
     let mut queued = Vec::new();
     for rule_name in matched {
@@ -311,8 +347,13 @@ pub async fn fan_out(
                     let message = nats_message(body, &id, event.id(), &rule.arn, replay);
                     match js.send_publish(subject.clone(), message).await {
                         Ok(ack) => {
-                            direct_acks.push(std::future::IntoFuture::into_future(ack));
-                            direct.push((id, rule_name, rule, target));
+                            direct.push(Direct {
+                                ack,
+                                id,
+                                rule_name,
+                                rule,
+                                target,
+                            });
                             continue;
                         }
                         Err(e) => {
@@ -324,21 +365,48 @@ pub async fn fan_out(
             queued.push(fan.queue(id, rule_name, rule, target).await?);
         }
     }
-    let count = direct.len() + queued.len();
-    let stored = futures::future::join_all(direct_acks).await;
-    for (result, (id, rule_name, rule, target)) in stored.into_iter().zip(direct) {
-        if let Err(e) = result {
-            tracing::debug!(delivery = %id, error = %e, "direct store failed; queueing the delivery");
-            queued.push(fan.queue(id, rule_name, rule, target).await?);
+    Ok(Started {
+        fan,
+        direct,
+        queued,
+    })
+}
+
+impl std::fmt::Debug for Started<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Started")
+            .field("event", &self.fan.event.id())
+            .field("direct", &self.direct.len())
+            .field("queued", &self.queued.len())
+            .finish()
+    }
+}
+
+impl Started<'_> {
+    /// Waits until every delivery is stored and returns how many there are. A
+    /// NATS-subject delivery that JetStream did not store is queued in `TARGETS` instead,
+    /// where the deliverer retries it and dead-letters it per the target's policy. The
+    /// stores were all sent already, so waiting for their acks one after another takes no
+    /// longer than waiting for them together.
+    pub async fn finish(self) -> Result<usize, Error> {
+        let Self {
+            fan,
+            direct,
+            mut queued,
+        } = self;
+        let count = direct.len() + queued.len();
+        for d in direct {
+            if let Err(e) = d.ack.await {
+                tracing::debug!(delivery = %d.id, error = %e, "direct store failed; queueing the delivery");
+                queued.push(fan.queue(d.id, d.rule_name, d.rule, d.target).await?);
+            }
         }
+        for ack in queued {
+            ack.await
+                .map_err(|e| Error::unavailable(format!("a delivery was not stored: {e}")))?;
+        }
+        Ok(count)
     }
-    for result in
-        futures::future::join_all(queued.into_iter().map(std::future::IntoFuture::into_future))
-            .await
-    {
-        result.map_err(|e| Error::unavailable(format!("a delivery was not stored: {e}")))?;
-    }
-    Ok(count)
 }
 
 #[cfg(test)]

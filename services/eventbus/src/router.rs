@@ -1,6 +1,6 @@
 //! The router: a durable consumer of a bus stream (shared by replicas) that matches each
 //! event against the bus's enabled rules and makes one delivery per (rule, target)
-//! ([`fan_out`]: NATS-subject targets straight into `DELIVERIES`, the others into
+//! ([`crate::delivery::fan_out`]: NATS-subject targets straight into `DELIVERIES`, the others into
 //! `TARGETS`). A stored message (the events of one PutEvents call) is acknowledged only
 //! once all its events' deliveries are stored; many messages are in flight at once, each
 //! publishing asynchronously.
@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{BusRules, Catalog};
-use crate::delivery::{Routed, fan_out, unreadable};
+use crate::delivery::{Routed, start_fan_out, unreadable};
 use crate::error::{Error, ErrorKind};
 
 /// What every bus's router shares.
@@ -72,9 +72,11 @@ impl Router {
     }
 
     /// Routes every event of a stored message (one or more, see
-    /// [`groundwork_bus::publish`]) at once; returns how many deliveries were stored. The
-    /// message is acknowledged only once all of them are, and routed again whole
-    /// otherwise: the deliveries already stored are stored once (their ids de-duplicate).
+    /// [`groundwork_bus::publish`]); returns how many deliveries were stored. Every
+    /// event's deliveries are sent before any acknowledgement is awaited, so all of them are
+    /// in flight at once. The message is acknowledged only once all of them are stored, and
+    /// routed again whole otherwise: the deliveries already stored are stored once (their
+    /// ids de-duplicate).
     async fn deliver(&self, bus: &str, message: &jetstream::Message) -> Result<usize, Error> {
         let table = self.catalog.rules(bus);
         let ingested_ms = message
@@ -90,47 +92,55 @@ impl Router {
             .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
             .map(|v| v.as_str())
             .filter(|_| events.len() == 1);
-        let routed = futures::future::join_all(
-            events
-                .into_iter()
-                .map(|text| self.deliver_event(bus, &table, text, message_id, ingested_ms)),
-        )
-        .await;
-        let mut count = 0;
-        for result in routed {
-            match result {
-                Ok(n) => count += n,
-                // Only PutEvents and the bus's own producers write here, and what they
-                // accept is readable (see `groundwork_events::limits`): an unreadable
-                // event was never accepted, matches no rule and is not dead-lettered.
-                Err(e) if e.kind() == ErrorKind::InvalidArgument => {
-                    tracing::warn!(%bus, error = %e, "an unreadable event on the bus stream was skipped");
-                }
-                Err(e) => return Err(e),
+        let mut matched = Vec::with_capacity(events.len());
+        for text in events {
+            match matching(&table, text, message_id) {
+                Ok(Some(event)) => matched.push(event),
+                Ok(None) => {}
+                Err(e) => skip_unreadable(bus, e)?,
             }
+        }
+        let mut started = Vec::with_capacity(matched.len());
+        for (event, rules) in &matched {
+            match start_fan_out(&self.js, bus, &table, rules, event, ingested_ms, None).await {
+                Ok(s) => started.push(s),
+                Err(e) => skip_unreadable(bus, e)?,
+            }
+        }
+        let mut count = 0;
+        for s in started {
+            count += s.finish().await?;
         }
         Ok(count)
     }
+}
 
-    /// Matches one event and stores its deliveries; returns how many. Matching reads the
-    /// stored text; the event is decoded only if a delivery needs it.
-    async fn deliver_event(
-        &self,
-        bus: &str,
-        table: &BusRules,
-        text: Bytes,
-        message_id: Option<&str>,
-        ingested_ms: i64,
-    ) -> Result<usize, Error> {
-        let utf8 = std::str::from_utf8(&text).map_err(|e| unreadable(&e))?;
-        let matched = table
-            .matcher
-            .matches_json(utf8)
-            .map_err(|e| unreadable(&e))?;
-        if matched.is_empty() {
-            return Ok(0);
-        }
-        let event = Routed::stored(text, message_id)?;
-        fan_out(&self.js, bus, table, &matched, &event, ingested_ms, None).await
+/// Matches one event against the bus's rules: the event and the rules it matched, or
+/// `None` when it matched none. Matching reads the stored text; the event is decoded only
+/// if a delivery needs it.
+fn matching(
+    table: &BusRules,
+    text: Bytes,
+    message_id: Option<&str>,
+) -> Result<Option<(Routed, Vec<String>)>, Error> {
+    let utf8 = std::str::from_utf8(&text).map_err(|e| unreadable(&e))?;
+    let matched = table
+        .matcher
+        .matches_json(utf8)
+        .map_err(|e| unreadable(&e))?;
+    if matched.is_empty() {
+        return Ok(None);
     }
+    Ok(Some((Routed::stored(text, message_id)?, matched)))
+}
+
+/// Only PutEvents and the bus's own producers write to a bus stream, and what they accept
+/// is readable (see `groundwork_events::limits`): an unreadable event was never accepted,
+/// matches no rule and is not dead-lettered, so it is skipped. Any other error stands.
+fn skip_unreadable(bus: &str, e: Error) -> Result<(), Error> {
+    if e.kind() == ErrorKind::InvalidArgument {
+        tracing::warn!(%bus, error = %e, "an unreadable event on the bus stream was skipped");
+        return Ok(());
+    }
+    Err(e)
 }
