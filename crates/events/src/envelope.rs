@@ -69,6 +69,50 @@ pub mod event_time {
 
     /// Formats a time the way EventBridge does: `2024-05-01T12:00:00Z`.
     pub fn format(t: &OffsetDateTime) -> String {
+        with_text(t, str::to_owned)
+    }
+
+    /// Calls `f` with `t` written as [`format`] writes it.
+    fn with_text<R>(t: &OffsetDateTime, f: impl FnOnce(&str) -> R) -> R {
+        let mut buf = [0u8; 20];
+        match std::str::from_utf8(write(t, &mut buf)) {
+            Ok(text) if !text.is_empty() => f(text),
+            _ => f(&slow_format(t)),
+        }
+    }
+
+    /// Writes `t` as [`format`] does into `buf`, without allocating: every stored event's
+    /// time is written this way. A year outside 0–9999 (which `time` allows but no event
+    /// has) is written with as many digits as it takes.
+    fn write<'a>(t: &OffsetDateTime, buf: &'a mut [u8; 20]) -> &'a [u8] {
+        let t = t.to_offset(time::UtcOffset::UTC);
+        let Ok(year) = u16::try_from(t.year()) else {
+            return &[];
+        };
+        if year > 9999 {
+            return &[];
+        }
+        let two = |n: u8| [b'0' + n / 10, b'0' + n % 10];
+        let [y0, y1] = two(u8::try_from(year / 100).unwrap_or(0));
+        let [y2, y3] = two(u8::try_from(year % 100).unwrap_or(0));
+        let [mo0, mo1] = two(u8::from(t.month()));
+        let [d0, d1] = two(t.day());
+        let [h0, h1] = two(t.hour());
+        let [mi0, mi1] = two(t.minute());
+        let [s0, s1] = two(t.second());
+        *buf = [
+            y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1, b'T', h0, h1, b':', mi0, mi1, b':', s0,
+            s1, b'Z',
+        ];
+        buf
+    }
+
+    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        with_text(t, |text| s.serialize_str(text))
+    }
+
+    /// Any year, with `format!` (years 0–9999 go through [`write`]).
+    fn slow_format(t: &OffsetDateTime) -> String {
         let t = t.to_offset(time::UtcOffset::UTC);
         format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
@@ -81,13 +125,54 @@ pub mod event_time {
         )
     }
 
-    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(t))
-    }
-
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
         let text = String::deserialize(d)?;
         OffsetDateTime::parse(&text, &Rfc3339).map_err(serde::de::Error::custom)
+    }
+
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    mod tests {
+        use time::OffsetDateTime;
+
+        #[test]
+        fn the_quick_writer_writes_what_format_writes() {
+            let offset = time::UtcOffset::from_hms(5, 30, 0).unwrap();
+            let mut times: Vec<OffsetDateTime> = [
+                -62_135_596_800_i64, // 0001-01-01
+                -1,
+                0,
+                951_782_400, // 2000-02-29
+                1_714_564_800,
+                253_402_300_799, // 9999-12-31T23:59:59
+            ]
+            .into_iter()
+            .map(|s| OffsetDateTime::from_unix_timestamp(s).unwrap())
+            .collect();
+            times.push(times[4].to_offset(offset));
+            times.push(
+                time::Date::from_calendar_date(-44, time::Month::March, 15)
+                    .unwrap()
+                    .midnight()
+                    .assume_utc(),
+            );
+            // Spread over the years 1970–9999, every field's digits.
+            for i in 1..2_000_i64 {
+                let s = (i * 7_919_993_377) % 253_402_300_799;
+                times.push(OffsetDateTime::from_unix_timestamp(s).unwrap());
+            }
+            #[derive(serde::Serialize)]
+            struct Wrap(#[serde(with = "super")] OffsetDateTime);
+            for t in times {
+                assert_eq!(super::format(&t), super::slow_format(&t), "{t}");
+                let json = serde_json::to_string(&Wrap(t)).unwrap();
+                assert_eq!(json, format!("\"{}\"", super::slow_format(&t)));
+            }
+            assert_eq!(
+                super::format(&OffsetDateTime::from_unix_timestamp(1_714_564_800).unwrap()),
+                "2024-05-01T12:00:00Z"
+            );
+        }
     }
 }
 
