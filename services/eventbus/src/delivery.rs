@@ -152,6 +152,11 @@ impl Routed {
             stored: Some(stored),
             value: OnceLock::new(),
         };
+        if routed.id.is_empty()
+            && let Some(id) = leading_id(routed.stored.as_deref().unwrap_or_default())
+        {
+            id.clone_into(&mut routed.id);
+        }
         if routed.id.is_empty() {
             // Reads the id alone (the rest is skipped, not decoded): a target that takes
             // the whole event never needs more.
@@ -192,6 +197,22 @@ impl Routed {
         }
         Ok(self.value.get_or_init(|| value))
     }
+}
+
+/// The id of an event the bus wrote itself, read from where it always is: the bus writes
+/// the envelope's fields in order (`{"version":"0","id":"…",…`, see
+/// [`groundwork_events::envelope::Event`]), so the id is found without scanning the rest of
+/// the event. `None` for any other text (escapes in the id included), which is then read
+/// as JSON.
+fn leading_id(text: &[u8]) -> Option<&str> {
+    let rest = text.strip_prefix(br#"{"version":""#)?;
+    let rest = &rest[rest.iter().position(|&b| b == b'"' || b == b'\\')?..];
+    let rest = rest.strip_prefix(br#"","id":""#)?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    if rest[end] != b'"' || end == 0 {
+        return None;
+    }
+    std::str::from_utf8(&rest[..end]).ok()
 }
 
 /// An event that cannot be decoded: it can never be delivered, so the router skips it.
@@ -414,6 +435,43 @@ impl Started<'_> {
 mod tests {
     use groundwork_events::envelope::Event;
     use time::OffsetDateTime;
+
+    /// The id read where the bus writes it is the id JSON decoding reads, and any text not
+    /// written that way is left to the decoder.
+    #[test]
+    fn the_leading_id_is_the_decoded_id_or_none() {
+        let event = Event {
+            version: "0".into(),
+            id: "6a7e8feb-b491-4cf7-a9f1-bf3703467718".into(),
+            detail_type: "t".into(),
+            source: "s".into(),
+            account: "123456789012".into(),
+            time: OffsetDateTime::UNIX_EPOCH,
+            region: "us-east-1".into(),
+            resources: vec![],
+            detail: serde_json::json!({"id": "not this one"}),
+            replay_name: None,
+        };
+        let stored = serde_json::to_vec(&event).unwrap();
+        assert_eq!(super::leading_id(&stored), Some(event.id.as_str()));
+        for other in [
+            r#"{"id":"a","version":"0"}"#,
+            r#"{"version":"0","detail":{},"id":"a"}"#,
+            r#"{"version":"0","id":"a\"b"}"#,
+            r#"{"version":"0","id":""}"#,
+            r#"{"version":"0\"","id":"a"}"#,
+            r#"{"version":"0","id":"a"#,
+            r#" {"version":"0","id":"a"}"#,
+            "",
+        ] {
+            assert_eq!(super::leading_id(other.as_bytes()), None, "{other}");
+        }
+        let routed = super::Routed::stored(stored.into(), None).unwrap();
+        assert_eq!(routed.id(), event.id);
+        let escaped = br#"{"version":"0","id":"a\"b","detail":{}}"#;
+        let routed = super::Routed::stored(bytes::Bytes::from_static(escaped), None).unwrap();
+        assert_eq!(routed.id(), "a\"b");
+    }
 
     /// A whole-event target receives the stored bytes; the deliverer writes the parsed
     /// event again. Both must be the same text for what the bus stores.
