@@ -122,7 +122,9 @@ impl EventPublisher {
     /// The most event text one message may carry: the server's `max_payload`, less room for
     /// the headers (the message id and a trace header).
     fn max_message_bytes(&self) -> usize {
-        let max_payload = match self.client.server_info().max_payload {
+        // An atomic read: `server_info()` would copy the whole INFO (a dozen strings) on
+        // every call.
+        let max_payload = match self.client.max_payload() {
             0 => crate::access::MAX_PAYLOAD,
             n => n,
         };
