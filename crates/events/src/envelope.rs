@@ -494,12 +494,16 @@ pub fn validate_entry(
     let source = present(&entry.source).ok_or_else(|| EntryError::required("Source"))?;
     let detail_type =
         present(&entry.detail_type).ok_or_else(|| EntryError::required("DetailType"))?;
-    let detail_text = present(&entry.detail).ok_or_else(|| EntryError::required("Detail"))?;
-    crate::limits::check_entry(&source, &detail_type, &detail_text)?;
+    let detail_text = entry
+        .detail
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| EntryError::required("Detail"))?;
+    crate::limits::check_entry(&source, &detail_type, detail_text)?;
     if let Some(time) = &entry.time {
         crate::limits::check_time(time)?;
     }
-    let detail: Value = match serde_json::from_str(&detail_text) {
+    let detail: Value = match serde_json::from_str(detail_text) {
         Ok(value @ Value::Object(_)) => value,
         _ => {
             return Err(EntryError::new(
