@@ -199,6 +199,8 @@ fn kv_bucket(bucket: &str) -> Vec<String> {
         "$JS.API.INFO".to_owned(),
         format!("$JS.API.STREAM.INFO.{stream}"),
         format!("$JS.API.STREAM.CREATE.{stream}"),
+        // Raising a bucket's copies on a cluster (`streams::raise_replicas`).
+        format!("$JS.API.STREAM.UPDATE.{stream}"),
         format!("$JS.API.STREAM.MSG.GET.{stream}"),
         format!("$JS.API.DIRECT.GET.{stream}"),
         format!("$JS.API.DIRECT.GET.{stream}.>"),

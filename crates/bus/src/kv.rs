@@ -23,13 +23,18 @@ pub struct Bucket {
 
 /// Opens `bucket`, creating it with `replicas` copies when it does not exist yet
 /// ([`crate::replicas::DETECT`]: as many as the server's cluster calls for, see
-/// [`crate::replicas`]). Every replica of a service calls this at start-up.
+/// [`crate::replicas`]), and raising an existing one that keeps fewer
+/// ([`crate::streams::raise_replicas`]). Every replica of a service calls this at start-up.
 pub async fn open_bucket(
     js: &jetstream::Context,
     bucket: &Bucket,
     replicas: usize,
 ) -> Result<kv::Store, BusError> {
     if let Ok(store) = js.get_key_value(bucket.name).await {
+        let wanted = crate::replicas::for_context(js, replicas).await?.max(1);
+        if let Ok(stream) = js.get_stream(format!("KV_{}", bucket.name)).await {
+            crate::streams::raise_replicas(js, stream, wanted).await;
+        }
         return Ok(store);
     }
     js.create_key_value(kv::Config {

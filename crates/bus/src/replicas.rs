@@ -10,7 +10,8 @@
 //! Detection sees the nodes that are up when a stream or bucket is first created: a
 //! cluster started with a node missing, or one that hides its URLs (`no_advertise`), makes
 //! R1. Deployments that must never get R1 on a cluster set the replicas explicitly. A
-//! stream that exists already keeps the replicas it was created with.
+//! stream or bucket that exists with fewer copies than decided here is raised to that many
+//! when a service opens it ([`crate::streams::raise_replicas`]), never lowered.
 
 use std::collections::HashSet;
 use std::time::Duration;

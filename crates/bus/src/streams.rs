@@ -158,10 +158,10 @@ async fn get_or_create(
     loop {
         attempt += 1;
         match js.get_or_create_stream(config.clone()).await {
-            Ok(stream) => return Ok(stream),
+            Ok(stream) => return Ok(raise_replicas(js, stream, config.num_replicas).await),
             Err(e) => {
                 if let Ok(stream) = js.get_stream(&name).await {
-                    return Ok(stream);
+                    return Ok(raise_replicas(js, stream, config.num_replicas).await);
                 }
                 if attempt >= ATTEMPTS {
                     return Err(stream_error(&name, e));
@@ -169,6 +169,63 @@ async fn get_or_create(
                 tracing::debug!(stream = %name, error = %e, attempt, "stream not created yet; trying again");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
+        }
+    }
+}
+
+/// How long [`raise_replicas`] waits for a raised stream to answer again.
+const RAISE_SETTLE: Duration = Duration::from_secs(30);
+
+/// Gives a stream that keeps fewer copies than `wanted` that many (never fewer than it
+/// has): a stream made at R1 before its cluster existed, or while a node was away, gets its
+/// copies at the next start of a service that uses it, once the replicas are set or
+/// detected as the cluster's. A refusal (a node still away, no room on the others) is
+/// logged and the stream is used as it is; the next start tries again.
+pub(crate) async fn raise_replicas(
+    js: &jetstream::Context,
+    mut stream: stream::Stream,
+    wanted: usize,
+) -> stream::Stream {
+    let has = stream.cached_info().config.num_replicas;
+    if has >= wanted {
+        return stream;
+    }
+    let name = stream.cached_info().config.name.clone();
+    let mut config = stream.cached_info().config.clone();
+    config.num_replicas = wanted;
+    match js.update_stream(config).await {
+        Ok(_) => {
+            tracing::info!(stream = %name, from = has, to = wanted, "stream replicas raised");
+            // The stream has a new Raft group, which elects its leader before it answers
+            // again: wait for that here rather than fail the caller's next request.
+            let deadline = tokio::time::Instant::now() + RAISE_SETTLE;
+            loop {
+                // Asked often, each answer awaited briefly: a request the old group took
+                // is not answered by the new one.
+                if let Ok(Ok(info)) =
+                    tokio::time::timeout(Duration::from_millis(500), stream.info()).await
+                    && info.cluster.as_ref().is_some_and(|c| c.leader.is_some())
+                {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(stream = %name, "the stream has no leader yet after raising its replicas");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            stream
+        }
+        Err(e) => {
+            tracing::warn!(
+                stream = %name,
+                has,
+                wanted,
+                error = %e,
+                "the stream keeps fewer copies than it should; raising them is tried again at \
+                 the next start (or: nats stream edit --replicas)"
+            );
+            stream
         }
     }
 }
@@ -313,5 +370,78 @@ mod tests {
         assert!(e.to_string().contains("max_file_store"), "{e}");
         let status = groundwork_kit::Error::from(e).into_status();
         assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    }
+
+    /// A stream and a bucket made at R1 on a cluster (before it was one, or while a node was
+    /// away) get three copies when a service opens them again asking for three; asking for
+    /// fewer never takes copies away. The bucket is opened by a service's own identity,
+    /// whose permissions must allow the raise.
+    #[tokio::test]
+    async fn streams_and_buckets_made_with_one_copy_are_raised_never_lowered() {
+        let cluster = groundwork_testkit::NatsCluster::start().unwrap();
+        let admin = jetstream::new(cluster.admin().await.unwrap());
+        let one = StreamSettings {
+            replicas: 1,
+            ..StreamSettings::default()
+        };
+        let three = StreamSettings {
+            replicas: 3,
+            ..StreamSettings::default()
+        };
+        let replicas = |s: &stream::Stream| s.cached_info().config.num_replicas;
+        let made = ensure_events_stream(&admin, "grow", &one).await.unwrap();
+        assert_eq!(replicas(&made), 1);
+        let raised = ensure_events_stream(&admin, "grow", &three).await.unwrap();
+        assert_eq!(replicas(&raised), 3);
+        let again = ensure_events_stream(&admin, "grow", &one).await.unwrap();
+        assert_eq!(replicas(&again), 3, "asking for one copy keeps the three");
+        // The new copies catch up with the leader: a leader and two current followers.
+        let mut stream = admin
+            .get_stream(names::events_stream("grow"))
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let info = stream.info().await.unwrap();
+            let cluster = info.cluster.as_ref().unwrap();
+            let followers: Vec<_> = cluster
+                .replicas
+                .iter()
+                .map(|r| (r.name.clone(), r.current))
+                .collect();
+            if cluster.leader.is_some()
+                && followers.len() == 2
+                && followers.iter().all(|(_, current)| *current)
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "leader {:?}, followers {followers:?}",
+                cluster.leader
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+
+        let budget = cluster
+            .connect_options("budget")
+            .unwrap()
+            .connect(cluster.urls()[0].clone())
+            .await
+            .unwrap();
+        let budget = jetstream::new(budget);
+        let bucket = crate::kv::Bucket {
+            name: names::BUDGET_WATCH_BUCKET,
+            description: "test",
+            history: 1,
+        };
+        crate::kv::open_bucket(&budget, &bucket, 1).await.unwrap();
+        let kv_stream = format!("KV_{}", names::BUDGET_WATCH_BUCKET);
+        let copies = |s: stream::Stream| s.cached_info().config.num_replicas;
+        assert_eq!(copies(admin.get_stream(&kv_stream).await.unwrap()), 1);
+        crate::kv::open_bucket(&budget, &bucket, 3).await.unwrap();
+        assert_eq!(copies(admin.get_stream(&kv_stream).await.unwrap()), 3);
+        crate::kv::open_bucket(&budget, &bucket, 1).await.unwrap();
+        assert_eq!(copies(admin.get_stream(&kv_stream).await.unwrap()), 3);
     }
 }

@@ -2,8 +2,9 @@
 //! on a cluster they may not even agree on the configuration: one that connected before the
 //! server told it about its peers decides R1 where the others decide R3. The loser of such a
 //! race used to be refused ("stream name already in use with a different configuration")
-//! and the service exited; now every one of them gets the stream that won (an existing
-//! stream keeps the configuration it was created with, as it does when found at start-up).
+//! and the service exited; now every one of them gets the stream that won, and one that
+//! asked for more copies than it has raises them (`streams::raise_replicas`), so the
+//! stream ends with the most copies any of them asked for.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
@@ -36,18 +37,23 @@ async fn replicas_creating_the_same_streams_at_once_all_get_them() {
                 ensure_events_stream(&js, "default", &settings).await
             }));
         }
-        let mut replicas = Vec::new();
         for racer in racers {
-            let stream = racer
+            racer
                 .await
                 .unwrap()
                 .unwrap_or_else(|e| panic!("round {round}: a replica was refused: {e}"));
-            replicas.push(stream.cached_info().config.num_replicas);
         }
-        // Every racer got the one stream that was made, whichever configuration won.
-        replicas.dedup();
-        assert_eq!(replicas.len(), 1, "round {round}: {replicas:?}");
+        // Whichever configuration won the race, the racers that asked for three copies
+        // raised the stream to three.
         for name in ["TARGETS", "DELIVERIES", "EVENTS_default"] {
+            let copies = admin
+                .get_stream(name)
+                .await
+                .unwrap()
+                .cached_info()
+                .config
+                .num_replicas;
+            assert_eq!(copies, 3, "round {round}: {name}");
             admin.delete_stream(name).await.unwrap();
         }
     }
