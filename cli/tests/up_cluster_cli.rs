@@ -96,8 +96,9 @@ async fn a_clustered_stack_with_two_of_each_service_survives_losing_a_replica() 
         let put = put_event(work.path(), &both_eventbus, id);
         assert!(
             put.status.success(),
-            "with one replica lost: {}",
-            String::from_utf8_lossy(&put.stderr)
+            "with one replica lost: {}\nwarnings and errors in the stack's logs:\n{}",
+            String::from_utf8_lossy(&put.stderr),
+            up.errors_in_logs()
         );
     }
     up.until(
