@@ -14,7 +14,8 @@
 //!
 //! Run: `cargo bench -p groundwork-eventbus --bench bus_throughput`
 //! (`BENCH_EVENTS`, `BENCH_CALLERS`, `BENCH_RATE`, `BENCH_SECONDS` change the defaults;
-//! `BENCH_ONLY_RAW` runs only the baseline, `BENCH_ONLY=grpc` only the gRPC run (to profile it), `BENCH_RAW_MSGID` and `BENCH_RAW_ACK=explicit|all`
+//! `BENCH_ONLY_RAW` runs only the baseline, `BENCH_ONLY=grpc` only the gRPC run and
+//! `BENCH_ONLY=floor` only the guarantees by hand (to profile them), `BENCH_RAW_MSGID` and `BENCH_RAW_ACK=explicit|all`
 //! add message ids and consumer acks to it, to measure what they cost the server;
 //! the baseline's messages are events of the bus's size unless `BENCH_RAW_PAYLOAD=tiny`
 //! makes them the send time alone (16 bytes), as before 2026-12-02; `BENCH_RAW_ATOMIC`
@@ -369,43 +370,8 @@ async fn guarantee_floor(
     let input = bench_stream(js, "BENCH_FLOOR_IN", "bench.floor.in", replicas, false).await;
     let output = bench_stream(js, "BENCH_FLOOR_OUT", "bench.floor.out.>", replicas, false).await;
     let messages = reader(&output, "reader", consumer::AckPolicy::None).await;
-    let mut routed = reader(&input, "router", consumer::AckPolicy::Explicit).await;
-    // The bus's context (acks in flight bounded by the router, not by async-nats) and its
-    // default bound on messages routed at once.
-    let router_js = groundwork_bus::connect::jetstream(&router_client, Duration::from_secs(10));
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(2048));
-    let stop = tokio_util::sync::CancellationToken::new();
-    let routing = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            loop {
-                let message = tokio::select! {
-                    () = stop.cancelled() => break,
-                    m = routed.next() => m.unwrap().unwrap(),
-                };
-                let js = router_js.clone();
-                let permit = in_flight.clone().acquire_owned().await.unwrap();
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    let mut acks = Vec::with_capacity(10);
-                    for line in message.payload.split(|b| *b == b'\n') {
-                        let (rule, m) = like_a_delivery(
-                            PublishMessage::build().payload(bytes::Bytes::copy_from_slice(line)),
-                        );
-                        acks.push(
-                            js.send_publish(format!("bench.floor.out.r{rule:03}"), m)
-                                .await
-                                .unwrap(),
-                        );
-                    }
-                    for ack in acks {
-                        ack.await.unwrap();
-                    }
-                    message.ack().await.unwrap();
-                });
-            }
-        })
-    };
+    let routed = reader(&input, "router", consumer::AckPolicy::Explicit).await;
+    let (stop, routing) = route_by_hand(routed, router_client, "bench.floor.out");
     let cpu = cpu_now();
     let start = Instant::now();
     let collector =
@@ -442,6 +408,207 @@ async fn guarantee_floor(
         latencies_us,
         cpu,
     }
+}
+
+/// The router's work done by hand: pulls the stored calls from `routed` (explicit acks, at
+/// most 2,048 in flight, the bus's default) and stores every line as a delivery like the
+/// bus's on `<out>.r<rule>` (see [`like_a_delivery`]), acknowledging a call once its ten
+/// deliveries are stored. Runs on `router_client` (its own connection, as the bus's router)
+/// until the returned token is cancelled.
+fn route_by_hand(
+    mut routed: consumer::pull::Stream,
+    router_client: async_nats::Client,
+    out: &'static str,
+) -> (
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<()>,
+) {
+    // The bus's context (acks in flight bounded by the router, not by async-nats) and its
+    // default bound on messages routed at once.
+    let router_js = groundwork_bus::connect::jetstream(&router_client, Duration::from_secs(10));
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(2048));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let routing = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    () = stop.cancelled() => break,
+                    m = routed.next() => m.unwrap().unwrap(),
+                };
+                let js = router_js.clone();
+                let permit = in_flight.clone().acquire_owned().await.unwrap();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let mut acks = Vec::with_capacity(10);
+                    for line in message.payload.split(|b| *b == b'\n') {
+                        let (rule, m) = like_a_delivery(
+                            PublishMessage::build().payload(bytes::Bytes::copy_from_slice(line)),
+                        );
+                        acks.push(
+                            js.send_publish(format!("{out}.r{rule:03}"), m)
+                                .await
+                                .unwrap(),
+                        );
+                    }
+                    for ack in acks {
+                        ack.await.unwrap();
+                    }
+                    message.ack().await.unwrap();
+                });
+            }
+        })
+    };
+    (stop, routing)
+}
+
+/// The bus's gRPC API with nothing behind it but the guarantees by hand ([`api_floor`]):
+/// PutEvents only, served by kit's gRPC server as the bus's API is (the token check, health,
+/// reflection), storing a call's entries as one message of event lines with a `Nats-Msg-Id`
+/// and answering once it is stored. No validation, matching or catalog: the least an
+/// implementation of this API can do per call.
+#[derive(Clone)]
+struct HandApi {
+    js: jetstream::Context,
+}
+
+impl tonic::server::NamedService for HandApi {
+    const NAME: &'static str = "groundwork.v1.EventBus";
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for HandApi {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let put = HandPut {
+            js: self.js.clone(),
+        };
+        Box::pin(async move {
+            if request.uri().path() != "/groundwork.v1.EventBus/PutEvents" {
+                return Ok(tonic::Status::unimplemented("only PutEvents here").into_http());
+            }
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+            Ok(grpc.unary(put, request).await)
+        })
+    }
+}
+
+struct HandPut {
+    js: jetstream::Context,
+}
+
+impl tonic::server::UnaryService<pb::PutEventsRequest> for HandPut {
+    type Response = pb::PutEventsResponse;
+    type Future = futures::future::BoxFuture<
+        'static,
+        Result<tonic::Response<pb::PutEventsResponse>, tonic::Status>,
+    >;
+
+    fn call(&mut self, request: tonic::Request<pb::PutEventsRequest>) -> Self::Future {
+        let js = self.js.clone();
+        Box::pin(async move {
+            use std::fmt::Write as _;
+            let entries = request.into_inner().entries;
+            let ids: Vec<String> = entries.iter().map(|_| uuid_like()).collect();
+            let mut text = String::with_capacity(entries.len() * 256);
+            for (entry, id) in entries.iter().zip(&ids) {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                write!(
+                    text,
+                    r#"{{"version":"0","id":"{id}","detail-type":"{}","source":"{}","account":"123456789012","time":"2026-12-02T12:00:00Z","region":"us-east-1","resources":[],"detail":{}}}"#,
+                    entry.detail_type, entry.source, entry.detail
+                )
+                .unwrap();
+            }
+            let m = PublishMessage::build()
+                .payload(text.into())
+                .message_id(ids[0].as_str());
+            js.send_publish("bench.api.in", m)
+                .await
+                .map_err(|e| tonic::Status::unavailable(e.to_string()))?
+                .await
+                .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+            Ok(tonic::Response::new(pb::PutEventsResponse {
+                failed_entry_count: 0,
+                entries: ids
+                    .into_iter()
+                    .map(|event_id| pb::PutEventsResultEntry {
+                        event_id,
+                        ..Default::default()
+                    })
+                    .collect(),
+            }))
+        })
+    }
+}
+
+/// The guarantees by hand ([`guarantee_floor`]) behind the bus's gRPC API ([`HandApi`]),
+/// called as the bus is (the same callers, client and entries): what any implementation of
+/// the API could reach on this host, the bus's own work left out.
+async fn api_floor(nats: &Nats, js: &jetstream::Context, events: usize, callers: usize) -> Run {
+    let replicas = nats.replicas();
+    let input = bench_stream(js, "BENCH_API_IN", "bench.api.in", replicas, false).await;
+    let output = bench_stream(js, "BENCH_API_OUT", "bench.api.out.>", replicas, false).await;
+    let messages = reader(&output, "reader", consumer::AckPolicy::None).await;
+    let routed = reader(&input, "router", consumer::AckPolicy::Explicit).await;
+    let (stop, routing) = route_by_hand(routed, nats.admin().await, "bench.api.out");
+    let mut common = nats.settings_for("eventbus");
+    common.api_token = Some(BENCH_TOKEN.into());
+    let listener = groundwork_kit::grpc::bind(([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let api = HandApi {
+        js: groundwork_bus::connect::jetstream(&nats.admin().await, Duration::from_secs(10)),
+    };
+    let shutdown = Shutdown::new();
+    let server = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let audit: groundwork_kit::audit::Audit = Arc::new(groundwork_kit::audit::NoAudit);
+            groundwork_kit::grpc::serve_api(listener, api, &common, audit, &shutdown).await
+        })
+    };
+    let target = groundwork_kit::client::Target::new(
+        format!("http://{addr}"),
+        Some(BENCH_TOKEN.into()),
+        "the guarantees by hand behind gRPC",
+    );
+    let client = EventBusClient::new(
+        groundwork_kit::client::connect(&target, "event bus")
+            .await
+            .unwrap(),
+    );
+    let run = drive(messages, events, callers, move |first| {
+        let mut client = client.clone();
+        async move {
+            let r = client
+                .put_events(pb::PutEventsRequest {
+                    entries: entries(first, 10),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(r.failed_entry_count, 0);
+        }
+    })
+    .await;
+    stop.cancel();
+    let _ = routing.await;
+    shutdown.trigger();
+    server.await.unwrap().unwrap();
+    run
 }
 
 /// Ten messages as one atomic batch (`BENCH_RAW_ATOMIC`): nine published without a reply,
@@ -544,6 +711,23 @@ where
     Fut: std::future::Future<Output = ()> + Send,
 {
     let messages = deliveries_consumer(js, consumer_name).await;
+    let run = drive(messages, events, callers, send).await;
+    drop_consumer(js, consumer_name).await;
+    run
+}
+
+/// `events` events sent as fast as `callers` concurrent callers can, 10 per call with
+/// `send(first)`, timed until `messages` has given them all.
+async fn drive<F, Fut>(
+    messages: consumer::pull::Stream,
+    events: usize,
+    callers: usize,
+    send: F,
+) -> Run
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let cpu = cpu_now();
     let start = Instant::now();
     let collector =
@@ -573,7 +757,6 @@ where
     );
     let (latencies_us, end) = collector.await.unwrap();
     let cpu = cpu_since(cpu);
-    drop_consumer(js, consumer_name).await;
     Run {
         events,
         seconds: (end - start).as_secs_f64(),
@@ -963,6 +1146,22 @@ fn main() {
             let _ = server.await;
             return;
         }
+        if std::env::var("BENCH_ONLY").as_deref() == Ok("api") {
+            let mut api = api_floor(&nats, &js, events, callers).await;
+            api.report("the guarantees behind the bus's gRPC API");
+            shutdown.trigger();
+            let _ = server.await;
+            return;
+        }
+        if std::env::var("BENCH_ONLY").as_deref() == Ok("floor") {
+            let mut floor =
+                guarantee_floor(&nats_client, nats.admin().await, &js, replicas, events, callers)
+                    .await;
+            floor.report("the bus's guarantees on raw JetStream");
+            shutdown.trigger();
+            let _ = server.await;
+            return;
+        }
         let mut raw = raw_jetstream(&nats_client, &js, replicas, events, callers).await;
         raw.report("raw JetStream publish → consume");
         if std::env::var_os("BENCH_ONLY_RAW").is_some() {
@@ -978,6 +1177,8 @@ fn main() {
         )
         .await;
         floor.report("the bus's guarantees on raw JetStream");
+        let mut api = api_floor(&nats, &js, events, callers).await;
+        api.report("the same behind the bus's gRPC API");
         let mut max = bus_max(&bus, &js, "bench-max", events, callers).await;
         max.report("PutEvents → router → NATS target");
         let mut http = http_max(&eb, &js, "bench-max-http", events, callers).await;
@@ -993,6 +1194,10 @@ fn main() {
         println!(
             "ratio guarantees on raw JetStream / raw JetStream: {:.2} (throughput: the bus's ceiling)",
             floor.rate() / raw.rate()
+        );
+        println!(
+            "ratio guarantees behind gRPC / raw JetStream: {:.2} (throughput: the API's ceiling)",
+            api.rate() / raw.rate()
         );
         println!(
             "ratio NATS ingress / raw JetStream: {:.2} (throughput)",
