@@ -396,6 +396,7 @@ async fn start_all(
         Some(url)
     };
 
+    let mut started = Vec::new();
     for (name, _) in SERVICES {
         let binary = find_service(name)?;
         let identity = Principal::from_name(name)
@@ -466,7 +467,22 @@ async fn start_all(
                 &logs,
             )?);
             wait_port(&process, replica_port, running).await?;
+            started.push((process, replica_port, running.len() - 1));
         }
+    }
+    // A service binds its port before it sets up its streams and buckets, and answers its
+    // health check only once that is done: a replica counts as started when it answers.
+    // They set up side by side; a replica that exits meanwhile is started again here.
+    let ca = groundwork_kit::tls::ClientTls::from_files(Some(&secrets.tls.ca_cert), None, None)
+        .map_err(|e| CliError::failed(format!("the stack's CA: {e}")))?;
+    for (process, port, index) in started {
+        let ready = Ready::Serving {
+            url: https_url(port),
+            tls: &ca,
+        };
+        wait_ready(&process, port, &ready, &mut running[index]).await?;
+    }
+    for (name, _) in SERVICES {
         println!("{name:<13} {}", layout.urls(name).replace(',', " "));
     }
     layout.endpoints().write(&args.data_dir)?;
@@ -731,20 +747,88 @@ async fn supervise(running: &mut [Running], signals: &groundwork_kit::Shutdown) 
     }
 }
 
-/// Waits until `port` accepts connections, or fails if the process exited.
+/// When a process counts as started.
+enum Ready<'a> {
+    /// Its port accepts connections (nats-server, moto, the AWS stand-in).
+    Port,
+    /// It answers its gRPC health check as serving at `url` (a Groundwork service).
+    Serving {
+        url: String,
+        tls: &'a groundwork_kit::tls::ClientTls,
+    },
+}
+
+/// How long a process has to get [`Ready`] after each start.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+impl Ready<'_> {
+    fn what(&self) -> &'static str {
+        match self {
+            Self::Port => "accept connections",
+            Self::Serving { .. } => "answer its health check as serving",
+        }
+    }
+
+    async fn reached(&self, addr: SocketAddr) -> bool {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            return false;
+        }
+        match self {
+            Self::Port => true,
+            Self::Serving { url, tls } => serving(url, tls).await,
+        }
+    }
+}
+
+/// Whether the service at `url` answers its health check as serving (within 2 s).
+async fn serving(url: &str, tls: &groundwork_kit::tls::ClientTls) -> bool {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let target = groundwork_kit::client::Target::new(url, None, "a service of the stack")
+        .with_tls(Some(tls.clone()));
+    let check = async {
+        let channel = groundwork_kit::client::connect(&target, "the service")
+            .await
+            .ok()?;
+        let answer = HealthClient::new(channel)
+            .check(HealthCheckRequest::default())
+            .await
+            .ok()?;
+        Some(answer.get_ref().status == ServingStatus::Serving as i32)
+    };
+    tokio::time::timeout(Duration::from_secs(2), check)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
+/// Waits until the process last started accepts connections on `port`, starting it again
+/// (a few times, with a growing delay) if it exits first.
 async fn wait_port(name: &str, port: u16, running: &mut [Running]) -> Result<(), CliError> {
+    match running.last_mut() {
+        Some(last) => wait_ready(name, port, &Ready::Port, last).await,
+        None => Err(CliError::failed(format!("{name} was not started"))),
+    }
+}
+
+/// Waits until the process `last` is `ready` on `port`, starting it again (a few times,
+/// with a growing delay) if it exits first.
+async fn wait_ready(
+    name: &str,
+    port: u16,
+    ready: &Ready<'_>,
+    last: &mut Running,
+) -> Result<(), CliError> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut deadline = Instant::now() + Duration::from_secs(60);
+    let mut deadline = Instant::now() + READY_WITHIN;
     loop {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            if let Some(last) = running.last_mut() {
-                last.failures = 0;
-            }
+        if ready.reached(addr).await {
+            last.failures = 0;
             return Ok(());
         }
-        if let Some(last) = running.last_mut()
-            && let Ok(Some(status)) = last.child.try_wait()
-        {
+        if let Ok(Some(status)) = last.child.try_wait() {
             // A service that found NATS or the JetStream cluster not ready yet (streams
             // are placed on a busy cluster slowly): started again a few times first.
             if last.failures + 1 >= START_ATTEMPTS {
@@ -763,12 +847,14 @@ async fn wait_port(name: &str, port: u16, running: &mut [Running]) -> Result<(),
             );
             tokio::time::sleep(delay).await;
             last.restart()?;
-            deadline = Instant::now() + Duration::from_secs(60);
+            deadline = Instant::now() + READY_WITHIN;
             continue;
         }
         if Instant::now() > deadline {
             return Err(CliError::failed(format!(
-                "{name} did not answer on port {port} within 60 s"
+                "{name} did not {} on port {port} within {} s; see its log in the data directory",
+                ready.what(),
+                READY_WITHIN.as_secs()
             )));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -867,6 +953,23 @@ mod tests {
                 [21004, 21014]
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_port_that_accepts_is_not_a_service_that_serves() {
+        // A service binds its port before it has set up its streams: the port accepts
+        // connections (the kernel's backlog) while nothing answers a health check yet.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tls = groundwork_kit::tls::ClientTls::default();
+        let serving = Ready::Serving {
+            url: https_url(addr.port()),
+            tls: &tls,
+        };
+        assert!(Ready::Port.reached(addr).await);
+        assert!(!serving.reached(addr).await);
+        drop(listener);
+        assert!(!Ready::Port.reached(addr).await);
     }
 
     #[test]
