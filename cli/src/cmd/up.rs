@@ -926,6 +926,7 @@ fn find_in(name: &str, first: impl IntoIterator<Item = PathBuf>) -> Option<PathB
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
