@@ -32,9 +32,7 @@ pub async fn open_bucket(
 ) -> Result<kv::Store, BusError> {
     if let Ok(store) = js.get_key_value(bucket.name).await {
         let wanted = crate::replicas::for_context(js, replicas).await?.max(1);
-        if let Ok(stream) = js.get_stream(format!("KV_{}", bucket.name)).await {
-            crate::streams::raise_replicas(js, stream, wanted).await;
-        }
+        crate::streams::raise_replicas(js, store.stream.clone(), wanted).await;
         return Ok(store);
     }
     js.create_key_value(kv::Config {
