@@ -499,7 +499,9 @@ mod tests {
                 .connect(url)
                 .await
                 .unwrap();
-            let js = jetstream::new(client);
+            // Bursts of 500 puts on a cluster sharing two cores with other tests: an ack
+            // may take longer than the client's default 5 s.
+            let js = crate::connect::jetstream(&client, std::time::Duration::from_secs(30));
             let records: Records<Counter> = Records::open(&js, &BUCKET, 3).await.unwrap();
             stores.push(records);
         }
@@ -516,7 +518,14 @@ mod tests {
                 .collect();
             let revisions =
                 futures::future::join_all(values.iter().map(|v| writer.put("k", v))).await;
-            let last = revisions.into_iter().map(Result::unwrap).max().unwrap();
+            let last = revisions
+                .into_iter()
+                .map(|r| {
+                    r.map_err(|e| format!("round {round}: a put failed: {e}"))
+                        .unwrap()
+                })
+                .max()
+                .unwrap();
             let reads = futures::future::join_all(stores.iter().map(|r| r.get("k"))).await;
             for (node, read) in reads.into_iter().enumerate() {
                 let seen = read.unwrap().map_or(0, |r| r.revision);

@@ -175,6 +175,11 @@ async fn get_or_create(
 
 /// How long [`raise_replicas`] waits for a raised stream to answer again.
 const RAISE_SETTLE: Duration = Duration::from_secs(30);
+/// How long [`raise_replicas`] awaits one answer about the stream.
+const RAISE_ASK: Duration = Duration::from_millis(500);
+/// How many times [`raise_replicas`] asks for the copies before it leaves it to the next
+/// start.
+const RAISE_ATTEMPTS: u32 = 3;
 
 /// Gives a stream that keeps fewer copies than `wanted` that many (never fewer than it
 /// has): a stream made at R1 before its cluster existed, or while a node was away, gets its
@@ -193,41 +198,53 @@ pub(crate) async fn raise_replicas(
     let name = stream.cached_info().config.name.clone();
     let mut config = stream.cached_info().config.clone();
     config.num_replicas = wanted;
-    match js.update_stream(config).await {
-        Ok(_) => {
-            tracing::info!(stream = %name, from = has, to = wanted, "stream replicas raised");
-            // The stream has a new Raft group, which elects its leader before it answers
-            // again: wait for that here rather than fail the caller's next request.
-            let deadline = tokio::time::Instant::now() + RAISE_SETTLE;
-            loop {
-                // Asked often, each answer awaited briefly: a request the old group took
-                // is not answered by the new one.
-                if let Ok(Ok(info)) =
-                    tokio::time::timeout(Duration::from_millis(500), stream.info()).await
-                    && info.cluster.as_ref().is_some_and(|c| c.leader.is_some())
-                {
-                    break;
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    tracing::warn!(stream = %name, "the stream has no leader yet after raising its replicas");
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            stream
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let refused = match js.update_stream(config.clone()).await {
+            Ok(_) => break,
+            Err(e) => e,
+        };
+        // An update whose answer was lost (a busy cluster, a request timed out) may have
+        // been applied all the same: look before calling it refused.
+        if let Ok(Ok(info)) = tokio::time::timeout(RAISE_ASK, stream.info()).await
+            && info.config.num_replicas >= wanted
+        {
+            break;
         }
-        Err(e) => {
+        if attempt >= RAISE_ATTEMPTS {
             tracing::warn!(
                 stream = %name,
                 has,
                 wanted,
-                error = %e,
+                error = %refused,
                 "the stream keeps fewer copies than it should; raising them is tried again at \
                  the next start (or: nats stream edit --replicas)"
             );
-            stream
+            return stream;
         }
+        tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
     }
+    tracing::info!(stream = %name, from = has, to = wanted, "stream replicas raised");
+    // The stream has a new Raft group, which elects its leader before it answers again:
+    // wait for that here rather than fail the caller's next request.
+    let deadline = tokio::time::Instant::now() + RAISE_SETTLE;
+    loop {
+        // Asked often, each answer awaited briefly: a request the old group took is not
+        // answered by the new one.
+        if let Ok(Ok(info)) = tokio::time::timeout(RAISE_ASK, stream.info()).await
+            && info.config.num_replicas >= wanted
+            && info.cluster.as_ref().is_some_and(|c| c.leader.is_some())
+        {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(stream = %name, "the stream has no leader yet after raising its replicas");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stream
 }
 
 fn stream_error(name: &str, e: jetstream::context::CreateStreamError) -> BusError {
