@@ -591,17 +591,7 @@ async fn api_floor(nats: &Nats, js: &jetstream::Context, events: usize, callers:
             .unwrap(),
     );
     let run = drive(messages, events, callers, move |first| {
-        let mut client = client.clone();
-        async move {
-            let r = client
-                .put_events(pb::PutEventsRequest {
-                    entries: entries(first, 10),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            assert_eq!(r.failed_entry_count, 0);
-        }
+        put_ten(client.clone(), first)
     })
     .await;
     stop.cancel();
@@ -777,6 +767,18 @@ async fn drop_consumer(js: &jetstream::Context, name: &str) {
         .unwrap();
 }
 
+/// One gRPC PutEvents call of the entries `first..first + 10`, every one accepted.
+async fn put_ten(mut client: EventBusClient<groundwork_kit::client::Channel>, first: usize) {
+    let r = client
+        .put_events(pb::PutEventsRequest {
+            entries: entries(first, 10),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.failed_entry_count, 0);
+}
+
 /// PutEvents over gRPC.
 async fn bus_max(
     client: &EventBusClient<groundwork_kit::client::Channel>,
@@ -787,17 +789,7 @@ async fn bus_max(
 ) -> Run {
     let client = client.clone();
     max_run(js, consumer_name, events, callers, move |first| {
-        let mut client = client.clone();
-        async move {
-            let r = client
-                .put_events(pb::PutEventsRequest {
-                    entries: entries(first, 10),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            assert_eq!(r.failed_entry_count, 0);
-        }
+        put_ten(client.clone(), first)
     })
     .await
 }
