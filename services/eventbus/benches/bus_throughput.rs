@@ -372,42 +372,25 @@ async fn guarantee_floor(
     let messages = reader(&output, "reader", consumer::AckPolicy::None).await;
     let routed = reader(&input, "router", consumer::AckPolicy::Explicit).await;
     let (stop, routing) = route_by_hand(routed, router_client, "bench.floor.out");
-    let cpu = cpu_now();
-    let start = Instant::now();
-    let collector =
-        tokio::spawn(async move { collect(messages, events, consumer::AckPolicy::None).await });
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..callers {
-        let js = jetstream::new(client.clone());
-        let next = next.clone();
-        tasks.push(tokio::spawn(async move {
-            while next.fetch_add(10, Ordering::Relaxed) < events {
-                let lines: Vec<String> = (0..10).map(|_| raw_event(now_micros())).collect();
-                let m = PublishMessage::build()
-                    .payload(lines.join("\n").into())
-                    .message_id(uuid_like());
-                js.send_publish("bench.floor.in", m)
-                    .await
-                    .unwrap()
-                    .await
-                    .unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let (latencies_us, end) = collector.await.unwrap();
-    let cpu = cpu_since(cpu);
+    let js = jetstream::new(client.clone());
+    let run = drive(messages, events, callers, move |_| {
+        let js = js.clone();
+        async move {
+            let lines: Vec<String> = (0..10).map(|_| raw_event(now_micros())).collect();
+            let m = PublishMessage::build()
+                .payload(lines.join("\n").into())
+                .message_id(uuid_like());
+            js.send_publish("bench.floor.in", m)
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    })
+    .await;
     stop.cancel();
     let _ = routing.await;
-    Run {
-        events,
-        seconds: (end - start).as_secs_f64(),
-        latencies_us,
-        cpu,
-    }
+    run
 }
 
 /// The router's work done by hand: pulls the stored calls from `routed` (explicit acks, at
@@ -742,7 +725,7 @@ where
     }
     let accepted = start.elapsed().as_secs_f64();
     println!(
-        "  (PutEvents accepted {events} events in {accepted:.2} s: {:.0} events/s)",
+        "  (calls accepted {events} events in {accepted:.2} s: {:.0} events/s)",
         events as f64 / accepted
     );
     let (latencies_us, end) = collector.await.unwrap();
