@@ -207,9 +207,7 @@ pub(crate) async fn raise_replicas(
         };
         // An update whose answer was lost (a busy cluster, a request timed out) may have
         // been applied all the same: look before calling it refused.
-        if let Ok(Ok(info)) = tokio::time::timeout(RAISE_ASK, stream.info()).await
-            && info.config.num_replicas >= wanted
-        {
+        if keeps(&mut stream, wanted).await.is_some() {
             break;
         }
         if attempt >= RAISE_ATTEMPTS {
@@ -232,10 +230,7 @@ pub(crate) async fn raise_replicas(
     loop {
         // Asked often, each answer awaited briefly: a request the old group took is not
         // answered by the new one.
-        if let Ok(Ok(info)) = tokio::time::timeout(RAISE_ASK, stream.info()).await
-            && info.config.num_replicas >= wanted
-            && info.cluster.as_ref().is_some_and(|c| c.leader.is_some())
-        {
+        if keeps(&mut stream, wanted).await == Some(true) {
             break;
         }
         if tokio::time::Instant::now() >= deadline {
@@ -245,6 +240,17 @@ pub(crate) async fn raise_replicas(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stream
+}
+
+/// Whether the stream has a leader, when its info (read within [`RAISE_ASK`]) says it
+/// keeps `wanted` copies or more; `None` otherwise.
+async fn keeps(stream: &mut stream::Stream, wanted: usize) -> Option<bool> {
+    let info = tokio::time::timeout(RAISE_ASK, stream.info())
+        .await
+        .ok()?
+        .ok()?;
+    (info.config.num_replicas >= wanted)
+        .then(|| info.cluster.as_ref().is_some_and(|c| c.leader.is_some()))
 }
 
 fn stream_error(name: &str, e: jetstream::context::CreateStreamError) -> BusError {
