@@ -30,21 +30,38 @@ pub async fn open_bucket(
     bucket: &Bucket,
     replicas: usize,
 ) -> Result<kv::Store, BusError> {
-    if let Ok(store) = js.get_key_value(bucket.name).await {
-        let wanted = crate::replicas::for_context(js, replicas).await?.max(1);
-        crate::streams::raise_replicas(js, store.stream.clone(), wanted).await;
-        return Ok(store);
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if let Ok(store) = js.get_key_value(bucket.name).await {
+            let wanted = crate::replicas::for_context(js, replicas).await?.max(1);
+            crate::streams::raise_replicas(js, store.stream.clone(), wanted).await;
+            return Ok(store);
+        }
+        let created = js
+            .create_key_value(kv::Config {
+                bucket: bucket.name.to_owned(),
+                description: bucket.description.to_owned(),
+                history: bucket.history,
+                num_replicas: crate::replicas::for_context(js, replicas).await?.max(1),
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| bucket_error(bucket.name, &e));
+        match created {
+            // A creation that timed out (a cluster still placing it, or another replica
+            // creating it at the same moment) may have happened all the same: look again
+            // before giving up, as streams do.
+            Err(e) if e.kind() == BusErrorKind::Unavailable && attempt < ATTEMPTS => {
+                tracing::debug!(bucket = bucket.name, error = %e, attempt, "bucket not created yet; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
+                    .await;
+            }
+            created => return created,
+        }
     }
-    js.create_key_value(kv::Config {
-        bucket: bucket.name.to_owned(),
-        description: bucket.description.to_owned(),
-        history: bucket.history,
-        num_replicas: crate::replicas::for_context(js, replicas).await?.max(1),
-        storage: jetstream::stream::StorageType::File,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| bucket_error(bucket.name, &e))
 }
 
 /// The error for a bucket JetStream did not create; a refusal of its stream is classified
